@@ -1,0 +1,82 @@
+#!/bin/bash
+# tgt_conformance.sh - libiscsi's iscsi-test-cu (destructive, every family)
+# against a sheepdog LU and, for comparison, against tgt's own rdwr store on
+# a tmpfs file (thin provisioning on for both).  Failures are allowed only
+# when listed in TGT_OWN_FAILURES below, which are tgt-core behaviour the
+# module cannot change; each allowed failure seen on sheepdog must also
+# occur on rdwr, and any other failure fails the test.
+source "$(dirname "$0")/../lib.sh"
+source "$TOP/test/e2e/lib_tgt.sh"
+
+# Suite.Test names that fail because of tgtd itself (rdwr fails them too):
+TGT_OWN_FAILURES=(
+	GetLBAStatus.BeyondEol		# tgt answers beyond-EOL GET LBA STATUS
+	PrinServiceactionRange.Range	# PR IN service action 3 unsupported
+	ProutReserve.OwnershipEA	# PR: tgt raises a unit attention
+	ProutReserve.OwnershipWE
+	ProutReserve.OwnershipEARO
+	ProutReserve.OwnershipWERO
+	Reserve6.2Initiators		# SPC-2 RESERVE across I_T nexuses
+	iSCSIdatasn.iSCSIDataSnInvalid	# tgt's iSCSI layer accepts bad DataSN
+)
+
+if ! command -v iscsi-test-cu >/dev/null; then
+	skip "conformance" "iscsi-test-cu not installed (libiscsi-bin)"
+	exit 0
+fi
+tgt_setup conformance
+M=$((1024 * 1024))
+VDI=$(vdi_name cu)
+make_vdi "$VDI" $((64 * M))
+check "lu-sheepdog" tgt_lu 1 1 "$SHEEP:$VDI"
+
+shm=/dev/shm
+[[ -d $shm && -w $shm ]] || shm=$T_TMP
+IMG=$(mktemp "$shm/bs_sheepdog-cu.XXXXXX")
+on_exit "rm -f '$IMG'"
+truncate -s $((64 * M)) "$IMG"
+check "lu-rdwr" tgt_lu 1 2 "$IMG" rdwr
+tgtadm_c --lld iscsi --mode logicalunit --op update --tid 1 --lun 2 \
+	--params thin_provisioning=1
+
+# run_cu LUN OUT: run every test; the failing Suite.Test names in OUT.fail
+run_cu() {
+	local lun=$1 out=$2
+	timeout 900 iscsi-test-cu --dataloss -n -t ALL \
+		"$(tgt_url "$IQN" "$lun")" >"$out" 2>&1
+	sed -n 's/^Suite \(.*\), Test \(.*\) had failures:.*/\1.\2/p' "$out" |
+		sort -u >"$out.fail"
+}
+
+run_cu 1 "$T_TMP/cu.sheepdog"
+run_cu 2 "$T_TMP/cu.rdwr"
+printf '%s\n' "${TGT_OWN_FAILURES[@]}" | sort -u >"$T_TMP/cu.allow"
+
+summary() {
+	awk '/^ +tests / {print "ran " $3 ", passed " $4 ", failed " $5}' "$1"
+}
+for s in sheepdog rdwr; do
+	echo "# $s: $(summary "$T_TMP/cu.$s"), skipped $(grep -c '\[SKIPPED\]' "$T_TMP/cu.$s") checks"
+	sed "s/^/#   failed on $s: /" "$T_TMP/cu.$s.fail"
+done
+
+if ! grep -q 'Run Summary' "$T_TMP/cu.sheepdog"; then
+	fail "iscsi-test-cu-sheepdog" "did not finish: $(tail -3 "$T_TMP/cu.sheepdog")"
+else
+	extra=$(comm -23 "$T_TMP/cu.sheepdog.fail" "$T_TMP/cu.allow")
+	if [[ -z $extra ]]; then
+		pass "iscsi-test-cu-sheepdog"
+	else
+		fail "iscsi-test-cu-sheepdog" "failures not owned by tgt: $(echo $extra)"
+	fi
+	# the allowed failures must really be tgt's: rdwr fails them as well
+	notrdwr=$(comm -12 "$T_TMP/cu.sheepdog.fail" "$T_TMP/cu.allow" |
+		comm -23 - "$T_TMP/cu.rdwr.fail")
+	if [[ -z $notrdwr ]]; then
+		pass "allowed-failures-also-on-rdwr"
+	else
+		fail "allowed-failures-also-on-rdwr" "only sheepdog fails: $(echo $notrdwr)"
+	fi
+fi
+echo "# skipped checks on sheepdog: $(grep -c '\[SKIPPED\]' "$T_TMP/cu.sheepdog")"
+check "tgtd-alive" tgtd_alive

@@ -1,0 +1,256 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * discard - discard and zeroing read back as zeros.
+ * Usage: discard ADDR VDI
+ *
+ * Fills objects 0-4 with a pattern, then: discards whole objects (they read
+ * as zeros and are deallocated, also in a reopened handle's index), discards
+ * part of an object (zeroed range, neighbours intact, object stays
+ * allocated), discards a range straddling two objects partially, discards
+ * an unallocated range (stays unallocated), zeroes without UNMAP (allocates,
+ * reads zeros), zeroes with UNMAP, and runs an async discard.  Everything is
+ * compared with an exact in-memory model, before and after a reopen.
+ */
+#include <inttypes.h>
+#include <pthread.h>
+
+#include "itest.h"
+
+#define VDI_SIZE	(64 * IT_MIB)
+
+static uint8_t *shadow;
+static uint64_t S;
+
+static void model_zero(uint64_t off, uint64_t len)
+{
+	memset(shadow + off, 0, len);
+}
+
+static int verify(struct sd_vdi *v, uint64_t off, uint64_t len, char *why,
+		  size_t wl)
+{
+	uint8_t *buf = it_alloc(len);
+	uint64_t i;
+	int ret;
+
+	memset(buf, 0xee, len);
+	ret = sd_vdi_pread(v, buf, len, off);
+	if (ret) {
+		snprintf(why, wl, "pread(%" PRIu64 ", %" PRIu64 ") = %d: %s",
+			 off, len, ret, sd_get_error());
+	} else if (memcmp(buf, shadow + off, len)) {
+		for (i = 0; buf[i] == shadow[off + i]; i++)
+			;
+		snprintf(why, wl, "byte %" PRIu64 " (object %" PRIu64
+			 " + %" PRIu64 ") is 0x%02x, expected 0x%02x",
+			 off + i, (off + i) / S, (off + i) % S, buf[i],
+			 shadow[off + i]);
+		ret = -1;
+	}
+	free(buf);
+	return ret;
+}
+
+static void check_range(struct sd_vdi *v, const char *name, uint64_t off,
+			uint64_t len)
+{
+	char why[256] = "";
+
+	CHECK(verify(v, off, len, why, sizeof(why)) == 0, name, "%s", why);
+}
+
+static void check_alloc(struct sd_vdi *v, const char *name, uint64_t obj,
+			bool want)
+{
+	uint64_t run = 0;
+	bool alloc = !want;
+	int ret;
+
+	ret = sd_vdi_block_status(v, obj * S, S, &run, &alloc);
+	CHECK(ret == 0 && alloc == want && run == S, name,
+	      "block_status(object %" PRIu64 ") = %d allocated %d run %"
+	      PRIu64 ", expected allocated %d run %" PRIu64, obj, ret, alloc,
+	      run, want, S);
+}
+
+static void do_discard(struct sd_vdi *v, const char *name, uint64_t off,
+		       uint64_t len)
+{
+	int ret = sd_vdi_discard(v, off, len);
+
+	CHECK(ret == 0, name, "sd_vdi_discard(%" PRIu64 ", %" PRIu64
+	      ") = %d: %s", off, len, ret, sd_get_error());
+	if (!ret)
+		model_zero(off, len);
+}
+
+struct aio_wait {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	int done, err;
+};
+
+static void aio_done(void *opaque, int err)
+{
+	struct aio_wait *w = opaque;
+
+	pthread_mutex_lock(&w->lock);
+	w->err = err;
+	w->done = 1;
+	pthread_cond_signal(&w->cond);
+	pthread_mutex_unlock(&w->lock);
+}
+
+static void check_all(struct sd_vdi *v, const char *when)
+{
+	char name[128];
+
+	snprintf(name, sizeof(name), "discard: %s objects 0-12 equal the model",
+		 when);
+	check_range(v, name, 0, 13 * S);
+	snprintf(name, sizeof(name), "discard: %s whole discard deallocated "
+		 "object 1", when);
+	check_alloc(v, name, 1, false);
+	snprintf(name, sizeof(name), "discard: %s rewrite reallocated "
+		 "object 2", when);
+	check_alloc(v, name, 2, true);
+	snprintf(name, sizeof(name), "discard: %s partly discarded object 0 "
+		 "stays allocated", when);
+	check_alloc(v, name, 0, true);
+	snprintf(name, sizeof(name), "discard: %s partly discarded object 3 "
+		 "stays allocated", when);
+	check_alloc(v, name, 3, true);
+	snprintf(name, sizeof(name), "discard: %s discard of a hole keeps "
+		 "object 10 unallocated", when);
+	check_alloc(v, name, 10, false);
+	snprintf(name, sizeof(name), "discard: %s zero without UNMAP "
+		 "allocated object 8", when);
+	check_alloc(v, name, 8, true);
+	snprintf(name, sizeof(name), "discard: %s async discard deallocated "
+		 "object 6", when);
+	check_alloc(v, name, 6, false);
+	snprintf(name, sizeof(name), "discard: %s zero with UNMAP "
+		 "deallocated object 7", when);
+	check_alloc(v, name, 7, false);
+}
+
+int main(int argc, char **argv)
+{
+	struct aio_wait w = { PTHREAD_MUTEX_INITIALIZER,
+			      PTHREAD_COND_INITIALIZER, 0, 0 };
+	struct sd_client *c;
+	struct sd_vdi *v = NULL;
+	uint8_t *buf;
+	uint32_t vid;
+	int ret;
+
+	if (argc < 3) {
+		fprintf(stderr, "usage: %s ADDR VDI\n", argv[0]);
+		return 2;
+	}
+	c = it_client(argv[1], 0, 10000);
+	ret = sd_vdi_create(c, argv[2], VDI_SIZE, 0, &vid);
+	if (ret)
+		it_die("discard: create", "sd_vdi_create(%s) = %d: %s", argv[2],
+		       ret, sd_get_error());
+	ret = it_open(c, argv[2], NULL, 0, SD_LOCK_NORMAL, &v);
+	if (ret)
+		it_die("discard: open", "sd_vdi_open = %d: %s", ret,
+		       sd_get_error());
+	S = sd_vdi_object_size(v);
+	if (VDI_SIZE < 16 * S)
+		it_die("discard: size", "object size %" PRIu64 " too large", S);
+	shadow = calloc(1, VDI_SIZE);
+	if (!shadow)
+		it_die("discard: alloc", "no memory");
+
+	/* objects 0-4 and 6-7 full of data, object 5 untouched */
+	buf = it_alloc(5 * S);
+	it_pat_fill(buf, 5 * S, 0, 7);
+	ret = sd_vdi_pwrite(v, buf, 5 * S, 0, 0);
+	CHECK(ret == 0, "discard: fill objects 0-4", "= %d: %s", ret,
+	      sd_get_error());
+	memcpy(shadow, buf, 5 * S);
+	it_pat_fill(buf, 2 * S, 6 * S, 8);
+	ret = sd_vdi_pwrite(v, buf, 2 * S, 6 * S, 0);
+	CHECK(ret == 0, "discard: fill objects 6-7", "= %d: %s", ret,
+	      sd_get_error());
+	memcpy(shadow + 6 * S, buf, 2 * S);
+	free(buf);
+
+	do_discard(v, "discard: whole objects 1-2", S, 2 * S);
+	check_range(v, "discard: objects 1-2 read zeros, neighbours intact",
+		    S - 4096, 2 * S + 8192);
+	check_alloc(v, "discard: object 1 deallocated", 1, false);
+	check_alloc(v, "discard: object 2 deallocated", 2, false);
+
+	do_discard(v, "discard: part of object 0", S / 2 - 1000, 4000 + 33);
+	check_range(v, "discard: partial range zero, neighbours intact", 0, S);
+	check_alloc(v, "discard: partly discarded object stays allocated", 0,
+		    true);
+
+	do_discard(v, "discard: straddling objects 3 and 4 partially",
+		   3 * S + S / 2 + 7, S / 2 + 100);
+	check_range(v, "discard: straddling range zero, neighbours intact",
+		    3 * S, 2 * S);
+
+	do_discard(v, "discard: range over unallocated objects", 10 * S,
+		   2 * S);
+	check_alloc(v, "discard: unallocated range stays unallocated", 10,
+		    false);
+
+	ret = sd_vdi_zero(v, 8 * S + 1, S - 1, 0);
+	CHECK(ret == 0, "discard: zero without UNMAP", "= %d: %s", ret,
+	      sd_get_error());
+	check_alloc(v, "discard: zero without UNMAP allocates", 8, true);
+
+	ret = sd_vdi_zero(v, 7 * S, S, SD_IO_UNMAP);
+	CHECK(ret == 0, "discard: zero with UNMAP", "= %d: %s", ret,
+	      sd_get_error());
+	if (!ret)
+		model_zero(7 * S, S);
+	check_alloc(v, "discard: zero with UNMAP deallocates", 7, false);
+
+	ret = sd_vdi_aio_discard(v, 6 * S, S, aio_done, &w);
+	if (!ret) {
+		pthread_mutex_lock(&w.lock);
+		while (!w.done)
+			pthread_cond_wait(&w.cond, &w.lock);
+		pthread_mutex_unlock(&w.lock);
+		ret = w.err;
+	}
+	CHECK(ret == 0, "discard: async discard of object 6", "= %d: %s", ret,
+	      sd_get_error());
+	if (!ret)
+		model_zero(6 * S, S);
+
+	/* a write into a discarded object allocates it again */
+	buf = it_alloc(1000);
+	it_pat_fill(buf, 1000, 2 * S + 500, 9);
+	ret = sd_vdi_pwrite(v, buf, 1000, 2 * S + 500, 0);
+	CHECK(ret == 0, "discard: rewrite into a discarded object", "= %d: %s",
+	      ret, sd_get_error());
+	memcpy(shadow + 2 * S + 500, buf, 1000);
+	free(buf);
+	check_range(v, "discard: rewritten object reads data and zeros",
+		    2 * S, S);
+	/* discard the rest around it again (partial, object stays) */
+	do_discard(v, "discard: partial discard in the rewritten object",
+		   2 * S + 700, 100);
+
+	ret = sd_vdi_discard(v, VDI_SIZE - S, S + 512);
+	CHECK(ret < 0, "discard: range past the end is refused", "returned %d",
+	      ret);
+
+	check_all(v, "before reopen:");
+	sd_vdi_close(v);
+	ret = it_open(c, argv[2], NULL, 0, SD_LOCK_NORMAL, &v);
+	if (ret)
+		it_die("discard: reopen", "sd_vdi_open = %d: %s", ret,
+		       sd_get_error());
+	check_all(v, "after reopen:");
+	sd_vdi_close(v);
+	sd_client_free(c);
+	free(shadow);
+	return t_exit();
+}

@@ -1,0 +1,97 @@
+# test/lib.sh - helpers for the shell tests (source it).
+#
+#   pass NAME / fail NAME WHY / skip NAME WHY   print one counted check
+#   check NAME CMD...                           pass if CMD succeeds
+#   start_minisheep [ARGS]                      own minisheep on a temp dir;
+#                                               sets SHEEP (an address),
+#                                               SHEEP_DIR, SHEEP_PID, SHEEP_CTL
+#   sheep_addr                                  $SHEEP_ADDR or own minisheep
+#   free_port                                   a free loopback TCP port
+#   on_exit CMD                                 run CMD at exit (LIFO)
+#
+# With SHEEP_ADDR set, tests talk to that external sheep instead of starting
+# minisheep; tests that need minisheep's fault controls skip themselves.
+set -u
+TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+SDCTL=$TOP/usr/sdctl
+MINISHEEP=$TOP/test/minisheep/minisheep
+T_FAILED=0
+T_EXIT_CMDS=()
+
+pass() { echo "PASS: $1"; }
+fail() { echo "FAIL: $1: ${2:-failed}"; T_FAILED=1; }
+skip() { echo "SKIP: $1: ${2:-skipped}"; }
+check() {
+	local name=$1
+	shift
+	if "$@"; then pass "$name"; else fail "$name" "command failed: $*"; fi
+}
+
+on_exit() { T_EXIT_CMDS=("$1" "${T_EXIT_CMDS[@]}"); }
+t_run_exit() {
+	local c
+	for c in "${T_EXIT_CMDS[@]}"; do eval "$c" || true; done
+}
+trap 't_run_exit' EXIT
+trap 'exit 130' INT TERM
+
+T_TMP=$(mktemp -d /tmp/sdtest.XXXXXX)
+on_exit "rm -rf '$T_TMP'"
+
+free_port() { "$TOP/test/tools/freeport"; }
+
+# stop a pid we started: TERM, then KILL after 5 s
+stop_pid() {
+	local pid=$1 i
+	kill -0 "$pid" 2>/dev/null || return 0
+	kill "$pid" 2>/dev/null
+	for ((i = 0; i < 50; i++)); do
+		kill -0 "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null; return 0; }
+		sleep 0.1
+	done
+	kill -9 "$pid" 2>/dev/null
+	wait "$pid" 2>/dev/null
+	return 0
+}
+
+# wait until a unix socket path exists
+wait_for_socket() {
+	local path=$1 i
+	for ((i = 0; i < 100; i++)); do
+		[[ -S $path ]] && return 0
+		sleep 0.05
+	done
+	return 1
+}
+
+start_minisheep() {
+	SHEEP_DIR=${SHEEP_DIR:-$T_TMP/sheep}
+	mkdir -p "$SHEEP_DIR"
+	SHEEP_SOCK=$SHEEP_DIR/sock
+	SHEEP_CTL=$SHEEP_DIR/ctl
+	"$MINISHEEP" --dir "$SHEEP_DIR" --listen "unix:$SHEEP_SOCK" \
+		--control "$SHEEP_CTL" "$@" >>"$T_TMP/minisheep.log" 2>&1 &
+	SHEEP_PID=$!
+	on_exit "stop_pid $SHEEP_PID"
+	if ! wait_for_socket "$SHEEP_SOCK"; then
+		echo "minisheep did not start:" >&2
+		cat "$T_TMP/minisheep.log" >&2
+		return 1
+	fi
+	SHEEP=unix:$SHEEP_SOCK
+}
+
+# The address the test should use: $SHEEP_ADDR, or an own minisheep.
+sheep_addr() {
+	if [[ -n ${SHEEP_ADDR:-} ]]; then
+		SHEEP=$SHEEP_ADDR
+	else
+		start_minisheep "$@" || return 1
+	fi
+}
+
+# true when the test runs against our own minisheep (fault controls exist)
+own_sheep() { [[ -z ${SHEEP_ADDR:-} ]]; }
+
+# unique VDI name per test run (safe on a shared external cluster)
+vdi_name() { echo "t$$-$1"; }

@@ -1,0 +1,225 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * fault.c - minisheep's fault injection: the state set through the control
+ * socket and the parser of its one-line commands (delay, reorder,
+ * drop-after, stall, error, kill-connections, stats, reset).  Every answer
+ * is one line, "ok ..." or "error: ...".  Runs on the event-loop thread
+ * only, so the state needs no locking.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "minisheep.h"
+
+struct ms_faults ms_faults;
+
+static const struct {
+	const char *name;
+	uint32_t code;
+} result_names[] = {
+	{ "SUCCESS", SD_RES_SUCCESS },
+	{ "UNKNOWN", SD_RES_UNKNOWN },
+	{ "NO_OBJ", SD_RES_NO_OBJ },
+	{ "EIO", SD_RES_EIO },
+	{ "VDI_EXIST", SD_RES_VDI_EXIST },
+	{ "INVALID_PARMS", SD_RES_INVALID_PARMS },
+	{ "SYSTEM_ERROR", SD_RES_SYSTEM_ERROR },
+	{ "VDI_LOCKED", SD_RES_VDI_LOCKED },
+	{ "NO_VDI", SD_RES_NO_VDI },
+	{ "NO_BASE_VDI", SD_RES_NO_BASE_VDI },
+	{ "VDI_READ", SD_RES_VDI_READ },
+	{ "VDI_WRITE", SD_RES_VDI_WRITE },
+	{ "BASE_VDI_READ", SD_RES_BASE_VDI_READ },
+	{ "BASE_VDI_WRITE", SD_RES_BASE_VDI_WRITE },
+	{ "NO_TAG", SD_RES_NO_TAG },
+	{ "STARTUP", SD_RES_STARTUP },
+	{ "VDI_NOT_LOCKED", SD_RES_VDI_NOT_LOCKED },
+	{ "SHUTDOWN", SD_RES_SHUTDOWN },
+	{ "NO_MEM", SD_RES_NO_MEM },
+	{ "FULL_VDI", SD_RES_FULL_VDI },
+	{ "VER_MISMATCH", SD_RES_VER_MISMATCH },
+	{ "NO_SPACE", SD_RES_NO_SPACE },
+	{ "WAIT_FOR_FORMAT", SD_RES_WAIT_FOR_FORMAT },
+	{ "WAIT_FOR_JOIN", SD_RES_WAIT_FOR_JOIN },
+	{ "JOIN_FAILED", SD_RES_JOIN_FAILED },
+	{ "HALT", SD_RES_HALT },
+	{ "READONLY", SD_RES_READONLY },
+	{ "INODE_INVALIDATED", SD_RES_INODE_INVALIDATED },
+	{ "BUFFER_SMALL", SD_RES_BUFFER_SMALL },
+	{ "NO_SUPPORT", SD_RES_NO_SUPPORT },
+	{ "KILLED", SD_RES_KILLED },
+	{ "CLUSTER_ERROR", SD_RES_CLUSTER_ERROR },
+	{ "COLLECTING_CINFO", SD_RES_COLLECTING_CINFO },
+};
+
+bool fault_error_for(uint8_t opcode, uint32_t *result)
+{
+	if (!ms_faults.err_on[opcode])
+		return false;
+	*result = ms_faults.err_result[opcode];
+	if (ms_faults.err_left[opcode] && !--ms_faults.err_left[opcode])
+		ms_faults.err_on[opcode] = false;
+	return true;
+}
+
+static bool parse_uint(const char *s, unsigned long max, unsigned long *v)
+{
+	char *end;
+
+	if (!s || !*s || *s == '-')
+		return false;
+	errno = 0;
+	*v = strtoul(s, &end, 0);
+	return !errno && !*end && *v <= max;
+}
+
+static bool parse_opcode(const char *s, uint8_t *op)
+{
+	unsigned long v;
+	int i;
+
+	if (!strncasecmp(s, "SD_OP_", 6))
+		s += 6;
+	for (i = 0; i < 256; i++) {
+		const char *name = sd_opcode_str((uint8_t)i);
+
+		if (strcmp(name, "UNKNOWN_OP") && !strcasecmp(name, s)) {
+			*op = (uint8_t)i;
+			return true;
+		}
+	}
+	if (!parse_uint(s, 255, &v))
+		return false;
+	*op = (uint8_t)v;
+	return true;
+}
+
+static bool parse_result(const char *s, uint32_t *res)
+{
+	unsigned long v;
+	size_t i;
+
+	if (!strncasecmp(s, "SD_RES_", 7))
+		s += 7;
+	for (i = 0; i < sizeof(result_names) / sizeof(result_names[0]); i++) {
+		if (!strcasecmp(result_names[i].name, s)) {
+			*res = result_names[i].code;
+			return true;
+		}
+	}
+	if (!parse_uint(s, UINT32_MAX, &v))
+		return false;
+	*res = (uint32_t)v;
+	return true;
+}
+
+static void cmd_error(char **arg, int n, char *out, size_t outlen)
+{
+	unsigned long count = 0;
+	uint32_t res;
+	uint8_t op;
+
+	if (n == 2 && !strcasecmp(arg[1], "clear")) {
+		memset(ms_faults.err_on, 0, sizeof(ms_faults.err_on));
+		snprintf(out, outlen, "ok errors cleared");
+		return;
+	}
+	if (n < 3 || n > 4) {
+		snprintf(out, outlen, "error: usage: error OP RESULT [N] | error clear");
+		return;
+	}
+	if (!parse_opcode(arg[1], &op)) {
+		snprintf(out, outlen, "error: unknown opcode '%s'", arg[1]);
+		return;
+	}
+	if (!parse_result(arg[2], &res)) {
+		snprintf(out, outlen, "error: unknown result '%s'", arg[2]);
+		return;
+	}
+	if (n == 4 && !parse_uint(arg[3], UINT32_MAX, &count)) {
+		snprintf(out, outlen, "error: bad count '%s'", arg[3]);
+		return;
+	}
+	ms_faults.err_on[op] = true;
+	ms_faults.err_result[op] = res;
+	ms_faults.err_left[op] = (unsigned int)count;
+	if (count)
+		snprintf(out, outlen, "ok %s -> 0x%02x for %lu requests",
+			 sd_opcode_str(op), res, count);
+	else
+		snprintf(out, outlen, "ok %s -> 0x%02x until cleared",
+			 sd_opcode_str(op), res);
+}
+
+/* commands taking one number: delay, reorder, drop-after */
+static bool cmd_number(char **arg, int n, char *out, size_t outlen)
+{
+	unsigned int *field;
+	unsigned long v;
+
+	if (!strcasecmp(arg[0], "delay"))
+		field = &ms_faults.delay_ms;
+	else if (!strcasecmp(arg[0], "reorder"))
+		field = &ms_faults.reorder;
+	else if (!strcasecmp(arg[0], "drop-after"))
+		field = &ms_faults.drop_after;
+	else
+		return false;
+	if (n != 2 || !parse_uint(arg[1], 1000000000UL, &v)) {
+		snprintf(out, outlen, "error: usage: %s N (a number >= 0)",
+			 arg[0]);
+		return true;
+	}
+	*field = (unsigned int)v;
+	snprintf(out, outlen, "ok %s %lu", arg[0], v);
+	return true;
+}
+
+void fault_command(char *line, char *out, size_t outlen)
+{
+	char *arg[8], *save = NULL, *tok;
+	int n = 0;
+
+	for (tok = strtok_r(line, " \t\r", &save); tok && n < 8;
+	     tok = strtok_r(NULL, " \t\r", &save))
+		arg[n++] = tok;
+	if (!n) {
+		snprintf(out, outlen, "error: empty command");
+		return;
+	}
+	if (cmd_number(arg, n, out, outlen))
+		return;
+	if (!strcasecmp(arg[0], "stall")) {
+		if (n != 2 || (strcasecmp(arg[1], "on") &&
+			       strcasecmp(arg[1], "off"))) {
+			snprintf(out, outlen, "error: usage: stall on|off");
+			return;
+		}
+		ms_faults.stall = !strcasecmp(arg[1], "on");
+		if (!ms_faults.stall)
+			server_release_stalled();
+		snprintf(out, outlen, "ok stall %s", arg[1]);
+	} else if (!strcasecmp(arg[0], "error")) {
+		cmd_error(arg, n, out, outlen);
+	} else if (!strcasecmp(arg[0], "kill-connections") && n == 1) {
+		server_kill_connections();
+		snprintf(out, outlen, "ok connections closed");
+	} else if (!strcasecmp(arg[0], "stats") && n == 1) {
+		snprintf(out, outlen, "ok ");
+		server_stats(out + 3, outlen - 3);
+	} else if (!strcasecmp(arg[0], "reset") && n == 1) {
+		bool stalled = ms_faults.stall;
+
+		memset(&ms_faults, 0, sizeof(ms_faults));
+		if (stalled)
+			server_release_stalled();
+		snprintf(out, outlen, "ok all faults off");
+	} else {
+		snprintf(out, outlen, "error: unknown command '%s' (delay, "
+			 "reorder, drop-after, stall, error, kill-connections, "
+			 "stats, reset)", arg[0]);
+	}
+}

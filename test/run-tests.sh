@@ -1,0 +1,65 @@
+#!/bin/bash
+# Run every test and print the closing line "N passed, N failed, N skipped".
+#
+# A test is a unit binary (test/unit/test_*), or a script under
+# test/integration/ or test/e2e/.  Each prints one line per check:
+# "PASS: name", "FAIL: name: why" or "SKIP: name: why".  A test that exits
+# non-zero without printing a FAIL line counts as one failure.
+# TESTS="pattern ..." runs only the tests whose path matches a pattern.
+set -u
+cd "$(dirname "$0")/.."
+top=$PWD
+out=$top/test/out
+mkdir -p "$out"
+
+tests=()
+for t in test/unit/test_*; do
+	[[ -x $t && $t != *.c && $t != *.d ]] && tests+=("$t")
+done
+for t in test/integration/*.sh test/e2e/*.sh; do
+	[[ -f $t ]] && tests+=("$t")
+done
+
+pass=0 fail=0 skip=0
+failed_tests=()
+for t in "${tests[@]}"; do
+	if [[ -n ${TESTS:-} ]]; then
+		match=0
+		for p in $TESTS; do [[ $t == *$p* ]] && match=1; done
+		((match)) || continue
+	fi
+	name=${t//\//_}
+	log=$out/$name.log
+	echo "=== $t"
+	start=$SECONDS
+	if [[ $t == *.sh ]]; then
+		timeout -k 10 "${TEST_TIMEOUT:-900}" bash "$t" >"$log" 2>&1
+	else
+		timeout -k 10 "${TEST_TIMEOUT:-900}" "$t" >"$log" 2>&1
+	fi
+	rc=$?
+	p=$(grep -c '^PASS: ' "$log")
+	f=$(grep -c '^FAIL: ' "$log")
+	s=$(grep -c '^SKIP: ' "$log")
+	grep -E '^(PASS|FAIL|SKIP): ' "$log" | sed 's/^/    /'
+	if ((rc != 0 && f == 0)); then
+		echo "    FAIL: $t exited with status $rc (log: $log)"
+		tail -n 20 "$log" | sed 's/^/      | /'
+		f=1
+	elif ((f > 0)); then
+		echo "    (log: $log)"
+	fi
+	if ((p + f + s == 0)); then
+		echo "    FAIL: $t ran no check (log: $log)"
+		f=1
+	fi
+	echo "    [$((SECONDS - start))s]"
+	pass=$((pass + p)) fail=$((fail + f)) skip=$((skip + s))
+	((f > 0)) && failed_tests+=("$t")
+done
+
+if ((${#failed_tests[@]})); then
+	echo "failed: ${failed_tests[*]}"
+fi
+echo "$pass passed, $fail failed, $skip skipped"
+((fail == 0))

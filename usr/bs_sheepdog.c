@@ -1,0 +1,620 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * bs_sheepdog.c - tgtd backing-store module "sheepdog" (bs_sheepdog.so):
+ * registration, LU lifecycle (bs_init/bs_open/bs_close/bs_exit), command
+ * dispatch and completion.  A thin adapter over the client library: it
+ * decodes SCSI commands and calls sd_vdi_* functions, never building wire
+ * requests.  Commands run asynchronously: bs_cmd_submit (tgtd's main thread)
+ * starts the library's async I/O or queues a worker job and returns at once;
+ * completions from any thread go onto a mutex-protected list and wake the
+ * main thread through an eventfd, whose handler sets the SCSI status and
+ * sense and calls target_cmd_io_done() exactly once per command.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include "bs_sheepdog.h"
+
+#define BS_SD_NAME "sheepdog"
+
+static struct bs_sd_lu *lu_state(struct tgt_scsi_lu *lu)
+{
+	struct bs_sd_lu *sl;
+
+	memcpy(&sl, tgt_lu_private(lu), sizeof(sl));
+	return sl;
+}
+
+static void lu_set_state(struct tgt_scsi_lu *lu, struct bs_sd_lu *sl)
+{
+	memcpy(tgt_lu_private(lu), &sl, sizeof(sl));
+}
+
+/* ---- completion --------------------------------------------------- */
+
+/* record the first error of a request (any thread) */
+void bs_sd_req_set_err(struct bs_sd_req *req, int err)
+{
+	int zero = 0;
+
+	if (err)
+		atomic_compare_exchange_strong(&req->err, &zero, err);
+}
+
+/* complete with explicit sense (the caller still drops its reference) */
+void bs_sd_req_fail(struct bs_sd_req *req, uint8_t key, uint16_t asc)
+{
+	req->sense_key = key;
+	req->sense_asc = asc;
+}
+
+/* queue a finished request for the main thread */
+static void req_finish(struct bs_sd_req *req)
+{
+	struct bs_sd_lu *sl = req->sl;
+	bool was_empty;
+	uint64_t one = 1;
+
+	bs_sd_rl_write_end(req);
+	pthread_mutex_lock(&sl->done_lock);
+	was_empty = sd_list_empty(&sl->done_list);
+	sd_list_add_tail(&req->link, &sl->done_list);
+	pthread_mutex_unlock(&sl->done_lock);
+	if (was_empty && write(sl->efd, &one, sizeof(one)) != sizeof(one))
+		log_error("bs_sheepdog: eventfd write failed: %m\n");
+}
+
+/* drop one reference; the last one finishes the request */
+void bs_sd_req_put(struct bs_sd_req *req)
+{
+	if (atomic_fetch_sub(&req->pending, 1) == 1)
+		req_finish(req);
+}
+
+/* library completion callback (library I/O thread) */
+void bs_sd_aio_done(void *opaque, int err)
+{
+	struct bs_sd_req *req = opaque;
+
+	bs_sd_req_set_err(req, err);
+	bs_sd_req_put(req);
+}
+
+/* start one async part; a refusal is recorded as the request's error */
+#define AIO_PART(req, call) do {					\
+	atomic_fetch_add(&(req)->pending, 1);				\
+	int __r = (call);						\
+	if (__r < 0) {							\
+		bs_sd_req_set_err((req), __r);				\
+		atomic_fetch_sub(&(req)->pending, 1);			\
+	}								\
+} while (0)
+
+static void complete_one(struct bs_sd_req *req)
+{
+	struct tgt_scsi_cmd *cmd = req->cmd;
+	int err = atomic_load(&req->err);
+	uint8_t key = req->sense_key;
+	uint16_t asc = req->sense_asc;
+	int result = TGT_SAM_GOOD;
+
+	if (!key && err) {
+		bs_sd_errno_to_sense(err, req->dir, &key, &asc);
+		log_error("bs_sheepdog: %s: opcode 0x%02x at byte %llu length %llu failed: %s\n",
+			  req->sl->lu->path ? req->sl->lu->path : "?",
+			  req->opcode, (unsigned long long)req->off,
+			  (unsigned long long)req->len, strerror(-err));
+	}
+	if (key) {
+		sense_data_build(cmd, key, asc);
+		result = TGT_SAM_CHECK_CONDITION;
+	} else {
+		/* also drops the stray sense sbc leaves on UNMAP */
+		cmd->sense_len = 0;
+	}
+	free(req);
+	target_cmd_io_done(cmd, result);
+}
+
+/* eventfd handler on tgtd's main thread: drain the completion list */
+static void done_handler(int fd, int events, void *data)
+{
+	struct bs_sd_lu *sl = data;
+	struct sd_list batch, *pos, *n;
+	uint64_t cnt;
+
+	(void)events;
+	if (read(fd, &cnt, sizeof(cnt)) < 0 && errno != EAGAIN)
+		log_error("bs_sheepdog: eventfd read failed: %m\n");
+	sd_list_init(&batch);
+	pthread_mutex_lock(&sl->done_lock);
+	sd_list_splice_tail(&sl->done_list, &batch);
+	pthread_mutex_unlock(&sl->done_lock);
+	sd_list_for_each_safe(pos, n, &batch)
+		complete_one(sd_list_entry(pos, struct bs_sd_req, link));
+}
+
+/* ---- command dispatch (main thread) -------------------------------- */
+
+static void submit_read(struct bs_sd_req *req)
+{
+	struct tgt_scsi_cmd *cmd = req->cmd;
+	uint64_t len = cmd->tl;
+
+	if (cmd->in_sdb.length < len)
+		len = cmd->in_sdb.length;
+	req->dir = BS_SD_DIR_READ;
+	req->off = cmd->offset;
+	req->len = len;
+	if (!len)
+		return;
+	req->iov.iov_base = tgt_cmd_in_buf(cmd);
+	req->iov.iov_len = len;
+	AIO_PART(req, sd_vdi_aio_read(req->sl->vdi, &req->iov, 1, req->off,
+				      bs_sd_aio_done, req));
+}
+
+static void submit_write(struct bs_sd_req *req)
+{
+	struct tgt_scsi_cmd *cmd = req->cmd;
+
+	req->dir = BS_SD_DIR_WRITE;
+	req->off = cmd->offset;
+	req->len = cmd->out_sdb.length;
+	if (!req->len)
+		return;
+	req->iov.iov_base = tgt_cmd_out_buf(cmd);
+	req->iov.iov_len = req->len;
+	req->io_flags = bs_sd_write_needs_fua(cmd->dev, cmd->scb) ?
+			SD_IO_FUA : 0;
+	if (!bs_sd_rl_write_begin(req)) {
+		atomic_fetch_add(&req->pending, 1);
+		bs_sd_work_queue(req, bs_sd_job_locked_write);
+		return;
+	}
+	AIO_PART(req, sd_vdi_aio_write(req->sl->vdi, &req->iov, 1, req->off,
+				       req->io_flags, bs_sd_aio_done, req));
+}
+
+/* data-out commands handled by a worker: WRITE AND VERIFY, ORWRITE */
+static void submit_worker_write(struct bs_sd_req *req, bs_sd_work_fn fn)
+{
+	struct tgt_scsi_cmd *cmd = req->cmd;
+
+	req->dir = BS_SD_DIR_WRITE;
+	req->off = cmd->offset;
+	req->len = cmd->out_sdb.length;
+	if (!req->len)
+		return;
+	req->iov.iov_base = tgt_cmd_out_buf(cmd);
+	req->iov.iov_len = req->len;
+	req->io_flags = bs_sd_write_needs_fua(cmd->dev, cmd->scb) ?
+			SD_IO_FUA : 0;
+	atomic_fetch_add(&req->pending, 1);
+	bs_sd_work_queue(req, fn);
+}
+
+static bool range_ok(struct bs_sd_lu *sl, uint64_t lba, uint64_t blocks)
+{
+	uint64_t cap = sl->size >> sl->blk_shift;
+
+	return lba <= cap && blocks <= cap - lba;
+}
+
+static void submit_verify(struct bs_sd_req *req)
+{
+	struct tgt_scsi_cmd *cmd = req->cmd;
+	struct bs_sd_lu *sl = req->sl;
+	const uint8_t *cdb = cmd->scb;
+	unsigned int bytchk = (cdb[1] >> 1) & 3;
+	uint64_t lba = bs_sd_cdb_lba(cdb);
+	uint64_t blocks = bs_sd_cdb_blocks(cdb);
+	uint64_t bs = 1ULL << sl->blk_shift;
+
+	req->dir = BS_SD_DIR_READ;
+	req->off = lba << sl->blk_shift;
+	req->len = blocks << sl->blk_shift;
+	if (bytchk == 0 || !blocks)
+		return;
+	if (!range_ok(sl, lba, blocks)) {
+		bs_sd_req_fail(req, TGT_SK_ILLEGAL_REQUEST,
+			       TGT_ASC_LBA_OUT_OF_RANGE);
+		return;
+	}
+	if (bytchk == 2) {
+		bs_sd_req_fail(req, TGT_SK_ILLEGAL_REQUEST,
+			       TGT_ASC_INVALID_FIELD_IN_CDB);
+		return;
+	}
+	req->iov.iov_base = tgt_cmd_out_buf(cmd);
+	if (bytchk == 3) {
+		if (cmd->out_sdb.length < bs) {
+			bs_sd_req_fail(req, TGT_SK_ILLEGAL_REQUEST,
+				       TGT_ASC_PARAM_LIST_LENGTH);
+			return;
+		}
+		req->iov.iov_len = bs;
+	} else {
+		if (cmd->out_sdb.length < req->len)
+			req->len = cmd->out_sdb.length;
+		req->iov.iov_len = req->len;
+	}
+	if (!req->len)
+		return;
+	atomic_fetch_add(&req->pending, 1);
+	bs_sd_work_queue(req, bs_sd_job_verify);
+}
+
+static void submit_sync_cache(struct bs_sd_req *req)
+{
+	struct tgt_scsi_cmd *cmd = req->cmd;
+
+	req->dir = BS_SD_DIR_WRITE;
+	if (cmd->scb[1] & 0x02) {	/* IMMED */
+		bs_sd_req_fail(req, TGT_SK_ILLEGAL_REQUEST,
+			       TGT_ASC_INVALID_FIELD_IN_CDB);
+		return;
+	}
+	if (req->sl->readonly)
+		return;
+	AIO_PART(req, sd_vdi_aio_flush(req->sl->vdi, bs_sd_aio_done, req));
+}
+
+static void submit_unmap(struct bs_sd_req *req)
+{
+	struct tgt_scsi_cmd *cmd = req->cmd;
+	struct bs_sd_lu *sl = req->sl;
+	struct bs_sd_range *r;
+	unsigned int nr, i;
+	uint8_t key;
+	uint16_t asc;
+
+	req->dir = BS_SD_DIR_WRITE;
+	if (bs_sd_unmap_parse(tgt_cmd_out_buf(cmd), cmd->out_sdb.length,
+			      sl->size >> sl->blk_shift, sl->blk_shift, &r,
+			      &nr, &key, &asc)) {
+		bs_sd_req_fail(req, key, asc);
+		return;
+	}
+	for (i = 0; i < nr; i++) {
+		req->off = r[i].off;
+		req->len = r[i].len;
+		AIO_PART(req, sd_vdi_aio_discard(sl->vdi, r[i].off, r[i].len,
+						 bs_sd_aio_done, req));
+	}
+	free(r);
+}
+
+static void submit_write_same(struct bs_sd_req *req)
+{
+	struct tgt_scsi_cmd *cmd = req->cmd;
+	struct bs_sd_lu *sl = req->sl;
+	const uint8_t *cdb = cmd->scb;
+	uint64_t cap = sl->size >> sl->blk_shift;
+	uint64_t lba = bs_sd_cdb_lba(cdb);
+	uint64_t blocks = bs_sd_cdb_blocks(cdb);
+	uint64_t bs = 1ULL << sl->blk_shift;
+	bool unmap = cdb[1] & 0x08;
+	bool ndob = cdb[0] == 0x93 && (cdb[1] & 0x01);
+	const void *block = tgt_cmd_out_buf(cmd);
+
+	req->dir = BS_SD_DIR_WRITE;
+	if (lba > cap) {
+		bs_sd_req_fail(req, TGT_SK_ILLEGAL_REQUEST,
+			       TGT_ASC_LBA_OUT_OF_RANGE);
+		return;
+	}
+	if (!blocks)
+		blocks = cap - lba;	/* 0 = to the end of the LU */
+	if (!range_ok(sl, lba, blocks)) {
+		bs_sd_req_fail(req, TGT_SK_ILLEGAL_REQUEST,
+			       TGT_ASC_LBA_OUT_OF_RANGE);
+		return;
+	}
+	if (cdb[1] & 0x06) {		/* LBDATA / PBDATA: no stamping */
+		bs_sd_req_fail(req, TGT_SK_ILLEGAL_REQUEST,
+			       TGT_ASC_INVALID_FIELD_IN_CDB);
+		return;
+	}
+	if (!ndob && cmd->out_sdb.length < bs) {
+		bs_sd_req_fail(req, TGT_SK_ILLEGAL_REQUEST,
+			       TGT_ASC_INVALID_FIELD_IN_CDB);
+		return;
+	}
+	req->off = lba << sl->blk_shift;
+	req->len = blocks << sl->blk_shift;
+	req->io_flags = bs_sd_write_needs_fua(cmd->dev, cdb) ? SD_IO_FUA : 0;
+	if (!req->len)
+		return;
+	if (ndob || bs_sd_is_zero(block, bs)) {
+		/* UNMAP deallocates (reads back zeros: LBPRZ) */
+		if (unmap)
+			AIO_PART(req, sd_vdi_aio_discard(sl->vdi, req->off,
+							 req->len,
+							 bs_sd_aio_done, req));
+		else
+			AIO_PART(req, sd_vdi_aio_zero(sl->vdi, req->off,
+						      req->len, req->io_flags,
+						      bs_sd_aio_done, req));
+		return;
+	}
+	/* a non-zero block with UNMAP cannot be deallocated: write it */
+	req->iov.iov_base = (void *)block;
+	req->iov.iov_len = bs;
+	atomic_fetch_add(&req->pending, 1);
+	bs_sd_work_queue(req, bs_sd_job_write_same);
+}
+
+static int bs_sd_cmd_submit(struct tgt_scsi_cmd *cmd)
+{
+	struct bs_sd_lu *sl = lu_state(cmd->dev);
+	struct bs_sd_req *req;
+
+	req = calloc(1, sizeof(*req));
+	if (!req)
+		return -1;	/* sbc answers HARDWARE ERROR */
+	req->sl = sl;
+	req->cmd = cmd;
+	req->opcode = cmd->scb[0];
+	atomic_init(&req->pending, 1);
+	atomic_init(&req->err, 0);
+	sd_list_init(&req->link);
+	sd_list_init(&req->rl_link);
+	tgt_cmd_set_async(cmd);
+
+	if (!sl->vdi) {
+		bs_sd_req_fail(req, 0x02, 0x3a00);	/* NOT READY, no medium */
+		goto out;
+	}
+
+	switch (req->opcode) {
+	case 0x08: case 0x28: case 0xa8: case 0x88:
+		submit_read(req);
+		break;
+	case 0x0a: case 0x2a: case 0xaa: case 0x8a:
+		submit_write(req);
+		break;
+	case 0x2e: case 0xae: case 0x8e:
+		submit_worker_write(req, bs_sd_job_write_verify);
+		break;
+	case 0x8b:
+		submit_worker_write(req, bs_sd_job_orwrite);
+		break;
+	case 0x2f: case 0xaf: case 0x8f:
+		submit_verify(req);
+		break;
+	case 0x35: case 0x91:
+		submit_sync_cache(req);
+		break;
+	case 0x34: case 0x90:
+		break;		/* PRE-FETCH: nothing to read ahead */
+	case 0x42:
+		submit_unmap(req);
+		break;
+	case 0x41: case 0x93:
+		submit_write_same(req);
+		break;
+	default:
+		bs_sd_req_fail(req, TGT_SK_ILLEGAL_REQUEST, 0x2000);
+		break;
+	}
+out:
+	bs_sd_req_put(req);	/* the submitter's reference */
+	return 0;
+}
+
+/* ---- LU lifecycle -------------------------------------------------- */
+
+static void lu_state_free(struct bs_sd_lu *sl)
+{
+	bs_sd_workers_stop(sl);
+	if (sl->efd >= 0) {
+		tgt_event_del(sl->efd);
+		close(sl->efd);
+	}
+	pthread_mutex_destroy(&sl->done_lock);
+	pthread_mutex_destroy(&sl->work_lock);
+	pthread_cond_destroy(&sl->work_cond);
+	pthread_mutex_destroy(&sl->rl_lock);
+	pthread_cond_destroy(&sl->rl_cond);
+	free(sl);
+}
+
+static int bs_sd_init(struct tgt_scsi_lu *lu, char *bsopts)
+{
+	struct bs_sd_lu *sl;
+	char why[SD_ERROR_MAX];
+	int ret;
+
+	sl = calloc(1, sizeof(*sl));
+	if (!sl)
+		return TGTADM_NOMEM;
+	sl->lu = lu;
+	sl->efd = -1;
+	pthread_mutex_init(&sl->done_lock, NULL);
+	pthread_mutex_init(&sl->work_lock, NULL);
+	pthread_cond_init(&sl->work_cond, NULL);
+	pthread_mutex_init(&sl->rl_lock, NULL);
+	pthread_cond_init(&sl->rl_cond, NULL);
+	sd_list_init(&sl->done_list);
+	sd_list_init(&sl->work_list);
+	sd_list_init(&sl->rl_writes);
+	sd_list_init(&sl->rl_orwrites);
+
+	ret = bs_sd_opts_parse(bsopts, &sl->opts, why, sizeof(why));
+	if (ret) {
+		log_error("bs_sheepdog: bad bsopts '%s': %s\n", bsopts, why);
+		goto fail;
+	}
+	sl->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (sl->efd < 0) {
+		log_error("bs_sheepdog: eventfd: %m\n");
+		ret = TGTADM_NOMEM;
+		goto fail;
+	}
+	if (tgt_event_add(sl->efd, EPOLLIN, done_handler, sl)) {
+		log_error("bs_sheepdog: cannot register the eventfd\n");
+		close(sl->efd);
+		sl->efd = -1;
+		ret = TGTADM_NOMEM;
+		goto fail;
+	}
+	if (bs_sd_workers_start(sl)) {
+		log_error("bs_sheepdog: cannot start worker threads\n");
+		ret = TGTADM_NOMEM;
+		goto fail;
+	}
+	lu_set_state(lu, sl);
+	return TGTADM_SUCCESS;
+
+fail:
+	lu_state_free(sl);
+	return ret;
+}
+
+static void bs_sd_exit(struct tgt_scsi_lu *lu)
+{
+	struct bs_sd_lu *sl = lu_state(lu);
+
+	if (!sl)
+		return;
+	lu_set_state(lu, NULL);
+	lu_state_free(sl);
+}
+
+static void vpd_refresh(struct tgt_scsi_lu *lu, uint8_t page)
+{
+	struct tgt_vpd *vpd = lu->attrs.lu_vpd[TGT_VPD_INDEX(page)];
+
+	if (vpd && vpd->vpd_update)
+		vpd->vpd_update(lu, NULL);
+}
+
+static int bs_sd_open(struct tgt_scsi_lu *lu, char *path, int *fd,
+		      uint64_t *size)
+{
+	struct bs_sd_lu *sl = lu_state(lu);
+	struct sd_addr addrs[SD_MAX_ADDRS];
+	struct sd_client_opts co;
+	struct sd_vdi_open_args oa;
+	struct sd_target t;
+	unsigned int i, objsize, maxpb;
+	int ret;
+
+	*fd = -1;
+	if (!sl)
+		return -1;
+	if (sd_target_parse(path, &t)) {
+		if (strstr(sd_get_error(), path))
+			log_error("bs_sheepdog: %s\n", sd_get_error());
+		else
+			log_error("bs_sheepdog: bad backing store '%s': %s\n",
+				  path, sd_get_error());
+		return -1;
+	}
+
+	addrs[0] = t.addr;
+	for (i = 0; i < sl->opts.nr_fallback; i++)
+		addrs[i + 1] = sl->opts.fallback[i];
+	memset(&co, 0, sizeof(co));
+	co.addrs = addrs;
+	co.nr_addrs = 1 + sl->opts.nr_fallback;
+	co.nr_conns = sl->opts.nr_conns;
+	co.timeout_ms = sl->opts.timeout_s * 1000;
+	ret = sd_client_new(&co, &sl->client);
+	if (ret)
+		goto fail;
+
+	memset(&oa, 0, sizeof(oa));
+	oa.name = t.vdi;
+	oa.tag = t.tag;
+	oa.snapid = t.snapid;
+	oa.lock = sl->opts.lock;
+	ret = sd_vdi_open(sl->client, &oa, &sl->vdi);
+	if (ret)
+		goto fail;
+
+	sl->size = sd_vdi_size(sl->vdi);
+	sl->blk_shift = lu->blk_shift;
+	sl->readonly = sd_vdi_readonly(sl->vdi) || t.tag[0] || t.snapid;
+
+	/* thin provisioning: UNMAP without --params, LBPME/LBPRZ advertised */
+	lu->attrs.thinprovisioning = 1;
+	vpd_refresh(lu, 0xb0);
+	vpd_refresh(lu, 0xb2);
+	if (sl->readonly)
+		lu->attrs.readonly = 1;
+	if (!lu->attrs.no_auto_lbppbe) {
+		/* READ CAPACITY 16 has 4 bits for the exponent */
+		objsize = sd_vdi_object_size(sl->vdi);
+		maxpb = (1U << lu->blk_shift) << 15;
+		update_lbppbe(lu, (int)(objsize < maxpb ? objsize : maxpb));
+	}
+	*size = sl->size;
+	if (is_debug)
+		log_debug("bs_sheepdog: opened '%s' (%llu bytes%s)\n", path,
+			  (unsigned long long)sl->size,
+			  sl->readonly ? ", read-only snapshot" : "");
+	return 0;
+
+fail:
+	log_error("bs_sheepdog: cannot open '%s': %s\n", path, sd_get_error());
+	if (sl->vdi) {
+		sd_vdi_close(sl->vdi);
+		sl->vdi = NULL;
+	}
+	if (sl->client) {
+		sd_client_free(sl->client);
+		sl->client = NULL;
+	}
+	return -1;
+}
+
+static void bs_sd_close(struct tgt_scsi_lu *lu)
+{
+	struct bs_sd_lu *sl = lu_state(lu);
+
+	if (!sl)
+		return;
+	if (sl->vdi) {
+		sd_vdi_close(sl->vdi);
+		sl->vdi = NULL;
+	}
+	if (sl->client) {
+		sd_client_free(sl->client);
+		sl->client = NULL;
+	}
+	sl->readonly = false;
+}
+
+static struct tgt_backingstore_template bs_sd_template = {
+	.bs_name = BS_SD_NAME,
+	.bs_datasize = sizeof(struct bs_sd_lu *),
+	.bs_open = bs_sd_open,
+	.bs_close = bs_sd_close,
+	.bs_init = bs_sd_init,
+	.bs_exit = bs_sd_exit,
+	.bs_cmd_submit = bs_sd_cmd_submit,
+	.bs_oflags_supported = O_SYNC,
+};
+
+/* The only exported symbol: called once by tgtd after dlopen. */
+__attribute__((visibility("default"))) void register_bs_module(void);
+
+void register_bs_module(void)
+{
+	unsigned int i;
+
+	for (i = 0; i < bs_sd_nr_supported_opcodes; i++) {
+		uint8_t op = bs_sd_supported_opcodes[i];
+
+		bs_sd_template.bs_supported_ops[op / 64] |= 1UL << (op % 64);
+	}
+	register_backingstore_template(&bs_sd_template);
+}

@@ -1,0 +1,137 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * bs_sheepdog.h - private declarations shared by the files of the tgt
+ * backing-store module bs_sheepdog.so: the per-LU state, the per-command
+ * request, and the entry points of the option parser (bs_sheepdog_opts.c),
+ * the CDB/sense helpers (bs_sheepdog_cdb.c) and the worker pool
+ * (bs_sheepdog_worker.c).  Nothing here is visible outside the module.
+ */
+#ifndef BS_SHEEPDOG_H
+#define BS_SHEEPDOG_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/uio.h>
+
+#include "sheepdog.h"
+#include "sd_list.h"
+#include "tgt_abi.h"
+
+#define BS_SD_DEFAULT_TIMEOUT_S	15
+#define BS_SD_MAX_TIMEOUT_S	3600
+#define BS_SD_NR_WORKERS	4
+#define BS_SD_CHUNK		(1U << 20)	/* worker buffer size */
+
+/* parsed --bsopts */
+struct bs_sd_opts {
+	unsigned int timeout_s;
+	unsigned int nr_conns;
+	enum sd_lock_mode lock;
+	unsigned int nr_fallback;
+	struct sd_addr fallback[SD_MAX_ADDRS - 1];
+};
+
+/* per-LU state; the LU's private area holds a pointer to it */
+struct bs_sd_lu {
+	struct tgt_scsi_lu *lu;
+	struct bs_sd_opts opts;
+	struct sd_client *client;
+	struct sd_vdi *vdi;
+	uint64_t size;			/* bytes */
+	unsigned int blk_shift;
+	bool readonly;
+
+	/* completions: any thread -> main thread through efd */
+	int efd;
+	pthread_mutex_t done_lock;
+	struct sd_list done_list;
+
+	/* worker pool for the multi-step commands (sync API) */
+	pthread_mutex_t work_lock;
+	pthread_cond_t work_cond;
+	struct sd_list work_list;
+	bool work_stop;
+	int nr_workers;
+	pthread_t workers[BS_SD_NR_WORKERS];
+
+	/* range locks: ORWRITE against overlapping writes in flight */
+	pthread_mutex_t rl_lock;
+	pthread_cond_t rl_cond;
+	struct sd_list rl_writes;
+	struct sd_list rl_orwrites;
+};
+
+enum bs_sd_dir {
+	BS_SD_DIR_READ,		/* errors -> MEDIUM ERROR / READ ERROR */
+	BS_SD_DIR_WRITE,	/* errors -> MEDIUM ERROR / WRITE ERROR */
+};
+
+struct bs_sd_req;
+typedef void (*bs_sd_work_fn)(struct bs_sd_req *req);
+
+/* one accepted SCSI command */
+struct bs_sd_req {
+	struct sd_list link;		/* work_list, then done_list */
+	struct bs_sd_lu *sl;
+	struct tgt_scsi_cmd *cmd;
+	uint8_t opcode;
+	enum bs_sd_dir dir;
+	struct iovec iov;
+	uint64_t off;
+	uint64_t len;
+	unsigned int io_flags;		/* SD_IO_* */
+	bs_sd_work_fn work;		/* worker job, or NULL */
+
+	atomic_int pending;		/* outstanding async parts + 1 */
+	atomic_int err;			/* first -errno, 0 = none */
+	uint8_t sense_key;		/* explicit sense when non-zero */
+	uint16_t sense_asc;
+
+	struct sd_list rl_link;		/* rl_writes / rl_orwrites */
+	bool rl_held;
+};
+
+/* bs_sheepdog_opts.c */
+int bs_sd_opts_parse(const char *s, struct bs_sd_opts *o, char *why,
+		     size_t whylen);
+
+/* bs_sheepdog_cdb.c */
+extern const uint8_t bs_sd_supported_opcodes[];
+extern const unsigned int bs_sd_nr_supported_opcodes;
+uint64_t bs_sd_cdb_lba(const uint8_t *cdb);
+uint32_t bs_sd_cdb_blocks(const uint8_t *cdb);
+bool bs_sd_write_needs_fua(struct tgt_scsi_lu *lu, const uint8_t *cdb);
+void bs_sd_errno_to_sense(int err, enum bs_sd_dir dir, uint8_t *key,
+			  uint16_t *asc);
+bool bs_sd_is_zero(const void *buf, size_t len);
+
+struct bs_sd_range {
+	uint64_t off;
+	uint64_t len;
+};
+int bs_sd_unmap_parse(const uint8_t *buf, uint32_t buflen,
+		      uint64_t capacity, unsigned int blk_shift,
+		      struct bs_sd_range **ranges, unsigned int *nr,
+		      uint8_t *key, uint16_t *asc);
+
+/* bs_sheepdog.c */
+void bs_sd_req_fail(struct bs_sd_req *req, uint8_t key, uint16_t asc);
+void bs_sd_req_set_err(struct bs_sd_req *req, int err);
+void bs_sd_req_put(struct bs_sd_req *req);
+void bs_sd_aio_done(void *opaque, int err);
+
+/* bs_sheepdog_worker.c */
+int bs_sd_workers_start(struct bs_sd_lu *sl);
+void bs_sd_workers_stop(struct bs_sd_lu *sl);
+void bs_sd_work_queue(struct bs_sd_req *req, bs_sd_work_fn fn);
+bool bs_sd_rl_write_begin(struct bs_sd_req *req);
+void bs_sd_rl_write_end(struct bs_sd_req *req);
+void bs_sd_job_locked_write(struct bs_sd_req *req);
+void bs_sd_job_write_verify(struct bs_sd_req *req);
+void bs_sd_job_verify(struct bs_sd_req *req);
+void bs_sd_job_write_same(struct bs_sd_req *req);
+void bs_sd_job_orwrite(struct bs_sd_req *req);
+
+#endif

@@ -1,0 +1,143 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * sd_conn.h - layer 2: connections to sheep.
+ *
+ * A client (struct sd_client) owns one I/O thread and nr_conns connections to
+ * the same sheep (or, after a failure, to the next address of its list).
+ * Any thread may submit requests; the I/O thread batches sends with writev,
+ * matches replies by id in any order, enforces per-request deadlines,
+ * reconnects with backoff, and resends the requests marked SD_REQ_RESEND.
+ * Payloads go straight from and to the caller's iovecs.
+ *
+ * Connection states (one explicit state machine per connection):
+ *
+ *   IDLE --connect()--> CONNECTING --writable--> READY
+ *   READY --error/EOF/bad reply/deadline--> DEAD
+ *   CONNECTING --refused/timeout--> DEAD
+ *   DEAD --backoff timer--> IDLE (next address on failure)
+ *
+ * On DEAD every request sent on that connection is either requeued at the
+ * head of the client queue (SD_REQ_RESEND) or completed with -ECONNRESET.
+ */
+#ifndef SD_CONN_H
+#define SD_CONN_H
+
+#include <stdint.h>
+#include <stdbool.h>
+#include <sys/uio.h>
+
+#include "sd_addr.h"
+#include "sd_list.h"
+#include "sd_proto.h"
+
+#define SD_DEFAULT_TIMEOUT_MS	15000	/* below Linux's 30 s SCSI timeout */
+#define SD_DEFAULT_CONNS	2
+#define SD_MAX_CONNS		32
+#define SD_MAX_ADDRS		8
+#define SD_RECONNECT_MIN_MS	50
+#define SD_RECONNECT_MAX_MS	500
+
+struct sd_client;
+struct sd_request;
+
+/*
+ * Called exactly once per accepted request, on the client's I/O thread.
+ * @err is 0 when a reply arrived (then look at req->rsp.result), or a
+ * negative errno: -ETIMEDOUT (deadline passed), -ECONNRESET (connection lost
+ * and the request was not resendable), -ECONNREFUSED/-EHOSTUNREACH/...
+ * (never connected; see below), -ECANCELED (client freed).
+ * The callback may submit new requests; it must not block.
+ */
+typedef void (*sd_request_done_fn)(struct sd_request *req, int err);
+
+/* req_flags */
+#define SD_REQ_RESEND	0x1	/* safe to send again after a lost connection */
+
+struct sd_request {
+	/* --- filled by the caller --- */
+	struct sd_req hdr;		/* hdr.id is assigned by the client */
+	const struct iovec *out_iov;	/* payload if hdr.flags has CMD_WRITE; */
+	int out_iovcnt;			/* its total must equal hdr.data_length */
+	struct iovec *in_iov;		/* reply payload buffers; bytes beyond */
+	int in_iovcnt;			/* their total are read and dropped */
+	unsigned int req_flags;		/* SD_REQ_* */
+	uint64_t deadline_ns;		/* CLOCK_MONOTONIC; 0 = now + timeout */
+	sd_request_done_fn done;
+	void *priv;			/* for the caller */
+
+	/* --- filled by the client before done() --- */
+	struct sd_rsp rsp;		/* valid when err == 0 */
+	uint32_t in_len;		/* payload bytes stored in in_iov */
+
+	/* --- private to sd_conn.c --- */
+	struct sd_list link;		/* client queue or connection list */
+	struct sd_list tlink;		/* deadline order */
+	void *conn;			/* connection it was sent on, or NULL */
+	uint8_t wire[SD_HDR_SIZE];	/* encoded header */
+	uint32_t slot;			/* index in the connection's id table */
+	uint32_t attempts;		/* times sent */
+	size_t sent;			/* bytes of header + payload sent */
+};
+
+struct sd_client_opts {
+	const struct sd_addr *addrs;	/* [0] primary, the rest failover */
+	unsigned int nr_addrs;		/* 1..SD_MAX_ADDRS */
+	unsigned int nr_conns;		/* 0 = SD_DEFAULT_CONNS */
+	unsigned int timeout_ms;	/* 0 = SD_DEFAULT_TIMEOUT_MS */
+};
+
+/*
+ * Start a client: copies @o, starts the I/O thread (with all signals
+ * blocked) and begins connecting.  Does not wait for the connections.
+ * 0 or -errno with a message.
+ */
+int sd_client_new(const struct sd_client_opts *o, struct sd_client **out);
+
+/*
+ * Stop the I/O thread, close the connections, complete every outstanding
+ * request with -ECANCELED, free the client.  Must not be called from the
+ * client's own I/O thread.
+ */
+void sd_client_free(struct sd_client *c);
+
+/*
+ * Queue @req.  Never blocks on the network; callable from any thread,
+ * including from a done() callback.  Returns 0 (done() will be called
+ * exactly once) or -errno (done() will not be called).
+ *
+ * Fail-fast rule: while no connection of the client has ever been
+ * established, a request fails as soon as every address has been tried
+ * once, with that connect error (so an unreachable sheep fails an open in
+ * well under a second for unix and loopback addresses).  Afterwards queued
+ * requests wait for a reconnect until their deadline.
+ */
+int sd_client_submit(struct sd_client *c, struct sd_request *req);
+
+/*
+ * Synchronous helper: submit and wait.  Returns the done() error (0 or
+ * -errno, with a message naming the address and opcode).  The caller then
+ * checks req->rsp.result.  Must not be called on the I/O thread.
+ */
+int sd_client_call(struct sd_client *c, struct sd_request *req);
+
+/* The per-request timeout in force, in milliseconds. */
+unsigned int sd_client_timeout_ms(const struct sd_client *c);
+
+/* The address currently in use (for messages). */
+void sd_client_addr_str(const struct sd_client *c, char *buf, size_t len);
+
+/* Monotonic clock in nanoseconds. */
+uint64_t sd_now_ns(void);
+
+/* Counters, for tests and stats. */
+struct sd_client_stats {
+	uint64_t submitted;
+	uint64_t completed;
+	uint64_t resent;
+	uint64_t timeouts;
+	uint64_t reconnects;
+	uint64_t bad_replies;
+};
+void sd_client_get_stats(struct sd_client *c, struct sd_client_stats *st);
+
+#endif

@@ -1,0 +1,932 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * sd_io.c - layer 4: asynchronous reads, writes, zeroing, discards and
+ * flushes of an open VDI, their synchronous wrappers, and block status.
+ *
+ * Every aio call gets one context (struct io_call) with an embedded array of
+ * piece slots; each slot carries one object piece at a time (its
+ * sd_request, sub-iovec and create gate storage).  Calls covering more
+ * pieces than slots reuse a slot for the next piece when it finishes.
+ * Reads of unallocated objects are zero-filled locally, other reads go
+ * straight into the caller's buffers.  Writes to owned objects are plain
+ * WRITE_OBJs; writes to unowned objects close the object's create gate,
+ * CREATE_AND_WRITE_OBJ (copy-on-write from the inherited object), publish
+ * the 4-byte index entry on the inode, update the in-memory index, and open
+ * the gate again; writes meeting a closed gate park on it and are
+ * re-evaluated when it opens.  Reads never wait.  One mutex per VDI guards
+ * the index, the gates and the call bookkeeping; user callbacks always run
+ * without it.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sd_vdi.h"
+
+#define IO_SLOTS_MAX	64	/* piece slots of one call */
+#define IO_INLINE_IOV	4	/* sub-iovec entries without malloc */
+#define IO_ZERO_BUF	(UINT32_C(4) << 20)
+
+/* never written: lives in .bss, shared by every zero write */
+static uint8_t sd_zero_buf[IO_ZERO_BUF];
+
+enum io_kind {
+	IO_READ,
+	IO_WRITE,
+	IO_ZERO,	/* write zeros everywhere */
+	IO_UNMAP,	/* deallocate whole objects, zero partial allocated */
+	IO_FLUSH,
+};
+
+enum piece_state {
+	PIECE_IDLE,
+	PIECE_DATA,	/* READ_OBJ or WRITE_OBJ in flight */
+	PIECE_CREATE,	/* CREATE_AND_WRITE_OBJ in flight, gate held */
+	PIECE_INDEX,	/* index entry WRITE_OBJ in flight, gate held */
+	PIECE_PARKED,	/* waiting on another piece's gate */
+};
+
+/* piece_start() results besides <= 0 (finished with that error) */
+#define PIECE_PENDING	1
+#define PIECE_HOLE	2	/* read of an unallocated object: zero-fill */
+
+struct io_call;
+
+struct io_piece {
+	struct io_call *call;
+	struct sd_span span;
+	enum piece_state state;
+	bool gate_held;
+	uint32_t new_entry;		/* index value being published */
+	struct sd_list link;		/* todo list or gate waiters */
+	struct sd_request req;
+	struct sd_gate gate;		/* storage when this piece closes it */
+	uint8_t entry_le[4];
+	struct iovec entry_iov;
+	struct iovec *iov;		/* sub-iovec of the piece */
+	int iovcnt;
+	int iov_cap;			/* capacity of a malloc'ed iov, 0 = inline */
+	struct iovec iov_inline[IO_INLINE_IOV];
+};
+
+struct io_call {
+	struct sd_vdi *v;
+	enum io_kind kind;
+	unsigned int flags;
+	sd_io_done_fn done;
+	void *opaque;
+	uint64_t deadline_ns;
+	int err;			/* first error */
+
+	/* the byte range and the caller's buffers */
+	uint64_t off;
+	uint64_t len;
+	const struct iovec *iov;
+	int iovcnt;
+	int cur_iov;			/* cursor for the next piece's slice */
+	uint64_t cur_off;		/* offset inside iov[cur_iov] */
+
+	uint32_t nr_spans;
+	uint32_t next_span;		/* next piece to start */
+	uint32_t active;		/* slots holding a piece */
+
+	/* flush ordering */
+	uint64_t seq;			/* write calls: order of acceptance */
+	bool in_write_list;
+	struct sd_list wlink;		/* v->write_calls or v->flush_waiters */
+	struct sd_list clink;		/* local list of finished calls */
+	struct sd_request flush_req;	/* FLUSH_VDI (flush call or FUA) */
+
+	uint32_t nr_slots;
+	struct io_piece slots[];
+};
+
+static void call_complete(struct io_call *call);
+
+static bool kind_writes(enum io_kind k)
+{
+	return k == IO_WRITE || k == IO_ZERO || k == IO_UNMAP;
+}
+
+static int res_to_err(const struct sd_request *req, int err)
+{
+	if (err)
+		return err;
+	if (req->rsp.result != SD_RES_SUCCESS)
+		return -sd_result_to_errno(req->rsp.result);
+	return 0;
+}
+
+static uint64_t iov_total(const struct iovec *iov, int iovcnt)
+{
+	uint64_t t = 0;
+	int i;
+
+	for (i = 0; i < iovcnt; i++)
+		t += iov[i].iov_len;
+	return t;
+}
+
+/* ---- sub-iovecs -------------------------------------------------------- */
+
+static int piece_iov_reserve(struct io_piece *p, int n)
+{
+	struct iovec *a;
+
+	if (n <= IO_INLINE_IOV) {
+		p->iov = p->iov_cap ? p->iov : p->iov_inline;
+		return 0;
+	}
+	if (p->iov_cap >= n)
+		return 0;
+	a = malloc(n * sizeof(*a));
+	if (!a)
+		return -ENOMEM;
+	if (p->iov_cap)
+		free(p->iov);
+	p->iov = a;
+	p->iov_cap = n;
+	return 0;
+}
+
+/*
+ * Point the piece's iovec at its bytes: a slice of the caller's iovecs
+ * (advancing the call's cursor, pieces are set up in order) or zeros.
+ */
+static int piece_build_iov(struct io_call *call, struct io_piece *p)
+{
+	uint32_t left = p->span.len;
+	int i, n, ret;
+
+	if (call->kind == IO_ZERO || call->kind == IO_UNMAP) {
+		n = (int)((left + IO_ZERO_BUF - 1) / IO_ZERO_BUF);
+		ret = piece_iov_reserve(p, n);
+		if (ret)
+			return ret;
+		for (i = 0; i < n; i++) {
+			uint32_t l = left < IO_ZERO_BUF ? left : IO_ZERO_BUF;
+
+			p->iov[i].iov_base = sd_zero_buf;
+			p->iov[i].iov_len = l;
+			left -= l;
+		}
+		p->iovcnt = n;
+		return 0;
+	}
+
+	/* skip empty entries and count the slice */
+	{
+		int ci = call->cur_iov;
+		uint64_t co = call->cur_off;
+		uint64_t need = left;
+
+		n = 0;
+		while (need) {
+			uint64_t avail = call->iov[ci].iov_len - co;
+
+			if (avail) {
+				n++;
+				need -= avail < need ? avail : need;
+			}
+			ci++;
+			co = 0;
+		}
+	}
+	ret = piece_iov_reserve(p, n);
+	if (ret)
+		return ret;
+	n = 0;
+	while (left) {
+		const struct iovec *s = &call->iov[call->cur_iov];
+		uint64_t avail = s->iov_len - call->cur_off;
+		uint32_t l = avail < left ? (uint32_t)avail : left;
+
+		if (l) {
+			p->iov[n].iov_base = (uint8_t *)s->iov_base +
+					     call->cur_off;
+			p->iov[n].iov_len = l;
+			n++;
+			left -= l;
+		}
+		call->cur_off += l;
+		if (call->cur_off == s->iov_len) {
+			call->cur_iov++;
+			call->cur_off = 0;
+		}
+	}
+	p->iovcnt = n;
+	return 0;
+}
+
+/* ---- requests ----------------------------------------------------------- */
+
+static void piece_req_done(struct sd_request *req, int err);
+
+static void piece_req_init(struct io_piece *p, uint8_t opcode, uint64_t oid,
+			   uint32_t offset, uint32_t len)
+{
+	struct sd_vdi *v = p->call->v;
+	struct sd_request *r = &p->req;
+
+	memset(r, 0, sizeof(*r));
+	r->hdr.proto_ver = SD_PROTO_VER;
+	r->hdr.opcode = opcode;
+	r->hdr.data_length = len;
+	r->hdr.obj.oid = oid;
+	r->hdr.obj.offset = offset;
+	r->hdr.obj.copies = v->nr_copies;
+	r->hdr.obj.copy_policy = v->copy_policy;
+	/* every object op of ours is idempotent or protected by the gate */
+	r->req_flags = SD_REQ_RESEND;
+	r->deadline_ns = p->call->deadline_ns;
+	r->done = piece_req_done;
+	r->priv = p;
+}
+
+static int piece_submit_read(struct io_piece *p, uint32_t e)
+{
+	piece_req_init(p, SD_OP_READ_OBJ, sd_vid_to_data_oid(e, p->span.idx),
+		       p->span.obj_off, p->span.len);
+	p->req.in_iov = p->iov;
+	p->req.in_iovcnt = p->iovcnt;
+	p->state = PIECE_DATA;
+	return sd_client_submit(p->call->v->c, &p->req);
+}
+
+static int piece_submit_write(struct io_piece *p, uint32_t vid)
+{
+	piece_req_init(p, SD_OP_WRITE_OBJ, sd_vid_to_data_oid(vid, p->span.idx),
+		       p->span.obj_off, p->span.len);
+	p->req.hdr.flags = SD_FLAG_CMD_WRITE;
+	p->req.out_iov = p->iov;
+	p->req.out_iovcnt = p->iovcnt;
+	p->state = PIECE_DATA;
+	return sd_client_submit(p->call->v->c, &p->req);
+}
+
+static int piece_submit_create(struct io_piece *p, uint32_t vid, uint32_t e)
+{
+	piece_req_init(p, SD_OP_CREATE_AND_WRITE_OBJ,
+		       sd_vid_to_data_oid(vid, p->span.idx), p->span.obj_off,
+		       p->span.len);
+	p->req.hdr.flags = SD_FLAG_CMD_WRITE;
+	if (e) {
+		p->req.hdr.flags |= SD_FLAG_CMD_COW;
+		p->req.hdr.obj.cow_oid = sd_vid_to_data_oid(e, p->span.idx);
+	}
+	p->req.out_iov = p->iov;
+	p->req.out_iovcnt = p->iovcnt;
+	p->state = PIECE_CREATE;
+	p->new_entry = vid;
+	return sd_client_submit(p->call->v->c, &p->req);
+}
+
+/* WRITE_OBJ of exactly one 4-byte index entry on our inode */
+static int piece_submit_index(struct io_piece *p, uint32_t vid,
+			      uint32_t entry)
+{
+	sd_put_le32(p->entry_le, entry);
+	p->entry_iov.iov_base = p->entry_le;
+	p->entry_iov.iov_len = sizeof(p->entry_le);
+	piece_req_init(p, SD_OP_WRITE_OBJ, sd_vid_to_vdi_oid(vid),
+		       sd_inode_index_offset(p->span.idx), 4);
+	p->req.hdr.flags = SD_FLAG_CMD_WRITE;
+	p->req.out_iov = &p->entry_iov;
+	p->req.out_iovcnt = 1;
+	p->state = PIECE_INDEX;
+	p->new_entry = entry;
+	return sd_client_submit(p->call->v->c, &p->req);
+}
+
+/* ---- piece engine (v->mu held unless said otherwise) ------------------ */
+
+static void piece_gate_open(struct io_piece *p, struct sd_list *todo)
+{
+	if (!p->gate_held)
+		return;
+	sd_gate_open(&p->call->v->gates, &p->gate, todo);
+	p->gate_held = false;
+}
+
+/*
+ * Decide what the piece needs and send it.  Returns PIECE_PENDING (sent or
+ * parked), PIECE_HOLE (read of a hole, caller zero-fills) or <= 0: finished
+ * now with that result.  Pieces woken by a failed send go to @todo.
+ */
+static int piece_start(struct io_piece *p, struct sd_list *todo)
+{
+	struct io_call *call = p->call;
+	struct sd_vdi *v = call->v;
+	uint32_t i = p->span.idx;
+	uint32_t e = v->index[i];
+	struct sd_gate *g;
+	int ret;
+
+	if (call->kind == IO_READ) {
+		/* reads never wait for gates: they see the published index */
+		if (!e)
+			return PIECE_HOLE;
+		ret = piece_submit_read(p, e);
+		return ret ? ret : PIECE_PENDING;
+	}
+
+	g = sd_gate_find(&v->gates, i);
+	if (g) {
+		p->state = PIECE_PARKED;
+		sd_gate_park(g, &p->link);
+		return PIECE_PENDING;
+	}
+
+	if (call->kind == IO_UNMAP) {
+		if (!e)
+			return 0;	/* already reads as zeros */
+		if (sd_span_whole(&p->span, v->shift)) {
+			sd_gate_close(&v->gates, &p->gate, i);
+			p->gate_held = true;
+			ret = piece_submit_index(p, v->vid, 0);
+			goto sent;
+		}
+		/* partial piece of an allocated object: write zeros */
+	}
+
+	if (e == v->vid) {
+		ret = piece_submit_write(p, e);
+		return ret ? ret : PIECE_PENDING;
+	}
+
+	sd_gate_close(&v->gates, &p->gate, i);
+	p->gate_held = true;
+	ret = piece_submit_create(p, v->vid, e);
+sent:
+	if (ret) {
+		piece_gate_open(p, todo);
+		return ret;
+	}
+	return PIECE_PENDING;
+}
+
+/*
+ * A piece finished with @err.  Records the error, starts the call's next
+ * piece in this slot (pushed on @todo) or retires the slot; a call with no
+ * active slot left goes on @done_calls.
+ */
+static void piece_finish(struct io_piece *p, int err, struct sd_list *todo,
+			 struct sd_list *done_calls)
+{
+	struct io_call *call = p->call;
+	int ret;
+
+	p->state = PIECE_IDLE;
+	if (err && !call->err)
+		call->err = err;
+	if (!call->err && call->next_span < call->nr_spans) {
+		sd_span_get(call->off, call->len, call->v->shift,
+			    call->next_span++, &p->span);
+		ret = piece_build_iov(call, p);
+		if (!ret) {
+			sd_list_add_tail(&p->link, todo);
+			return;
+		}
+		call->err = ret;
+	}
+	if (--call->active == 0)
+		sd_list_add_tail(&call->clink, done_calls);
+}
+
+static void iov_zero(struct iovec *iov, int iovcnt)
+{
+	int i;
+
+	for (i = 0; i < iovcnt; i++)
+		memset(iov[i].iov_base, 0, iov[i].iov_len);
+}
+
+/*
+ * Run the pieces on @todo (v->mu NOT held) until nothing is left to start,
+ * then complete the calls that finished.
+ */
+static void io_run(struct sd_vdi *v, struct sd_list *todo,
+		   struct sd_list *done_calls)
+{
+	struct io_piece *p;
+	struct sd_list *pos, *n;
+	int ret;
+
+	pthread_mutex_lock(&v->mu);
+	while (!sd_list_empty(todo)) {
+		p = sd_list_first_entry(todo, struct io_piece, link);
+		sd_list_del(&p->link);
+		ret = piece_start(p, todo);
+		if (ret == PIECE_PENDING)
+			continue;
+		if (ret == PIECE_HOLE) {
+			/* no lock needed to fill the caller's buffer */
+			pthread_mutex_unlock(&v->mu);
+			iov_zero(p->iov, p->iovcnt);
+			pthread_mutex_lock(&v->mu);
+			ret = 0;
+		}
+		piece_finish(p, ret, todo, done_calls);
+	}
+	pthread_mutex_unlock(&v->mu);
+
+	sd_list_for_each_safe(pos, n, done_calls) {
+		struct io_call *call = sd_list_entry(pos, struct io_call, clink);
+
+		sd_list_del(&call->clink);
+		call_complete(call);
+	}
+}
+
+/* I/O thread: a piece's request is back. */
+static void piece_req_done(struct sd_request *req, int err)
+{
+	struct io_piece *p = req->priv;
+	struct io_call *call = p->call;
+	struct sd_vdi *v = call->v;
+	struct sd_list todo, done_calls;
+
+	sd_list_init(&todo);
+	sd_list_init(&done_calls);
+	err = res_to_err(req, err);
+
+	/*
+	 * A later issue inserts the reload step here: on SD_RES_READONLY
+	 * (someone snapshotted the VDI) or SD_RES_INODE_INVALIDATED
+	 * (multipath), re-resolve the working vid / re-read the index and
+	 * re-dispatch the piece with piece_start() instead of failing it.
+	 */
+
+	if (p->state == PIECE_CREATE && !err) {
+		/* object exists: publish it (gate still closed) */
+		err = piece_submit_index(p, v->vid, p->new_entry);
+		if (!err)
+			return;
+	}
+
+	pthread_mutex_lock(&v->mu);
+	if (p->state == PIECE_INDEX && !err)
+		v->index[p->span.idx] = p->new_entry;
+	piece_gate_open(p, &todo);
+	piece_finish(p, err, &todo, &done_calls);
+	pthread_mutex_unlock(&v->mu);
+
+	io_run(v, &todo, &done_calls);
+}
+
+/* ---- calls and flushes ------------------------------------------------- */
+
+static void piece_release(struct io_piece *p)
+{
+	if (p->iov_cap)
+		free(p->iov);
+	p->iov_cap = 0;
+}
+
+static void call_free(struct io_call *call)
+{
+	uint32_t i;
+
+	for (i = 0; i < call->nr_slots; i++)
+		piece_release(&call->slots[i]);
+	free(call);
+}
+
+static struct io_call *call_new(struct sd_vdi *v, enum io_kind kind,
+				uint32_t nr_spans, sd_io_done_fn done,
+				void *opaque)
+{
+	uint32_t slots = nr_spans < IO_SLOTS_MAX ? nr_spans : IO_SLOTS_MAX;
+	struct io_call *call;
+	uint32_t i;
+
+	call = malloc(sizeof(*call) + slots * sizeof(call->slots[0]));
+	if (!call)
+		return NULL;
+	memset(call, 0, sizeof(*call));
+	call->v = v;
+	call->kind = kind;
+	call->done = done;
+	call->opaque = opaque;
+	call->deadline_ns = sd_now_ns() +
+		(uint64_t)sd_client_timeout_ms(v->c) * 1000000;
+	call->nr_spans = nr_spans;
+	call->nr_slots = slots;
+	sd_list_init(&call->wlink);
+	sd_list_init(&call->clink);
+	for (i = 0; i < slots; i++) {
+		struct io_piece *p = &call->slots[i];
+
+		p->call = call;
+		p->state = PIECE_IDLE;
+		p->gate_held = false;
+		p->iov = p->iov_inline;
+		p->iovcnt = 0;
+		p->iov_cap = 0;
+		sd_list_init(&p->link);
+	}
+	return call;
+}
+
+/* Flushes whose barrier the oldest unfinished write has passed (mu held). */
+static void flush_collect_ready(struct sd_vdi *v, struct sd_list *ready)
+{
+	uint64_t oldest = UINT64_MAX;
+	struct sd_list *pos, *n;
+
+	if (!sd_list_empty(&v->write_calls))
+		oldest = sd_list_first_entry(&v->write_calls, struct io_call,
+					     wlink)->seq;
+	sd_list_for_each_safe(pos, n, &v->flush_waiters) {
+		struct io_call *f = sd_list_entry(pos, struct io_call, wlink);
+
+		if (f->seq >= oldest)
+			break;
+		sd_list_del(&f->wlink);
+		sd_list_add_tail(&f->wlink, ready);
+	}
+}
+
+static void flush_send(struct io_call *call);
+
+/* The call is over: leave the write list, tell the user, wake flushes. */
+static void call_finalize(struct io_call *call)
+{
+	struct sd_vdi *v = call->v;
+	struct sd_list ready, *pos, *n;
+
+	sd_list_init(&ready);
+	if (call->in_write_list) {
+		pthread_mutex_lock(&v->mu);
+		sd_list_del(&call->wlink);
+		flush_collect_ready(v, &ready);
+		pthread_mutex_unlock(&v->mu);
+	}
+	call->done(call->opaque, call->err);
+	call_free(call);
+
+	sd_list_for_each_safe(pos, n, &ready) {
+		struct io_call *f = sd_list_entry(pos, struct io_call, wlink);
+
+		sd_list_del(&f->wlink);
+		flush_send(f);
+	}
+}
+
+static void flush_req_done(struct sd_request *req, int err)
+{
+	struct io_call *call = req->priv;
+	struct sd_vdi *v = call->v;
+
+	if (!err && (req->rsp.result == SD_RES_INVALID_PARMS ||
+		     req->rsp.result == SD_RES_NO_SUPPORT)) {
+		/* sheep has no cache: its write replies mean stable */
+		pthread_mutex_lock(&v->mu);
+		v->flush_noop = true;
+		pthread_mutex_unlock(&v->mu);
+	} else {
+		err = res_to_err(req, err);
+	}
+	if (err && !call->err)
+		call->err = err;
+	call_finalize(call);
+}
+
+/* Send FLUSH_VDI for @call (a flush, or a FUA write), or finish it now. */
+static void flush_send(struct io_call *call)
+{
+	struct sd_vdi *v = call->v;
+	struct sd_request *r = &call->flush_req;
+	bool noop;
+	int ret;
+
+	pthread_mutex_lock(&v->mu);
+	noop = v->flush_noop;
+	pthread_mutex_unlock(&v->mu);
+	if (noop || v->readonly)
+		goto finish;
+
+	memset(r, 0, sizeof(*r));
+	r->hdr.proto_ver = SD_PROTO_VER;
+	r->hdr.opcode = SD_OP_FLUSH_VDI;
+	r->hdr.vdi.base_vdi_id = v->vid;
+	r->req_flags = SD_REQ_RESEND;
+	r->deadline_ns = call->deadline_ns;
+	r->done = flush_req_done;
+	r->priv = call;
+	ret = sd_client_submit(v->c, r);
+	if (!ret)
+		return;
+	if (!call->err)
+		call->err = ret;
+finish:
+	call_finalize(call);
+}
+
+/* Every piece of @call is done (no lock held). */
+static void call_complete(struct io_call *call)
+{
+	if (kind_writes(call->kind) && (call->flags & SD_IO_FUA) &&
+	    !call->err) {
+		flush_send(call);
+		return;
+	}
+	call_finalize(call);
+}
+
+/* ---- entry points ------------------------------------------------------ */
+
+static int io_check(struct sd_vdi *v, uint64_t off, uint64_t len, bool write,
+		    const char *what)
+{
+	if (write && v->readonly)
+		return sd_set_error(EROFS, "%s: VDI '%s' is a read-only snapshot",
+				    what, v->name);
+	if (len > v->size || off > v->size - len)
+		return sd_set_error(EINVAL,
+				    "%s of %llu bytes at %llu is outside VDI '%s' (%llu bytes)",
+				    what, (unsigned long long)len,
+				    (unsigned long long)off, v->name,
+				    (unsigned long long)v->size);
+	return 0;
+}
+
+/* Build the call for [off, off+len) and start its first pieces. */
+static int io_submit(struct sd_vdi *v, enum io_kind kind,
+		     const struct iovec *iov, int iovcnt, uint64_t off,
+		     uint64_t len, unsigned int flags, sd_io_done_fn done,
+		     void *opaque)
+{
+	struct sd_list todo, done_calls;
+	struct io_call *call;
+	uint32_t nr, i;
+	int ret;
+
+	nr = sd_span_count(off, len, v->shift);
+	call = call_new(v, kind, nr, done, opaque);
+	if (!call)
+		return sd_set_error(ENOMEM, "out of memory");
+	call->off = off;
+	call->len = len;
+	call->iov = iov;
+	call->iovcnt = iovcnt;
+	call->flags = flags;
+
+	sd_list_init(&todo);
+	sd_list_init(&done_calls);
+	for (i = 0; i < call->nr_slots; i++) {
+		struct io_piece *p = &call->slots[i];
+
+		sd_span_get(off, len, v->shift, call->next_span++, &p->span);
+		ret = piece_build_iov(call, p);
+		if (ret) {
+			call_free(call);
+			return sd_set_error(ENOMEM, "out of memory");
+		}
+		sd_list_add_tail(&p->link, &todo);
+	}
+	call->active = call->nr_slots;
+
+	if (kind_writes(kind)) {
+		pthread_mutex_lock(&v->mu);
+		call->seq = ++v->write_seq;
+		call->in_write_list = true;
+		sd_list_add_tail(&call->wlink, &v->write_calls);
+		pthread_mutex_unlock(&v->mu);
+	}
+	io_run(v, &todo, &done_calls);
+	return 0;
+}
+
+int sd_vdi_aio_read(struct sd_vdi *v, const struct iovec *iov, int iovcnt,
+		    uint64_t off, sd_io_done_fn done, void *opaque)
+{
+	uint64_t len;
+	int ret;
+
+	if (iovcnt < 0 || (iovcnt && !iov))
+		return sd_set_error(EINVAL, "read: bad iovec");
+	len = iov_total(iov, iovcnt);
+	ret = io_check(v, off, len, false, "read");
+	if (ret)
+		return ret;
+	if (!len) {
+		done(opaque, 0);
+		return 0;
+	}
+	return io_submit(v, IO_READ, iov, iovcnt, off, len, 0, done, opaque);
+}
+
+int sd_vdi_aio_write(struct sd_vdi *v, const struct iovec *iov, int iovcnt,
+		     uint64_t off, unsigned int flags, sd_io_done_fn done,
+		     void *opaque)
+{
+	uint64_t len;
+	int ret;
+
+	if (iovcnt < 0 || (iovcnt && !iov))
+		return sd_set_error(EINVAL, "write: bad iovec");
+	len = iov_total(iov, iovcnt);
+	ret = io_check(v, off, len, true, "write");
+	if (ret)
+		return ret;
+	if (!len) {
+		if (flags & SD_IO_FUA)
+			return sd_vdi_aio_flush(v, done, opaque);
+		done(opaque, 0);
+		return 0;
+	}
+	return io_submit(v, IO_WRITE, iov, iovcnt, off, len, flags, done,
+			 opaque);
+}
+
+int sd_vdi_aio_zero(struct sd_vdi *v, uint64_t off, uint64_t len,
+		    unsigned int flags, sd_io_done_fn done, void *opaque)
+{
+	int ret;
+
+	ret = io_check(v, off, len, true, "zero");
+	if (ret)
+		return ret;
+	if (!len) {
+		done(opaque, 0);
+		return 0;
+	}
+	return io_submit(v, (flags & SD_IO_UNMAP) ? IO_UNMAP : IO_ZERO, NULL,
+			 0, off, len, flags, done, opaque);
+}
+
+int sd_vdi_aio_discard(struct sd_vdi *v, uint64_t off, uint64_t len,
+		       sd_io_done_fn done, void *opaque)
+{
+	return sd_vdi_aio_zero(v, off, len, SD_IO_UNMAP, done, opaque);
+}
+
+int sd_vdi_aio_flush(struct sd_vdi *v, sd_io_done_fn done, void *opaque)
+{
+	struct io_call *call;
+	bool wait;
+
+	call = call_new(v, IO_FLUSH, 0, done, opaque);
+	if (!call)
+		return sd_set_error(ENOMEM, "out of memory");
+	pthread_mutex_lock(&v->mu);
+	/* barrier: every write call accepted so far */
+	call->seq = v->write_seq;
+	wait = !sd_list_empty(&v->write_calls) &&
+	       sd_list_first_entry(&v->write_calls, struct io_call,
+				   wlink)->seq <= call->seq;
+	if (wait)
+		sd_list_add_tail(&call->wlink, &v->flush_waiters);
+	pthread_mutex_unlock(&v->mu);
+	if (!wait)
+		flush_send(call);
+	return 0;
+}
+
+/* ---- synchronous wrappers --------------------------------------------- */
+
+struct io_waiter {
+	pthread_mutex_t mu;
+	pthread_cond_t cond;
+	bool done;
+	int err;
+};
+
+static void io_waiter_done(void *opaque, int err)
+{
+	struct io_waiter *w = opaque;
+
+	pthread_mutex_lock(&w->mu);
+	w->err = err;
+	w->done = true;
+	pthread_cond_signal(&w->cond);
+	pthread_mutex_unlock(&w->mu);
+}
+
+static void io_waiter_init(struct io_waiter *w)
+{
+	pthread_mutex_init(&w->mu, NULL);
+	pthread_cond_init(&w->cond, NULL);
+	w->done = false;
+	w->err = 0;
+}
+
+/* Wait for the aio started with result @ret; message names @what. */
+static int io_waiter_wait(struct io_waiter *w, int ret, struct sd_vdi *v,
+			  const char *what, uint64_t off, uint64_t len)
+{
+	if (!ret) {
+		pthread_mutex_lock(&w->mu);
+		while (!w->done)
+			pthread_cond_wait(&w->cond, &w->mu);
+		pthread_mutex_unlock(&w->mu);
+		ret = w->err;
+		if (ret)
+			sd_set_error(-ret, "%s of %llu bytes at %llu on VDI '%s' failed: %s",
+				     what, (unsigned long long)len,
+				     (unsigned long long)off, v->name,
+				     strerror(-ret));
+	}
+	pthread_cond_destroy(&w->cond);
+	pthread_mutex_destroy(&w->mu);
+	return ret;
+}
+
+int sd_vdi_pread(struct sd_vdi *v, void *buf, size_t len, uint64_t off)
+{
+	struct iovec iov = { .iov_base = buf, .iov_len = len };
+	struct io_waiter w;
+
+	io_waiter_init(&w);
+	return io_waiter_wait(&w, sd_vdi_aio_read(v, &iov, 1, off,
+						   io_waiter_done, &w),
+			      v, "read", off, len);
+}
+
+int sd_vdi_pwrite(struct sd_vdi *v, const void *buf, size_t len,
+		  uint64_t off, unsigned int flags)
+{
+	struct iovec iov = { .iov_base = (void *)buf, .iov_len = len };
+	struct io_waiter w;
+
+	io_waiter_init(&w);
+	return io_waiter_wait(&w, sd_vdi_aio_write(v, &iov, 1, off, flags,
+						    io_waiter_done, &w),
+			      v, "write", off, len);
+}
+
+int sd_vdi_zero(struct sd_vdi *v, uint64_t off, uint64_t len,
+		unsigned int flags)
+{
+	struct io_waiter w;
+
+	io_waiter_init(&w);
+	return io_waiter_wait(&w, sd_vdi_aio_zero(v, off, len, flags,
+						   io_waiter_done, &w),
+			      v, "zero", off, len);
+}
+
+int sd_vdi_discard(struct sd_vdi *v, uint64_t off, uint64_t len)
+{
+	struct io_waiter w;
+
+	io_waiter_init(&w);
+	return io_waiter_wait(&w, sd_vdi_aio_discard(v, off, len,
+						      io_waiter_done, &w),
+			      v, "discard", off, len);
+}
+
+int sd_vdi_flush(struct sd_vdi *v)
+{
+	struct io_waiter w;
+
+	io_waiter_init(&w);
+	return io_waiter_wait(&w, sd_vdi_aio_flush(v, io_waiter_done, &w),
+			      v, "flush", 0, 0);
+}
+
+/* ---- allocation map ---------------------------------------------------- */
+
+uint64_t sd_index_run(const uint32_t *index, uint32_t nr_objs,
+		      unsigned int shift, uint64_t size, uint64_t off,
+		      uint64_t len, bool *allocated)
+{
+	uint64_t end = off + len, pos;
+	uint64_t i = off >> shift;
+	bool state;
+
+	if (end > size || end < off)
+		end = size;
+	if (off >= end || i >= nr_objs) {
+		*allocated = false;
+		return 0;
+	}
+	state = index[i] != 0;
+	pos = (i + 1) << shift;
+	while (pos < end) {
+		i = pos >> shift;
+		if (i >= nr_objs || (index[i] != 0) != state)
+			break;
+		pos += UINT64_C(1) << shift;
+	}
+	*allocated = state;
+	return (pos < end ? pos : end) - off;
+}
+
+int sd_vdi_block_status(struct sd_vdi *v, uint64_t off, uint64_t len,
+			uint64_t *run_len, bool *allocated)
+{
+	if (!len || off >= v->size)
+		return sd_set_error(EINVAL,
+				    "block status at %llu (+%llu) is outside VDI '%s' (%llu bytes)",
+				    (unsigned long long)off,
+				    (unsigned long long)len, v->name,
+				    (unsigned long long)v->size);
+	pthread_mutex_lock(&v->mu);
+	*run_len = sd_index_run(v->index, v->nr_objs, v->shift, v->size, off,
+				len, allocated);
+	pthread_mutex_unlock(&v->mu);
+	return 0;
+}

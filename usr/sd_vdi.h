@@ -1,0 +1,137 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * sd_vdi.h - internal view of an open VDI, shared by sd_vdi.c (open, close,
+ * lookup, inode load), sd_io.c (data path) and sd_admin.c (which uses the
+ * synchronous lookup and inode-header helpers), plus the pure index math
+ * (byte range -> object pieces, allocation runs) the unit tests check.
+ */
+#ifndef SD_VDI_H
+#define SD_VDI_H
+
+#include <stdint.h>
+#include <stdbool.h>
+#include <pthread.h>
+
+#include "sheepdog.h"
+#include "sd_gate.h"
+#include "sd_list.h"
+#include "sd_proto.h"
+
+struct sd_vdi {
+	struct sd_client *c;
+	char name[SD_MAX_VDI_LEN + 1];
+	char tag[SD_MAX_VDI_TAG_LEN + 1];
+	uint32_t snapid;		/* as asked at open (0 = current) */
+	enum sd_lock_mode lock;		/* lock actually held */
+	bool readonly;			/* opened as a snapshot */
+
+	/* from the inode; vid may change on a future reload (READONLY) */
+	uint32_t vid;
+	struct sd_inode_hdr inode;
+	uint64_t size;
+	uint8_t shift;			/* block_size_shift, 20..31 */
+	uint8_t nr_copies;
+	uint8_t copy_policy;
+	uint32_t nr_objs;		/* ceil(size / object size) <= 2^20 */
+
+	pthread_mutex_t mu;		/* protects everything below */
+	uint32_t *index;		/* host order, nr_objs entries */
+	struct sd_gate_table gates;
+	uint64_t write_seq;		/* write/zero/discard calls accepted */
+	struct sd_list write_calls;	/* those not done yet, by seq */
+	struct sd_list flush_waiters;	/* flushes waiting for them */
+	bool flush_noop;		/* server said writes are stable */
+};
+
+/*
+ * Synchronous lookup: GET_VDI_INFO (@opcode SD_OP_GET_VDI_INFO) or LOCK_VDI
+ * (@opcode SD_OP_LOCK_VDI with @lock_type SD_LOCK_TYPE_NORMAL/SHARED) of
+ * @name with @tag (NULL or "" = none) and @snapid, 512-byte payload.
+ * Returns 0 and *vid, or -errno (NO_VDI -> -ENOENT, NO_TAG -> -ENOENT,
+ * VDI_LOCKED -> -EBUSY, connection errors as they are) with a message
+ * "VDI 'name': <result text>" (the tag or snapid added when given).
+ * Callable from any thread except the client's I/O thread.
+ */
+int sd_vdi_lookup(struct sd_client *c, const char *name, const char *tag,
+		  uint32_t snapid, uint8_t opcode, uint32_t lock_type,
+		  uint32_t *vid);
+
+/*
+ * Synchronous READ_OBJ of the first SD_INODE_HEADER_SIZE bytes of inode
+ * @vid, decoded into @h.  0 or -errno with a message.  No sanity checks.
+ */
+int sd_read_inode_hdr(struct sd_client *c, uint32_t vid,
+		      struct sd_inode_hdr *h);
+
+/*
+ * Synchronous read of the inode "refresh" range (header + whole index,
+ * SD_INODE_REFRESH_SIZE bytes) of @vid.  Checks the header (store_policy 0,
+ * block_size_shift 20..31, object count <= 2^20) and returns the header and
+ * a malloc'ed host-order index of *nr_objs entries (free() it).
+ */
+int sd_read_inode_full(struct sd_client *c, uint32_t vid,
+		       struct sd_inode_hdr *h, uint32_t **index,
+		       uint32_t *nr_objs);
+
+/* RELEASE_VDI of @vid with lock @type; errors are ignored. */
+void sd_vdi_release(struct sd_client *c, uint32_t vid, uint32_t type);
+
+/* ---- index math (pure; unit-tested in test/unit/test_sd_index.c) ----- */
+
+/* Number of objects covering @size bytes with objects of 1 << @shift. */
+static inline uint64_t sd_objs_for_size(uint64_t size, unsigned int shift)
+{
+	return (size + (UINT64_C(1) << shift) - 1) >> shift;
+}
+
+/* One object-sized piece of a byte range. */
+struct sd_span {
+	uint32_t idx;		/* object index */
+	uint32_t obj_off;	/* offset inside the object */
+	uint32_t len;		/* bytes (<= object size) */
+	uint64_t buf_off;	/* offset inside the caller's buffer */
+};
+
+/* Number of pieces [off, off+len) splits into (0 when len == 0). */
+static inline uint32_t sd_span_count(uint64_t off, uint64_t len,
+				     unsigned int shift)
+{
+	if (!len)
+		return 0;
+	return (uint32_t)(((off + len - 1) >> shift) - (off >> shift) + 1);
+}
+
+/* Piece @k (0-based, < sd_span_count()) of [off, off+len). */
+static inline void sd_span_get(uint64_t off, uint64_t len, unsigned int shift,
+			       uint32_t k, struct sd_span *s)
+{
+	uint64_t obj = UINT64_C(1) << shift;
+	uint64_t first = off >> shift;
+	uint64_t start, end;
+
+	s->idx = (uint32_t)(first + k);
+	start = k ? ((first + k) << shift) : off;
+	end = ((first + k + 1) << shift);
+	if (end > off + len)
+		end = off + len;
+	s->obj_off = (uint32_t)(start & (obj - 1));
+	s->len = (uint32_t)(end - start);
+	s->buf_off = start - off;
+}
+
+/* Is the piece a whole object? */
+static inline bool sd_span_whole(const struct sd_span *s, unsigned int shift)
+{
+	return s->obj_off == 0 && (uint64_t)s->len == (UINT64_C(1) << shift);
+}
+
+/*
+ * Allocation run starting at @off (< @size), at most @len bytes: extends
+ * across object boundaries while neighbours have the same allocated state.
+ * Never goes past @size.  Returns the run length, *allocated its state.
+ */
+uint64_t sd_index_run(const uint32_t *index, uint32_t nr_objs,
+		      unsigned int shift, uint64_t size, uint64_t off,
+		      uint64_t len, bool *allocated);
+
+#endif

@@ -1,0 +1,234 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * sdctl_io.c - the sdctl verbs that move data: `vdi read` copies a byte
+ * range of a VDI (or snapshot) to standard output, `vdi write` copies
+ * standard input into a VDI.  Both stream through one fixed-size buffer
+ * with the library's synchronous sd_vdi_pread/sd_vdi_pwrite, and open the
+ * VDI without a lock (sdctl runs beside gateways that may hold it).
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "sdctl.h"
+
+#define SDCTL_CHUNK	(4U << 20)	/* bytes per request */
+
+/* OFFSET and LEN operands, starting at cmd->argv[1]. */
+static int sdctl_parse_range(struct sdctl_cmd *cmd, uint64_t *off,
+			     uint64_t *len, bool *have_len)
+{
+	*off = 0;
+	*len = 0;
+	*have_len = false;
+	if (cmd->argc > 1 && sdctl_parse_size(cmd->argv[1], off) < 0)
+		return sdctl_usage_error(cmd, "bad offset '%s'", cmd->argv[1]);
+	if (cmd->argc > 2) {
+		if (sdctl_parse_size(cmd->argv[2], len) < 0)
+			return sdctl_usage_error(cmd, "bad length '%s'",
+						 cmd->argv[2]);
+		*have_len = true;
+	}
+	return SDCTL_EXIT_OK;
+}
+
+static int sdctl_open_vdi(struct sdctl_cmd *cmd, struct sd_client **c,
+			  struct sd_vdi **v)
+{
+	struct sd_vdi_open_args a;
+	int ret;
+
+	ret = sdctl_connect(cmd, c);
+	if (ret)
+		return ret;
+	memset(&a, 0, sizeof(a));
+	a.name = cmd->argv[0];
+	a.tag = cmd->tag;
+	a.snapid = cmd->snapid;
+	a.lock = SD_LOCK_NONE;
+	if (sd_vdi_open(*c, &a, v) < 0) {
+		ret = sdctl_lib_fail(cmd);
+		sd_client_free(*c);
+		return ret;
+	}
+	return SDCTL_EXIT_OK;
+}
+
+/* Check [off, off+len) against the VDI size. */
+static int sdctl_check_range(struct sd_vdi *v, uint64_t off, uint64_t len)
+{
+	uint64_t size = sd_vdi_size(v);
+
+	if (off > size)
+		return sdctl_fail("offset %llu is past the end of VDI '%s' (size %llu)",
+				  (unsigned long long)off, sd_vdi_name(v),
+				  (unsigned long long)size);
+	if (len > size - off)
+		return sdctl_fail("range %llu+%llu goes past the end of VDI '%s' (size %llu)",
+				  (unsigned long long)off,
+				  (unsigned long long)len, sd_vdi_name(v),
+				  (unsigned long long)size);
+	return SDCTL_EXIT_OK;
+}
+
+/* Bytes to move next: up to the next chunk-aligned offset. */
+static size_t sdctl_next_chunk(uint64_t pos, uint64_t left)
+{
+	uint64_t n = SDCTL_CHUNK - pos % SDCTL_CHUNK;
+
+	return (size_t)(n < left ? n : left);
+}
+
+static int sdctl_write_all(int fd, const uint8_t *buf, size_t len)
+{
+	ssize_t n;
+
+	while (len) {
+		n = write(fd, buf, len);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		buf += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+/* Read up to @len bytes; fewer only at end of input.  -errno on error. */
+static ssize_t sdctl_read_full(int fd, uint8_t *buf, size_t len)
+{
+	size_t got = 0;
+	ssize_t n;
+
+	while (got < len) {
+		n = read(fd, buf + got, len - got);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		if (!n)
+			break;
+		got += (size_t)n;
+	}
+	return (ssize_t)got;
+}
+
+int sdctl_vdi_read(struct sdctl_cmd *cmd)
+{
+	struct sd_client *c;
+	struct sd_vdi *v;
+	uint8_t *buf = NULL;
+	uint64_t off, len, pos, end;
+	bool have_len;
+	size_t n;
+	int ret;
+
+	ret = sdctl_parse_range(cmd, &off, &len, &have_len);
+	if (ret)
+		return ret;
+	ret = sdctl_open_vdi(cmd, &c, &v);
+	if (ret)
+		return ret;
+	if (!have_len)
+		len = off < sd_vdi_size(v) ? sd_vdi_size(v) - off : 0;
+	ret = sdctl_check_range(v, off, len);
+	if (ret)
+		goto out;
+	buf = malloc(SDCTL_CHUNK);
+	if (!buf) {
+		ret = sdctl_fail("out of memory");
+		goto out;
+	}
+	end = off + len;
+	for (pos = off; pos < end; pos += n) {
+		n = sdctl_next_chunk(pos, end - pos);
+		if (sd_vdi_pread(v, buf, n, pos) < 0) {
+			ret = sdctl_lib_fail(cmd);
+			goto out;
+		}
+		ret = sdctl_write_all(STDOUT_FILENO, buf, n);
+		if (ret < 0) {
+			ret = sdctl_fail("writing to standard output: %s",
+					 strerror(-ret));
+			goto out;
+		}
+	}
+	ret = SDCTL_EXIT_OK;
+out:
+	free(buf);
+	sd_vdi_close(v);
+	sd_client_free(c);
+	return ret;
+}
+
+int sdctl_vdi_write(struct sdctl_cmd *cmd)
+{
+	struct sd_client *c;
+	struct sd_vdi *v;
+	uint8_t *buf = NULL, extra;
+	uint64_t off, len, pos, end;
+	bool have_len;
+	ssize_t got;
+	size_t n;
+	int ret;
+
+	ret = sdctl_parse_range(cmd, &off, &len, &have_len);
+	if (ret)
+		return ret;
+	ret = sdctl_open_vdi(cmd, &c, &v);
+	if (ret)
+		return ret;
+	if (sd_vdi_readonly(v)) {
+		ret = sdctl_fail("VDI '%s' is a snapshot (read-only)",
+				 sd_vdi_name(v));
+		goto out;
+	}
+	if (!have_len)
+		len = off < sd_vdi_size(v) ? sd_vdi_size(v) - off : 0;
+	ret = sdctl_check_range(v, off, len);
+	if (ret)
+		goto out;
+	buf = malloc(SDCTL_CHUNK);
+	if (!buf) {
+		ret = sdctl_fail("out of memory");
+		goto out;
+	}
+	end = off + len;
+	for (pos = off; pos < end; pos += (size_t)got) {
+		n = sdctl_next_chunk(pos, end - pos);
+		got = sdctl_read_full(STDIN_FILENO, buf, n);
+		if (got < 0) {
+			ret = sdctl_fail("reading standard input: %s",
+					 strerror((int)-got));
+			goto out;
+		}
+		if (got && sd_vdi_pwrite(v, buf, (size_t)got, pos, 0) < 0) {
+			ret = sdctl_lib_fail(cmd);
+			goto out;
+		}
+		if ((size_t)got < n)
+			goto done;	/* end of input */
+	}
+	/* the VDI end reached: more input would not fit */
+	if (!have_len) {
+		got = sdctl_read_full(STDIN_FILENO, &extra, 1);
+		if (got > 0) {
+			ret = sdctl_fail("input is longer than VDI '%s': it ends at %llu bytes",
+					 sd_vdi_name(v),
+					 (unsigned long long)sd_vdi_size(v));
+			goto out;
+		}
+	}
+done:
+	ret = SDCTL_EXIT_OK;
+out:
+	free(buf);
+	sd_vdi_close(v);
+	sd_client_free(c);
+	return ret;
+}

@@ -1,0 +1,312 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * tgt_abi.h - our own declaration of the part of tgtd's backing-store module
+ * ABI that bs_sheepdog.so relies on (stock Debian 12 tgtd 1.0.85, x86_64;
+ * the layouts are unchanged from tgt 1.0.47 to 1.0.97).  Only the fields the
+ * module touches are named; everything else is opaque padding.  Every size
+ * and offset used is pinned with _Static_assert against the values recorded
+ * in doc/tgt-module-abi.md, so a layout mistake fails the build instead of
+ * corrupting tgtd's memory.  Helpers that tgt keeps in its headers (ASYNC
+ * bit, big-endian getters) are written here as our own inline functions.
+ */
+#ifndef TGT_ABI_H
+#define TGT_ABI_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#if !defined(__x86_64__) && !defined(__aarch64__)
+#error "tgt_abi.h describes the LP64 (x86_64) layout of tgt 1.0.85 only"
+#endif
+
+struct tgt_list_head {
+	struct tgt_list_head *next;
+	struct tgt_list_head *prev;
+};
+
+/* scsi data buffer: one direction of a command's payload */
+struct tgt_sdb {
+	uint64_t buffer;		/* a pointer stored as u64 */
+	uint32_t length;
+	uint32_t transfer_len;
+	int32_t resid;
+};
+
+struct tgt_scsi_lu;
+
+/* struct scsi_cmd (480 bytes); allocated by the transport */
+struct tgt_scsi_cmd {
+	char core0[48];
+	struct tgt_scsi_lu *dev;	/* @48 */
+	unsigned long state;		/* @56: bit 2 = ASYNC */
+	int data_dir;			/* @64 */
+	struct tgt_sdb in_sdb;		/* @72 */
+	struct tgt_sdb out_sdb;		/* @96 */
+	uint64_t cmd_itn_id;		/* @120 */
+	uint64_t offset;		/* @128: byte offset (rw/verify) */
+	uint32_t tl;			/* @136: byte count, u32 */
+	uint8_t *scb;			/* @144: the CDB */
+	int scb_len;			/* @152 */
+	char core1[176 - 156];
+	int result;			/* @176: SAM status */
+	char core2[192 - 180];
+	uint8_t sense_buffer[252];	/* @192 */
+	int sense_len;			/* @444 */
+	struct tgt_list_head bs_list;	/* @448: free for the store */
+	char core3[480 - 464];
+};
+
+_Static_assert(sizeof(struct tgt_list_head) == 16, "list_head size");
+_Static_assert(sizeof(struct tgt_scsi_cmd) == 480, "scsi_cmd size");
+_Static_assert(offsetof(struct tgt_scsi_cmd, dev) == 48, "scsi_cmd.dev");
+_Static_assert(offsetof(struct tgt_scsi_cmd, state) == 56, "scsi_cmd.state");
+_Static_assert(offsetof(struct tgt_scsi_cmd, data_dir) == 64,
+	       "scsi_cmd.data_dir");
+_Static_assert(offsetof(struct tgt_scsi_cmd, in_sdb) == 72, "scsi_cmd.in_sdb");
+_Static_assert(offsetof(struct tgt_scsi_cmd, in_sdb.length) == 80,
+	       "scsi_cmd.in_sdb.length");
+_Static_assert(offsetof(struct tgt_scsi_cmd, out_sdb) == 96,
+	       "scsi_cmd.out_sdb");
+_Static_assert(offsetof(struct tgt_scsi_cmd, out_sdb.length) == 104,
+	       "scsi_cmd.out_sdb.length");
+_Static_assert(offsetof(struct tgt_scsi_cmd, offset) == 128,
+	       "scsi_cmd.offset");
+_Static_assert(offsetof(struct tgt_scsi_cmd, tl) == 136, "scsi_cmd.tl");
+_Static_assert(offsetof(struct tgt_scsi_cmd, scb) == 144, "scsi_cmd.scb");
+_Static_assert(offsetof(struct tgt_scsi_cmd, scb_len) == 152,
+	       "scsi_cmd.scb_len");
+_Static_assert(offsetof(struct tgt_scsi_cmd, result) == 176,
+	       "scsi_cmd.result");
+_Static_assert(offsetof(struct tgt_scsi_cmd, sense_buffer) == 192,
+	       "scsi_cmd.sense_buffer");
+_Static_assert(offsetof(struct tgt_scsi_cmd, sense_len) == 444,
+	       "scsi_cmd.sense_len");
+_Static_assert(offsetof(struct tgt_scsi_cmd, bs_list) == 448,
+	       "scsi_cmd.bs_list");
+
+/* struct vpd: one VPD page of an LU */
+struct tgt_vpd {
+	uint16_t size;
+	void (*vpd_update)(struct tgt_scsi_lu *lu, void *arg);	/* @8 */
+	uint8_t data[];						/* @16 */
+};
+
+_Static_assert(offsetof(struct tgt_vpd, vpd_update) == 8, "vpd.vpd_update");
+_Static_assert(offsetof(struct tgt_vpd, data) == 16, "vpd.data");
+
+/* struct mode_pg: one mode page of an LU */
+struct tgt_mode_pg {
+	struct tgt_list_head list;
+	uint8_t pcode;			/* @16 */
+	uint8_t subpcode;		/* @17 */
+	int16_t pcode_size;		/* @18 */
+	uint8_t data[];			/* @20 */
+};
+
+_Static_assert(offsetof(struct tgt_mode_pg, pcode) == 16, "mode_pg.pcode");
+_Static_assert(offsetof(struct tgt_mode_pg, data) == 20, "mode_pg.data");
+
+#define TGT_MODE_PG_CACHING	0x08
+#define TGT_CACHING_WCE		0x04	/* byte 0 of the caching page data */
+
+/* struct lu_phy_attr (1176 bytes), the LU's SCSI attributes */
+struct tgt_lu_phy_attr {
+	char core0[139];
+	char readonly;			/* @139 (lu @6515) */
+	char swp;			/* @140 */
+	char thinprovisioning;		/* @141 (lu @6517) */
+	char online;			/* @142 */
+	char sense_format;		/* @143 */
+	uint8_t lbppbe;			/* @144 */
+	char no_auto_lbppbe;		/* @145 (lu @6521) */
+	char core1[152 - 146];
+	struct tgt_vpd *lu_vpd[128];	/* @152 (lu @6528) */
+};
+
+/* struct scsi_lu (7608 bytes); the store's private area follows it */
+struct tgt_scsi_lu {
+	int fd;				/* @0 */
+	uint64_t addr;			/* @8 */
+	uint64_t size;			/* @16: bytes */
+	uint64_t lun;			/* @24 */
+	char *path;			/* @32 */
+	int bsoflags;			/* @40 */
+	unsigned int blk_shift;		/* @44 */
+	char core0[6376 - 48];
+	struct tgt_lu_phy_attr attrs;	/* @6376 */
+	char core1[7608 - 7552];
+};
+
+_Static_assert(sizeof(struct tgt_lu_phy_attr) == 1176, "lu_phy_attr size");
+_Static_assert(sizeof(struct tgt_scsi_lu) == 7608, "scsi_lu size");
+_Static_assert(offsetof(struct tgt_scsi_lu, fd) == 0, "scsi_lu.fd");
+_Static_assert(offsetof(struct tgt_scsi_lu, size) == 16, "scsi_lu.size");
+_Static_assert(offsetof(struct tgt_scsi_lu, path) == 32, "scsi_lu.path");
+_Static_assert(offsetof(struct tgt_scsi_lu, bsoflags) == 40,
+	       "scsi_lu.bsoflags");
+_Static_assert(offsetof(struct tgt_scsi_lu, blk_shift) == 44,
+	       "scsi_lu.blk_shift");
+_Static_assert(offsetof(struct tgt_scsi_lu, attrs) == 6376, "scsi_lu.attrs");
+_Static_assert(offsetof(struct tgt_scsi_lu, attrs.readonly) == 6515,
+	       "scsi_lu.attrs.readonly");
+_Static_assert(offsetof(struct tgt_scsi_lu, attrs.thinprovisioning) == 6517,
+	       "scsi_lu.attrs.thinprovisioning");
+_Static_assert(offsetof(struct tgt_scsi_lu, attrs.lbppbe) == 6520,
+	       "scsi_lu.attrs.lbppbe");
+_Static_assert(offsetof(struct tgt_scsi_lu, attrs.no_auto_lbppbe) == 6521,
+	       "scsi_lu.attrs.no_auto_lbppbe");
+_Static_assert(offsetof(struct tgt_scsi_lu, attrs.lu_vpd) == 6528,
+	       "scsi_lu.attrs.lu_vpd");
+_Static_assert(offsetof(struct tgt_scsi_lu, attrs.lu_vpd[0x30]) == 6912,
+	       "scsi_lu.attrs.lu_vpd[0xb0]");
+_Static_assert(offsetof(struct tgt_scsi_lu, attrs.lu_vpd[0x32]) == 6928,
+	       "scsi_lu.attrs.lu_vpd[0xb2]");
+
+/* VPD pages 0x80.. live at lu_vpd[page & 0x7f] */
+#define TGT_VPD_INDEX(page)	((page) & 0x7f)
+
+/* tgtadm_err values a store returns from bs_init */
+#define TGTADM_SUCCESS		0
+#define TGTADM_NOMEM		2
+#define TGTADM_INVALID_REQUEST	17
+#define TGTADM_UNKNOWN_PARAM	23
+
+/* struct backingstore_template (112 bytes) */
+struct tgt_backingstore_template {
+	const char *bs_name;				/* @0 */
+	int bs_datasize;				/* @8 */
+	int (*bs_open)(struct tgt_scsi_lu *lu, char *path, int *fd,
+		       uint64_t *size);			/* @16 */
+	void (*bs_close)(struct tgt_scsi_lu *lu);	/* @24 */
+	int (*bs_init)(struct tgt_scsi_lu *lu, char *bsopts);	/* @32 */
+	void (*bs_exit)(struct tgt_scsi_lu *lu);	/* @40 */
+	int (*bs_cmd_submit)(struct tgt_scsi_cmd *cmd);	/* @48 */
+	int bs_oflags_supported;			/* @56 */
+	unsigned long bs_supported_ops[4];		/* @64 */
+	struct tgt_list_head backingstore_siblings;	/* @96 */
+};
+
+_Static_assert(sizeof(struct tgt_backingstore_template) == 112,
+	       "backingstore_template size");
+_Static_assert(offsetof(struct tgt_backingstore_template, bs_datasize) == 8,
+	       "bst.bs_datasize");
+_Static_assert(offsetof(struct tgt_backingstore_template, bs_open) == 16,
+	       "bst.bs_open");
+_Static_assert(offsetof(struct tgt_backingstore_template, bs_close) == 24,
+	       "bst.bs_close");
+_Static_assert(offsetof(struct tgt_backingstore_template, bs_init) == 32,
+	       "bst.bs_init");
+_Static_assert(offsetof(struct tgt_backingstore_template, bs_exit) == 40,
+	       "bst.bs_exit");
+_Static_assert(offsetof(struct tgt_backingstore_template, bs_cmd_submit) == 48,
+	       "bst.bs_cmd_submit");
+_Static_assert(offsetof(struct tgt_backingstore_template,
+			bs_oflags_supported) == 56, "bst.bs_oflags_supported");
+_Static_assert(offsetof(struct tgt_backingstore_template,
+			bs_supported_ops) == 64, "bst.bs_supported_ops");
+_Static_assert(offsetof(struct tgt_backingstore_template,
+			backingstore_siblings) == 96,
+	       "bst.backingstore_siblings");
+
+/* the store's private area (bs_datasize bytes, only 8-byte aligned) */
+static inline void *tgt_lu_private(struct tgt_scsi_lu *lu)
+{
+	return (char *)lu + sizeof(*lu);
+}
+
+/* scsi_cmd.state bits */
+#define TGT_CMD_ASYNC_BIT	2
+
+static inline void tgt_cmd_set_async(struct tgt_scsi_cmd *cmd)
+{
+	cmd->state |= 1UL << TGT_CMD_ASYNC_BIT;
+}
+
+static inline void tgt_cmd_clear_async(struct tgt_scsi_cmd *cmd)
+{
+	cmd->state &= ~(1UL << TGT_CMD_ASYNC_BIT);
+}
+
+static inline void *tgt_cmd_in_buf(struct tgt_scsi_cmd *cmd)
+{
+	return (void *)(uintptr_t)cmd->in_sdb.buffer;
+}
+
+static inline void *tgt_cmd_out_buf(struct tgt_scsi_cmd *cmd)
+{
+	return (void *)(uintptr_t)cmd->out_sdb.buffer;
+}
+
+/* SAM status */
+#define TGT_SAM_GOOD		0x00
+#define TGT_SAM_CHECK_CONDITION	0x02
+
+/* sense keys */
+#define TGT_SK_NO_SENSE		0x00
+#define TGT_SK_MEDIUM_ERROR	0x03
+#define TGT_SK_HARDWARE_ERROR	0x04
+#define TGT_SK_ILLEGAL_REQUEST	0x05
+#define TGT_SK_DATA_PROTECT	0x07
+#define TGT_SK_ABORTED_COMMAND	0x0b
+#define TGT_SK_MISCOMPARE	0x0e
+
+/* ASC/ASCQ */
+#define TGT_ASC_LU_COMM_FAILURE		0x0800
+#define TGT_ASC_WRITE_ERROR		0x0c00
+#define TGT_ASC_READ_ERROR		0x1100
+#define TGT_ASC_PARAM_LIST_LENGTH	0x1a00
+#define TGT_ASC_MISCOMPARE_VERIFY	0x1d00
+#define TGT_ASC_LBA_OUT_OF_RANGE	0x2100
+#define TGT_ASC_INVALID_FIELD_IN_CDB	0x2400
+#define TGT_ASC_INVALID_FIELD_IN_PARAM	0x2600
+#define TGT_ASC_WRITE_PROTECT		0x2700
+#define TGT_ASC_SPACE_ALLOC_FAILED_WP	0x2707
+#define TGT_ASC_INTERNAL_TARGET_FAILURE	0x4400
+
+/* big-endian getters (our own) */
+static inline uint16_t tgt_get_be16(const uint8_t *p)
+{
+	return (uint16_t)(p[0] << 8 | p[1]);
+}
+
+static inline uint32_t tgt_get_be32(const uint8_t *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |
+	       (uint32_t)p[2] << 8 | p[3];
+}
+
+static inline uint64_t tgt_get_be64(const uint8_t *p)
+{
+	return (uint64_t)tgt_get_be32(p) << 32 | tgt_get_be32(p + 4);
+}
+
+/*
+ * Functions and variables exported by tgtd (resolved when tgtd dlopens the
+ * module).  Declared with default visibility: the module is built with
+ * -fvisibility=hidden, which must not hide these references.
+ */
+#define TGT_IMPORT __attribute__((visibility("default")))
+
+TGT_IMPORT extern int register_backingstore_template(
+	struct tgt_backingstore_template *bst);
+TGT_IMPORT extern void target_cmd_io_done(struct tgt_scsi_cmd *cmd,
+					  int result);
+TGT_IMPORT extern int tgt_event_add(int fd, int events,
+				    void (*handler)(int fd, int events,
+						    void *data),
+				    void *data);
+TGT_IMPORT extern void tgt_event_del(int fd);
+TGT_IMPORT extern void sense_data_build(struct tgt_scsi_cmd *cmd, uint8_t key,
+					uint16_t asc_ascq);
+TGT_IMPORT extern void update_lbppbe(struct tgt_scsi_lu *lu,
+				     int physical_block_bytes);
+TGT_IMPORT extern struct tgt_mode_pg *find_mode_page(struct tgt_scsi_lu *lu,
+						     uint8_t page,
+						     uint8_t subpage);
+TGT_IMPORT extern void log_error(const char *fmt, ...)
+	__attribute__((format(printf, 1, 2)));
+TGT_IMPORT extern void log_debug(const char *fmt, ...)
+	__attribute__((format(printf, 1, 2)));
+TGT_IMPORT extern int is_debug;
+
+#endif
