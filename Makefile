@@ -93,3 +93,6 @@ clean:
 .PHONY: all check demo demo-stop install clean
 
 -include $(wildcard usr/*.d test/*/*.d)
+
+# Feature fragments (bench, vm, fuzz, asan, deb): one file per feature.
+include $(wildcard mk/*.mk)

@@ -141,8 +141,30 @@ if ! T --mode logicalunit --op new --tid 1 --lun 1 --bstype sheepdog \
 fi
 
 URL=iscsi://127.0.0.1:$PORT/$IQN/1
-say "qemu-io round trip on $URL"
-qemu-io -f raw -c "write -P 0xd5 1M 64k" -c "read -P 0xd5 1M 64k" "$URL"
+# The data check goes through a real initiator and is confirmed in the store
+# with sdctl.  A VDI of a real cluster (SHEEP_ADDR) is only read, never
+# written: its first MiB must read the same through iSCSI and through sdctl.
+check_fail() { stop_demo; die "data check failed: $1"; }
+if [[ -n ${SHEEP_ADDR:-} ]]; then
+	say "read-only data check on $URL (existing VDI, nothing written)"
+	qemu-img dd -f raw -O raw bs=64k count=16 if="$URL" \
+		of="$DEMO_DIR/check.iscsi" >/dev/null || check_fail "iSCSI read"
+	"$TOP/usr/sdctl" -a "$SHEEP" vdi read "$VDI" 0 1M \
+		>"$DEMO_DIR/check.sheep" || check_fail "sdctl read"
+else
+	say "qemu-io round trip on $URL, checked in the store with sdctl"
+	qemu-io -f raw -c "write -P 0xd5 1M 64k" -c "read -P 0xd5 1M 64k" \
+		"$URL" >"$DEMO_DIR/check.qemu-io" 2>&1 || check_fail "qemu-io"
+	cat "$DEMO_DIR/check.qemu-io"
+	! grep -q 'failed' "$DEMO_DIR/check.qemu-io" || check_fail "qemu-io verify"
+	head -c 65536 /dev/zero | tr '\0' '\325' >"$DEMO_DIR/check.iscsi"
+	"$TOP/usr/sdctl" -a "$SHEEP" vdi read "$VDI" 1M 64k \
+		>"$DEMO_DIR/check.sheep" || check_fail "sdctl read"
+fi
+cmp -s "$DEMO_DIR/check.iscsi" "$DEMO_DIR/check.sheep" ||
+	check_fail "iSCSI and sheep disagree"
+rm -f "$DEMO_DIR"/check.*
+say "data check passed: the bytes seen through iSCSI are the bytes in sheep"
 
 echo
 tgtadm -C "$ctl" --lld iscsi --mode target --op show

@@ -69,6 +69,8 @@ start_minisheep() {
 	mkdir -p "$SHEEP_DIR"
 	SHEEP_SOCK=$SHEEP_DIR/sock
 	SHEEP_CTL=$SHEEP_DIR/ctl
+	# a killed minisheep leaves its sockets behind: wait for the new ones
+	rm -f "$SHEEP_SOCK" "$SHEEP_CTL"
 	"$MINISHEEP" --dir "$SHEEP_DIR" --listen "unix:$SHEEP_SOCK" \
 		--control "$SHEEP_CTL" "$@" >>"$T_TMP/minisheep.log" 2>&1 &
 	SHEEP_PID=$!

@@ -2,7 +2,8 @@
 # Run every test and print the closing line "N passed, N failed, N skipped".
 #
 # A test is a unit binary (test/unit/test_*), or a script under
-# test/integration/ or test/e2e/.  Each prints one line per check:
+# test/integration/ or test/e2e/ (except the sourced helpers lib_*.sh and
+# *_common.sh).  Each prints one line per check:
 # "PASS: name", "FAIL: name: why" or "SKIP: name: why".  A test that exits
 # non-zero without printing a FAIL line counts as one failure.
 # TESTS="pattern ..." runs only the tests whose path matches a pattern.
@@ -17,6 +18,8 @@ for t in test/unit/test_*; do
 	[[ -x $t && $t != *.c && $t != *.d ]] && tests+=("$t")
 done
 for t in test/integration/*.sh test/e2e/*.sh; do
+	# sourced helpers, not tests
+	[[ $(basename "$t") == lib_*.sh || $t == *_common.sh ]] && continue
 	[[ -f $t ]] && tests+=("$t")
 done
 

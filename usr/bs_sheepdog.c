@@ -279,6 +279,12 @@ static void submit_unmap(struct bs_sd_req *req)
 	if (bs_sd_unmap_parse(tgt_cmd_out_buf(cmd), cmd->out_sdb.length,
 			      sl->size >> sl->blk_shift, sl->blk_shift, &r,
 			      &nr, &key, &asc)) {
+		if (is_debug)
+			log_debug("bs_sheepdog: UNMAP refused: list length %u (header %u/%u), sense %x/%04x\n",
+				  cmd->out_sdb.length,
+				  tgt_get_be16(tgt_cmd_out_buf(cmd)),
+				  tgt_get_be16((uint8_t *)tgt_cmd_out_buf(cmd) + 2),
+				  key, asc);
 		bs_sd_req_fail(req, key, asc);
 		return;
 	}
@@ -330,21 +336,30 @@ static void submit_write_same(struct bs_sd_req *req)
 	req->off = lba << sl->blk_shift;
 	req->len = blocks << sl->blk_shift;
 	req->io_flags = bs_sd_write_needs_fua(cmd->dev, cdb) ? SD_IO_FUA : 0;
+	if (is_debug)
+		log_debug("bs_sheepdog: WRITE SAME 0x%02x lba %llu blocks %llu%s%s\n",
+			  cdb[0], (unsigned long long)lba,
+			  (unsigned long long)blocks, unmap ? " unmap" : "",
+			  ndob ? " ndob" : "");
 	if (!req->len)
 		return;
-	if (ndob || bs_sd_is_zero(block, bs)) {
-		/* UNMAP deallocates (reads back zeros: LBPRZ) */
-		if (unmap)
-			AIO_PART(req, sd_vdi_aio_discard(sl->vdi, req->off,
-							 req->len,
-							 bs_sd_aio_done, req));
-		else
-			AIO_PART(req, sd_vdi_aio_zero(sl->vdi, req->off,
-						      req->len, req->io_flags,
-						      bs_sd_aio_done, req));
+	if (unmap) {
+		/*
+		 * Deallocate whatever the block holds: SBC lets the device
+		 * server unmap instead of writing, and LBPRZ promises zeros
+		 * (what tgt's rdwr store does too).
+		 */
+		AIO_PART(req, sd_vdi_aio_discard(sl->vdi, req->off, req->len,
+						 bs_sd_aio_done, req));
 		return;
 	}
-	/* a non-zero block with UNMAP cannot be deallocated: write it */
+	if (ndob || bs_sd_is_zero(block, bs)) {
+		AIO_PART(req, sd_vdi_aio_zero(sl->vdi, req->off, req->len,
+					      req->io_flags, bs_sd_aio_done,
+					      req));
+		return;
+	}
+	/* a non-zero block: replicate it on a worker */
 	req->iov.iov_base = (void *)block;
 	req->iov.iov_len = bs;
 	atomic_fetch_add(&req->pending, 1);
@@ -447,6 +462,7 @@ static int bs_sd_init(struct tgt_scsi_lu *lu, char *bsopts)
 	sd_list_init(&sl->rl_writes);
 	sd_list_init(&sl->rl_orwrites);
 
+	sl->bsopts_given = bsopts && *bsopts;
 	ret = bs_sd_opts_parse(bsopts, &sl->opts, why, sizeof(why));
 	if (ret) {
 		log_error("bs_sheepdog: bad bsopts '%s': %s\n", bsopts, why);
@@ -510,14 +526,9 @@ static int bs_sd_open(struct tgt_scsi_lu *lu, char *path, int *fd,
 	*fd = -1;
 	if (!sl)
 		return -1;
-	if (sd_target_parse(path, &t)) {
-		if (strstr(sd_get_error(), path))
-			log_error("bs_sheepdog: %s\n", sd_get_error());
-		else
-			log_error("bs_sheepdog: bad backing store '%s': %s\n",
-				  path, sd_get_error());
+	/* a backing-store string, or the path of a descriptor file */
+	if (bs_sd_target_resolve(sl, path, &t))
 		return -1;
-	}
 
 	addrs[0] = t.addr;
 	for (i = 0; i < sl->opts.nr_fallback; i++)

@@ -3,6 +3,7 @@
  * bs_sheepdog.h - private declarations shared by the files of the tgt
  * backing-store module bs_sheepdog.so: the per-LU state, the per-command
  * request, and the entry points of the option parser (bs_sheepdog_opts.c),
+ * the descriptor-file reader (bs_sheepdog_desc.c),
  * the CDB/sense helpers (bs_sheepdog_cdb.c) and the worker pool
  * (bs_sheepdog_worker.c).  Nothing here is visible outside the module.
  */
@@ -23,6 +24,7 @@
 #define BS_SD_MAX_TIMEOUT_S	3600
 #define BS_SD_NR_WORKERS	4
 #define BS_SD_CHUNK		(1U << 20)	/* worker buffer size */
+#define BS_SD_DESC_MAX		4096		/* descriptor file bytes */
 
 /* parsed --bsopts */
 struct bs_sd_opts {
@@ -37,6 +39,7 @@ struct bs_sd_opts {
 struct bs_sd_lu {
 	struct tgt_scsi_lu *lu;
 	struct bs_sd_opts opts;
+	bool bsopts_given;		/* --bsopts beats a descriptor's */
 	struct sd_client *client;
 	struct sd_vdi *vdi;
 	uint64_t size;			/* bytes */
@@ -96,6 +99,17 @@ struct bs_sd_req {
 /* bs_sheepdog_opts.c */
 int bs_sd_opts_parse(const char *s, struct bs_sd_opts *o, char *why,
 		     size_t whylen);
+
+/* bs_sheepdog_desc.c: a descriptor file's contents */
+struct bs_sd_desc {
+	char target[1024];		/* backing-store = ADDR:VDI[:TAG] */
+	char bsopts[BS_SD_DESC_MAX];	/* bsopts = ... */
+	bool has_bsopts;
+};
+int bs_sd_desc_parse(const char *buf, size_t len, struct bs_sd_desc *d,
+		     char *why, size_t whylen);
+int bs_sd_target_resolve(struct bs_sd_lu *sl, const char *path,
+			 struct sd_target *t);
 
 /* bs_sheepdog_cdb.c */
 extern const uint8_t bs_sd_supported_opcodes[];

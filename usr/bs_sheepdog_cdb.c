@@ -214,14 +214,18 @@ int bs_sd_unmap_parse(const uint8_t *buf, uint32_t buflen,
 		uint64_t lba = tgt_get_be64(d);
 		uint32_t count = tgt_get_be32(d + 8);
 
+		if (!count)
+			continue;	/* nothing to do, wherever it points */
 		if (lba > capacity || count > capacity - lba) {
+			if (is_debug)
+				log_debug("bs_sheepdog: UNMAP descriptor %u: lba %llu count %u beyond %llu\n",
+					  i, (unsigned long long)lba, count,
+					  (unsigned long long)capacity);
 			free(r);
 			*key = TGT_SK_ILLEGAL_REQUEST;
 			*asc = TGT_ASC_LBA_OUT_OF_RANGE;
 			return -1;
 		}
-		if (!count)
-			continue;
 		r[*nr].off = lba << blk_shift;
 		r[*nr].len = (uint64_t)count << blk_shift;
 		(*nr)++;

@@ -35,8 +35,10 @@ static char *cfg_vdi;
 static char *cfg_tag;
 static uint32_t cfg_snapid;
 static bool cfg_snapshot_set;
-static struct sd_addr cfg_addrs[SD_MAX_ADDRS];	/* [0] = addr=, then fallbacks */
-static bool cfg_addr_set;
+static struct sd_addr cfg_addrs[SD_MAX_ADDRS];	/* addr= ..., then fallback= ... */
+static struct sd_addr cfg_fallbacks[SD_MAX_ADDRS];
+static unsigned int cfg_nr_given;		/* addr= seen */
+static unsigned int cfg_nr_given_fb;		/* fallback= seen */
 static unsigned int cfg_nr_fallbacks;
 static unsigned int cfg_timeout_ms;
 static bool cfg_timeout_set;
@@ -225,28 +227,18 @@ static int sdk_config(const char *key, const char *value)
 		return sdk_dup_once(&cfg_vdi, key, value, SD_MAX_VDI_LEN);
 	if (!strcmp(key, "snapshot"))
 		return sdk_config_snapshot(value);
-	if (!strcmp(key, "addr")) {
-		if (cfg_addr_set) {
-			nbdkit_error("addr= given twice: give one addr= and "
-				     "failover addresses with fallback=");
+	/* several addr= and any fallback= all feed the failover list */
+	if (!strcmp(key, "addr") || !strcmp(key, "fallback")) {
+		if (cfg_nr_given + cfg_nr_given_fb >= SD_MAX_ADDRS) {
+			nbdkit_error("%s='%s': at most %d addresses in all",
+				     key, value, SD_MAX_ADDRS);
 			return -1;
 		}
-		if (sdk_config_addr(key, value, &cfg_addrs[0]) < 0)
-			return -1;
-		cfg_addr_set = true;
-		return 0;
-	}
-	if (!strcmp(key, "fallback")) {
-		if (cfg_nr_fallbacks + 1 >= SD_MAX_ADDRS) {
-			nbdkit_error("fallback='%s': at most %d fallback "
-				     "addresses", value, SD_MAX_ADDRS - 1);
-			return -1;
-		}
-		if (sdk_config_addr(key, value,
-				    &cfg_addrs[cfg_nr_fallbacks + 1]) < 0)
-			return -1;
-		cfg_nr_fallbacks++;
-		return 0;
+		if (!strcmp(key, "addr"))
+			return sdk_config_addr(key, value,
+					       &cfg_addrs[cfg_nr_given++]);
+		return sdk_config_addr(key, value,
+				       &cfg_fallbacks[cfg_nr_given_fb++]);
 	}
 	if (!strcmp(key, "timeout"))
 		return sdk_config_timeout(value);
@@ -268,7 +260,7 @@ static int sdk_config_complete(void)
 		nbdkit_error("missing vdi=NAME parameter");
 		return -1;
 	}
-	if (!cfg_addr_set) {
+	if (!cfg_nr_given) {
 		env = getenv("SHEEP_ADDR");
 		if (env && *env) {
 			if (sd_addr_parse(env, &cfg_addrs[0]) < 0) {
@@ -279,8 +271,12 @@ static int sdk_config_complete(void)
 			nbdkit_error("default address: %s", sd_get_error());
 			return -1;
 		}
-		cfg_addr_set = true;
+		cfg_nr_given = 1;
 	}
+	/* addr= entries first, in order, then fallback= entries */
+	memcpy(&cfg_addrs[cfg_nr_given], cfg_fallbacks,
+	       cfg_nr_given_fb * sizeof(cfg_fallbacks[0]));
+	cfg_nr_fallbacks = cfg_nr_given + cfg_nr_given_fb - 1;
 	return 0;
 }
 
@@ -520,8 +516,9 @@ static void sdk_dump_plugin(void)
 #define sdk_config_help \
 "vdi=NAME                   (required) The Sheepdog VDI to export.\n" \
 "addr=unix:PATH|tcp:HOST:PORT  Sheep to connect to (default $SHEEP_ADDR,\n" \
-"                           else " SD_DEFAULT_ADDR "). Give it once.\n" \
-"fallback=ADDR              Failover sheep, tried in order (repeatable,\n" \
+"                           else " SD_DEFAULT_ADDR "). Repeat it to list\n" \
+"                           failover sheep, tried in order.\n" \
+"fallback=ADDR              Failover sheep, tried after addr= (repeatable,\n" \
 "                           at most " SDK_STR(SD_MAX_ADDRS) " addresses in all).\n" \
 "snapshot=TAG|SNAPID        Export a snapshot read-only (all digits = id).\n" \
 "timeout=SECONDS            Per-request timeout (default 15, fractions ok).\n" \

@@ -520,9 +520,16 @@ static int conn_flush(struct sd_client *c, struct sd_conn *cn)
 		wrote = (size_t)w;
 		pos = cn->sendq.next;
 		while (wrote) {
-			struct sd_request *r =
-				sd_list_entry(pos, struct sd_request, link);
-			size_t left = req_wire_len(r) - r->sent;
+			struct sd_request *r;
+			size_t left;
+
+			if (pos == &cn->sendq) {
+				/* the kernel took more than we offered */
+				conn_lost(c, cn);
+				return -1;
+			}
+			r = sd_list_entry(pos, struct sd_request, link);
+			left = req_wire_len(r) - r->sent;
 
 			if (wrote < left) {
 				r->sent += wrote;

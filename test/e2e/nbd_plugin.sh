@@ -5,8 +5,9 @@
 # patterns across object boundaries checked again with sdctl, nbdcopy of a
 # whole VDI out and back into another VDI, the allocation map (nbdinfo
 # --map), trim, read-only snapshot exports, $SHEEP_ADDR as the default
-# address, VDI locking, and the start-up errors for bad parameters.  Every
-# nbdkit runs in captive mode (-U - --run) and exits with its command.
+# address, VDI locking, and the start-up errors for bad parameters.  nbdkit
+# runs in the foreground on a unix socket (-f -U) and is stopped by pid, or
+# in captive mode (-U - --run) where it exits with its command.
 source "$(dirname "$0")/../lib.sh"
 
 PLUGIN=${NBD_PLUGIN:-$TOP/usr/nbdkit-sheepdog-plugin.so}	# or an installed one
@@ -94,6 +95,8 @@ qemu_io() {
 
 V=$(vdi_name nbd)
 V2=$(vdi_name nbd2)
+# clean up on an external cluster (runs before our minisheep is stopped)
+on_exit "sdctl vdi delete -s snap1 '$V' >/dev/null 2>&1; sdctl vdi delete '$V' >/dev/null 2>&1; sdctl vdi delete '$V2' >/dev/null 2>&1"
 if ! sdctl vdi create "$V" "$SIZE" || ! sdctl vdi create "$V2" "$SIZE"; then
 	fail nbd_create "sdctl vdi create failed"
 	exit 1
@@ -213,6 +216,15 @@ else
 	fail nbd_sheep_addr_env "without addr=, \$SHEEP_ADDR was not used: $out"
 fi
 
+# ---- several addr=: the first is dead, the next one serves -----------------
+if out=$(nbdkit -U - "$PLUGIN" vdi="$V" addr="unix:$T_TMP/no-such-sheep.sock" \
+		addr="$SHEEP" --run 'nbdinfo --size "$uri"' 2>&1) &&
+   [[ $out == "$SIZE" ]]; then
+	pass nbd_addr_failover
+else
+	fail nbd_addr_failover "second addr= was not used after the first failed: $out"
+fi
+
 # ---- locking ----------------------------------------------------------------
 # second_open ARGS: another nbdkit on the same VDI; prints its output
 second_open() {
@@ -323,7 +335,9 @@ bad_param connections_word "bad number of connections" vdi="$V" addr="$SHEEP" co
 bad_param address "bad address 'tcp:127.0.0.1:99999'" vdi="$V" addr=tcp:127.0.0.1:99999
 bad_param address_kind "bad address 'nbd:foo'" vdi="$V" addr=nbd:foo
 bad_param fallback "bad address 'tcp:'" vdi="$V" addr="$SHEEP" fallback=tcp:
-bad_param two_addrs "addr= given twice" vdi="$V" addr="$SHEEP" addr="$SHEEP"
+bad_param nine_addrs "at most 8 addresses" vdi="$V" addr="$SHEEP" \
+	fallback="$SHEEP" fallback="$SHEEP" fallback="$SHEEP" fallback="$SHEEP" \
+	fallback="$SHEEP" fallback="$SHEEP" fallback="$SHEEP" fallback="$SHEEP"
 bad_param lock_mode "bad lock mode" vdi="$V" addr="$SHEEP" lock=maybe
 bad_param snapshot_id "bad snapshot id" vdi="$V" addr="$SHEEP" snapshot=0
 SHEEP_ADDR=nbd:foo bad_param env_addr "\$SHEEP_ADDR: bad address 'nbd:foo'" vdi="$V"

@@ -5,7 +5,7 @@
 # speaks the protocol the stock client expects, and that the module's
 # directory is what selects our store.
 source "$(dirname "$0")/../lib.sh"
-source "$TOP/test/e2e/lib_tgt.sh"
+source "$TOP/test/lib_tgt.sh"
 
 tgt_require builtin
 if ! sheep_addr; then

@@ -6,7 +6,7 @@
 # module cannot change; each allowed failure seen on sheepdog must also
 # occur on rdwr, and any other failure fails the test.
 source "$(dirname "$0")/../lib.sh"
-source "$TOP/test/e2e/lib_tgt.sh"
+source "$TOP/test/lib_tgt.sh"
 
 # Suite.Test names that fail because of tgtd itself (rdwr fails them too):
 TGT_OWN_FAILURES=(
@@ -17,6 +17,9 @@ TGT_OWN_FAILURES=(
 	ProutReserve.OwnershipEARO
 	ProutReserve.OwnershipWERO
 	Reserve6.2Initiators		# SPC-2 RESERVE across I_T nexuses
+	Unmap.ZeroBlocks		# libiscsi 1.19 sends a garbage list for
+					# "no descriptors" (header claims 65520
+					# bytes); rdwr refuses it the same way
 	iSCSIdatasn.iSCSIDataSnInvalid	# tgt's iSCSI layer accepts bad DataSN
 )
 
@@ -39,11 +42,17 @@ check "lu-rdwr" tgt_lu 1 2 "$IMG" rdwr
 tgtadm_c --lld iscsi --mode logicalunit --op update --tid 1 --lun 2 \
 	--params thin_provisioning=1
 
-# run_cu LUN OUT: run every test; the failing Suite.Test names in OUT.fail
+# run_cu LUN OUT: every family in its own iscsi-test-cu run (a full ALL
+# run leaks libiscsi state between families: the *16 tests then use a
+# wrong end-of-LU on every store, rdwr included); failing Suite.Test names
+# are collected in OUT.fail
 run_cu() {
-	local lun=$1 out=$2
-	timeout 900 iscsi-test-cu --dataloss -n -t ALL \
-		"$(tgt_url "$IQN" "$lun")" >"$out" 2>&1
+	local lun=$1 out=$2 fam
+	: >"$out"
+	for fam in $(iscsi-test-cu -l | grep -E '^ALL\.[^.]+$'); do
+		timeout 300 iscsi-test-cu --dataloss -n -t "$fam" \
+			"$(tgt_url "$IQN" "$lun")" >>"$out" 2>&1
+	done
 	sed -n 's/^Suite \(.*\), Test \(.*\) had failures:.*/\1.\2/p' "$out" |
 		sort -u >"$out.fail"
 }
@@ -53,7 +62,8 @@ run_cu 2 "$T_TMP/cu.rdwr"
 printf '%s\n' "${TGT_OWN_FAILURES[@]}" | sort -u >"$T_TMP/cu.allow"
 
 summary() {
-	awk '/^ +tests / {print "ran " $3 ", passed " $4 ", failed " $5}' "$1"
+	awk '/^ +tests / {r += $3; p += $4; f += $5}
+	     END {print "ran " r ", passed " p ", failed " f}' "$1"
 }
 for s in sheepdog rdwr; do
 	echo "# $s: $(summary "$T_TMP/cu.$s"), skipped $(grep -c '\[SKIPPED\]' "$T_TMP/cu.$s") checks"

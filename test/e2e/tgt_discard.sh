@@ -4,7 +4,7 @@
 # through iSCSI and from the sheep, the data around them is untouched, and
 # whole discarded objects are deallocated.
 source "$(dirname "$0")/../lib.sh"
-source "$TOP/test/e2e/lib_tgt.sh"
+source "$TOP/test/lib_tgt.sh"
 
 tgt_setup discard
 M=$((1024 * 1024))

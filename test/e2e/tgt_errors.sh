@@ -5,7 +5,7 @@
 # missing tag and an unreachable sheep (unix and tcp) fail tgtadm well
 # before the 15 s request timeout, again with one line each.
 source "$(dirname "$0")/../lib.sh"
-source "$TOP/test/e2e/lib_tgt.sh"
+source "$TOP/test/lib_tgt.sh"
 
 tgt_setup errors
 VDI=$(vdi_name err)

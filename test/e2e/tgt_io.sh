@@ -5,7 +5,7 @@
 # that span written and never-written objects return the written bytes then
 # zeros; 32 writes in flight at once land where they should.
 source "$(dirname "$0")/../lib.sh"
-source "$TOP/test/e2e/lib_tgt.sh"
+source "$TOP/test/lib_tgt.sh"
 
 tgt_setup io
 M=$((1024 * 1024))

@@ -4,7 +4,7 @@
 # READ CAPACITY 16 reports the VDI size with LBPME and LBPRZ set, and
 # tgtadm shows the LU as thin-provisioned and writable.
 source "$(dirname "$0")/../lib.sh"
-source "$TOP/test/e2e/lib_tgt.sh"
+source "$TOP/test/lib_tgt.sh"
 
 tgt_setup lun
 VDI=$(vdi_name lun)

@@ -4,7 +4,7 @@
 # the working VDI (another LUN) moves on, writes through them fail with
 # DATA PROTECT, and tgtadm shows them read-only.
 source "$(dirname "$0")/../lib.sh"
-source "$TOP/test/e2e/lib_tgt.sh"
+source "$TOP/test/lib_tgt.sh"
 
 tgt_setup snapshot --lock
 M=$((1024 * 1024))

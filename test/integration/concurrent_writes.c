@@ -31,7 +31,7 @@
 #include "itest.h"
 
 #define NR_THREADS	16
-#define OPS_PER_THREAD	160
+#define OPS_PER_THREAD	400
 #define VDI_SIZE	(96 * IT_MIB)
 #define PRIV_OFF	(333ULL)
 #define PRIV_LEN	(3 * IT_MIB)
@@ -437,6 +437,24 @@ int main(int argc, char **argv)
 	      "thread's own writes", "%d bad reads", readbad);
 
 	bw = racy_index();
+	{
+		/* how many blocks saw writes overlapping in time (info) */
+		uint64_t contended = 0;
+		int i, j;
+
+		for (b = 0; b < RACY_BLOCKS; b++)
+			for (i = 0; i < bw[b].n; i++)
+				for (j = i + 1; j < bw[b].n; j++)
+					if (bw[b].w[i]->submit_ns <
+					    bw[b].w[j]->ack_ns &&
+					    bw[b].w[j]->submit_ns <
+					    bw[b].w[i]->ack_ns) {
+						contended++;
+						i = j = bw[b].n;
+					}
+		printf("# %" PRIu64 " racy blocks had writes overlapping in "
+		       "time\n", contended);
+	}
 	verify_all(vdi, bw, "after join:", &racy1);
 	sd_vdi_close(vdi);
 

@@ -293,7 +293,7 @@ static uint64_t run_load(struct sd_vdi *v, int depth, uint64_t ops,
 		pthread_mutex_lock(&st.lock);
 		done = st.completed - start;
 		inflight = st.inflight;
-		active = 4 + (int)(st.completed / 8);
+		active = 8 + (int)(st.completed / 2);
 		pthread_mutex_unlock(&st.lock);
 		if (active > nr_slots)
 			active = nr_slots;
@@ -333,28 +333,73 @@ static void drain(void)
 	pthread_mutex_unlock(&st.lock);
 }
 
-/* read every slot synchronously and check it; returns bad slots */
+/* one verification read of the final check */
+struct vread {
+	uint8_t *buf;
+	struct iovec iov;
+	int err;
+	int *left;
+};
+
+static void vread_done(void *opaque, int err)
+{
+	struct vread *r = opaque;
+
+	pthread_mutex_lock(&st.lock);
+	r->err = err;
+	(*r->left)--;
+	pthread_cond_signal(&st.cond);
+	pthread_mutex_unlock(&st.lock);
+}
+
+/*
+ * Read every slot (all reads in flight at once, so a reply-holding fault
+ * does not serialise them) and check it; returns the number of bad slots.
+ */
 static int verify_slots(struct sd_vdi *v, char *why, size_t wl)
 {
-	uint8_t *buf = it_alloc(2 * SLOT_HALF + 1024);
-	int i, bad = 0, ret;
+	struct vread *r = calloc(nr_slots, sizeof(*r));
+	int i, bad = 0, ret, left = 0;
 	char w[300];
 
+	if (!r)
+		it_die(cname("alloc"), "no memory");
+	for (i = 0; i < nr_slots; i++) {
+		r[i].buf = it_alloc(slots[i].len);
+		r[i].iov.iov_base = r[i].buf;
+		r[i].iov.iov_len = slots[i].len;
+		r[i].left = &left;
+		pthread_mutex_lock(&st.lock);
+		left++;
+		pthread_mutex_unlock(&st.lock);
+		ret = sd_vdi_aio_read(v, &r[i].iov, 1, slots[i].off,
+				      vread_done, &r[i]);
+		if (ret) {
+			pthread_mutex_lock(&st.lock);
+			left--;
+			r[i].err = ret;
+			pthread_mutex_unlock(&st.lock);
+		}
+	}
+	pthread_mutex_lock(&st.lock);
+	while (left)
+		pthread_cond_wait(&st.cond, &st.lock);
+	pthread_mutex_unlock(&st.lock);
 	for (i = 0; i < nr_slots; i++) {
 		struct slot *s = &slots[i];
 
-		ret = sd_vdi_pread(v, buf, s->len, s->off);
-		if (ret) {
-			snprintf(w, sizeof(w), "pread slot %" PRIu64 "+%"
-				 PRIu64 " = %d: %s", s->off, s->len, ret,
-				 sd_get_error());
+		if (r[i].err) {
+			snprintf(w, sizeof(w), "read of slot %" PRIu64 "+%"
+				 PRIu64 " = %d", s->off, s->len, r[i].err);
+			ret = -1;
 		} else {
-			ret = slot_check(s, buf, w, sizeof(w));
+			ret = slot_check(s, r[i].buf, w, sizeof(w));
 		}
 		if (ret && !bad++)
 			snprintf(why, wl, "%s", w);
+		free(r[i].buf);
 	}
-	free(buf);
+	free(r);
 	return bad;
 }
 

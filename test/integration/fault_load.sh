@@ -72,7 +72,7 @@ ctl reset
 # --- delayed and reordered replies --------------------------------------
 ctl delay 5 && ctl reorder 8 && {
 	it_run "fault[delay]" "$BIN" "$SHEEP" "$(vdi_name fdelay)" \
-		"fault[delay]" --ops 1500 --max-errors 0 --depth 48
+		"fault[delay]" --ops 2000 --max-errors 0 --depth 48
 }
 ctl reset
 

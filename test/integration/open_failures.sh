@@ -16,9 +16,6 @@ addr=$SHEEP
 # the locking sheep: always our own, on its own directory
 lockaddr=
 if [[ -x $MINISHEEP ]]; then
-	if own_sheep; then
-		main_pid=$SHEEP_PID
-	fi
 	SHEEP_DIR=$T_TMP/locksheep
 	if start_minisheep --lock; then
 		lockaddr=$SHEEP

@@ -18,6 +18,8 @@
 #include <unistd.h>
 
 #include "minisheep.h"
+#include "sd_addr.h"
+#include "sd_error.h"
 
 void ms_log(const char *fmt, ...)
 {
@@ -130,6 +132,14 @@ int main(int argc, char **argv)
 				MS_NAME);
 		usage(stderr);
 		return 2;
+	}
+	for (c = 0; c < nr_listen; c++) {
+		struct sd_addr a;
+
+		if (sd_addr_parse(listen[c], &a)) {
+			fprintf(stderr, "%s: %s\n", MS_NAME, sd_get_error());
+			return 2;
+		}
 	}
 	if (mkdir(dir, 0755) && errno != EEXIST) {
 		fprintf(stderr, "%s: cannot create %s: %s\n", MS_NAME, dir,

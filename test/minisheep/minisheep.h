@@ -128,6 +128,7 @@ struct ms_request {
 	uint8_t rhdr[SD_HDR_SIZE];
 	uint8_t *rdata;		/* response payload, rsp.data_length bytes */
 	uint64_t due_ms;	/* delayed delivery */
+	uint32_t seq;		/* order of arrival on its connection */
 };
 
 void ops_execute(struct ms_request *r);

@@ -101,7 +101,8 @@ static int create_cow(const struct ms_request *r, uint64_t size)
 		src_size = size;
 	ret = store_read(q->obj.cow_oid, buf, (uint32_t)src_size, 0);
 	if (ret == SD_RES_SUCCESS) {
-		memcpy(buf + q->obj.offset, r->data, r->data_len);
+		if (r->data_len)
+			memcpy(buf + q->obj.offset, r->data, r->data_len);
 		ret = store_create(q->obj.oid, size, buf, (uint32_t)size, 0);
 	}
 	free(buf);

@@ -263,7 +263,13 @@ static void deliver(struct ms_request *r)
 		return;
 	}
 	if (ms_faults.reorder > 1 && !stopping) {
-		sd_list_add(&r->link, &c->held);
+		struct sd_list *pos = c->held.next;
+
+		/* keep the batch in reverse request order */
+		while (pos != &c->held &&
+		       sd_list_entry(pos, struct ms_request, link)->seq > r->seq)
+			pos = pos->next;
+		sd_list_insert(&r->link, pos->prev, pos);
 		if (!c->nheld++)
 			c->held_since = ms_now_ms();
 		if (c->nheld >= ms_faults.reorder)
@@ -329,6 +335,7 @@ static void request_read(struct ms_conn *c, struct ms_request *r, bool answered)
 	uint32_t result;
 
 	c->nread++;
+	r->seq = c->nread;
 	if (answered) {
 		complete(r);
 	} else if (fault_error_for(r->req.opcode, &result)) {

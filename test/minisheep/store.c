@@ -73,6 +73,7 @@ static void remove_temp_files(void)
 
 	if (!d)
 		return;
+	rewinddir(d);		/* the dup shares obj_dir_fd's offset */
 	while ((de = readdir(d)))
 		if (!strncmp(de->d_name, ".tmp-", 5))
 			unlinkat(obj_dir_fd, de->d_name, 0);
@@ -324,6 +325,7 @@ int store_for_each(int (*fn)(uint64_t oid, void *arg), void *arg)
 
 	if (!d)
 		return -errno;
+	rewinddir(d);		/* the dup shares obj_dir_fd's offset */
 	while (!ret && (de = readdir(d)))
 		if (parse_obj_name(de->d_name, &oid))
 			ret = fn(oid, arg);

@@ -771,7 +771,7 @@ int vdi_inode_create(uint64_t oid, const uint8_t *buf, uint32_t len,
 	nw = calloc(1, SD_INODE_REFRESH_SIZE);
 	if (!nw)
 		return SD_RES_NO_MEM;
-	if (off < SD_INODE_REFRESH_SIZE)
+	if (len && off < SD_INODE_REFRESH_SIZE)
 		memcpy(nw + off, buf, off + len > SD_INODE_REFRESH_SIZE ?
 		       SD_INODE_REFRESH_SIZE - off : len);
 	pthread_mutex_lock(&vdi_mutex);
@@ -920,9 +920,8 @@ void vdi_op_get_copies(struct ms_request *r)
 	uint32_t v, n = 0, i = 0;
 
 	pthread_mutex_lock(&vdi_mutex);
-	for (v = 1; v < SD_NR_VDIS; v++)
-		if (bit_test(inuse_bm, v))
-			n++;
+	for (v = 0; v < SD_NR_VDIS; v += 8)
+		n += (uint32_t)__builtin_popcount(inuse_bm[v >> 3]);
 	if ((uint64_t)n * MS_VDI_STATE_SIZE > r->req.data_length) {
 		r->rsp.result = SD_RES_BUFFER_SMALL;
 		goto out;
@@ -930,7 +929,7 @@ void vdi_op_get_copies(struct ms_request *r)
 	if (!ops_alloc_rdata(r, n * MS_VDI_STATE_SIZE))
 		goto out;
 	for (v = 1; v < SD_NR_VDIS && i < n; v++)
-		if (bit_test(inuse_bm, v))
+		if (inuse_bm[v >> 3] && bit_test(inuse_bm, v))
 			fill_vdi_state(r->rdata + MS_VDI_STATE_SIZE * i++, v);
 out:
 	pthread_mutex_unlock(&vdi_mutex);

@@ -1,4 +1,4 @@
-# test/e2e/lib_tgt.sh - helpers for the tgtd end-to-end tests (source it
+# test/lib_tgt.sh - helpers for the tgtd end-to-end tests (source it
 # after test/lib.sh).
 #
 #   tgt_require NAME          SKIP line and exit 0 unless root, tgtd, tgtadm,
