@@ -12,6 +12,11 @@ WARN	:= -Wall -Wextra -Werror
 ALL_CFLAGS := -std=gnu11 $(WARN) -fPIC -fvisibility=hidden -fno-strict-aliasing -D_GNU_SOURCE \
 	-pthread -Iusr -MMD -MP $(CFLAGS) $(EXTRA_CFLAGS)
 LDLIBS	:= -pthread
+# Hardening (Debian's defaults); fortify needs optimisation.
+HARDEN	:= -fstack-protector-strong \
+	$(if $(filter -O0,$(CFLAGS) $(EXTRA_CFLAGS)),,-D_FORTIFY_SOURCE=2)
+ALL_CFLAGS += $(HARDEN)
+LDFLAGS	?= -Wl,-z,relro -Wl,-z,now
 
 PREFIX	?= /usr
 BSDIR	?= /usr/lib/tgt/backing-store
@@ -46,18 +51,18 @@ $(LIB): $(LIB_OBJS)
 	ar rcs $@ $^
 
 usr/sdctl: $(SDCTL_SRCS:.c=.o) $(LIB)
-	$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDLIBS)
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 test/minisheep/minisheep: $(MINISHEEP_SRCS:.c=.o) $(LIB)
-	$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDLIBS)
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 # The module: everything hidden except register_bs_module; tgtd's symbols
 # stay undefined and are resolved when tgtd dlopens it.
 usr/bs_sheepdog.so: $(MODULE_SRCS:.c=.o) $(LIB)
-	$(CC) $(ALL_CFLAGS) -shared -Wl,--exclude-libs,ALL -o $@ $^ $(LDLIBS)
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -shared -Wl,--exclude-libs,ALL -o $@ $^ $(LDLIBS)
 
 usr/nbdkit-sheepdog-plugin.so: $(PLUGIN_SRCS:.c=.o) $(LIB)
-	$(CC) $(ALL_CFLAGS) -shared -Wl,--exclude-libs,ALL -o $@ $^ $(LDLIBS)
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -shared -Wl,--exclude-libs,ALL -o $@ $^ $(LDLIBS)
 
 # Unit tests include the source under test and stub its neighbours
 # (SPDK style); the library archive supplies whatever they do not stub.

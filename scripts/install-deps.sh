@@ -6,7 +6,7 @@ set -euo pipefail
 
 build_pkgs=(make gcc libc6-dev nbdkit-plugin-dev)
 test_pkgs=(tgt libiscsi-bin qemu-utils qemu-block-extra nbdkit libnbd-bin
-	   qemu-system-x86 cpio
+	   qemu-system-x86 cpio lintian
 	   util-linux mount procps)
 
 case ${1:-all} in

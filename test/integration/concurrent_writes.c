@@ -273,6 +273,15 @@ static struct blk_writes *racy_index(void)
 	return bw;
 }
 
+static void racy_index_free(struct blk_writes *bw)
+{
+	uint32_t b;
+
+	for (b = 0; b < RACY_BLOCKS; b++)
+		free(bw[b].w);
+	free(bw);
+}
+
 /* check the racy region; returns the number of bad blocks */
 static int check_racy(struct sd_vdi *v, struct blk_writes *bw, char *why,
 		      size_t wl, uint8_t **content)
@@ -472,6 +481,7 @@ int main(int argc, char **argv)
 	}
 	free(racy1);
 	free(racy2);
+	racy_index_free(bw);
 	sd_client_free(c2);
 	sd_client_free(c);
 	return t_exit();

@@ -1,0 +1,189 @@
+#!/bin/bash
+# systemd_unit.sh - the templated unit systemd/nbdkit-sheepdog@.service:
+# systemd-analyze verify accepts it without a warning (when available), and
+# its ExecStart line, expanded by hand the way systemd would (%i, %t,
+# Environment= then EnvironmentFile= variables, $VAR split into words,
+# ${VAR} inside a word), starts nbdkit against a minisheep: nbdkit forks
+# (Type=forking) and writes the PIDFile, and nbdinfo/nbdcopy see the VDI.
+# The installed plugin name "sheepdog" is replaced by the built plugin.
+source "$(dirname "$0")/../lib.sh"
+
+UNIT=$TOP/systemd/nbdkit-sheepdog@.service
+PLUGIN=$TOP/usr/nbdkit-sheepdog-plugin.so
+
+if ! command -v nbdkit >/dev/null || ! command -v nbdinfo >/dev/null ||
+   ! command -v nbdcopy >/dev/null; then
+	skip systemd-unit "nbdkit, nbdinfo or nbdcopy missing (apt-get install nbdkit libnbd-bin)"
+	exit 0
+fi
+if [[ ! -f $PLUGIN ]]; then
+	fail systemd-unit "usr/nbdkit-sheepdog-plugin.so is not built"
+	exit 1
+fi
+
+# ---- static checks
+if command -v systemd-analyze >/dev/null; then
+	mkdir -p "$T_TMP/units"
+	cp "$UNIT" "$T_TMP/units/nbdkit-sheepdog@vol0.service"
+	if (cd "$T_TMP/units" && systemd-analyze verify --man=no \
+		nbdkit-sheepdog@vol0.service) >"$T_TMP/verify.out" 2>&1 &&
+	   ! grep -q . "$T_TMP/verify.out"; then
+		pass "unit-verify"
+	else
+		fail "unit-verify" "$(head -3 "$T_TMP/verify.out")"
+	fi
+else
+	skip "unit-verify" "systemd-analyze not installed"
+fi
+
+# the value of KEY= in the [Service] section (last one wins)
+unit_key() {
+	awk -v k="$1" '/^\[/ { s = ($0 == "[Service]") }
+		s && index($0, k "=") == 1 { v = substr($0, length(k) + 2) }
+		END { print v }' "$UNIT"
+}
+pidfile_tpl=$(unit_key PIDFile)
+exec_tpl=$(unit_key ExecStart)
+envfile_tpl=$(unit_key EnvironmentFile)
+if [[ $(unit_key Type) == forking && -n $pidfile_tpl &&
+      $exec_tpl == *"--pidfile $pidfile_tpl "* &&
+      $envfile_tpl == /etc/nbdkit-sheepdog/%i.conf ]]; then
+	pass "unit-shape"
+else
+	fail "unit-shape" "Type=forking, PIDFile= matching --pidfile and EnvironmentFile=/etc/nbdkit-sheepdog/%i.conf expected"
+fi
+
+# ---- a minisheep and a VDI whose name has a '-' (kept as is by %i)
+if ! sheep_addr; then
+	fail systemd-unit "cannot start minisheep"
+	exit 1
+fi
+VDI=$(vdi_name nbd-unit)
+SIZE=$((32 * 1024 * 1024))
+if ! "$SDCTL" -a "$SHEEP" vdi create "$VDI" "$SIZE" >"$T_TMP/sdctl.out" 2>&1
+then
+	fail "vdi-create" "$(cat "$T_TMP/sdctl.out")"
+	exit 1
+fi
+head -c 65536 /dev/urandom >"$T_TMP/data"
+"$SDCTL" -a "$SHEEP" vdi write "$VDI" 1M <"$T_TMP/data"
+
+# the environment file an operator would write
+NBD_SOCK=$T_TMP/nbd.sock
+cat >"$T_TMP/$VDI.conf" <<EOF
+# /etc/nbdkit-sheepdog/$VDI.conf
+SHEEP_ADDR=$SHEEP
+NBDKIT_ARGS=-U $NBD_SOCK
+PLUGIN_ARGS=timeout=10 connections=2 lock=normal
+EOF
+
+# expand a unit line: specifiers, then variables (systemd's rules for
+# ExecStart: a word that is exactly $NAME splits into words, ${NAME}
+# substitutes inside a word); $1 = instance, $2 = runtime dir
+declare -A ENV
+expand_specifiers() {
+	local s=$1 inst=$2 rt=$3
+	s=${s//%%/$'\001'}
+	s=${s//%i/$inst}
+	s=${s//%t/$rt}
+	printf '%s' "${s//$'\001'/%}"
+}
+load_env() {
+	local line k v
+	ENV=()
+	for line in $(unit_key Environment); do
+		line=$(expand_specifiers "$line" "$VDI" "$T_TMP/run")
+		ENV[${line%%=*}]=${line#*=}
+	done
+	while IFS= read -r line; do
+		[[ $line =~ ^[[:space:]]*(#|$) ]] && continue
+		k=${line%%=*} v=${line#*=}
+		ENV[$k]=$v
+	done <"$1"
+}
+CMD=()
+expand_exec() {
+	local w name v
+	for w in $(expand_specifiers "$1" "$VDI" "$T_TMP/run"); do
+		if [[ $w =~ ^\$([A-Za-z_][A-Za-z0-9_]*)$ ]]; then
+			v=${ENV[${BASH_REMATCH[1]}]:-}
+			# shellcheck disable=SC2206
+			CMD+=($v)
+			continue
+		fi
+		while [[ $w =~ \$\{([A-Za-z_][A-Za-z0-9_]*)\} ]]; do
+			name=${BASH_REMATCH[1]}
+			w=${w//\$\{$name\}/${ENV[$name]:-}}
+		done
+		[[ $w == sheepdog ]] && w=$PLUGIN	# the plugin, not yet installed
+		CMD+=("$w")
+	done
+}
+load_env "$T_TMP/$VDI.conf"
+expand_exec "$exec_tpl"
+PIDFILE=$(expand_specifiers "$pidfile_tpl" "$VDI" "$T_TMP/run")
+mkdir -p "$(dirname "$PIDFILE")"	# RuntimeDirectory=
+
+if [[ ${CMD[0]} == /usr/bin/nbdkit && " ${CMD[*]} " == *" vdi=$VDI "* &&
+      " ${CMD[*]} " == *" -U $NBD_SOCK "* &&
+      " ${CMD[*]} " == *" timeout=10 connections=2 lock=normal " ]]; then
+	pass "execstart-expanded"
+else
+	fail "execstart-expanded" "${CMD[*]}"
+fi
+[[ -x ${CMD[0]} ]] || CMD[0]=$(command -v nbdkit)
+
+# run it with the unit's environment, as systemd would (Type=forking)
+env_args=()
+for k in "${!ENV[@]}"; do env_args+=("$k=${ENV[$k]}"); done
+if env "${env_args[@]}" "${CMD[@]}" >"$T_TMP/nbdkit.out" 2>&1 &&
+   [[ -s $PIDFILE ]]; then
+	NBD_PID=$(cat "$PIDFILE")
+	on_exit "stop_pid $NBD_PID"
+	pass "execstart-runs"
+else
+	fail "execstart-runs" "$(head -3 "$T_TMP/nbdkit.out")"
+	exit 1
+fi
+URI="nbd+unix:///?socket=$NBD_SOCK"
+size=$(nbdinfo --size "$URI" 2>"$T_TMP/nbdinfo.err")
+if [[ $size == "$SIZE" ]]; then
+	pass "nbdinfo-size"
+else
+	fail "nbdinfo-size" "size '$size', expected $SIZE: $(head -2 "$T_TMP/nbdinfo.err")"
+fi
+if nbdcopy "$URI" "$T_TMP/disk" 2>"$T_TMP/nbdcopy.err" &&
+   cmp -s <(tail -c +$((1024 * 1024 + 1)) "$T_TMP/disk" | head -c 65536) \
+	"$T_TMP/data"; then
+	pass "nbd-reads-vdi-data"
+else
+	fail "nbd-reads-vdi-data" "$(head -2 "$T_TMP/nbdcopy.err")"
+fi
+
+# an instance whose VDI does not exist fails before nbdkit forks: no
+# PIDFile, a non-zero exit and an error naming the VDI (the unit fails)
+ENV[VDI]=no-such-vdi-$$
+CMD=()
+expand_exec "$exec_tpl"
+CMD[0]=$(command -v nbdkit)
+rm -f "$PIDFILE.2"
+for ((i = 0; i < ${#CMD[@]}; i++)); do
+	[[ ${CMD[i]} == "$PIDFILE" ]] && CMD[i]=$PIDFILE.2
+	[[ ${CMD[i]} == "$NBD_SOCK" ]] && CMD[i]=$NBD_SOCK.2
+done
+if env "${env_args[@]}" "${CMD[@]}" >"$T_TMP/nbdkit2.out" 2>&1; then
+	[[ -s $PIDFILE.2 ]] && stop_pid "$(cat "$PIDFILE.2")"
+	fail "missing-vdi-fails-start" "nbdkit started for a missing VDI"
+elif [[ ! -e $PIDFILE.2 ]] && grep -q "no-such-vdi-$$" "$T_TMP/nbdkit2.out"; then
+	pass "missing-vdi-fails-start"
+else
+	fail "missing-vdi-fails-start" "$(head -2 "$T_TMP/nbdkit2.out")"
+fi
+
+stop_pid "$NBD_PID"
+if ! kill -0 "$NBD_PID" 2>/dev/null; then
+	pass "nbdkit-stopped"
+else
+	fail "nbdkit-stopped" "pid $NBD_PID still running"
+fi
+exit $T_FAILED

@@ -1,0 +1,206 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * fuzz_inode.c - fuzz harness for the wire codecs of usr/sd_proto.c.
+ *
+ * The input, zero-padded to SD_INODE_HEADER_SIZE, is decoded as an inode
+ * header, and its first 48 bytes as a request and as a response header.
+ * For each: decode -> encode must keep every byte of a documented field
+ * (names up to their first NUL), write zeros everywhere else, and be a
+ * fixed point (decoding the result and encoding again changes nothing).
+ * The significant byte ranges below come from the layouts documented in
+ * usr/sd_proto.h, written out independently of the codec.
+ * fuzz_one_inode() is also called by test/unit/test_fuzz_regress.c.
+ */
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sd_proto.h"
+#include "fuzz_check.h"
+
+struct fi_range {
+	uint32_t off, len;
+};
+
+/* inode header fields, by offset (names handled separately) */
+static const struct fi_range fi_inode_ints[] = {
+	{ SD_INODE_OFF_CREATE_TIME, 8 }, { SD_INODE_OFF_SNAP_CTIME, 8 },
+	{ SD_INODE_OFF_VM_CLOCK_NSEC, 8 }, { SD_INODE_OFF_VDI_SIZE, 8 },
+	{ SD_INODE_OFF_VM_STATE_SIZE, 8 }, { SD_INODE_OFF_COPY_POLICY, 1 },
+	{ SD_INODE_OFF_STORE_POLICY, 1 }, { SD_INODE_OFF_NR_COPIES, 1 },
+	{ SD_INODE_OFF_BLOCK_SIZE_SHIFT, 1 }, { SD_INODE_OFF_SNAP_ID, 4 },
+	{ SD_INODE_OFF_VDI_ID, 4 }, { SD_INODE_OFF_PARENT_VDI_ID, 4 },
+	{ SD_INODE_OFF_BTREE_COUNTER, 4 },
+};
+
+static void fi_mark(uint8_t *mask, const struct fi_range *r, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		memset(mask + r[i].off, 1, r[i].len);
+}
+
+/* @out keeps @in where @mask is set and is zero elsewhere */
+static void fi_check_masked(const char *what, const uint8_t *in,
+			    const uint8_t *out, const uint8_t *mask, size_t len)
+{
+	size_t i;
+
+	for (i = 0; i < len; i++)
+		FUZZ_CHECK(out[i] == (mask[i] ? in[i] : 0),
+			   "%s: byte %zu is 0x%02x after decode+encode, expected 0x%02x",
+			   what, i, out[i], mask[i] ? in[i] : 0);
+}
+
+/* a NUL-padded name field: bytes up to the first NUL, then zeros */
+static void fi_check_name(const char *what, const uint8_t *in,
+			  const uint8_t *out, size_t size, const char *str)
+{
+	size_t n = strnlen((const char *)in, size);
+
+	FUZZ_CHECK(memchr(str, '\0', size + 1) && strlen(str) == n &&
+		   !memcmp(str, in, n),
+		   "%s: decoded name is not the field up to its first NUL", what);
+	FUZZ_CHECK(!memcmp(out, in, n), "%s: name bytes changed", what);
+	while (n < size)
+		FUZZ_CHECK(out[n++] == 0, "%s: padding byte %zu not zero",
+			   what, n - 1);
+}
+
+static void fi_inode(const uint8_t *buf)
+{
+	static uint8_t mask[SD_INODE_HEADER_SIZE], out[SD_INODE_HEADER_SIZE],
+		       again[SD_INODE_HEADER_SIZE];
+	struct sd_inode_hdr *h, *h2;
+
+	h = malloc(sizeof(*h));
+	h2 = malloc(sizeof(*h2));
+	FUZZ_CHECK(h && h2, "out of memory");
+	memset(mask, 0, sizeof(mask));
+	fi_mark(mask, fi_inode_ints, sizeof(fi_inode_ints) / sizeof(fi_inode_ints[0]));
+
+	sd_inode_hdr_decode(buf, h);
+	sd_inode_hdr_encode(h, out);
+	fi_check_name("inode name", buf + SD_INODE_OFF_NAME, out + SD_INODE_OFF_NAME,
+		      SD_MAX_VDI_LEN, h->name);
+	fi_check_name("inode tag", buf + SD_INODE_OFF_TAG, out + SD_INODE_OFF_TAG,
+		      SD_MAX_VDI_TAG_LEN, h->tag);
+	/* names are checked; compare the rest with the names masked out */
+	memset(mask + SD_INODE_OFF_NAME, 2, SD_MAX_VDI_LEN);
+	memset(mask + SD_INODE_OFF_TAG, 2, SD_MAX_VDI_TAG_LEN);
+	{
+		size_t i;
+
+		for (i = 0; i < SD_INODE_HEADER_SIZE; i++)
+			if (mask[i] != 2)
+				FUZZ_CHECK(out[i] == (mask[i] ? buf[i] : 0),
+					   "inode: byte %zu is 0x%02x after decode+encode, expected 0x%02x",
+					   i, out[i], mask[i] ? buf[i] : 0);
+	}
+	FUZZ_CHECK(h->vdi_size == sd_get_le64(buf + SD_INODE_OFF_VDI_SIZE) &&
+		   h->vdi_id == sd_get_le32(buf + SD_INODE_OFF_VDI_ID) &&
+		   h->block_size_shift == buf[SD_INODE_OFF_BLOCK_SIZE_SHIFT],
+		   "inode: decoded fields differ from their little-endian bytes");
+
+	sd_inode_hdr_decode(out, h2);
+	sd_inode_hdr_encode(h2, again);
+	FUZZ_CHECK(!memcmp(out, again, sizeof(out)),
+		   "inode: encode(decode(x)) is not a fixed point");
+	free(h2);
+	free(h);
+}
+
+/* significant bytes of a request header, from the documented layouts */
+static void fi_req_mask(uint8_t opcode, uint8_t *mask)
+{
+	static const struct fi_range obj[] = { { 16, 19 }, { 36, 8 } };
+	static const struct fi_range vdi[] = { { 16, 24 } };
+
+	memset(mask, 0, SD_HDR_SIZE);
+	memset(mask, 1, 16);
+	if (opcode >= 0x01 && opcode <= 0x05)
+		fi_mark(mask, obj, 2);
+	else if ((opcode >= 0x11 && opcode <= 0x18) || opcode == 0x89)
+		fi_mark(mask, vdi, 1);
+	else
+		memset(mask + 16, 1, 32);
+}
+
+static void fi_rsp_mask(uint8_t opcode, uint8_t *mask)
+{
+	static const struct fi_range obj[] = { { 20, 1 }, { 24, 8 } };
+	static const struct fi_range vdi[] = { { 24, 10 } };
+	static const struct fi_range cluster[] = { { 20, 3 } };
+	static const struct fi_range node[] = { { 20, 4 } };
+
+	memset(mask, 0, SD_HDR_SIZE);
+	memset(mask, 1, 20);
+	if (opcode >= 0x01 && opcode <= 0x05)
+		fi_mark(mask, obj, 2);
+	else if ((opcode >= 0x11 && opcode <= 0x17) || opcode == 0x89)
+		fi_mark(mask, vdi, 1);
+	else if (opcode == 0x18)
+		fi_mark(mask, cluster, 1);
+	else if (opcode == 0x82)
+		fi_mark(mask, node, 1);
+	else
+		memset(mask + 20, 1, 28);
+}
+
+static void fi_headers(const uint8_t *b)
+{
+	uint8_t mask[SD_HDR_SIZE], out[SD_HDR_SIZE], again[SD_HDR_SIZE];
+	struct sd_req req, req2;
+	struct sd_rsp rsp, rsp2;
+
+	sd_req_decode(b, &req);
+	FUZZ_CHECK(req.opcode == b[1] && req.id == sd_get_le32(b + 8) &&
+		   req.data_length == sd_get_le32(b + 12),
+		   "req: common fields decoded wrongly");
+	sd_req_encode(&req, out);
+	fi_req_mask(b[1], mask);
+	fi_check_masked("req", b, out, mask, SD_HDR_SIZE);
+	sd_req_decode(out, &req2);
+	sd_req_encode(&req2, again);
+	FUZZ_CHECK(!memcmp(out, again, SD_HDR_SIZE),
+		   "req: encode(decode(x)) is not a fixed point");
+
+	sd_rsp_decode(b, &rsp);
+	FUZZ_CHECK(rsp.opcode == b[1] && rsp.id == sd_get_le32(b + 8) &&
+		   rsp.data_length == sd_get_le32(b + 12) &&
+		   rsp.result == sd_get_le32(b + 16),
+		   "rsp: common fields decoded wrongly");
+	sd_rsp_encode(&rsp, out);
+	fi_rsp_mask(b[1], mask);
+	fi_check_masked("rsp", b, out, mask, SD_HDR_SIZE);
+	sd_rsp_decode(out, &rsp2);
+	sd_rsp_encode(&rsp2, again);
+	FUZZ_CHECK(!memcmp(out, again, SD_HDR_SIZE),
+		   "rsp: encode(decode(x)) is not a fixed point");
+
+	/* printable names exist for any value */
+	FUZZ_CHECK(sd_opcode_str(b[1]) && sd_result_str(rsp.result) &&
+		   sd_result_to_errno(rsp.result) >= 0,
+		   "opcode/result strings");
+}
+
+int fuzz_one_inode(const uint8_t *data, size_t size)
+{
+	static uint8_t buf[SD_INODE_HEADER_SIZE];
+
+	memset(buf, 0, sizeof(buf));
+	memcpy(buf, data, size < sizeof(buf) ? size : sizeof(buf));
+	fi_inode(buf);
+	fi_headers(buf);
+	return 0;
+}
+
+#ifndef FUZZ_NO_ENTRY
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	return fuzz_one_inode(data, size);
+}
+#endif
