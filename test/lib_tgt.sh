@@ -6,7 +6,9 @@
 #   tgt_start [builtin]       start the stock /usr/sbin/tgtd in a private mount
 #                             namespace whose /usr/lib/tgt/backing-store holds
 #                             only the freshly built usr/bs_sheepdog.so (or
-#                             nothing with "builtin"); iSCSI portal on
+#                             nothing with "builtin"; "installed" runs it
+#                             as is, loading /usr/lib/tgt/backing-store);
+#                             iSCSI portal on
 #                             127.0.0.1:$TGT_PORT, control port $TGT_CTL.
 #                             Sets TGT_PID, TGT_PORT, TGT_CTL, TGT_LOG.
 #   tgtadm_c ARGS...          tgtadm on our control port
@@ -57,19 +59,26 @@ tgtd_alive() { [[ -n $TGT_PID ]] && kill -0 "$TGT_PID" 2>/dev/null; }
 
 tgt_start() {
 	local mode=${1:-module} moddir=$T_TMP/tgt-modules try i
-	rm -rf "$moddir"
-	mkdir -p "$moddir"
-	[[ $mode == builtin ]] || cp "$TGT_MODULE" "$moddir/bs_sheepdog.so"
+	if [[ $mode != installed ]]; then
+		rm -rf "$moddir"
+		mkdir -p "$moddir"
+		[[ $mode == builtin ]] || cp "$TGT_MODULE" "$moddir/bs_sheepdog.so"
+	fi
 	TGT_LOG=$T_TMP/tgtd.log
 	for ((try = 0; try < 5; try++)); do
 		TGT_PORT=$(free_port)
 		TGT_CTL=$((TGT_PORT % 1000 + 100 + try))
 		# a control port another tgtd holds: tgtd exits, pick again
 		: >"$TGT_LOG"
-		unshare -m --propagation private -- sh -c \
-			'mount --bind "$1" "$2" && exec "$3" -f -C "$4" --iscsi "portal=127.0.0.1:$5"' \
-			sh "$moddir" "$TGT_BS_DIR" "$TGTD" "$TGT_CTL" "$TGT_PORT" \
-			>>"$TGT_LOG" 2>&1 &
+		if [[ $mode == installed ]]; then
+			"$TGTD" -f -C "$TGT_CTL" --iscsi "portal=127.0.0.1:$TGT_PORT" \
+				>>"$TGT_LOG" 2>&1 &
+		else
+			unshare -m --propagation private -- sh -c \
+				'mount --bind "$1" "$2" && exec "$3" -f -C "$4" --iscsi "portal=127.0.0.1:$5"' \
+				sh "$moddir" "$TGT_BS_DIR" "$TGTD" "$TGT_CTL" "$TGT_PORT" \
+				>>"$TGT_LOG" 2>&1 &
+		fi
 		TGT_PID=$!
 		for ((i = 0; i < 100; i++)); do
 			kill -0 "$TGT_PID" 2>/dev/null || break

@@ -145,31 +145,7 @@ if ! start_minisheep --lock; then
 	fail deb-install "cannot start minisheep"
 	exit 1
 fi
-start_installed_tgtd() {
-	local try i
-	TGT_LOG=$T_TMP/tgtd.log
-	for ((try = 0; try < 5; try++)); do
-		TGT_PORT=$(free_port)
-		TGT_CTL=$((TGT_PORT % 1000 + 100 + try))
-		: >"$TGT_LOG"
-		"$TGTD" -f -C "$TGT_CTL" --iscsi "portal=127.0.0.1:$TGT_PORT" \
-			>>"$TGT_LOG" 2>&1 &
-		TGT_PID=$!
-		for ((i = 0; i < 100; i++)); do
-			kill -0 "$TGT_PID" 2>/dev/null || break
-			if tgtadm_c --mode system --op show >/dev/null 2>&1; then
-				on_exit tgt_stop
-				return 0
-			fi
-			sleep 0.05
-		done
-		kill -9 "$TGT_PID" 2>/dev/null
-		wait "$TGT_PID" 2>/dev/null
-		TGT_PID=
-	done
-	return 1
-}
-if ! start_installed_tgtd; then
+if ! tgt_start installed 2>/dev/null; then
 	fail deb-install "cannot start tgtd: $(tail -3 "$TGT_LOG")"
 	exit 1
 fi
