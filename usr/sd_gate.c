@@ -2,8 +2,9 @@
 /*
  * sd_gate.c - the per-object create gates of an open VDI: a small hash of
  * closed gates keyed by object index.  A gate is closed while a create (or
- * an index-entry update) of its object is in flight; writes that meet a
- * closed gate park on it until it opens.  The caller holds the VDI mutex.
+ * an index-entry update, or the re-check of an uncertain create) of its
+ * object is in flight; writes that meet a closed gate park on it until it
+ * opens.  The caller holds the VDI mutex.
  */
 #include "sd_gate.h"
 
@@ -66,4 +67,18 @@ void sd_gate_open(struct sd_gate_table *t, struct sd_gate *g,
 	g->closed = false;
 	t->nr_closed--;
 	sd_list_splice_tail(&g->waiters, woken);
+}
+
+void sd_gate_move(struct sd_gate_table *t, struct sd_gate *from,
+		  struct sd_gate *to)
+{
+	(void)t;
+	to->idx = from->idx;
+	to->closed = true;
+	sd_list_init(&to->waiters);
+	sd_list_splice_tail(&from->waiters, &to->waiters);
+	/* take @from's place in its bucket chain */
+	sd_list_add(&to->hlink, &from->hlink);
+	sd_list_del(&from->hlink);
+	from->closed = false;
 }

@@ -54,4 +54,12 @@ void sd_gate_park(struct sd_gate *g, struct sd_list *waiter);
 void sd_gate_open(struct sd_gate_table *t, struct sd_gate *g,
 		  struct sd_list *woken);
 
+/*
+ * Hand the closed gate @from over to the storage @to (same object index,
+ * same parked waiters, still closed), so the gate can outlive the piece
+ * that closed it (an "uncertain" create waiting for its re-check).
+ */
+void sd_gate_move(struct sd_gate_table *t, struct sd_gate *from,
+		  struct sd_gate *to);
+
 #endif

@@ -16,6 +16,21 @@
  * re-evaluated when it opens.  Reads never wait.  One mutex per VDI guards
  * the index, the gates and the call bookkeeping; user callbacks always run
  * without it.
+ *
+ * Recovery (sections 7 and 8 of the protocol notes):
+ * - READONLY (the VDI was snapshotted while open) and INODE_INVALIDATED
+ *   (multipath: another gateway changed the index) re-dispatch the piece
+ *   after a reload of the VDI (one at a time per VDI; pieces needing it
+ *   park on it).  A reload first drains in-flight creates and index
+ *   updates, then sd_vdi.c resolves the working vid / refreshes the index
+ *   and reload_apply() below merges it (see there for the rule that
+ *   re-publishes allocations a snapshot raced with).
+ * - Shared-lock handles (SD_LOCK_SHARED) send every object request with
+ *   SD_FLAG_CMD_TGT, and re-check a hole's index entry on the server
+ *   before answering zeros (another gateway may have allocated it).
+ * - A create or index update that fails with a transport error may still
+ *   execute on the server: its object stays gated for parked writers until
+ *   a re-read of the index entry settles it (bg_recheck_start()).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -27,6 +42,8 @@
 #define IO_SLOTS_MAX	64	/* piece slots of one call */
 #define IO_INLINE_IOV	4	/* sub-iovec entries without malloc */
 #define IO_ZERO_BUF	(UINT32_C(4) << 20)
+#define IO_REDO_MAX	32	/* READONLY/INVALIDATED retries of a piece */
+#define IO_RECHECK_TRIES 3	/* re-reads of an uncertain index entry */
 
 /* never written: lives in .bss, shared by every zero write */
 static uint8_t sd_zero_buf[IO_ZERO_BUF];
@@ -45,6 +62,8 @@ enum piece_state {
 	PIECE_CREATE,	/* CREATE_AND_WRITE_OBJ in flight, gate held */
 	PIECE_INDEX,	/* index entry WRITE_OBJ in flight, gate held */
 	PIECE_PARKED,	/* waiting on another piece's gate */
+	PIECE_HOLECHECK, /* shared mode: index entry read of a hole */
+	PIECE_RELOAD,	/* waiting for the VDI's reload */
 };
 
 /* piece_start() results besides <= 0 (finished with that error) */
@@ -58,6 +77,13 @@ struct io_piece {
 	struct sd_span span;
 	enum piece_state state;
 	bool gate_held;
+	bool redo;			/* re-dispatched after READONLY or
+					 * INVALIDATED: waits for reloads */
+	bool resume_index;		/* object created, only its index
+					 * update is to be (re)sent */
+	bool zero_fill;			/* hole check found a hole */
+	unsigned int redos;
+	uint32_t gen;			/* v->gen when its request was sent */
 	uint32_t new_entry;		/* index value being published */
 	struct sd_list link;		/* todo list or gate waiters */
 	struct sd_request req;
@@ -102,7 +128,34 @@ struct io_call {
 	struct io_piece slots[];
 };
 
+/*
+ * Background index-entry work that no call owns, holding the object's gate:
+ * the re-check of an uncertain create / index update (READ_OBJ of the
+ * 4-byte entry) and the re-publish of an entry after a reload.
+ */
+enum bg_kind {
+	BG_RECHECK,
+	BG_REPUBLISH,
+};
+
+struct io_bg {
+	struct sd_vdi *v;
+	enum bg_kind kind;
+	uint32_t idx;
+	uint32_t entry;			/* re-publish: the value */
+	uint32_t gen;
+	unsigned int attempts;		/* re-check transport failures */
+	unsigned int redos;
+	struct sd_list link;		/* v->rl.bg_waiters or a local list */
+	struct sd_gate gate;
+	struct sd_request req;
+	uint8_t le[4];
+	struct iovec iov;
+};
+
 static void call_complete(struct io_call *call);
+static void io_run(struct sd_vdi *v, struct sd_list *todo,
+		   struct sd_list *done_calls);
 
 static bool kind_writes(enum io_kind k)
 {
@@ -116,6 +169,17 @@ static int res_to_err(const struct sd_request *req, int err)
 	if (req->rsp.result != SD_RES_SUCCESS)
 		return -sd_result_to_errno(req->rsp.result);
 	return 0;
+}
+
+/* a connection-layer failure after which the request may have executed */
+static bool is_transport_err(int cerr)
+{
+	return cerr < 0 && cerr != -ECANCELED;
+}
+
+static void dirty_set(struct sd_vdi *v, uint32_t i)
+{
+	v->dirty[i >> 3] |= (uint8_t)(1u << (i & 7));
 }
 
 static uint64_t iov_total(const struct iovec *iov, int iovcnt)
@@ -237,11 +301,15 @@ static void piece_req_init(struct io_piece *p, uint8_t opcode, uint64_t oid,
 	r->hdr.obj.offset = offset;
 	r->hdr.obj.copies = v->nr_copies;
 	r->hdr.obj.copy_policy = v->copy_policy;
+	/* multipath: lets the server refuse us while our index is stale */
+	if (v->lock == SD_LOCK_SHARED)
+		r->hdr.flags = SD_FLAG_CMD_TGT;
 	/* every object op of ours is idempotent or protected by the gate */
 	r->req_flags = SD_REQ_RESEND;
 	r->deadline_ns = p->call->deadline_ns;
 	r->done = piece_req_done;
 	r->priv = p;
+	p->gen = v->gen;
 }
 
 static int piece_submit_read(struct io_piece *p, uint32_t e)
@@ -258,7 +326,7 @@ static int piece_submit_write(struct io_piece *p, uint32_t vid)
 {
 	piece_req_init(p, SD_OP_WRITE_OBJ, sd_vid_to_data_oid(vid, p->span.idx),
 		       p->span.obj_off, p->span.len);
-	p->req.hdr.flags = SD_FLAG_CMD_WRITE;
+	p->req.hdr.flags |= SD_FLAG_CMD_WRITE;
 	p->req.out_iov = p->iov;
 	p->req.out_iovcnt = p->iovcnt;
 	p->state = PIECE_DATA;
@@ -267,10 +335,13 @@ static int piece_submit_write(struct io_piece *p, uint32_t vid)
 
 static int piece_submit_create(struct io_piece *p, uint32_t vid, uint32_t e)
 {
+	struct sd_vdi *v = p->call->v;
+	int ret;
+
 	piece_req_init(p, SD_OP_CREATE_AND_WRITE_OBJ,
 		       sd_vid_to_data_oid(vid, p->span.idx), p->span.obj_off,
 		       p->span.len);
-	p->req.hdr.flags = SD_FLAG_CMD_WRITE;
+	p->req.hdr.flags |= SD_FLAG_CMD_WRITE;
 	if (e) {
 		p->req.hdr.flags |= SD_FLAG_CMD_COW;
 		p->req.hdr.obj.cow_oid = sd_vid_to_data_oid(e, p->span.idx);
@@ -279,24 +350,54 @@ static int piece_submit_create(struct io_piece *p, uint32_t vid, uint32_t e)
 	p->req.out_iovcnt = p->iovcnt;
 	p->state = PIECE_CREATE;
 	p->new_entry = vid;
-	return sd_client_submit(p->call->v->c, &p->req);
+	ret = sd_client_submit(v->c, &p->req);
+	if (!ret)
+		v->meta_inflight++;
+	return ret;
 }
 
 /* WRITE_OBJ of exactly one 4-byte index entry on our inode */
 static int piece_submit_index(struct io_piece *p, uint32_t vid,
 			      uint32_t entry)
 {
+	struct sd_vdi *v = p->call->v;
+	int ret;
+
 	sd_put_le32(p->entry_le, entry);
 	p->entry_iov.iov_base = p->entry_le;
 	p->entry_iov.iov_len = sizeof(p->entry_le);
 	piece_req_init(p, SD_OP_WRITE_OBJ, sd_vid_to_vdi_oid(vid),
 		       sd_inode_index_offset(p->span.idx), 4);
-	p->req.hdr.flags = SD_FLAG_CMD_WRITE;
+	p->req.hdr.flags |= SD_FLAG_CMD_WRITE;
 	p->req.out_iov = &p->entry_iov;
 	p->req.out_iovcnt = 1;
 	p->state = PIECE_INDEX;
 	p->new_entry = entry;
-	return sd_client_submit(p->call->v->c, &p->req);
+	ret = sd_client_submit(v->c, &p->req);
+	if (!ret) {
+		v->meta_inflight++;
+		/* the inode of vid now differs from what a snapshot copied */
+		dirty_set(v, p->span.idx);
+	}
+	return ret;
+}
+
+/*
+ * Shared mode, hole: READ_OBJ of the 4-byte index entry on our inode
+ * (TGT-flagged), because another gateway may have allocated the object.
+ */
+static int piece_submit_holecheck(struct io_piece *p)
+{
+	struct sd_vdi *v = p->call->v;
+
+	p->entry_iov.iov_base = p->entry_le;
+	p->entry_iov.iov_len = sizeof(p->entry_le);
+	piece_req_init(p, SD_OP_READ_OBJ, sd_vid_to_vdi_oid(v->vid),
+		       sd_inode_index_offset(p->span.idx), 4);
+	p->req.in_iov = &p->entry_iov;
+	p->req.in_iovcnt = 1;
+	p->state = PIECE_HOLECHECK;
+	return sd_client_submit(v->c, &p->req);
 }
 
 /* ---- piece engine (v->mu held unless said otherwise) ------------------ */
@@ -307,6 +408,17 @@ static void piece_gate_open(struct io_piece *p, struct sd_list *todo)
 		return;
 	sd_gate_open(&p->call->v->gates, &p->gate, todo);
 	p->gate_held = false;
+}
+
+/* Ask for a reload of the VDI (one at a time; pieces park on it). */
+static void reload_request(struct sd_vdi *v, unsigned int why)
+{
+	/* a running reload is not extended: whoever still needs one after
+	 * it finished hits the error again and asks again */
+	if (v->rl.state == SD_RELOAD_BUSY)
+		return;
+	v->rl.why |= why;
+	v->rl.state = SD_RELOAD_DRAIN;
 }
 
 /*
@@ -323,10 +435,39 @@ static int piece_start(struct io_piece *p, struct sd_list *todo)
 	struct sd_gate *g;
 	int ret;
 
+	if (p->zero_fill) {
+		p->zero_fill = false;
+		return PIECE_HOLE;
+	}
+
+	/*
+	 * While a reload drains or runs, nothing that writes (and nothing
+	 * that already met a stale state) is sent against the old state.
+	 * Plain reads go on: the old vid's objects are what they were.
+	 */
+	if (v->rl.state != SD_RELOAD_IDLE &&
+	    (kind_writes(call->kind) || p->redo || p->resume_index)) {
+		p->state = PIECE_RELOAD;
+		sd_list_add_tail(&p->link, &v->rl.waiters);
+		return PIECE_PENDING;
+	}
+
+	if (p->resume_index) {
+		/* the object exists (gate still held): publish it on the
+		 * current inode, which may be a new vid after a snapshot */
+		p->resume_index = false;
+		ret = piece_submit_index(p, v->vid, p->new_entry);
+		goto sent;
+	}
+
 	if (call->kind == IO_READ) {
 		/* reads never wait for gates: they see the published index */
-		if (!e)
-			return PIECE_HOLE;
+		if (!e) {
+			if (v->lock != SD_LOCK_SHARED)
+				return PIECE_HOLE;
+			ret = piece_submit_holecheck(p);
+			return ret ? ret : PIECE_PENDING;
+		}
 		ret = piece_submit_read(p, e);
 		return ret ? ret : PIECE_PENDING;
 	}
@@ -378,6 +519,10 @@ static void piece_finish(struct io_piece *p, int err, struct sd_list *todo,
 	int ret;
 
 	p->state = PIECE_IDLE;
+	p->redo = false;
+	p->resume_index = false;
+	p->zero_fill = false;
+	p->redos = 0;
 	if (err && !call->err)
 		call->err = err;
 	if (!call->err && call->next_span < call->nr_spans) {
@@ -404,13 +549,15 @@ static void iov_zero(struct iovec *iov, int iovcnt)
 
 /*
  * Run the pieces on @todo (v->mu NOT held) until nothing is left to start,
- * then complete the calls that finished.
+ * start a reload whose drain is over, then complete the calls that
+ * finished.
  */
 static void io_run(struct sd_vdi *v, struct sd_list *todo,
 		   struct sd_list *done_calls)
 {
 	struct io_piece *p;
 	struct sd_list *pos, *n;
+	bool kick;
 	int ret;
 
 	pthread_mutex_lock(&v->mu);
@@ -429,7 +576,14 @@ static void io_run(struct sd_vdi *v, struct sd_list *todo,
 		}
 		piece_finish(p, ret, todo, done_calls);
 	}
+	kick = v->rl.state == SD_RELOAD_DRAIN && !v->meta_inflight;
+	if (kick)
+		v->rl.state = SD_RELOAD_BUSY;
 	pthread_mutex_unlock(&v->mu);
+
+	/* pieces are parked on the reload: no call can end before it does */
+	if (kick)
+		sd_vdi_reload_begin(v);
 
 	sd_list_for_each_safe(pos, n, done_calls) {
 		struct io_call *call = sd_list_entry(pos, struct io_call, clink);
@@ -439,39 +593,405 @@ static void io_run(struct sd_vdi *v, struct sd_list *todo,
 	}
 }
 
+/* ---- background entry work: re-checks and re-publishes ---------------- */
+
+static void bg_done(struct sd_request *req, int cerr);
+
+/* Send @bg's request against the current inode (mu held). */
+static int bg_submit(struct io_bg *bg)
+{
+	struct sd_vdi *v = bg->v;
+	struct sd_request *r = &bg->req;
+	int ret;
+
+	memset(r, 0, sizeof(*r));
+	r->hdr.proto_ver = SD_PROTO_VER;
+	r->hdr.obj.oid = sd_vid_to_vdi_oid(v->vid);
+	r->hdr.obj.offset = sd_inode_index_offset(bg->idx);
+	r->hdr.obj.copies = v->nr_copies;
+	r->hdr.obj.copy_policy = v->copy_policy;
+	r->hdr.data_length = 4;
+	bg->iov.iov_base = bg->le;
+	bg->iov.iov_len = sizeof(bg->le);
+	if (bg->kind == BG_REPUBLISH) {
+		r->hdr.opcode = SD_OP_WRITE_OBJ;
+		r->hdr.flags = SD_FLAG_CMD_WRITE;
+		if (v->lock == SD_LOCK_SHARED)
+			r->hdr.flags |= SD_FLAG_CMD_TGT;
+		sd_put_le32(bg->le, bg->entry);
+		r->out_iov = &bg->iov;
+		r->out_iovcnt = 1;
+	} else {
+		/* a plain fact query: no TGT, never refused as stale */
+		r->hdr.opcode = SD_OP_READ_OBJ;
+		r->in_iov = &bg->iov;
+		r->in_iovcnt = 1;
+	}
+	r->req_flags = SD_REQ_RESEND;
+	r->done = bg_done;
+	r->priv = bg;
+	bg->gen = v->gen;
+	ret = sd_client_submit(v->c, r);
+	if (!ret) {
+		v->meta_inflight++;
+		if (bg->kind == BG_REPUBLISH)
+			dirty_set(v, bg->idx);
+	}
+	return ret;
+}
+
+/* @bg is over: open its gate (waiters to @todo) and free it (mu held).
+ * The caller drops v->bg_inflight with bg_put() when it no longer uses v. */
+static void bg_end(struct io_bg *bg, struct sd_list *todo)
+{
+	sd_gate_open(&bg->v->gates, &bg->gate, todo);
+	free(bg);
+}
+
+static void bg_put(struct sd_vdi *v, unsigned int n)
+{
+	if (!n)
+		return;
+	pthread_mutex_lock(&v->mu);
+	v->bg_inflight -= n;
+	if (!v->bg_inflight)
+		pthread_cond_broadcast(&v->bg_cond);
+	pthread_mutex_unlock(&v->mu);
+}
+
+/*
+ * Uncertain create (mu held; @p failed with a transport error while holding
+ * its gate).  The CREATE_AND_WRITE_OBJ or the index update may still run on
+ * the server, so the gate must not simply open: a parked writer would send
+ * a second create of the same object.  The gate moves to a background
+ * re-check, which reads the 4-byte index entry from the server and takes
+ * its value as the truth (our entry published, or not); only then do the
+ * parked writers run, against that state.  The re-read is retried on
+ * transport errors up to IO_RECHECK_TRIES times; after that the gate opens
+ * with the entry unchanged (several timeouts later the stale request has
+ * run or is gone).  Residual window: a request still queued inside the
+ * server after the re-check answered; no client can close it.  The piece
+ * itself fails with its error (the write's outcome is unknown).  Without
+ * memory the gate opens as before.
+ */
+static void bg_recheck_start(struct sd_vdi *v, struct io_piece *p,
+			     struct sd_list *todo)
+{
+	struct io_bg *bg = calloc(1, sizeof(*bg));
+
+	if (!bg)
+		return;
+	bg->v = v;
+	bg->kind = BG_RECHECK;
+	bg->idx = p->span.idx;
+	sd_gate_move(&v->gates, &p->gate, &bg->gate);
+	p->gate_held = false;
+	if (bg_submit(bg)) {
+		bg_end(bg, todo);
+		return;
+	}
+	/* the piece's call is still active: close() cannot be waiting yet */
+	v->bg_inflight++;
+}
+
+static void bg_done(struct sd_request *req, int cerr)
+{
+	struct io_bg *bg = req->priv;
+	struct sd_vdi *v = bg->v;
+	struct sd_list todo, done_calls;
+	uint32_t res = cerr ? SD_RES_SUCCESS : req->rsp.result;
+	unsigned int ended = 0;
+	uint32_t e;
+
+	sd_list_init(&todo);
+	sd_list_init(&done_calls);
+	pthread_mutex_lock(&v->mu);
+	v->meta_inflight--;
+
+	if (bg->kind == BG_REPUBLISH &&
+	    (res == SD_RES_READONLY || res == SD_RES_INODE_INVALIDATED) &&
+	    ++bg->redos <= IO_REDO_MAX) {
+		/* stale or snapshotted again: redo after a reload */
+		if (bg->gen == v->gen)
+			reload_request(v, res == SD_RES_READONLY ?
+				       SD_RELOAD_LOOKUP : SD_RELOAD_REFRESH);
+		if (v->rl.state != SD_RELOAD_IDLE) {
+			sd_list_add_tail(&bg->link, &v->rl.bg_waiters);
+			goto run;
+		}
+		if (!bg_submit(bg))
+			goto run;
+		bg_end(bg, &todo);
+		ended++;
+		goto run;
+	}
+
+	if (bg->kind == BG_REPUBLISH) {
+		if (!cerr && res == SD_RES_SUCCESS) {
+			bg_end(bg, &todo);	/* memory already holds it */
+			ended++;
+			goto run;
+		}
+		/* the server's entry is unknown now: read it back */
+		bg->kind = BG_RECHECK;
+		bg->attempts = 0;
+		if (!bg_submit(bg))
+			goto run;
+		bg_end(bg, &todo);
+		ended++;
+		goto run;
+	}
+
+	if (!cerr && res == SD_RES_SUCCESS && req->in_len == 4) {
+		e = sd_get_le32(bg->le);
+		if (e < SD_NR_VDIS)
+			v->index[bg->idx] = e;	/* the server's truth */
+	} else if (is_transport_err(cerr) &&
+		   ++bg->attempts < IO_RECHECK_TRIES && !bg_submit(bg)) {
+		goto run;		/* asked again */
+	}
+	bg_end(bg, &todo);
+	ended++;
+run:
+	pthread_mutex_unlock(&v->mu);
+	io_run(v, &todo, &done_calls);
+	bg_put(v, ended);
+}
+
+/* ---- reloads ------------------------------------------------------------ */
+
+/*
+ * A piece met READONLY or INODE_INVALIDATED (mu held): re-dispatch it
+ * against the reloaded state.  Returns false when it should fail instead
+ * (its call already failed, or too many retries).  If a reload was applied
+ * since the piece's request was sent, it is simply redone; otherwise a
+ * reload is requested and piece_start() parks the piece on it.
+ */
+static bool piece_redo(struct io_piece *p, uint32_t res, struct sd_list *todo)
+{
+	struct sd_vdi *v = p->call->v;
+
+	if (p->call->err || ++p->redos > IO_REDO_MAX)
+		return false;
+	/* the object of an index update exists: only publish it again */
+	if (p->state == PIECE_INDEX)
+		p->resume_index = true;
+	p->redo = true;
+	p->state = PIECE_IDLE;
+	sd_list_add_tail(&p->link, todo);
+	/* waiters of a refused create queue up behind the piece */
+	if (!p->resume_index)
+		piece_gate_open(p, todo);
+	if (p->gen == v->gen)
+		reload_request(v, res == SD_RES_READONLY ? SD_RELOAD_LOOKUP :
+			       SD_RELOAD_REFRESH);
+	return true;
+}
+
+static bool dirty_test(const struct sd_vdi *v, uint32_t i)
+{
+	return v->dirty[i >> 3] & (1u << (i & 7));
+}
+
+/*
+ * Merge the reloaded inode (@vid, @h, @index of @nr entries) into the
+ * handle (mu held, nothing of ours in flight on the index: the reload
+ * drained creates, index updates and re-checks first).
+ *
+ * Same vid (INODE_INVALIDATED refresh): the server's index is the truth;
+ * it replaces ours.  Entries whose gate is held (an index update parked to
+ * be resent) get the server's value and their update goes out afterwards.
+ *
+ * New vid (snapshot): the new inode's index is the copy the snapshot made
+ * of the old inode at snapshot time T.  Our index updates to the old inode
+ * are never refused (inodes are not read-only), so an update that landed
+ * after T is recorded in the snapshot only (protocol rule 8.5), although
+ * its create landed before T and the write was acknowledged.  Rule: every
+ * entry we changed on the old inode since the last reload (the dirty
+ * bitmap, set when an index update is sent) whose value in memory (what we
+ * published successfully or learnt from a re-check) differs from the new
+ * inode's is published again on the new inode (@pub gets one re-publish
+ * each, gated like a create), unless the new inode already has the new vid
+ * there (someone wrote it in the new VDI, which is newer than anything we
+ * did on the old one).  Entries we did not touch, or whose value the copy
+ * already holds, come from the new inode.  Re-publishing an entry the copy
+ * already holds would be a no-op, so the rule only errs towards harmless
+ * writes; an update that landed before T is in the copy.
+ */
+static int reload_apply(struct sd_vdi *v, uint32_t vid,
+			const struct sd_inode_hdr *h, uint32_t *index,
+			uint32_t nr, struct sd_list *pub)
+{
+	bool moved = vid != v->vid;
+	uint32_t i, nbytes = v->nr_objs / 8 + 1;
+	struct io_bg *bg;
+
+	if (h->block_size_shift != v->shift || nr < v->nr_objs)
+		return -EPROTO;
+	for (i = 0; moved && i < v->nr_objs; i++) {
+		uint32_t ours = v->index[i];
+
+		if (!v->dirty[i >> 3]) {
+			i |= 7;		/* skip the whole byte */
+			continue;
+		}
+		if (!dirty_test(v, i) || index[i] == ours || index[i] == vid ||
+		    sd_gate_find(&v->gates, i))
+			continue;
+		bg = calloc(1, sizeof(*bg));
+		if (!bg)
+			continue;	/* keeps the server's value */
+		bg->v = v;
+		bg->kind = BG_REPUBLISH;
+		bg->idx = i;
+		bg->entry = ours;
+		index[i] = ours;
+		sd_list_add_tail(&bg->link, pub);
+	}
+	free(v->index);
+	v->index = index;
+	__atomic_store_n(&v->vid, vid, __ATOMIC_RELAXED);
+	v->inode = *h;
+	v->gen++;
+	memset(v->dirty, 0, nbytes);
+	return 0;
+}
+
+void sd_io_reload_finish(struct sd_vdi *v, int err, uint32_t vid,
+			 const struct sd_inode_hdr *h, uint32_t *index,
+			 uint32_t nr)
+{
+	struct sd_list todo, done_calls, pub, *pos, *n;
+	unsigned int ended = 0;
+	struct io_bg *bg;
+	struct io_piece *p;
+
+	sd_list_init(&todo);
+	sd_list_init(&done_calls);
+	sd_list_init(&pub);
+	pthread_mutex_lock(&v->mu);
+	if (!err) {
+		err = reload_apply(v, vid, h, index, nr, &pub);
+		if (!err)
+			index = NULL;
+	}
+	free(index);
+	v->rl.state = SD_RELOAD_IDLE;
+	v->rl.why = 0;
+
+	sd_list_for_each_safe(pos, n, &pub) {
+		bg = sd_list_entry(pos, struct io_bg, link);
+		sd_list_del(&bg->link);
+		sd_gate_close(&v->gates, &bg->gate, bg->idx);
+		v->bg_inflight++;
+		if (bg_submit(bg)) {
+			bg_end(bg, &todo);
+			ended++;
+		}
+	}
+	sd_list_for_each_safe(pos, n, &v->rl.bg_waiters) {
+		bg = sd_list_entry(pos, struct io_bg, link);
+		sd_list_del(&bg->link);
+		if (err || bg_submit(bg)) {
+			bg_end(bg, &todo);
+			ended++;
+		}
+	}
+	sd_list_for_each_safe(pos, n, &v->rl.waiters) {
+		p = sd_list_entry(pos, struct io_piece, link);
+		sd_list_del(&p->link);
+		if (err) {
+			piece_gate_open(p, &todo);
+			piece_finish(p, err, &todo, &done_calls);
+		} else {
+			p->state = PIECE_IDLE;
+			sd_list_add_tail(&p->link, &todo);
+		}
+	}
+	pthread_mutex_unlock(&v->mu);
+	io_run(v, &todo, &done_calls);
+	bg_put(v, ended);
+}
+
+/* ---- completions --------------------------------------------------------- */
+
+/* Shared mode: the hole re-check answered (mu held). */
+static int piece_holecheck_done(struct io_piece *p, struct sd_list *todo)
+{
+	struct sd_vdi *v = p->call->v;
+	uint32_t i = p->span.idx, e;
+	int ret;
+
+	if (p->req.in_len != 4)
+		return -EPROTO;
+	e = sd_get_le32(p->entry_le);
+	if (e >= SD_NR_VDIS)
+		return -EPROTO;
+	if (!e) {
+		p->state = PIECE_IDLE;
+		p->zero_fill = true;
+		sd_list_add_tail(&p->link, todo);
+		return PIECE_PENDING;
+	}
+	/* allocated elsewhere: learn it unless a create of ours is on it */
+	if (!v->index[i] && !sd_gate_find(&v->gates, i))
+		v->index[i] = e;
+	ret = piece_submit_read(p, e);
+	return ret ? ret : PIECE_PENDING;
+}
+
 /* I/O thread: a piece's request is back. */
-static void piece_req_done(struct sd_request *req, int err)
+static void piece_req_done(struct sd_request *req, int cerr)
 {
 	struct io_piece *p = req->priv;
 	struct io_call *call = p->call;
 	struct sd_vdi *v = call->v;
 	struct sd_list todo, done_calls;
+	uint32_t res = cerr ? SD_RES_SUCCESS : req->rsp.result;
+	bool meta = p->state == PIECE_CREATE || p->state == PIECE_INDEX;
+	int err = res_to_err(req, cerr), ret;
 
 	sd_list_init(&todo);
 	sd_list_init(&done_calls);
-	err = res_to_err(req, err);
-
-	/*
-	 * A later issue inserts the reload step here: on SD_RES_READONLY
-	 * (someone snapshotted the VDI) or SD_RES_INODE_INVALIDATED
-	 * (multipath), re-resolve the working vid / re-read the index and
-	 * re-dispatch the piece with piece_start() instead of failing it.
-	 */
-
-	if (p->state == PIECE_CREATE && !err) {
-		/* object exists: publish it (gate still closed) */
-		err = piece_submit_index(p, v->vid, p->new_entry);
-		if (!err)
-			return;
-	}
-
 	pthread_mutex_lock(&v->mu);
-	if (p->state == PIECE_INDEX && !err)
-		v->index[p->span.idx] = p->new_entry;
+	if (meta)
+		v->meta_inflight--;
+
+	if ((res == SD_RES_READONLY || res == SD_RES_INODE_INVALIDATED) &&
+	    piece_redo(p, res, &todo))
+		goto run;
+
+	switch (p->state) {
+	case PIECE_CREATE:
+		if (err)
+			break;
+		/* object exists: publish it (gate still closed) */
+		ret = piece_submit_index(p, v->vid, p->new_entry);
+		if (!ret)
+			goto run;
+		err = ret;
+		break;
+	case PIECE_INDEX:
+		if (!err)
+			v->index[p->span.idx] = p->new_entry;
+		break;
+	case PIECE_HOLECHECK:
+		if (err)
+			break;
+		ret = piece_holecheck_done(p, &todo);
+		if (ret == PIECE_PENDING)
+			goto run;
+		err = ret;
+		break;
+	default:
+		break;
+	}
+	if (err && meta && p->gate_held && is_transport_err(cerr))
+		bg_recheck_start(v, p, &todo);
 	piece_gate_open(p, &todo);
 	piece_finish(p, err, &todo, &done_calls);
+run:
 	pthread_mutex_unlock(&v->mu);
-
 	io_run(v, &todo, &done_calls);
 }
 
@@ -521,6 +1041,10 @@ static struct io_call *call_new(struct sd_vdi *v, enum io_kind kind,
 		p->call = call;
 		p->state = PIECE_IDLE;
 		p->gate_held = false;
+		p->redo = false;
+		p->resume_index = false;
+		p->zero_fill = false;
+		p->redos = 0;
 		p->iov = p->iov_inline;
 		p->iovcnt = 0;
 		p->iov_cap = 0;
@@ -610,7 +1134,7 @@ static void flush_send(struct io_call *call)
 	memset(r, 0, sizeof(*r));
 	r->hdr.proto_ver = SD_PROTO_VER;
 	r->hdr.opcode = SD_OP_FLUSH_VDI;
-	r->hdr.vdi.base_vdi_id = v->vid;
+	r->hdr.vdi.base_vdi_id = __atomic_load_n(&v->vid, __ATOMIC_RELAXED);
 	r->req_flags = SD_REQ_RESEND;
 	r->deadline_ns = call->deadline_ns;
 	r->done = flush_req_done;

@@ -17,6 +17,40 @@
 #include "sd_list.h"
 #include "sd_proto.h"
 
+/*
+ * Reload of an open VDI's identity and index after SD_RES_READONLY (the VDI
+ * was snapshotted: find the new working vid) or SD_RES_INODE_INVALIDATED
+ * (multipath: another gateway changed the index; refresh it).  sd_io.c
+ * parks the pieces that need it and drains in-flight creates/index updates
+ * (state DRAIN), then sd_vdi.c runs the requests asynchronously (BUSY) and
+ * hands the result to sd_io_reload_finish().
+ */
+enum sd_reload_state {
+	SD_RELOAD_IDLE,
+	SD_RELOAD_DRAIN,	/* waiting for meta_inflight to reach 0 */
+	SD_RELOAD_BUSY,		/* requests of sd_vdi.c in flight */
+};
+
+#define SD_RELOAD_LOOKUP	0x1	/* READONLY: look the working vid up */
+#define SD_RELOAD_REFRESH	0x2	/* INVALIDATED: refresh read first */
+
+struct sd_vdi_reload {
+	enum sd_reload_state state;	/* under v->mu */
+	unsigned int why;		/* SD_RELOAD_*, under v->mu */
+	struct sd_list waiters;		/* parked pieces (sd_io.c) */
+	struct sd_list bg_waiters;	/* parked background ops (sd_io.c) */
+
+	/* private to the request chain of sd_vdi.c while BUSY */
+	int step;
+	uint32_t cur_vid;		/* vid when the reload began */
+	uint32_t new_vid;
+	bool locked_new;		/* we took a lock on new_vid */
+	struct sd_request req;
+	struct iovec iov;
+	uint8_t names[SD_MAX_VDI_LEN + SD_MAX_VDI_TAG_LEN];
+	uint8_t *buf;			/* SD_INODE_REFRESH_SIZE bytes */
+};
+
 struct sd_vdi {
 	struct sd_client *c;
 	char name[SD_MAX_VDI_LEN + 1];
@@ -25,7 +59,8 @@ struct sd_vdi {
 	enum sd_lock_mode lock;		/* lock actually held */
 	bool readonly;			/* opened as a snapshot */
 
-	/* from the inode; vid may change on a future reload (READONLY) */
+	/* from the inode; vid changes on a reload after a snapshot (READONLY);
+	 * written under mu, read with __atomic_load_n outside it */
 	uint32_t vid;
 	struct sd_inode_hdr inode;
 	uint64_t size;
@@ -41,7 +76,34 @@ struct sd_vdi {
 	struct sd_list write_calls;	/* those not done yet, by seq */
 	struct sd_list flush_waiters;	/* flushes waiting for them */
 	bool flush_noop;		/* server said writes are stable */
+
+	/* reloads (READONLY / INODE_INVALIDATED), see sd_io.c */
+	struct sd_vdi_reload rl;
+	uint32_t gen;			/* bumped by every applied reload */
+	uint32_t meta_inflight;		/* creates, index updates, re-checks
+					 * and re-publishes in flight */
+	uint32_t bg_inflight;		/* background ops alive (close waits) */
+	pthread_cond_t bg_cond;
+	uint8_t *dirty;			/* bitmap: entries we changed on the
+					 * inode of vid since the last reload */
 };
+
+/*
+ * Start the reload request chain (v->rl.state is BUSY, v->mu NOT held).
+ * Ends with exactly one sd_io_reload_finish() call, possibly before this
+ * returns.
+ */
+void sd_vdi_reload_begin(struct sd_vdi *v);
+
+/*
+ * End of a reload (sd_io.c, v->mu NOT held): @err < 0 fails the parked
+ * pieces; else @vid with header @h and @index (@nr entries, malloc'ed,
+ * ownership passes) is the new state.
+ */
+void sd_io_reload_finish(struct sd_vdi *v, int err, uint32_t vid,
+			 const struct sd_inode_hdr *h, uint32_t *index,
+			 uint32_t nr);
+
 
 /*
  * Synchronous lookup: GET_VDI_INFO (@opcode SD_OP_GET_VDI_INFO) or LOCK_VDI

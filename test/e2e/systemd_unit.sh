@@ -136,8 +136,17 @@ fi
 # run it with the unit's environment, as systemd would (Type=forking)
 env_args=()
 for k in "${!ENV[@]}"; do env_args+=("$k=${ENV[$k]}"); done
+# the forked nbdkit writes the pid file after its parent has exited
+wait_pidfile() {
+	local i
+	for ((i = 0; i < 50; i++)); do
+		[[ -s $PIDFILE ]] && return 0
+		sleep 0.1
+	done
+	return 1
+}
 if env "${env_args[@]}" "${CMD[@]}" >"$T_TMP/nbdkit.out" 2>&1 &&
-   [[ -s $PIDFILE ]]; then
+   wait_pidfile; then
 	NBD_PID=$(cat "$PIDFILE")
 	on_exit "stop_pid $NBD_PID"
 	pass "execstart-runs"

@@ -12,8 +12,18 @@
 #include "tap.h"
 #include "../../usr/sd_vdi.h"
 
-/* sd_index_run lives in sd_io.c; its neighbours are not called here */
+/* sd_index_run lives in sd_io.c; its neighbours (sd_vdi.c, whose reload
+ * sd_io.c calls, and the connection layer) are never called here */
+#include "../../usr/sd_vdi.c"
 #include "../../usr/sd_io.c"
+
+__attribute__((noinline)) int sd_client_call(struct sd_client *c,
+					     struct sd_request *req)
+{
+	(void)c;
+	(void)req;
+	return -ENOSYS;
+}
 
 int sd_client_submit(struct sd_client *c, struct sd_request *req)
 {
