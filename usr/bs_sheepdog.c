@@ -8,7 +8,8 @@
  * starts the library's async I/O or queues a worker job and returns at once;
  * completions from any thread go onto a mutex-protected list and wake the
  * main thread through an eventfd, whose handler sets the SCSI status and
- * sense and calls target_cmd_io_done() exactly once per command.
+ * sense and calls target_cmd_io_done() exactly once per command.  LUs that
+ * open the same VDI share one client and VDI handle (bs_sheepdog_share.c).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -512,44 +513,36 @@ static void vpd_refresh(struct tgt_scsi_lu *lu, uint8_t page)
 		vpd->vpd_update(lu, NULL);
 }
 
+/* drop the LU's reference to its shared client + VDI (main thread) */
+static void lu_release_vdi(struct bs_sd_lu *sl)
+{
+	sl->vdi = NULL;
+	bs_sd_share_put(sl->share);
+	sl->share = NULL;
+	sl->readonly = false;
+}
+
 static int bs_sd_open(struct tgt_scsi_lu *lu, char *path, int *fd,
 		      uint64_t *size)
 {
 	struct bs_sd_lu *sl = lu_state(lu);
-	struct sd_addr addrs[SD_MAX_ADDRS];
-	struct sd_client_opts co;
-	struct sd_vdi_open_args oa;
 	struct sd_target t;
-	unsigned int i, objsize, maxpb;
-	int ret;
+	unsigned int objsize, maxpb;
 
 	*fd = -1;
 	if (!sl)
 		return -1;
+	if (sl->share)
+		lu_release_vdi(sl);	/* reopened without a close */
 	/* a backing-store string, or the path of a descriptor file */
 	if (bs_sd_target_resolve(sl, path, &t))
 		return -1;
 
-	addrs[0] = t.addr;
-	for (i = 0; i < sl->opts.nr_fallback; i++)
-		addrs[i + 1] = sl->opts.fallback[i];
-	memset(&co, 0, sizeof(co));
-	co.addrs = addrs;
-	co.nr_addrs = 1 + sl->opts.nr_fallback;
-	co.nr_conns = sl->opts.nr_conns;
-	co.timeout_ms = sl->opts.timeout_s * 1000;
-	ret = sd_client_new(&co, &sl->client);
-	if (ret)
-		goto fail;
-
-	memset(&oa, 0, sizeof(oa));
-	oa.name = t.vdi;
-	oa.tag = t.tag;
-	oa.snapid = t.snapid;
-	oa.lock = sl->opts.lock;
-	ret = sd_vdi_open(sl->client, &oa, &sl->vdi);
-	if (ret)
-		goto fail;
+	/* every LU of this tgtd on the same VDI uses one client + handle */
+	sl->share = bs_sd_share_get(&t, &sl->opts, path);
+	if (!sl->share)
+		return -1;	/* one line already logged */
+	sl->vdi = bs_sd_share_vdi(sl->share);
 
 	sl->size = sd_vdi_size(sl->vdi);
 	sl->blk_shift = lu->blk_shift;
@@ -573,18 +566,6 @@ static int bs_sd_open(struct tgt_scsi_lu *lu, char *path, int *fd,
 			  (unsigned long long)sl->size,
 			  sl->readonly ? ", read-only snapshot" : "");
 	return 0;
-
-fail:
-	log_error("bs_sheepdog: cannot open '%s': %s\n", path, sd_get_error());
-	if (sl->vdi) {
-		sd_vdi_close(sl->vdi);
-		sl->vdi = NULL;
-	}
-	if (sl->client) {
-		sd_client_free(sl->client);
-		sl->client = NULL;
-	}
-	return -1;
 }
 
 static void bs_sd_close(struct tgt_scsi_lu *lu)
@@ -593,15 +574,7 @@ static void bs_sd_close(struct tgt_scsi_lu *lu)
 
 	if (!sl)
 		return;
-	if (sl->vdi) {
-		sd_vdi_close(sl->vdi);
-		sl->vdi = NULL;
-	}
-	if (sl->client) {
-		sd_client_free(sl->client);
-		sl->client = NULL;
-	}
-	sl->readonly = false;
+	lu_release_vdi(sl);
 }
 
 static struct tgt_backingstore_template bs_sd_template = {

@@ -3,7 +3,8 @@
  * bs_sheepdog.h - private declarations shared by the files of the tgt
  * backing-store module bs_sheepdog.so: the per-LU state, the per-command
  * request, and the entry points of the option parser (bs_sheepdog_opts.c),
- * the descriptor-file reader (bs_sheepdog_desc.c),
+ * the descriptor-file reader (bs_sheepdog_desc.c), the registry of VDI
+ * handles shared by the LUs of one VDI (bs_sheepdog_share.c),
  * the CDB/sense helpers (bs_sheepdog_cdb.c) and the worker pool
  * (bs_sheepdog_worker.c).  Nothing here is visible outside the module.
  */
@@ -40,8 +41,8 @@ struct bs_sd_lu {
 	struct tgt_scsi_lu *lu;
 	struct bs_sd_opts opts;
 	bool bsopts_given;		/* --bsopts beats a descriptor's */
-	struct sd_client *client;
-	struct sd_vdi *vdi;
+	struct bs_sd_share *share;	/* client + VDI, shared per VDI */
+	struct sd_vdi *vdi;		/* = bs_sd_share_vdi(share) or NULL */
 	uint64_t size;			/* bytes */
 	unsigned int blk_shift;
 	bool readonly;
@@ -110,6 +111,14 @@ int bs_sd_desc_parse(const char *buf, size_t len, struct bs_sd_desc *d,
 		     char *why, size_t whylen);
 int bs_sd_target_resolve(struct bs_sd_lu *sl, const char *path,
 			 struct sd_target *t);
+
+/* bs_sheepdog_share.c (tgtd's main thread only) */
+struct bs_sd_share;
+struct bs_sd_share *bs_sd_share_get(const struct sd_target *t,
+				    const struct bs_sd_opts *o,
+				    const char *path);
+void bs_sd_share_put(struct bs_sd_share *s);
+struct sd_vdi *bs_sd_share_vdi(const struct bs_sd_share *s);
 
 /* bs_sheepdog_cdb.c */
 extern const uint8_t bs_sd_supported_opcodes[];

@@ -1,0 +1,1019 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * iscsi_verify.c - a small libiscsi initiator for the fault tests: a
+ * verified random write load, a checker that proves every acknowledged
+ * write is on the LUN (or in a raw image file), and a single-command mode
+ * that prints the SCSI status and sense of each command it sends.
+ *
+ * Data is written in 4 KiB blocks.  Each block written carries a stamp:
+ * a header (magic, block number, seed, generation) and a body derived from
+ * those three, so a stale, misplaced, torn or foreign block is told apart
+ * from the expected one.  The load logs one line per completed write
+ * (acknowledged or failed, with microsecond submit and completion times);
+ * --check reads one or more logs (several writers, several runs) and
+ * accepts for every block only what a linearizable disk could hold: the
+ * zeros it started with when no write was acknowledged, otherwise a write
+ * no acknowledged write submitted after its completion supersedes (writes
+ * that failed or never completed may or may not have landed).
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <fcntl.h>
+
+#ifdef ISCSI_VERIFY_STUB
+/* built without libiscsi-dev: tell the tests to skip themselves */
+int main(void)
+{
+	fprintf(stderr, "iscsi_verify: built without libiscsi (apt-get install libiscsi-dev and rebuild)\n");
+	return 77;
+}
+#else
+#include <iscsi/iscsi.h>
+#include <iscsi/scsi-lowlevel.h>
+
+#define BLK		4096u
+#define STAMP_MAGIC	0x5946565349435349ULL	/* "ISCSIVFY" little-endian */
+#define MAX_QD		256
+#define UA_RETRIES	8
+#define NO_TIME		INT64_MAX
+
+static const char *prog = "iscsi_verify";
+
+/* ---- options ---------------------------------------------------------- */
+
+enum mode { MODE_NONE, MODE_LOAD, MODE_CHECK, MODE_ONE };
+
+struct opts {
+	enum mode mode;
+	const char *url;
+	double seconds;
+	unsigned int qd;
+	uint64_t seed;
+	const char *log;
+	uint64_t first;		/* first 4 KiB block of the range */
+	uint64_t blocks;	/* 0 = up to the end of the LUN */
+	bool expect_errors;	/* --expect-errors any */
+	bool one_write;		/* --one write (else read) */
+	uint64_t one_block;
+	int timeout_s;		/* the initiator's own task timeout */
+	bool no_reconnect;
+	char **logs;		/* --check LOG... */
+	int nr_logs;
+};
+
+static void usage(void)
+{
+	fprintf(stderr,
+		"usage: %s URL --write-load SECONDS --log FILE [--qd N] [--seed S]\n"
+		"                  [--first-block B] [--blocks N] [--expect-errors none|any]\n"
+		"       %s URL|IMAGE --check LOG [LOG...]\n"
+		"       %s URL --one read|write BLOCK [--qd N] [--seed S]\n"
+		"common: [--timeout SECONDS] [--no-reconnect]; blocks are 4 KiB\n",
+		prog, prog, prog);
+}
+
+static int die_usage(const char *fmt, const char *arg)
+{
+	fprintf(stderr, "%s: ", prog);
+	fprintf(stderr, fmt, arg);
+	fputc('\n', stderr);
+	return 2;
+}
+
+static bool parse_u64(const char *s, uint64_t max, uint64_t *v)
+{
+	char *end;
+
+	if (!s || *s < '0' || *s > '9')
+		return false;
+	errno = 0;
+	*v = strtoull(s, &end, 0);
+	return !errno && !*end && *v <= max;
+}
+
+static int parse_args(int argc, char **argv, struct opts *o)
+{
+	uint64_t v;
+	int i;
+
+	memset(o, 0, sizeof(*o));
+	o->seed = 1;
+	o->timeout_s = 60;
+	if (argc < 3)
+		return usage(), 2;
+	o->url = argv[1];
+	for (i = 2; i < argc; i++) {
+		const char *a = argv[i], *n = i + 1 < argc ? argv[i + 1] : NULL;
+
+		if (!strcmp(a, "--check")) {
+			o->mode = MODE_CHECK;
+			o->logs = argv + i + 1;
+			o->nr_logs = argc - i - 1;
+			if (!o->nr_logs)
+				return die_usage("%s needs at least one log", a);
+			break;
+		}
+		if (!strcmp(a, "--no-reconnect")) {
+			o->no_reconnect = true;
+			continue;
+		}
+		if (!n)
+			return die_usage("%s needs a value", a);
+		i++;
+		if (!strcmp(a, "--write-load")) {
+			char *end;
+
+			o->mode = MODE_LOAD;
+			errno = 0;
+			o->seconds = strtod(n, &end);
+			if (errno || *end || !(o->seconds > 0 && o->seconds < 86400))
+				return die_usage("bad --write-load '%s'", n);
+		} else if (!strcmp(a, "--qd")) {
+			if (!parse_u64(n, MAX_QD, &v) || !v)
+				return die_usage("bad --qd '%s' (1..256)", n);
+			o->qd = (unsigned int)v;
+		} else if (!strcmp(a, "--seed")) {
+			if (!parse_u64(n, UINT32_MAX, &v) || !v)
+				return die_usage("bad --seed '%s' (1..2^32-1)", n);
+			o->seed = v;
+		} else if (!strcmp(a, "--log")) {
+			o->log = n;
+		} else if (!strcmp(a, "--first-block")) {
+			if (!parse_u64(n, UINT32_MAX, &o->first))
+				return die_usage("bad --first-block '%s'", n);
+		} else if (!strcmp(a, "--blocks")) {
+			if (!parse_u64(n, UINT32_MAX, &o->blocks) || !o->blocks)
+				return die_usage("bad --blocks '%s'", n);
+		} else if (!strcmp(a, "--expect-errors")) {
+			if (!strcmp(n, "any"))
+				o->expect_errors = true;
+			else if (strcmp(n, "none"))
+				return die_usage("bad --expect-errors '%s' (none or any)", n);
+		} else if (!strcmp(a, "--timeout")) {
+			if (!parse_u64(n, 3600, &v) || !v)
+				return die_usage("bad --timeout '%s' (1..3600)", n);
+			o->timeout_s = (int)v;
+		} else if (!strcmp(a, "--one")) {
+			o->mode = MODE_ONE;
+			if (!strcmp(n, "write"))
+				o->one_write = true;
+			else if (strcmp(n, "read"))
+				return die_usage("bad --one '%s' (read or write)", n);
+			if (i + 1 >= argc || !parse_u64(argv[i + 1], UINT32_MAX,
+							&o->one_block))
+				return die_usage("%s", "--one needs a block number");
+			i++;
+		} else {
+			return die_usage("unknown option '%s'", a);
+		}
+	}
+	if (!o->qd)
+		o->qd = o->mode == MODE_ONE ? 1 : 8;
+	if (o->mode == MODE_NONE)
+		return die_usage("%s", "one of --write-load, --check, --one is required");
+	if (o->mode == MODE_LOAD && !o->log)
+		return die_usage("%s", "--write-load needs --log FILE");
+	return 0;
+}
+
+/* ---- time and stamps ---------------------------------------------------- */
+
+static int64_t now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+static void put64(uint8_t *p, uint64_t v)
+{
+	for (int i = 0; i < 8; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static uint64_t get64(const uint8_t *p)
+{
+	uint64_t v = 0;
+
+	for (int i = 7; i >= 0; i--)
+		v = (v << 8) | p[i];
+	return v;
+}
+
+static uint64_t mix64(uint64_t x)
+{
+	x ^= x >> 33;
+	x *= 0xff51afd7ed558ccdULL;
+	x ^= x >> 33;
+	x *= 0xc4ceb9fe1a85ec53ULL;
+	x ^= x >> 33;
+	return x;
+}
+
+static void stamp_fill(uint8_t *buf, uint64_t block, uint64_t seed,
+		       uint64_t gen)
+{
+	uint64_t s = mix64(block * 0x9e3779b97f4a7c15ULL ^ mix64(seed) ^
+			   (gen << 20)) | 1;
+	unsigned int i;
+
+	put64(buf, STAMP_MAGIC);
+	put64(buf + 8, block);
+	put64(buf + 16, seed);
+	put64(buf + 24, gen);
+	for (i = 32; i < BLK; i += 8) {
+		s ^= s << 13;
+		s ^= s >> 7;
+		s ^= s << 17;
+		put64(buf + i, s);
+	}
+}
+
+enum content { C_ZERO, C_STAMP, C_MISPLACED, C_TORN, C_GARBAGE };
+
+static enum content stamp_classify(const uint8_t *buf, uint64_t block,
+				   uint64_t *seed, uint64_t *gen)
+{
+	static uint8_t want[BLK];
+	unsigned int i;
+
+	if (get64(buf) != STAMP_MAGIC) {
+		for (i = 0; i < BLK; i++)
+			if (buf[i])
+				return C_GARBAGE;
+		return C_ZERO;
+	}
+	*seed = get64(buf + 16);
+	*gen = get64(buf + 24);
+	if (get64(buf + 8) != block) {
+		*seed = get64(buf + 8);		/* report the block it belongs to */
+		return C_MISPLACED;
+	}
+	stamp_fill(want, block, *seed, *gen);
+	return memcmp(want, buf, BLK) ? C_TORN : C_STAMP;
+}
+
+/* ---- iSCSI session -------------------------------------------------------- */
+
+struct session {
+	struct iscsi_context *iscsi;
+	int lun;
+	uint32_t lbsize;	/* logical block size */
+	uint64_t nr_blocks;	/* 4 KiB blocks on the LUN */
+	bool broken;		/* do not try to log out */
+};
+
+static const char *status_name(int status)
+{
+	switch (status) {
+	case SCSI_STATUS_GOOD: return "GOOD";
+	case SCSI_STATUS_CHECK_CONDITION: return "CHECK";
+	case SCSI_STATUS_CANCELLED: return "CANCELLED";
+	case SCSI_STATUS_TIMEOUT: return "TIMEOUT";
+	case SCSI_STATUS_ERROR: return "ERROR";
+	default: return "OTHER";
+	}
+}
+
+static int session_open(struct session *s, const char *url_str,
+			const struct opts *o)
+{
+	struct iscsi_url *url;
+	struct scsi_task *task;
+	struct scsi_readcapacity16 *rc;
+	int tries;
+
+	memset(s, 0, sizeof(*s));
+	s->iscsi = iscsi_create_context("iqn.2026-11.org.sheepdog:iscsi-verify");
+	if (!s->iscsi) {
+		fprintf(stderr, "%s: cannot create an iSCSI context\n", prog);
+		return -1;
+	}
+	url = iscsi_parse_full_url(s->iscsi, url_str);
+	if (!url) {
+		fprintf(stderr, "%s: bad URL '%s': %s\n", prog, url_str,
+			iscsi_get_error(s->iscsi));
+		goto fail;
+	}
+	iscsi_set_targetname(s->iscsi, url->target);
+	iscsi_set_session_type(s->iscsi, ISCSI_SESSION_NORMAL);
+	iscsi_set_header_digest(s->iscsi, ISCSI_HEADER_DIGEST_NONE);
+	iscsi_set_timeout(s->iscsi, o->timeout_s);
+	if (o->no_reconnect)
+		iscsi_set_noautoreconnect(s->iscsi, 1);
+	s->lun = url->lun;
+	if (iscsi_full_connect_sync(s->iscsi, url->portal, url->lun)) {
+		fprintf(stderr, "%s: cannot log in to %s: %s\n", prog, url_str,
+			iscsi_get_error(s->iscsi));
+		iscsi_destroy_url(url);
+		goto fail;
+	}
+	iscsi_destroy_url(url);
+
+	for (tries = 0; tries < UA_RETRIES; tries++) {
+		task = iscsi_readcapacity16_sync(s->iscsi, s->lun);
+		if (task && task->status == SCSI_STATUS_GOOD)
+			break;
+		if (task)
+			scsi_free_scsi_task(task);
+		task = NULL;
+	}
+	if (!task) {
+		fprintf(stderr, "%s: READ CAPACITY 16 failed: %s\n", prog,
+			iscsi_get_error(s->iscsi));
+		goto fail;
+	}
+	rc = scsi_datain_unmarshall(task);
+	if (!rc || !rc->block_length || BLK % rc->block_length) {
+		fprintf(stderr, "%s: unusable READ CAPACITY reply\n", prog);
+		scsi_free_scsi_task(task);
+		goto fail;
+	}
+	s->lbsize = rc->block_length;
+	s->nr_blocks = (rc->returned_lba + 1) * rc->block_length / BLK;
+	scsi_free_scsi_task(task);
+	return 0;
+
+fail:
+	iscsi_destroy_context(s->iscsi);
+	s->iscsi = NULL;
+	return -1;
+}
+
+static void session_close(struct session *s)
+{
+	if (!s->iscsi)
+		return;
+	if (s->broken)
+		return;		/* late callbacks must not run: leave it */
+	iscsi_logout_sync(s->iscsi);
+	iscsi_destroy_context(s->iscsi);
+	s->iscsi = NULL;
+}
+
+/* ---- async engine --------------------------------------------------------- */
+
+struct slot {
+	bool busy;
+	bool write;
+	uint64_t block;
+	uint64_t gen;
+	int64_t t0;
+	int ua_left;
+	uint8_t buf[BLK];
+	struct engine *e;
+};
+
+struct engine {
+	struct session *s;
+	struct slot slots[MAX_QD];
+	unsigned int inflight;
+	bool fatal;
+	/* called on every final completion of a slot */
+	void (*done)(struct engine *e, struct slot *sl, int status,
+		     struct scsi_task *task);
+	void *priv;
+};
+
+static void slot_cb(struct iscsi_context *iscsi, int status, void *data,
+		    void *priv);
+
+static int slot_submit(struct engine *e, struct slot *sl)
+{
+	struct session *s = e->s;
+	uint64_t lba = sl->block * (BLK / s->lbsize);
+	struct scsi_task *t;
+
+	if (sl->write)
+		t = iscsi_write16_task(s->iscsi, s->lun, lba, sl->buf, BLK,
+				       (int)s->lbsize, 0, 0, 0, 0, 0, slot_cb,
+				       sl);
+	else
+		t = iscsi_read16_task(s->iscsi, s->lun, lba, BLK,
+				      (int)s->lbsize, 0, 0, 0, 0, 0, slot_cb,
+				      sl);
+	if (!t) {
+		fprintf(stderr, "%s: cannot queue a command: %s\n", prog,
+			iscsi_get_error(s->iscsi));
+		e->fatal = true;
+		return -1;
+	}
+	if (!sl->busy) {
+		sl->busy = true;
+		e->inflight++;
+	}
+	return 0;
+}
+
+static void slot_cb(struct iscsi_context *iscsi, int status, void *data,
+		    void *priv)
+{
+	struct scsi_task *task = data;
+	struct slot *sl = priv;
+	struct engine *e = sl->e;
+
+	(void)iscsi;
+	if (status == SCSI_STATUS_CHECK_CONDITION && task &&
+	    task->sense.key == SCSI_SENSE_UNIT_ATTENTION && sl->ua_left-- > 0) {
+		/* a new nexus or a reset: not the command's fault, resend */
+		scsi_free_scsi_task(task);
+		if (slot_submit(e, sl) == 0)
+			return;
+		task = NULL;
+	}
+	if (!sl->write && status == SCSI_STATUS_GOOD && task) {
+		if (task->datain.size >= (int)BLK)
+			memcpy(sl->buf, task->datain.data, BLK);
+		else
+			status = SCSI_STATUS_ERROR;
+	}
+	sl->busy = false;
+	e->inflight--;
+	e->done(e, sl, status, task);
+	if (task)
+		scsi_free_scsi_task(task);
+}
+
+/* service the connection once (waits at most @ms) */
+static int engine_poll(struct engine *e, int ms)
+{
+	struct pollfd pfd;
+	int ret;
+
+	pfd.fd = iscsi_get_fd(e->s->iscsi);
+	pfd.events = (short)iscsi_which_events(e->s->iscsi);
+	pfd.revents = 0;
+	ret = poll(&pfd, 1, ms);
+	if (ret < 0 && errno != EINTR) {
+		perror("poll");
+		return -1;
+	}
+	if (iscsi_service(e->s->iscsi, ret > 0 ? pfd.revents : 0) < 0) {
+		fprintf(stderr, "%s: iSCSI connection failed: %s\n", prog,
+			iscsi_get_error(e->s->iscsi));
+		return -1;
+	}
+	return 0;
+}
+
+static void done_ignore(struct engine *e, struct slot *sl, int status,
+			struct scsi_task *task)
+{
+	(void)e;
+	(void)sl;
+	(void)status;
+	(void)task;
+}
+
+/*
+ * Give up on the session: cancel what libiscsi still holds (completions
+ * are recorded as CANCELLED), then ignore any completion libiscsi delivers
+ * later; the caller's state may be gone by then.  The context is not
+ * logged out or destroyed (session_close), the process just exits.
+ */
+static void engine_abandon(struct engine *e)
+{
+	e->s->broken = true;
+	iscsi_scsi_cancel_all_tasks(e->s->iscsi);
+	e->done = done_ignore;
+}
+
+static struct slot *engine_free_slot(struct engine *e, unsigned int qd)
+{
+	for (unsigned int i = 0; i < qd; i++)
+		if (!e->slots[i].busy)
+			return &e->slots[i];
+	return NULL;
+}
+
+static void engine_init(struct engine *e, struct session *s)
+{
+	memset(e, 0, sizeof(*e));
+	e->s = s;
+	for (unsigned int i = 0; i < MAX_QD; i++)
+		e->slots[i].e = e;
+}
+
+static void sense_fields(struct scsi_task *task, int status, int *key,
+			 int *asc, int *ascq)
+{
+	*key = *asc = *ascq = -1;
+	if (status == SCSI_STATUS_CHECK_CONDITION && task) {
+		*key = task->sense.key;
+		*asc = (task->sense.ascq >> 8) & 0xff;
+		*ascq = task->sense.ascq & 0xff;
+	}
+}
+
+/* ---- write load ------------------------------------------------------------ */
+
+struct load {
+	const struct opts *o;
+	FILE *log;
+	uint64_t first, nr;
+	uint64_t rng;
+	uint64_t next_gen;
+	uint64_t acked, failed;
+	int64_t max_lat_us;
+	uint8_t *busy;		/* per block of the range: a write in flight */
+};
+
+static uint64_t rng_next(uint64_t *s)
+{
+	*s = *s * 6364136223846793005ULL + 1442695040888963407ULL;
+	return mix64(*s);
+}
+
+static void load_done(struct engine *e, struct slot *sl, int status,
+		      struct scsi_task *task)
+{
+	struct load *L = e->priv;
+	int64_t t1 = now_us();
+	int key, asc, ascq;
+
+	L->busy[sl->block - L->first] = 0;
+	if (t1 - sl->t0 > L->max_lat_us)
+		L->max_lat_us = t1 - sl->t0;
+	if (status == SCSI_STATUS_GOOD) {
+		L->acked++;
+		fprintf(L->log, "W %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRId64
+			" %" PRId64 "\n", L->o->seed, sl->gen, sl->block,
+			sl->t0, t1);
+		return;
+	}
+	sense_fields(task, status, &key, &asc, &ascq);
+	L->failed++;
+	fprintf(L->log, "F %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRId64
+		" %" PRId64 " %s %d %d %d\n", L->o->seed, sl->gen, sl->block,
+		sl->t0, t1, status_name(status), key, asc, ascq);
+	if (!L->o->expect_errors && L->failed == 1)
+		fprintf(stderr, "%s: write of block %" PRIu64 " failed: %s key 0x%02x asc 0x%02x ascq 0x%02x\n",
+			prog, sl->block, status_name(status), key & 0xff,
+			asc & 0xff, ascq & 0xff);
+}
+
+/* start one write to a random block with no write in flight */
+static int load_start_one(struct engine *e, struct slot *sl)
+{
+	struct load *L = e->priv;
+	uint64_t b;
+	int tries;
+
+	for (tries = 0; tries < 64; tries++) {
+		b = rng_next(&L->rng) % L->nr;
+		if (!L->busy[b])
+			break;
+	}
+	if (L->busy[b])
+		return 0;	/* tiny range, everything busy: wait */
+	L->busy[b] = 1;
+	sl->write = true;
+	sl->block = L->first + b;
+	sl->gen = ++L->next_gen;
+	sl->ua_left = UA_RETRIES;
+	sl->t0 = now_us();
+	stamp_fill(sl->buf, sl->block, L->o->seed, sl->gen);
+	return slot_submit(e, sl);
+}
+
+static int run_load(struct session *s, const struct opts *o)
+{
+	static struct engine e;	/* its slots may outlive this call */
+	struct load L;
+	struct slot *sl;
+	int64_t end;
+	int ret = 0;
+
+	memset(&L, 0, sizeof(L));
+	L.o = o;
+	L.first = o->first;
+	L.nr = o->blocks ? o->blocks : s->nr_blocks - o->first;
+	if (o->first >= s->nr_blocks || L.nr > s->nr_blocks - o->first) {
+		fprintf(stderr, "%s: block range %" PRIu64 "+%" PRIu64 " is beyond the LUN (%" PRIu64 " blocks)\n",
+			prog, o->first, L.nr, s->nr_blocks);
+		return 2;
+	}
+	L.rng = o->seed;
+	L.busy = calloc(L.nr, 1);
+	L.log = fopen(o->log, "a");
+	if (!L.busy || !L.log) {
+		fprintf(stderr, "%s: cannot open log %s: %s\n", prog, o->log,
+			strerror(errno));
+		free(L.busy);
+		if (L.log)
+			fclose(L.log);
+		return 1;
+	}
+	setvbuf(L.log, NULL, _IOLBF, 0);
+	fprintf(L.log, "# iscsi_verify seed=%" PRIu64 " first=%" PRIu64 " blocks=%" PRIu64 " qd=%u\n",
+		o->seed, L.first, L.nr, o->qd);
+
+	engine_init(&e, s);
+	e.done = load_done;
+	e.priv = &L;
+	end = now_us() + (int64_t)(o->seconds * 1e6);
+	for (;;) {
+		if (now_us() < end && !e.fatal)
+			while ((sl = engine_free_slot(&e, o->qd)) &&
+			       load_start_one(&e, sl) == 0 && sl->busy)
+				;
+		if (!e.inflight && (now_us() >= end || e.fatal))
+			break;
+		if (now_us() > end + (int64_t)o->timeout_s * 1000000) {
+			/* e.g. the target is gone and libiscsi keeps reconnecting */
+			fprintf(stderr, "%s: %u writes still outstanding %d s after the load ended; giving up\n",
+				prog, e.inflight, o->timeout_s);
+			ret = 1;
+			engine_abandon(&e);	/* logged as CANCELLED */
+			break;
+		}
+		if (engine_poll(&e, 100)) {
+			ret = 1;
+			engine_abandon(&e);
+			break;
+		}
+	}
+	/* anything still in flight after a dead session may have landed */
+	for (unsigned int i = 0; i < o->qd; i++)
+		if (e.slots[i].busy && ++L.failed)
+			fprintf(L.log, "F %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRId64 " %" PRId64 " LOST -1 -1 -1\n",
+				o->seed, e.slots[i].gen, e.slots[i].block,
+				e.slots[i].t0, now_us());
+	printf("writes=%" PRIu64 " acked=%" PRIu64 " failed=%" PRIu64 " max_latency_ms=%" PRId64 "\n",
+	       L.next_gen, L.acked, L.failed, L.max_lat_us / 1000);
+	if (fclose(L.log)) {
+		fprintf(stderr, "%s: writing %s: %s\n", prog, o->log,
+			strerror(errno));
+		ret = 1;
+	}
+	free(L.busy);
+	if (e.fatal)
+		ret = 1;
+	if (L.failed && !o->expect_errors)
+		ret = 1;
+	if (!L.acked && !o->expect_errors) {
+		fprintf(stderr, "%s: no write was acknowledged\n", prog);
+		ret = 1;
+	}
+	return ret;
+}
+
+/* ---- one command ------------------------------------------------------------ */
+
+static void one_done(struct engine *e, struct slot *sl, int status,
+		     struct scsi_task *task)
+{
+	int key, asc, ascq;
+	int *worst = e->priv;
+
+	sense_fields(task, status, &key, &asc, &ascq);
+	printf("block=%" PRIu64 " op=%s result=%s", sl->block,
+	       sl->write ? "write" : "read", status_name(status));
+	if (key >= 0)
+		printf(" key=0x%02x asc=0x%02x ascq=0x%02x", key, asc, ascq);
+	printf(" ms=%" PRId64 "\n", (now_us() - sl->t0) / 1000);
+	fflush(stdout);
+	if (status == SCSI_STATUS_CHECK_CONDITION && *worst < 3)
+		*worst = 3;
+	else if (status != SCSI_STATUS_GOOD && status != SCSI_STATUS_CHECK_CONDITION)
+		*worst = 1;
+}
+
+static int run_one(struct session *s, const struct opts *o)
+{
+	static struct engine e;
+	int worst = 0;
+	unsigned int i;
+
+	if (o->one_block + o->qd > s->nr_blocks) {
+		fprintf(stderr, "%s: block %" PRIu64 " (+%u) is beyond the LUN (%" PRIu64 " blocks)\n",
+			prog, o->one_block, o->qd, s->nr_blocks);
+		return 2;
+	}
+	engine_init(&e, s);
+	e.done = one_done;
+	e.priv = &worst;
+	for (i = 0; i < o->qd; i++) {
+		struct slot *sl = &e.slots[i];
+
+		sl->write = o->one_write;
+		sl->block = o->one_block + i;
+		sl->gen = 1;
+		sl->ua_left = UA_RETRIES;
+		if (sl->write)
+			stamp_fill(sl->buf, sl->block, o->seed, 1);
+		sl->t0 = now_us();
+		if (slot_submit(&e, sl))
+			return 1;
+	}
+	while (e.inflight) {
+		if (engine_poll(&e, 100) ||
+		    now_us() > e.slots[0].t0 + (int64_t)(o->timeout_s + 5) * 1000000) {
+			fprintf(stderr, "%s: no answer; giving up\n", prog);
+			engine_abandon(&e);
+			return 1;
+		}
+	}
+	return worst;	/* 0 all GOOD, 3 some CHECK CONDITION, 1 other */
+}
+
+/* ---- checker ---------------------------------------------------------------- */
+
+struct rec {
+	uint64_t block, seed, gen;
+	int64_t t0, t1;		/* t1 = NO_TIME unless acknowledged */
+	bool acked;
+};
+
+struct model {
+	struct rec *r;
+	size_t n, cap;
+};
+
+static int rec_cmp(const void *a, const void *b)
+{
+	const struct rec *x = a, *y = b;
+
+	if (x->block != y->block)
+		return x->block < y->block ? -1 : 1;
+	return x->t0 < y->t0 ? -1 : x->t0 > y->t0;
+}
+
+static int model_load(struct model *m, const char *path)
+{
+	char line[256], kind[4], status[16];
+	unsigned long lineno = 0;
+	struct rec r;
+	FILE *f;
+	int ret = 0;
+
+	f = fopen(path, "r");
+	if (!f) {
+		fprintf(stderr, "%s: cannot open log %s: %s\n", prog, path,
+			strerror(errno));
+		return -1;
+	}
+	while (fgets(line, sizeof(line), f)) {
+		lineno++;
+		if (line[0] == '#' || line[0] == '\n')
+			continue;
+		memset(&r, 0, sizeof(r));
+		if (sscanf(line, "%3s %" SCNu64 " %" SCNu64 " %" SCNu64 " %" SCNd64 " %" SCNd64 " %15s",
+			   kind, &r.seed, &r.gen, &r.block, &r.t0, &r.t1,
+			   status) < 6 || (strcmp(kind, "W") && strcmp(kind, "F"))) {
+			fprintf(stderr, "%s: %s:%lu: malformed log line\n",
+				prog, path, lineno);
+			ret = -1;
+			break;
+		}
+		r.acked = kind[0] == 'W';
+		if (!r.acked)
+			r.t1 = NO_TIME;	/* may land at any time */
+		if (m->n == m->cap) {
+			size_t cap = m->cap ? 2 * m->cap : 4096;
+			struct rec *nr = realloc(m->r, cap * sizeof(*nr));
+
+			if (!nr) {
+				fprintf(stderr, "%s: out of memory\n", prog);
+				ret = -1;
+				break;
+			}
+			m->r = nr;
+			m->cap = cap;
+		}
+		m->r[m->n++] = r;
+	}
+	fclose(f);
+	return ret;
+}
+
+struct reader {
+	struct session s;
+	struct engine e;
+};
+
+/* verdict on one block; returns true when it is acceptable */
+static bool judge(const struct rec *w, size_t n, const uint8_t *buf,
+		  char *why, size_t whylen)
+{
+	uint64_t block = w[0].block, seed = 0, gen = 0;
+	const struct rec *found = NULL, *last_acked = NULL;
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (w[i].acked && (!last_acked || w[i].t0 > last_acked->t0))
+			last_acked = &w[i];
+	switch (stamp_classify(buf, block, &seed, &gen)) {
+	case C_ZERO:
+		if (!last_acked)
+			return true;
+		snprintf(why, whylen, "block %" PRIu64 " reads zeros, but write seed %" PRIu64 " gen %" PRIu64 " was acknowledged",
+			 block, last_acked->seed, last_acked->gen);
+		return false;
+	case C_GARBAGE:
+		snprintf(why, whylen, "block %" PRIu64 " holds bytes no writer wrote", block);
+		return false;
+	case C_MISPLACED:
+		snprintf(why, whylen, "block %" PRIu64 " holds the data written to block %" PRIu64,
+			 block, seed);
+		return false;
+	case C_TORN:
+		snprintf(why, whylen, "block %" PRIu64 " is torn (header seed %" PRIu64 " gen %" PRIu64 ", body differs)",
+			 block, seed, gen);
+		return false;
+	case C_STAMP:
+		break;
+	}
+	for (i = 0; i < n; i++)
+		if (w[i].seed == seed && w[i].gen == gen)
+			found = &w[i];
+	if (!found) {
+		snprintf(why, whylen, "block %" PRIu64 " holds write seed %" PRIu64 " gen %" PRIu64 ", which no log records",
+			 block, seed, gen);
+		return false;
+	}
+	for (i = 0; i < n; i++) {
+		if (!w[i].acked || &w[i] == found)
+			continue;
+		if (w[i].t0 > found->t1) {
+			snprintf(why, whylen, "block %" PRIu64 " is stale: holds seed %" PRIu64 " gen %" PRIu64 ", but seed %" PRIu64 " gen %" PRIu64 " was submitted %.3f s after it completed and was acknowledged",
+				 block, seed, gen, w[i].seed, w[i].gen,
+				 (double)(w[i].t0 - found->t1) / 1e6);
+			return false;
+		}
+	}
+	return true;
+}
+
+struct check {
+	struct model *m;
+	size_t *grp;		/* start index of each block's records */
+	size_t nr_grp, next, bad, checked;
+	unsigned int qd;
+	bool io_error;
+};
+
+static void check_one(struct check *C, size_t g, const uint8_t *buf)
+{
+	size_t a = C->grp[g], b = C->grp[g + 1];
+	char why[512];
+
+	C->checked++;
+	if (judge(&C->m->r[a], b - a, buf, why, sizeof(why)))
+		return;
+	if (C->bad++ < 20)
+		printf("BAD %s\n", why);
+}
+
+static void check_done(struct engine *e, struct slot *sl, int status,
+		       struct scsi_task *task)
+{
+	struct check *C = e->priv;
+	int key, asc, ascq;
+
+	if (status != SCSI_STATUS_GOOD) {
+		sense_fields(task, status, &key, &asc, &ascq);
+		printf("BAD block %" PRIu64 " cannot be read: %s key 0x%02x asc 0x%02x ascq 0x%02x\n",
+		       sl->block, status_name(status), key & 0xff, asc & 0xff,
+		       ascq & 0xff);
+		C->bad++;
+		C->io_error = true;
+		return;
+	}
+	check_one(C, sl->gen, sl->buf);	/* gen holds the group index */
+}
+
+static int run_check(const char *src, const struct opts *o)
+{
+	struct model m = { 0 };
+	struct check C;
+	static struct reader rd;	/* its slots may outlive this call */
+	size_t i, g;
+	int ret = 1, fd = -1;
+	bool iscsi = !strncmp(src, "iscsi://", 8);
+
+	memset(&C, 0, sizeof(C));
+	for (i = 0; i < (size_t)o->nr_logs; i++)
+		if (model_load(&m, o->logs[i]))
+			goto out;
+	if (!m.n) {
+		fprintf(stderr, "%s: the logs record no write\n", prog);
+		goto out;
+	}
+	qsort(m.r, m.n, sizeof(*m.r), rec_cmp);
+	C.m = &m;
+	C.grp = malloc((m.n + 1) * sizeof(*C.grp));
+	if (!C.grp) {
+		fprintf(stderr, "%s: out of memory\n", prog);
+		goto out;
+	}
+	for (i = 0; i < m.n; i++)
+		if (!i || m.r[i].block != m.r[i - 1].block)
+			C.grp[C.nr_grp++] = i;
+	C.grp[C.nr_grp] = m.n;
+
+	if (!iscsi) {
+		static uint8_t buf[BLK];
+
+		fd = open(src, O_RDONLY);
+		if (fd < 0) {
+			fprintf(stderr, "%s: cannot open %s: %s\n", prog, src,
+				strerror(errno));
+			goto out;
+		}
+		for (g = 0; g < C.nr_grp; g++) {
+			uint64_t block = m.r[C.grp[g]].block;
+			ssize_t got = pread(fd, buf, BLK, (off_t)(block * BLK));
+
+			if (got != (ssize_t)BLK) {
+				printf("BAD block %" PRIu64 " is beyond the image %s\n",
+				       block, src);
+				C.bad++;
+				continue;
+			}
+			check_one(&C, g, buf);
+		}
+	} else {
+		if (session_open(&rd.s, src, o))
+			goto out;
+		engine_init(&rd.e, &rd.s);
+		rd.e.done = check_done;
+		rd.e.priv = &C;
+		for (;;) {
+			struct slot *sl;
+
+			while (C.next < C.nr_grp &&
+			       (sl = engine_free_slot(&rd.e, o->qd))) {
+				sl->write = false;
+				sl->block = m.r[C.grp[C.next]].block;
+				sl->gen = C.next++;
+				sl->ua_left = UA_RETRIES;
+				sl->t0 = now_us();
+				if (sl->block >= rd.s.nr_blocks) {
+					printf("BAD block %" PRIu64 " is beyond the LUN\n",
+					       sl->block);
+					C.bad++;
+					continue;
+				}
+				if (slot_submit(&rd.e, sl))
+					break;
+			}
+			if (rd.e.fatal || (!rd.e.inflight && C.next >= C.nr_grp))
+				break;
+			if (engine_poll(&rd.e, 100)) {
+				rd.e.fatal = true;
+				break;
+			}
+		}
+		if (rd.e.inflight)
+			engine_abandon(&rd.e);
+		session_close(&rd.s);
+		if (rd.e.fatal) {
+			fprintf(stderr, "%s: the check did not finish\n", prog);
+			goto out;
+		}
+	}
+	printf("checked=%zu writes=%zu bad=%zu\n", C.checked, m.n, C.bad);
+	ret = C.bad ? 1 : 0;
+out:
+	if (fd >= 0)
+		close(fd);
+	free(C.grp);
+	free(m.r);
+	return ret;
+}
+
+int main(int argc, char **argv)
+{
+	struct opts o;
+	struct session s;
+	int ret;
+
+	ret = parse_args(argc, argv, &o);
+	if (ret)
+		return ret;
+	if (o.mode == MODE_CHECK)
+		return run_check(o.url, &o);
+	if (strncmp(o.url, "iscsi://", 8)) {
+		fprintf(stderr, "%s: '%s' is not an iscsi:// URL\n", prog, o.url);
+		return 2;
+	}
+	if (session_open(&s, o.url, &o))
+		return 1;
+	if (o.mode == MODE_LOAD)
+		ret = run_load(&s, &o);
+	else
+		ret = run_one(&s, &o);
+	session_close(&s);
+	return ret;
+}
+#endif /* ISCSI_VERIFY_STUB */

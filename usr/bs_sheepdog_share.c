@@ -1,0 +1,227 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * bs_sheepdog_share.c - registry of the VDI handles the module's LUs share.
+ *
+ * Several LUs of one tgtd may name the same VDI (two LUNs of a target, or
+ * LUNs of different targets).  Each VDI handle keeps an in-memory copy of
+ * the inode's data-object index, and with an exclusive lock only one handle
+ * may exist at all, so every LU that opens the same VDI uses ONE library
+ * client and ONE VDI handle: an object allocated through one LU is then
+ * visible through the others at once, and the lock is taken once.  The key
+ * is the canonical primary address (sd_addr_format), the VDI name, the tag
+ * and the snapshot id; snapshot LUs therefore share among themselves but
+ * never with the working VDI.  All sharers must have the same client
+ * settings (timeout, connections, fallback addresses, lock mode): an LU
+ * that names an open VDI with different settings is refused with one log
+ * line rather than silently running with the first LU's settings.  Entries
+ * are reference counted: the first bs_open opens the client and the VDI,
+ * the last bs_close closes the VDI (releasing its lock) and frees the client.
+ *
+ * Threading: the registry is used only from tgtd's main thread (bs_open and
+ * bs_close run there, one at a time), so the list needs no lock.  The
+ * client and VDI handle themselves are thread-safe and are used from the
+ * main thread, the library's threads and every sharer's workers.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bs_sheepdog.h"
+
+struct bs_sd_share {
+	struct sd_list link;
+	char addr[SD_ADDR_STR_MAX];	/* canonical primary address */
+	char vdi[sizeof(((struct sd_target *)0)->vdi)];
+	char tag[sizeof(((struct sd_target *)0)->tag)];
+	uint32_t snapid;
+	struct bs_sd_opts opts;		/* the settings every sharer has */
+	struct sd_client *client;
+	struct sd_vdi *vdi_handle;
+	unsigned int refs;
+};
+
+/* main thread only: see the comment at the top */
+static struct sd_list shares = SD_LIST_INIT(shares);
+
+/* "ADDR:VDI[:TAG|:SNAPID]" of a target, for log lines */
+static void target_format(const struct bs_sd_share *s, char *buf, size_t len)
+{
+	if (s->tag[0])
+		snprintf(buf, len, "%s:%s:%s", s->addr, s->vdi, s->tag);
+	else if (s->snapid)
+		snprintf(buf, len, "%s:%s:%u", s->addr, s->vdi, s->snapid);
+	else
+		snprintf(buf, len, "%s:%s", s->addr, s->vdi);
+}
+
+static const char *lock_name(enum sd_lock_mode m)
+{
+	switch (m) {
+	case SD_LOCK_NONE:
+		return "none";
+	case SD_LOCK_NORMAL:
+		return "normal";
+	case SD_LOCK_SHARED:
+		return "shared";
+	}
+	return "?";
+}
+
+/*
+ * Compare the settings that shape the client and the VDI handle.  Returns
+ * true when equal; otherwise writes which one differs into why.
+ */
+static bool opts_equal(const struct bs_sd_opts *a, const struct bs_sd_opts *b,
+		       char *why, size_t whylen)
+{
+	char fa[SD_ADDR_STR_MAX], fb[SD_ADDR_STR_MAX];
+	unsigned int i;
+
+	if (a->timeout_s != b->timeout_s) {
+		snprintf(why, whylen, "timeout=%u, open with timeout=%u",
+			 a->timeout_s, b->timeout_s);
+		return false;
+	}
+	if (a->nr_conns != b->nr_conns) {
+		snprintf(why, whylen, "connections=%u, open with connections=%u",
+			 a->nr_conns, b->nr_conns);
+		return false;
+	}
+	if (a->lock != b->lock) {
+		snprintf(why, whylen, "lock=%s, open with lock=%s",
+			 lock_name(a->lock), lock_name(b->lock));
+		return false;
+	}
+	if (a->nr_fallback != b->nr_fallback) {
+		snprintf(why, whylen, "%u fallback addresses, open with %u",
+			 a->nr_fallback, b->nr_fallback);
+		return false;
+	}
+	for (i = 0; i < a->nr_fallback; i++) {
+		sd_addr_format(&a->fallback[i], fa, sizeof(fa));
+		sd_addr_format(&b->fallback[i], fb, sizeof(fb));
+		if (strcmp(fa, fb)) {
+			snprintf(why, whylen, "fallback=%s, open with fallback=%s",
+				 fa, fb);
+			return false;
+		}
+	}
+	return true;
+}
+
+static struct bs_sd_share *share_find(const char *addr,
+				      const struct sd_target *t)
+{
+	struct sd_list *pos;
+
+	for (pos = shares.next; pos != &shares; pos = pos->next) {
+		struct bs_sd_share *s =
+			sd_list_entry(pos, struct bs_sd_share, link);
+
+		if (!strcmp(s->addr, addr) && !strcmp(s->vdi, t->vdi) &&
+		    !strcmp(s->tag, t->tag) && s->snapid == t->snapid)
+			return s;
+	}
+	return NULL;
+}
+
+/* first user: connect and open the VDI; logs one line on failure */
+static struct bs_sd_share *share_open(const char *addr,
+				      const struct sd_target *t,
+				      const struct bs_sd_opts *o,
+				      const char *path)
+{
+	struct sd_addr addrs[SD_MAX_ADDRS];
+	struct sd_client_opts co;
+	struct sd_vdi_open_args oa;
+	struct bs_sd_share *s;
+	unsigned int i;
+	int ret;
+
+	s = calloc(1, sizeof(*s));
+	if (!s) {
+		log_error("bs_sheepdog: cannot open '%s': out of memory\n",
+			  path);
+		return NULL;
+	}
+	snprintf(s->addr, sizeof(s->addr), "%s", addr);
+	snprintf(s->vdi, sizeof(s->vdi), "%s", t->vdi);
+	snprintf(s->tag, sizeof(s->tag), "%s", t->tag);
+	s->snapid = t->snapid;
+	s->opts = *o;
+	sd_list_init(&s->link);
+
+	addrs[0] = t->addr;
+	for (i = 0; i < o->nr_fallback; i++)
+		addrs[i + 1] = o->fallback[i];
+	memset(&co, 0, sizeof(co));
+	co.addrs = addrs;
+	co.nr_addrs = 1 + o->nr_fallback;
+	co.nr_conns = o->nr_conns;
+	co.timeout_ms = o->timeout_s * 1000;
+	ret = sd_client_new(&co, &s->client);
+	if (ret)
+		goto fail;
+
+	memset(&oa, 0, sizeof(oa));
+	oa.name = t->vdi;
+	oa.tag = t->tag;
+	oa.snapid = t->snapid;
+	oa.lock = o->lock;
+	ret = sd_vdi_open(s->client, &oa, &s->vdi_handle);
+	if (ret)
+		goto fail;
+	s->refs = 1;
+	sd_list_add_tail(&s->link, &shares);
+	return s;
+
+fail:
+	log_error("bs_sheepdog: cannot open '%s': %s\n", path, sd_get_error());
+	if (s->client)
+		sd_client_free(s->client);
+	free(s);
+	return NULL;
+}
+
+struct bs_sd_share *bs_sd_share_get(const struct sd_target *t,
+				    const struct bs_sd_opts *o,
+				    const char *path)
+{
+	char addr[SD_ADDR_STR_MAX];
+	char name[SD_ADDR_STR_MAX + 2 * sizeof(t->vdi) + 16];
+	char why[2 * SD_ADDR_STR_MAX + 64];
+	struct bs_sd_share *s;
+
+	sd_addr_format(&t->addr, addr, sizeof(addr));
+	s = share_find(addr, t);
+	if (!s)
+		return share_open(addr, t, o, path);
+	if (!opts_equal(o, &s->opts, why, sizeof(why))) {
+		target_format(s, name, sizeof(name));
+		log_error("bs_sheepdog: '%s' is already open by another LU with different bsopts (%s)\n",
+			  name, why);
+		return NULL;
+	}
+	s->refs++;
+	if (is_debug) {
+		target_format(s, name, sizeof(name));
+		log_debug("bs_sheepdog: '%s' shared by %u LUs\n", name,
+			  s->refs);
+	}
+	return s;
+}
+
+void bs_sd_share_put(struct bs_sd_share *s)
+{
+	if (!s || --s->refs)
+		return;
+	sd_list_del(&s->link);
+	sd_vdi_close(s->vdi_handle);	/* releases the lock, if any */
+	sd_client_free(s->client);
+	free(s);
+}
+
+struct sd_vdi *bs_sd_share_vdi(const struct bs_sd_share *s)
+{
+	return s->vdi_handle;
+}
