@@ -75,10 +75,15 @@ test/integration/%: test/integration/%.c $(LIB)
 test/tools/%: test/tools/%.c $(LIB)
 	$(CC) $(ALL_CFLAGS) -Itest/unit -o $@ $< $(LIB) $(LDLIBS) $(TOOL_LDLIBS_$(notdir $@))
 
-check: all
+# Both install what is missing first (as root), then build.
+check:
+	@bash scripts/install-deps.sh test
+	@$(MAKE) --no-print-directory all
 	@bash test/run-tests.sh
 
-demo: all
+demo:
+	@bash scripts/install-deps.sh demo
+	@$(MAKE) --no-print-directory all
 	@bash scripts/demo.sh
 
 demo-stop:

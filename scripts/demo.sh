@@ -22,7 +22,6 @@ DEMO_DIR=${DEMO_DIR:-/var/tmp/bs_sheepdog-demo}
 PORT=${PORT:-3260}
 IQN=iqn.2026-11.org.sheepdog:demo
 BS_DIR=/usr/lib/tgt/backing-store
-PKGS=(tgt libiscsi-bin qemu-utils qemu-block-extra)
 
 die() { echo "demo: $*" >&2; exit 1; }
 say() { echo "demo: $*"; }
@@ -69,17 +68,7 @@ fi
 ((EUID == 0)) || die "run as root (tgtd, mount namespace, apt-get)"
 
 # ---- packages and build
-missing=()
-for p in "${PKGS[@]}"; do
-	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' ||
-		missing+=("$p")
-done
-if ((${#missing[@]})); then
-	say "installing ${missing[*]}"
-	export DEBIAN_FRONTEND=noninteractive
-	apt-get update -qq
-	apt-get install -y -qq --no-install-recommends "${missing[@]}"
-fi
+bash "$TOP/scripts/install-deps.sh" demo || die "cannot install the packages"
 make -C "$TOP" -s usr/bs_sheepdog.so usr/sdctl test/minisheep/minisheep
 mkdir -p "$DEMO_DIR" "$BS_DIR"
 pid_alive "$DEMO_DIR/tgtd.pid" && die "already running (scripts/demo.sh stop first)"

@@ -1,19 +1,25 @@
 #!/bin/bash
 # Install the Debian 12 packages that building, testing and the demo need.
-# Idempotent: installs only what is missing.  Needs root.
-#   scripts/install-deps.sh [build|test|all]   (default all)
+# Idempotent: installs only what is missing.  Needs root when something is
+# missing.
+#   scripts/install-deps.sh [build|demo|test|all]   (default all)
+#
+# Installing Debian's tgt package would start the system tgtd on port 3260;
+# while this script installs packages, a policy-rc.d keeps package scripts
+# from starting services (unless the machine already has its own policy).
 set -euo pipefail
 
 build_pkgs=(make gcc libc6-dev nbdkit-plugin-dev)
-test_pkgs=(tgt libiscsi-bin qemu-utils qemu-block-extra nbdkit libnbd-bin
-	   qemu-system-x86 cpio lintian
-	   util-linux mount procps)
+demo_pkgs=(tgt libiscsi-bin qemu-utils qemu-block-extra util-linux mount
+	   procps)
+test_pkgs=("${demo_pkgs[@]}" libiscsi-dev nbdkit libnbd-bin qemu-system-x86
+	   cpio lintian)
 
 case ${1:-all} in
 build) pkgs=("${build_pkgs[@]}") ;;
-test) pkgs=("${test_pkgs[@]}") ;;
-all) pkgs=("${build_pkgs[@]}" "${test_pkgs[@]}") ;;
-*) echo "usage: $0 [build|test|all]" >&2; exit 2 ;;
+demo) pkgs=("${build_pkgs[@]}" "${demo_pkgs[@]}") ;;
+test|all) pkgs=("${build_pkgs[@]}" "${test_pkgs[@]}") ;;
+*) echo "usage: $0 [build|demo|test|all]" >&2; exit 2 ;;
 esac
 
 missing=()
@@ -27,6 +33,17 @@ if ((EUID != 0)); then
 	echo "install-deps: missing packages: ${missing[*]} (run as root)" >&2
 	exit 1
 fi
+
+policy=/usr/sbin/policy-rc.d
+own_policy=0
+if [[ ! -e $policy ]]; then
+	printf '#!/bin/sh\nexit 101\n' >"$policy"
+	chmod 755 "$policy"
+	own_policy=1
+	trap 'rm -f "$policy"' EXIT
+fi
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends "${missing[@]}"
+((own_policy)) && rm -f "$policy"
+exit 0
