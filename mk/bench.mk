@@ -1,0 +1,17 @@
+# mk/bench.mk - `make bench`: the performance comparison of doc/benchmarks.md
+# (our module, tgtd's built-in sheepdog store, tgtd's rdwr store on tmpfs,
+# the library alone, and the NBD plugin against nbdkit's file plugin).
+# scripts/bench.sh does the work; it needs root for tgtd.  BENCH_TIME
+# (seconds per run, default 4), BENCH_RUNS (runs per cell, default 3) and
+# BENCH_NICE (nice value of everything measured, default 0)
+# tune it.
+
+# test/tools/iscsi_load needs libiscsi.  The generic test/tools/% rule
+# appends TOOL_LDLIBS_<name>; without libiscsi-dev the tool builds as a stub
+# (see its header) so a plain `make` does not need the package.
+TOOL_LDLIBS_iscsi_load := $(if $(wildcard /usr/include/iscsi/iscsi.h),-liscsi)
+
+bench: all
+	@bash scripts/bench.sh
+
+.PHONY: bench

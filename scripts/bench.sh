@@ -1,0 +1,479 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
+#
+# scripts/bench.sh - `make bench`: one run of the performance comparison
+# written into doc/benchmarks.md and doc/benchmarks.png.
+#
+# It starts minisheep on tmpfs with --nosync (or uses $SHEEP_ADDR), creates
+# two 1 GiB VDIs and a 1 GiB tmpfs file and fills all three, then runs the
+# same eight workloads (4 KiB random read/write at QD1 and QD32 over the
+# whole disk, the same at QD32 on one 4 MiB object, 1 MiB sequential
+# read/write at QD8) against six paths:
+#   ours      stock tgtd + usr/bs_sheepdog.so       (test/tools/iscsi_load)
+#   builtin   the same tgtd with an empty module dir, i.e. its own sheepdog
+#   rdwr      the same tgtd, rdwr store on the tmpfs file  (the ceiling)
+#   lib       the library alone                      (test/tools/sd_load)
+#   nbd       fio --ioengine=nbd -> nbdkit + our plugin
+#   nbdfile   fio --ioengine=nbd -> nbdkit file plugin on the tmpfs file
+# Each cell runs $BENCH_RUNS times (3) for $BENCH_TIME seconds (4); the run
+# with the median IOPS is shown.  CPU per request of the load generator,
+# of the server in between (tgtd or nbdkit) and of minisheep come from
+# utime+stime deltas over each run.  Everything it starts is stopped by pid.
+#
+# Environment: BENCH_TIME, BENCH_RUNS, BENCH_NICE (default 0), BENCH_OUT
+# (default doc/benchmarks.md; the chart goes next to it as .png),
+# SHEEP_ADDR (external sheep: then no minisheep CPU column).
+source "$(dirname "$0")/../test/lib.sh"
+source "$TOP/test/lib_tgt.sh"
+cd "$TOP" || exit 1
+
+BENCH_TIME=${BENCH_TIME:-4}
+BENCH_RUNS=${BENCH_RUNS:-3}
+BENCH_OUT=${BENCH_OUT:-$TOP/doc/benchmarks.md}
+BENCH_PNG=${BENCH_OUT%.md}.png
+SIZE=$((1024 * 1024 * 1024))
+HOT=$((4 * 1024 * 1024))
+ISCSI_LOAD=$TOP/test/tools/iscsi_load
+SD_LOAD=$TOP/test/tools/sd_load
+PLUGIN=$TOP/usr/nbdkit-sheepdog-plugin.so
+HZ=$(getconf CLK_TCK)
+
+die() { echo "bench: $*" >&2; exit 1; }
+say() { echo "bench: $*" >&2; }
+
+# ---- requirements --------------------------------------------------------
+
+((EUID == 0)) || die "needs root (tgtd runs in a private mount namespace)"
+# BENCH_NICE=-10 favours the measured processes (all inherit it) when the
+# box is shared with other work; recorded in the report
+BENCH_NICE=${BENCH_NICE:-0}
+renice -n "$BENCH_NICE" -p $$ >/dev/null || die "renice $BENCH_NICE failed"
+
+ensure_packages() {
+	local want=(tgt fio nbdkit libnbd-bin gnuplot-nox jq libiscsi-dev)
+	local missing=() p
+	for p in "${want[@]}"; do
+		dpkg-query -W -f='${Status}' "$p" 2>/dev/null |
+			grep -q 'ok installed' || missing+=("$p")
+	done
+	((${#missing[@]})) || return 0
+	say "installing ${missing[*]}"
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+		--no-install-recommends "${missing[@]}" >&2 ||
+		die "apt-get install ${missing[*]} failed"
+}
+ensure_packages
+# iscsi_load is a stub when it was built before libiscsi-dev was installed
+if ! "$ISCSI_LOAD" --help >/dev/null 2>&1; then
+	rm -f "$ISCSI_LOAD"
+	make -s test/tools/iscsi_load >&2 || die "cannot build iscsi_load"
+fi
+for f in "$ISCSI_LOAD" "$SD_LOAD" "$SDCTL" "$PLUGIN" "$MINISHEEP" "$TGT_MODULE"; do
+	[[ -x $f || -f $f ]] || die "$f is not built (run make)"
+done
+unshare -m --propagation private true 2>/dev/null ||
+	die "cannot create a mount namespace"
+mkdir -p "$TGT_BS_DIR"
+
+# ---- the store: minisheep on tmpfs, two filled VDIs, a filled file -------
+
+BENCH_TMP=$(mktemp -d /dev/shm/sdbench.XXXXXX) || die "no tmpfs in /dev/shm"
+on_exit "rm -rf '$BENCH_TMP'"
+if [[ -z ${SHEEP_ADDR:-} ]]; then
+	SHEEP_DIR=$BENCH_TMP/sheep
+	start_minisheep --nosync || die "cannot start minisheep"
+	STORE="minisheep on tmpfs (--nosync), unix socket"
+else
+	SHEEP=$SHEEP_ADDR
+	SHEEP_PID=
+	STORE="external sheep at $SHEEP_ADDR"
+fi
+VDI_OURS=$(vdi_name bench-ours)
+VDI_BUILTIN=$(vdi_name bench-builtin)
+CEILING=$BENCH_TMP/ceiling.img
+
+for v in "$VDI_OURS" "$VDI_BUILTIN"; do
+	"$SDCTL" -a "$SHEEP" vdi create "$v" "$SIZE" >&2 ||
+		die "cannot create VDI $v"
+	own_sheep || on_exit "'$SDCTL' -a '$SHEEP' vdi delete '$v' >/dev/null 2>&1"
+	say "filling $v"
+	"$SD_LOAD" --once -m write -b 1M -q 8 "$SHEEP" "$v" >/dev/null ||
+		die "cannot fill VDI $v"
+done
+say "filling the tmpfs file"
+head -c "$SIZE" /dev/zero | tr '\0' '\245' >"$CEILING" ||
+	die "cannot fill $CEILING"
+
+# ---- measuring -----------------------------------------------------------
+
+# name mode bs qd range
+WORKLOADS=(
+	"rr1 randread 4096 1 0"
+	"rw1 randwrite 4096 1 0"
+	"rr32 randread 4096 32 0"
+	"rw32 randwrite 4096 32 0"
+	"hr32 randread 4096 32 $HOT"
+	"hw32 randwrite 4096 32 $HOT"
+	"sr8 read 1048576 8 0"
+	"sw8 write 1048576 8 0"
+)
+declare -A WL_TITLE=(
+	[rr1]="4K rand read QD1" [rw1]="4K rand write QD1"
+	[rr32]="4K rand read QD32" [rw32]="4K rand write QD32"
+	[hr32]="4K hot read QD32" [hw32]="4K hot write QD32"
+	[sr8]="1M seq read QD8" [sw8]="1M seq write QD8"
+)
+RESULTS=$T_TMP/results.tsv	# path wl rep iops mibps lat_us cli srv sheep
+: >"$RESULTS"
+
+# utime+stime of a pid in clock ticks (empty pid: 0)
+cpu_ticks() {
+	local pid=$1 stat
+	[[ -n $pid ]] || { echo 0; return; }
+	stat=$(cat "/proc/$pid/stat" 2>/dev/null) || { echo 0; return; }
+	stat=${stat##*) }
+	awk '{ print $12 + $13 }' <<<"$stat"
+}
+
+# minisheep's pid while measuring a path that uses it, else empty
+SUITE_SHEEP=
+
+# run_one PATH WL REP SERVER_PID CMD...: CMD prints iscsi_load's line
+run_one() {
+	local path=$1 wl=$2 rep=$3 spid=$4 out=$T_TMP/run.out tfile=$T_TMP/run.time
+	shift 4
+	local s0 s1 k0 k1 line ios iops mibps lat cli
+	s0=$(cpu_ticks "$spid")
+	k0=$(cpu_ticks "$SUITE_SHEEP")
+	if ! { TIMEFORMAT='%U %S'; time "$@" >"$out" 2>"$T_TMP/run.err"; } \
+		2>"$tfile"; then
+		say "$path $wl run $rep failed: $(head -c 300 "$T_TMP/run.err")"
+		return 1
+	fi
+	s1=$(cpu_ticks "$spid")
+	k1=$(cpu_ticks "$SUITE_SHEEP")
+	line=$(tail -n 1 "$out")
+	ios=$(sed -n 's/.* ios=\([0-9]*\).*/\1/p' <<<"$line")
+	iops=$(sed -n 's/.* iops=\([0-9.]*\).*/\1/p' <<<"$line")
+	mibps=$(sed -n 's/.* mibps=\([0-9.]*\).*/\1/p' <<<"$line")
+	lat=$(sed -n 's/.* lat_us=\([0-9.]*\).*/\1/p' <<<"$line")
+	[[ -n $ios && $ios -gt 0 ]] || {
+		say "$path $wl run $rep: no result: $line"
+		return 1
+	}
+	cli=$(awk '{ print $1 + $2 }' "$tfile")
+	awk -v p="$path" -v w="$wl" -v r="$rep" -v ios="$ios" -v iops="$iops" \
+		-v mb="$mibps" -v lat="$lat" -v cli="$cli" -v hz="$HZ" \
+		-v s="$((s1 - s0))" -v k="$((k1 - k0))" -v spid="$spid" \
+		-v own="$SUITE_SHEEP" 'BEGIN {
+		printf "%s\t%s\t%s\t%.1f\t%.2f\t%.1f\t%.2f\t%s\t%s\n", p, w, r,
+			iops, mb, lat, cli * 1e6 / ios,
+			spid == "" ? "-" : sprintf("%.2f", s * 1e6 / hz / ios),
+			own == "" ? "-" : sprintf("%.2f", k * 1e6 / hz / ios) }' \
+		>>"$RESULTS"
+	say "$(tail -n 1 "$RESULTS")"
+}
+
+# iscsi_load / sd_load over every workload: run_suite PATH SERVER_PID TOOL ARGS...
+run_suite() {
+	local path=$1 spid=$2 w name mode bs qd range rep
+	shift 2
+	for w in "${WORKLOADS[@]}"; do
+		read -r name mode bs qd range <<<"$w"
+		for ((rep = 1; rep <= BENCH_RUNS; rep++)); do
+			run_one "$path" "$name" "$rep" "$spid" "$1" -m "$mode" \
+				-b "$bs" -q "$qd" -r "$range" -t "$BENCH_TIME" \
+				-s "$rep" "${@:2}"
+		done
+	done
+}
+
+# fio's NBD engine, printing iscsi_load's line: fio_nbd SOCK MODE BS QD RANGE
+fio_nbd() {
+	local sock=$1 mode=$2 bs=$3 qd=$4 range=$5 json=$T_TMP/fio.json
+	((range)) || range=$SIZE
+	fio --name=bench --ioengine=nbd --uri="nbd+unix:///?socket=$sock" \
+		--rw="$mode" --bs="$bs" --iodepth="$qd" --size="$range" \
+		--time_based --runtime="$BENCH_TIME" --norandommap \
+		--randrepeat=0 --output-format=json --output="$json" >&2 ||
+		return 1
+	jq -r --arg bs "$bs" '.jobs[0] | (if .read.total_ios > 0 then .read
+		else .write end) as $d | "mode=x secs=\(.job_runtime / 1000)" +
+		" ios=\($d.total_ios) iops=\($d.iops) mibps=\($d.bw_bytes /
+		1048576) lat_us=\($d.lat_ns.mean / 1000)"' "$json"
+}
+
+# fio over every workload through nbdkit: nbd_suite PATH NBD_PID SOCK
+nbd_suite() {
+	local path=$1 npid=$2 sock=$3 w name mode bs qd range rep
+	for w in "${WORKLOADS[@]}"; do
+		read -r name mode bs qd range <<<"$w"
+		for ((rep = 1; rep <= BENCH_RUNS; rep++)); do
+			run_one "$path" "$name" "$rep" "$npid" fio_nbd "$sock" \
+				"$mode" "$bs" "$qd" "$range"
+		done
+	done
+}
+
+NBD_PID=
+start_nbdkit() {
+	local sock=$1 i
+	shift
+	rm -f "$sock"
+	nbdkit -f -U "$sock" --exit-with-parent "$@" 2>>"$T_TMP/nbdkit.log" &
+	NBD_PID=$!
+	for ((i = 0; i < 200; i++)); do
+		[[ -S $sock ]] && return 0
+		kill -0 "$NBD_PID" 2>/dev/null || break
+		sleep 0.05
+	done
+	tail -n 3 "$T_TMP/nbdkit.log" >&2
+	return 1
+}
+stop_nbdkit() {
+	[[ -n $NBD_PID ]] && stop_pid "$NBD_PID"
+	NBD_PID=
+}
+on_exit stop_nbdkit
+
+T_START=$(date +%s)
+LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
+
+say "tgtd with our module: ours + rdwr ceiling"
+mkdir -p "$TGT_BS_DIR"	# other tests (package install/remove) may drop it
+tgt_start || die "cannot start tgtd"
+tgt_target 1 iqn.2026-11.org.sheepdog:bench-ours || die "target 1"
+tgt_lu 1 1 "$SHEEP:$VDI_OURS" sheepdog || die "LU ours: $(cat "$TGT_OUT")"
+tgt_target 2 iqn.2026-11.org.sheepdog:bench-rdwr || die "target 2"
+tgt_lu 2 1 "$CEILING" rdwr || die "LU rdwr: $(cat "$TGT_OUT")"
+tgtadm_c --mode system --op show | grep -q 'sheepdog (bsoflags' ||
+	die "tgtd did not load our module"
+SUITE_SHEEP=${SHEEP_PID:-}
+run_suite ours "$TGT_PID" "$ISCSI_LOAD" \
+	"$(tgt_url iqn.2026-11.org.sheepdog:bench-ours 1)"
+SUITE_SHEEP=
+run_suite rdwr "$TGT_PID" "$ISCSI_LOAD" \
+	"$(tgt_url iqn.2026-11.org.sheepdog:bench-rdwr 1)"
+tgt_stop
+
+say "tgtd with its built-in sheepdog store"
+mkdir -p "$TGT_BS_DIR"
+tgt_start builtin || die "cannot start tgtd (builtin)"
+tgt_target 1 iqn.2026-11.org.sheepdog:bench-builtin || die "target 1"
+tgt_lu 1 1 "$SHEEP:$VDI_BUILTIN" sheepdog ||
+	die "LU builtin: $(cat "$TGT_OUT")"
+SUITE_SHEEP=${SHEEP_PID:-}
+run_suite builtin "$TGT_PID" "$ISCSI_LOAD" \
+	"$(tgt_url iqn.2026-11.org.sheepdog:bench-builtin 1)"
+tgt_stop
+
+say "the library alone"
+run_suite lib "" "$SD_LOAD" "$SHEEP" "$VDI_OURS"
+
+say "NBD: nbdkit + our plugin"
+NBD_SOCK=$BENCH_TMP/nbd.sock
+start_nbdkit "$NBD_SOCK" "$PLUGIN" addr="$SHEEP" vdi="$VDI_OURS" ||
+	die "cannot start nbdkit with our plugin"
+nbd_suite nbd "$NBD_PID" "$NBD_SOCK"
+stop_nbdkit
+
+say "NBD: nbdkit file plugin on tmpfs"
+start_nbdkit "$NBD_SOCK" file file="$CEILING" ||
+	die "cannot start nbdkit file"
+SUITE_SHEEP=
+nbd_suite nbdfile "$NBD_PID" "$NBD_SOCK"
+stop_nbdkit
+
+T_END=$(date +%s)
+LOAD_END=$(cut -d' ' -f1-3 /proc/loadavg)
+say "measured in $((T_END - T_START)) s"
+
+# ---- report --------------------------------------------------------------
+
+# median run by IOPS of every cell: path wl iops mibps lat cli srv sheep
+MEDIANS=$T_TMP/medians.tsv
+sort -t $'\t' -k1,1 -k2,2 -k4,4g "$RESULTS" | awk -F '\t' '
+	{ key = $1 "\t" $2; n[key]++; row[key, n[key]] = $0; keys[key] = 1 }
+	END {
+		for (k in keys) {
+			split(row[k, int((n[k] + 1) / 2)], f, "\t")
+			printf "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", f[1], f[2],
+				f[4], f[5], f[6], f[7], f[8], f[9]
+		}
+	}' >"$MEDIANS"
+
+get() {	# get PATH WL FIELD(iops|mibps|lat|cli|srv|sheep)
+	awk -F '\t' -v p="$1" -v w="$2" -v f="$3" '
+		$1 == p && $2 == w {
+			i = 8
+			if (f == "iops") i = 3; else if (f == "mibps") i = 4
+			if (f == "lat") i = 5; else if (f == "cli") i = 6
+			if (f == "srv") i = 7
+			print $i; found = 1 }
+		END { if (!found) print "" }' "$MEDIANS"
+}
+ratio() {	# ratio A B: A/B with 2 decimals, "-" when either is missing
+	awk -v a="$1" -v b="$2" 'BEGIN {
+		if (a == "" || b == "" || b + 0 == 0) print "-"
+		else printf "%.2f", a / b }'
+}
+
+PATHS=(ours builtin rdwr lib nbd nbdfile)
+declare -A PATH_TITLE=(
+	[ours]="iSCSI: tgtd + our module" [builtin]="iSCSI: tgtd built-in sheepdog"
+	[rdwr]="iSCSI: tgtd rdwr on tmpfs (ceiling)" [lib]="library alone (sd_load)"
+	[nbd]="NBD: nbdkit + our plugin" [nbdfile]="NBD: nbdkit file on tmpfs (ceiling)"
+)
+
+GEN=$T_TMP/generated.md
+{
+	echo "<!-- bench:begin (generated by scripts/bench.sh; edit outside these markers) -->"
+	echo
+	echo "Run: $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) CPUs," \
+		"$(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //')," \
+		"kernel $(uname -r), $(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo) RAM."
+	echo "Store: $STORE; VDIs and the ceiling file are 1 GiB and completely"
+	echo "written before measuring. tgtd $(dpkg-query -W -f='${Version}' tgt 2>/dev/null)," \
+		"nbdkit $(nbdkit --version | awk '{ print $2 }'), fio $(fio --version | sed 's/^fio-//')."
+	echo "Each cell: median (by IOPS) of $BENCH_RUNS runs of $BENCH_TIME s; the whole measurement took $((T_END - T_START)) s"
+	echo "(load average before: $LOAD_START, after: $LOAD_END; other work on the box skews results;"
+	echo "the measured processes ran at nice $BENCH_NICE)."
+	echo
+	echo "CPU columns are microseconds of CPU (user+system) per request:"
+	echo "**gen** the load generator (iscsi_load, sd_load or fio), **srv** the server"
+	echo "in between (tgtd with all its threads, or nbdkit), **sheep** minisheep."
+	echo
+	for p in "${PATHS[@]}"; do
+		echo "### ${PATH_TITLE[$p]}"
+		echo
+		echo "| workload | IOPS | MiB/s | mean lat (us) | gen CPU/req | srv CPU/req | sheep CPU/req |"
+		echo "|---|---:|---:|---:|---:|---:|---:|"
+		for w in "${WORKLOADS[@]}"; do
+			read -r name _ <<<"$w"
+			printf '| %s | %s | %s | %s | %s | %s | %s |\n' \
+				"${WL_TITLE[$name]}" "$(get "$p" "$name" iops)" \
+				"$(get "$p" "$name" mibps)" "$(get "$p" "$name" lat)" \
+				"$(get "$p" "$name" cli)" "$(get "$p" "$name" srv)" \
+				"$(get "$p" "$name" sheep)"
+		done
+		echo
+	done
+	echo "### Ratios"
+	echo
+	echo "IOPS ratios (for QD1 also the mean-latency ratio ours/built-in; lower is better)."
+	echo
+	echo "| workload | ours/built-in | ours/rdwr | ours/library | latency ours/built-in | NBD plugin/file |"
+	echo "|---|---:|---:|---:|---:|---:|"
+	for w in "${WORKLOADS[@]}"; do
+		read -r name _ <<<"$w"
+		o=$(get ours "$name" iops)
+		l=-
+		[[ $name == ?w1 || $name == ?r1 ]] &&
+			l=$(ratio "$(get ours "$name" lat)" "$(get builtin "$name" lat)")
+		printf '| %s | %s | %s | %s | %s | %s |\n' "${WL_TITLE[$name]}" \
+			"$(ratio "$o" "$(get builtin "$name" iops)")" \
+			"$(ratio "$o" "$(get rdwr "$name" iops)")" \
+			"$(ratio "$o" "$(get lib "$name" iops)")" "$l" \
+			"$(ratio "$(get nbd "$name" iops)" "$(get nbdfile "$name" iops)")"
+	done
+	echo
+	echo "### Targets from the issue"
+	echo
+	echo "| target | wanted | measured | met |"
+	echo "|---|---|---:|---|"
+	target() {	# target TITLE OP WANT VALUE
+		local met
+		met=$(awk -v v="$4" -v w="$3" -v op="$2" 'BEGIN {
+			if (v == "-") print "n/a"
+			else if (op == ">=") print (v + 0 >= w + 0) ? "yes" : "**no**"
+			else print (v + 0 <= w + 0) ? "yes" : "**no**" }')
+		printf '| %s | %s %s | %s | %s |\n' "$1" "$2" "$3" "$4" "$met"
+	}
+	ib() { ratio "$(get ours "$1" iops)" "$(get builtin "$1" iops)"; }
+	lb() { ratio "$(get ours "$1" lat)" "$(get builtin "$1" lat)"; }
+	nf() { ratio "$(get nbd "$1" iops)" "$(get nbdfile "$1" iops)"; }
+	target "4K rand read QD32, ours/built-in" ">=" 1.5 "$(ib rr32)"
+	target "4K rand write QD32, ours/built-in" ">=" 2 "$(ib rw32)"
+	target "4K rand read QD1 latency, ours/built-in" "<=" 0.8 "$(lb rr1)"
+	target "4K rand write QD1 latency, ours/built-in" "<=" 0.8 "$(lb rw1)"
+	target "4K hot read QD32, ours/built-in" ">=" 4 "$(ib hr32)"
+	target "4K hot write QD32, ours/built-in" ">=" 4 "$(ib hw32)"
+	target "1M seq read QD8, ours/built-in" ">=" 1.3 "$(ib sr8)"
+	target "1M seq write QD8, ours/built-in" ">=" 1.5 "$(ib sw8)"
+	for w in "${WORKLOADS[@]}"; do
+		read -r name _ <<<"$w"
+		target "NBD ${WL_TITLE[$name]}, plugin/file" ">=" 0.6 "$(nf "$name")"
+	done
+	echo
+	echo "![chart](benchmarks.png)"
+	echo
+	echo "Raw runs (path, workload, run, IOPS, MiB/s, mean latency us, gen/srv/sheep CPU us per request):"
+	echo
+	echo '```'
+	sort -t $'\t' -k1,1 -k2,2 -k3,3n "$RESULTS" | column -t -s $'\t'
+	echo '```'
+	echo
+	echo "<!-- bench:end -->"
+} >"$GEN"
+
+# splice the generated block into BENCH_OUT, keeping the hand-written text
+if [[ -f $BENCH_OUT ]] && grep -q '^<!-- bench:begin' "$BENCH_OUT" &&
+	grep -q '^<!-- bench:end' "$BENCH_OUT"; then
+	awk -v gen="$GEN" '
+		/^<!-- bench:begin/ { while ((getline l < gen) > 0) print l; skip = 1; next }
+		/^<!-- bench:end/ { skip = 0; next }
+		!skip' "$BENCH_OUT" >"$T_TMP/out.md"
+else
+	{
+		echo "# Benchmarks"
+		echo
+		echo "Generated by \`make bench\` (scripts/bench.sh)."
+		echo
+		cat "$GEN"
+	} >"$T_TMP/out.md"
+fi
+cp "$T_TMP/out.md" "$BENCH_OUT"
+
+# chart: 4K IOPS (left) and 1M MiB/s (right), one bar per path
+DAT=$T_TMP/chart.dat
+{
+	printf 'wl'
+	for p in "${PATHS[@]}"; do printf '\t%s' "$p"; done
+	echo
+	for w in "${WORKLOADS[@]}"; do
+		read -r name _ <<<"$w"
+		printf '"%s"' "${WL_TITLE[$name]}"
+		for p in "${PATHS[@]}"; do
+			if [[ $name == s?8 ]]; then
+				v=$(get "$p" "$name" mibps)
+			else
+				v=$(get "$p" "$name" iops)
+			fi
+			printf '\t%s' "${v:-0}"
+		done
+		echo
+	done
+} >"$DAT"
+gnuplot >&2 <<EOF || say "gnuplot failed; no chart"
+set terminal pngcairo size 1400,560 font ",10" noenhanced
+set output "$BENCH_PNG"
+set style data histograms
+set style histogram clustered gap 1
+set style fill solid 0.85 border -1
+set boxwidth 0.9
+set key top left font ",9"
+set grid ytics
+set xtics rotate by -20 scale 0
+set multiplot layout 1,2 title "bs_sheepdog benchmarks, $(date -u +%Y-%m-%d), $(nproc) CPUs, $BENCH_TIME s runs, median of $BENCH_RUNS"
+set size 0.72,1
+set origin 0,0
+set ylabel "IOPS (4 KiB)"
+plot for [i=2:7] "$DAT" every ::0::5 using i:xtic(1) title columnheader(i)
+set size 0.28,1
+set origin 0.72,0
+set ylabel "MiB/s (1 MiB)"
+set key off
+plot for [i=2:7] "$DAT" every ::6::7 using i:xtic(1) title columnheader(i)
+unset multiplot
+EOF
+say "wrote $BENCH_OUT and $BENCH_PNG"

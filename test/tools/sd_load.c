@@ -1,0 +1,388 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * sd_load.c - the benchmarks' "library alone" load generator: the same
+ * workload as iscsi_load (QD requests in flight, random or sequential, read
+ * or write, whole VDI or its first RANGE bytes, fixed time or one
+ * sequential pass with --once) issued straight to libsheepdog's async API.
+ * Completions resubmit from the library's I/O thread, so nothing but the
+ * library and the sheep is measured.  It prints the same one-line result
+ * as iscsi_load:
+ *   mode=randread bs=4096 qd=32 range=1073741824 secs=5.000 ios=N
+ *   iops=X mibps=Y lat_us=Z
+ * (on one line).  A failed request ends the run with one error line and
+ * exit status 1.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "sheepdog.h"
+
+#define LOAD_MAX_QD	256
+
+struct load_opts {
+	bool write;
+	bool random;
+	bool once;
+	uint32_t bs;
+	unsigned int qd;
+	unsigned int conns;
+	uint64_t range;
+	double secs;
+	uint64_t seed;
+	const char *addr;
+	const char *vdi;
+};
+
+struct load_slot {
+	struct load_state *st;
+	void *buf;
+	struct iovec iov;
+	uint64_t start_ns;
+};
+
+struct load_state {
+	struct load_opts o;
+	struct sd_vdi *vdi;
+	pthread_mutex_t mu;
+	pthread_cond_t idle;
+	uint64_t nr_blocks;
+	uint64_t cursor;
+	uint64_t rng;
+	uint64_t end_ns;
+	bool stopping;
+	int err;
+	unsigned int inflight;
+	uint64_t ios;
+	uint64_t lat_sum_ns;
+	struct load_slot slots[LOAD_MAX_QD];
+};
+
+/* xorshift64*: cheap, good enough to spread offsets */
+static uint64_t next_rand(uint64_t *s)
+{
+	*s ^= *s >> 12;
+	*s ^= *s << 25;
+	*s ^= *s >> 27;
+	return *s * 2685821657736338717ull;
+}
+
+static int parse_size(const char *s, uint64_t *out)
+{
+	char *end;
+	unsigned long long v;
+	int shift = 0;
+
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno || end == s)
+		return -1;
+	switch (*end) {
+	case 'k': case 'K': shift = 10; end++; break;
+	case 'm': case 'M': shift = 20; end++; break;
+	case 'g': case 'G': shift = 30; end++; break;
+	default: break;
+	}
+	if (*end || (shift && v > (UINT64_MAX >> shift)))
+		return -1;
+	*out = (uint64_t)v << shift;
+	return 0;
+}
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"Usage: sd_load [OPTIONS] ADDR VDI\n"
+		"  -m, --mode MODE     randread|randwrite|read|write (randread)\n"
+		"  -b, --bs BYTES      request size, K/M suffixes (4096)\n"
+		"  -q, --qd N          requests in flight, 1..%d (1)\n"
+		"  -r, --range BYTES   only the first BYTES of the VDI (whole)\n"
+		"  -t, --time SECONDS  run time (5)\n"
+		"  -o, --once          one sequential pass over the range, then stop\n"
+		"  -c, --conns N       connections to the sheep, 1..%d (%d)\n"
+		"  -s, --seed N        random seed (1)\n",
+		LOAD_MAX_QD, SD_MAX_CONNS, SD_DEFAULT_CONNS);
+}
+
+static int parse_opts(int argc, char **argv, struct load_opts *o)
+{
+	static const struct option lopts[] = {
+		{ "mode", required_argument, NULL, 'm' },
+		{ "bs", required_argument, NULL, 'b' },
+		{ "qd", required_argument, NULL, 'q' },
+		{ "range", required_argument, NULL, 'r' },
+		{ "time", required_argument, NULL, 't' },
+		{ "once", no_argument, NULL, 'o' },
+		{ "conns", required_argument, NULL, 'c' },
+		{ "seed", required_argument, NULL, 's' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	uint64_t v;
+	char *end;
+	int c;
+
+	*o = (struct load_opts){ .random = true, .bs = 4096, .qd = 1,
+				 .conns = SD_DEFAULT_CONNS, .secs = 5,
+				 .seed = 1 };
+	while ((c = getopt_long(argc, argv, "m:b:q:r:t:oc:s:h", lopts,
+				NULL)) != -1) {
+		switch (c) {
+		case 'm':
+			if (!strcmp(optarg, "randread") ||
+			    !strcmp(optarg, "read"))
+				o->write = false;
+			else if (!strcmp(optarg, "randwrite") ||
+				 !strcmp(optarg, "write"))
+				o->write = true;
+			else
+				goto bad;
+			o->random = !strncmp(optarg, "rand", 4);
+			break;
+		case 'b':
+			if (parse_size(optarg, &v) || !v || v > (64u << 20))
+				goto bad;
+			o->bs = v;
+			break;
+		case 'q':
+			if (parse_size(optarg, &v) || !v || v > LOAD_MAX_QD)
+				goto bad;
+			o->qd = v;
+			break;
+		case 'r':
+			if (parse_size(optarg, &o->range))
+				goto bad;
+			break;
+		case 't':
+			o->secs = strtod(optarg, &end);
+			if (*end || !(o->secs > 0))
+				goto bad;
+			break;
+		case 'o':
+			o->once = true;
+			o->random = false;
+			break;
+		case 'c':
+			if (parse_size(optarg, &v) || !v || v > SD_MAX_CONNS)
+				goto bad;
+			o->conns = v;
+			break;
+		case 's':
+			if (parse_size(optarg, &o->seed) || !o->seed)
+				goto bad;
+			break;
+		case 'h':
+			usage(stdout);
+			exit(0);
+		default:
+			usage(stderr);
+			return -1;
+		}
+	}
+	if (optind != argc - 2) {
+		usage(stderr);
+		return -1;
+	}
+	o->addr = argv[optind];
+	o->vdi = argv[optind + 1];
+	return 0;
+bad:
+	fprintf(stderr, "sd_load: bad value '%s' for -%c\n", optarg, c);
+	return -1;
+}
+
+static void slot_done(void *opaque, int err);
+
+/*
+ * Pick the next block (st->mu held); false when the run is over.  A slot
+ * keeps its place in st->inflight from one request to the next, so the
+ * count only drops when a slot retires.
+ */
+static bool next_block(struct load_state *st, uint64_t *blk)
+{
+	if (st->stopping || st->err)
+		return false;
+	if (st->o.random) {
+		*blk = next_rand(&st->rng) % st->nr_blocks;
+		return true;
+	}
+	if (st->cursor == st->nr_blocks) {
+		if (st->o.once) {
+			st->stopping = true;
+			return false;
+		}
+		st->cursor = 0;
+	}
+	*blk = st->cursor++;
+	return true;
+}
+
+/* The slot is done for good (st->mu held). */
+static void slot_retire(struct load_state *st)
+{
+	if (!--st->inflight)
+		pthread_cond_signal(&st->idle);
+}
+
+/* Send the request for @blk on @sl, which already counts as in flight. */
+static void slot_send(struct load_slot *sl, uint64_t blk)
+{
+	struct load_state *st = sl->st;
+	int ret;
+
+	sl->start_ns = sd_now_ns();
+	if (st->o.write)
+		ret = sd_vdi_aio_write(st->vdi, &sl->iov, 1, blk * st->o.bs, 0,
+				       slot_done, sl);
+	else
+		ret = sd_vdi_aio_read(st->vdi, &sl->iov, 1, blk * st->o.bs,
+				      slot_done, sl);
+	if (ret < 0) {
+		fprintf(stderr, "sd_load: cannot submit: %s\n",
+			sd_get_error());
+		pthread_mutex_lock(&st->mu);
+		st->err = ret;
+		slot_retire(st);
+		pthread_mutex_unlock(&st->mu);
+	}
+}
+
+static void slot_done(void *opaque, int err)
+{
+	struct load_slot *sl = opaque;
+	struct load_state *st = sl->st;
+	uint64_t t = sd_now_ns(), blk = 0;
+	bool more;
+
+	pthread_mutex_lock(&st->mu);
+	if (err) {
+		if (!st->err)
+			fprintf(stderr, "sd_load: %s failed: %s\n",
+				st->o.write ? "write" : "read", strerror(-err));
+		st->err = err;
+	} else {
+		st->ios++;
+		st->lat_sum_ns += t - sl->start_ns;
+	}
+	if (!st->o.once && t >= st->end_ns)
+		st->stopping = true;
+	more = next_block(st, &blk);
+	if (!more)
+		slot_retire(st);
+	pthread_mutex_unlock(&st->mu);
+	if (more)
+		slot_send(sl, blk);
+}
+
+static int load_open(struct load_state *st, struct sd_client **cp)
+{
+	struct sd_addr addr;
+	struct sd_client_opts co = { 0 };
+	struct sd_vdi_open_args va = { 0 };
+	uint64_t size;
+
+	if (sd_addr_parse(st->o.addr, &addr) < 0) {
+		fprintf(stderr, "sd_load: %s\n", sd_get_error());
+		return -1;
+	}
+	co.addrs = &addr;
+	co.nr_addrs = 1;
+	co.nr_conns = st->o.conns;
+	if (sd_client_new(&co, cp) < 0) {
+		fprintf(stderr, "sd_load: %s\n", sd_get_error());
+		return -1;
+	}
+	va.name = st->o.vdi;
+	va.lock = SD_LOCK_NONE;
+	if (sd_vdi_open(*cp, &va, &st->vdi) < 0) {
+		fprintf(stderr, "sd_load: cannot open VDI '%s': %s\n",
+			st->o.vdi, sd_get_error());
+		return -1;
+	}
+	size = sd_vdi_size(st->vdi);
+	if (!st->o.range || st->o.range > size)
+		st->o.range = size;
+	st->nr_blocks = st->o.range / st->o.bs;
+	if (!st->nr_blocks) {
+		fprintf(stderr, "sd_load: range %" PRIu64 " is smaller than bs %u\n",
+			st->o.range, st->o.bs);
+		return -1;
+	}
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	static struct load_state st;
+	struct sd_client *client = NULL;
+	uint64_t t0, t1;
+	double secs;
+	unsigned int i;
+	int ret = 1;
+
+	if (parse_opts(argc, argv, &st.o))
+		return 2;
+	pthread_mutex_init(&st.mu, NULL);
+	pthread_cond_init(&st.idle, NULL);
+	st.rng = st.o.seed * 0x9e3779b97f4a7c15ull;
+	if (load_open(&st, &client))
+		goto out;
+	for (i = 0; i < st.o.qd; i++) {
+		struct load_slot *sl = &st.slots[i];
+
+		sl->st = &st;
+		sl->buf = aligned_alloc(4096, (st.o.bs + 4095) & ~4095u);
+		if (!sl->buf) {
+			fprintf(stderr, "sd_load: out of memory\n");
+			goto out;
+		}
+		memset(sl->buf, 0x5a ^ i, st.o.bs);
+		sl->iov.iov_base = sl->buf;
+		sl->iov.iov_len = st.o.bs;
+	}
+	t0 = sd_now_ns();
+	st.end_ns = t0 + (uint64_t)(st.o.secs * 1e9);
+	for (i = 0; i < st.o.qd; i++) {
+		uint64_t blk;
+		bool more;
+
+		pthread_mutex_lock(&st.mu);
+		more = next_block(&st, &blk);
+		if (more)
+			st.inflight++;
+		pthread_mutex_unlock(&st.mu);
+		if (!more)
+			break;
+		slot_send(&st.slots[i], blk);
+	}
+	pthread_mutex_lock(&st.mu);
+	while (st.inflight)
+		pthread_cond_wait(&st.idle, &st.mu);
+	pthread_mutex_unlock(&st.mu);
+	t1 = sd_now_ns();
+	if (st.err)
+		goto out;
+	secs = (t1 - t0) / 1e9;
+	printf("mode=%s%s bs=%u qd=%u range=%" PRIu64 " secs=%.3f ios=%" PRIu64
+	       " iops=%.1f mibps=%.2f lat_us=%.1f\n",
+	       st.o.random ? "rand" : "", st.o.write ? "write" : "read",
+	       st.o.bs, st.o.qd, st.o.range, secs, st.ios, st.ios / secs,
+	       st.ios * (double)st.o.bs / secs / 1048576.0,
+	       st.ios ? st.lat_sum_ns / 1e3 / st.ios : 0.0);
+	ret = 0;
+out:
+	if (st.vdi)
+		sd_vdi_close(st.vdi);
+	if (client)
+		sd_client_free(client);
+	for (i = 0; i < st.o.qd; i++)
+		free(st.slots[i].buf);
+	return ret;
+}
