@@ -132,6 +132,15 @@ static struct blk *index_blocks(struct writer *ws, int nw, uint64_t size)
 	return b;
 }
 
+static void free_blocks(struct blk *b, uint64_t size)
+{
+	uint64_t i;
+
+	for (i = 0; i < size / IT_BLOCK; i++)
+		free(b[i].w);
+	free(b);
+}
+
 /*
  * Does block @i holding @stamp fit a snapshot taken between events
  * @s_start and @s_end?  (s_start 0 = the final state: last write.)
@@ -268,6 +277,9 @@ static int run_snap(const char *addr, const char *name)
 		sd_vdi_delete(adm, name, tag, 0);
 	}
 	sd_vdi_delete(adm, name, NULL, 0);
+	free_blocks(b, size);
+	for (t = 0; t < NTHREADS; t++)
+		free(ws[t].recs);
 	sd_client_free(c);
 	sd_client_free(adm);
 	return t_exit();
