@@ -131,10 +131,13 @@ struct io_call {
 /*
  * Background index-entry work that no call owns, holding the object's gate:
  * the re-check of an uncertain create / index update (READ_OBJ of the
- * 4-byte entry) and the re-publish of an entry after a reload.
+ * 4-byte entry), and the re-publish of an entry after a reload, which for
+ * an allocated entry first copies the object into the new vid (BG_COPY)
+ * and then publishes the new vid (BG_REPUBLISH).
  */
 enum bg_kind {
 	BG_RECHECK,
+	BG_COPY,
 	BG_REPUBLISH,
 };
 
@@ -142,7 +145,7 @@ struct io_bg {
 	struct sd_vdi *v;
 	enum bg_kind kind;
 	uint32_t idx;
-	uint32_t entry;			/* re-publish: the value */
+	uint32_t entry;			/* copy: source vid; re-publish: value */
 	uint32_t gen;
 	unsigned int attempts;		/* re-check transport failures */
 	unsigned int redos;
@@ -613,7 +616,18 @@ static int bg_submit(struct io_bg *bg)
 	r->hdr.data_length = 4;
 	bg->iov.iov_base = bg->le;
 	bg->iov.iov_len = sizeof(bg->le);
-	if (bg->kind == BG_REPUBLISH) {
+	if (bg->kind == BG_COPY) {
+		/* the whole object of vid @entry into our vid, as a first
+		 * write would: CREATE_AND_WRITE with COW and no payload */
+		r->hdr.opcode = SD_OP_CREATE_AND_WRITE_OBJ;
+		r->hdr.flags = SD_FLAG_CMD_WRITE | SD_FLAG_CMD_COW;
+		if (v->lock == SD_LOCK_SHARED)
+			r->hdr.flags |= SD_FLAG_CMD_TGT;
+		r->hdr.obj.oid = sd_vid_to_data_oid(v->vid, bg->idx);
+		r->hdr.obj.cow_oid = sd_vid_to_data_oid(bg->entry, bg->idx);
+		r->hdr.obj.offset = 0;
+		r->hdr.data_length = 0;
+	} else if (bg->kind == BG_REPUBLISH) {
 		r->hdr.opcode = SD_OP_WRITE_OBJ;
 		r->hdr.flags = SD_FLAG_CMD_WRITE;
 		if (v->lock == SD_LOCK_SHARED)
@@ -708,7 +722,7 @@ static void bg_done(struct sd_request *req, int cerr)
 	pthread_mutex_lock(&v->mu);
 	v->meta_inflight--;
 
-	if (bg->kind == BG_REPUBLISH &&
+	if (bg->kind != BG_RECHECK &&
 	    (res == SD_RES_READONLY || res == SD_RES_INODE_INVALIDATED) &&
 	    ++bg->redos <= IO_REDO_MAX) {
 		/* stale or snapshotted again: redo after a reload */
@@ -726,9 +740,21 @@ static void bg_done(struct sd_request *req, int cerr)
 		goto run;
 	}
 
-	if (bg->kind == BG_REPUBLISH) {
-		if (!cerr && res == SD_RES_SUCCESS) {
-			bg_end(bg, &todo);	/* memory already holds it */
+	if (bg->kind == BG_COPY && !cerr && res == SD_RES_SUCCESS) {
+		/* the object exists in our vid now: publish it */
+		bg->kind = BG_REPUBLISH;
+		bg->entry = v->vid;
+		if (!bg_submit(bg))
+			goto run;
+		bg_end(bg, &todo);
+		ended++;
+		goto run;
+	}
+	if (bg->kind != BG_RECHECK) {
+		if (bg->kind == BG_REPUBLISH && !cerr &&
+		    res == SD_RES_SUCCESS) {
+			v->index[bg->idx] = bg->entry;
+			bg_end(bg, &todo);
 			ended++;
 			goto run;
 		}
@@ -842,8 +868,17 @@ static int reload_apply(struct sd_vdi *v, uint32_t vid,
 		if (!bg)
 			continue;	/* keeps the server's value */
 		bg->v = v;
-		bg->kind = BG_REPUBLISH;
 		bg->idx = i;
+		/*
+		 * A deallocation is published as it is.  An allocated entry
+		 * names an object of an older vid: publishing that vid in the
+		 * new inode would share the object without a reference (sheep
+		 * counts references per generation and takes none for a foreign
+		 * entry), so deleting the snapshot would delete our data.  Copy
+		 * it into the new vid first, as a first write would, then
+		 * publish the new vid.  Until then reads use the old object.
+		 */
+		bg->kind = ours ? BG_COPY : BG_REPUBLISH;
 		bg->entry = ours;
 		index[i] = ours;
 		sd_list_add_tail(&bg->link, pub);

@@ -276,6 +276,15 @@ static int run_snap(const char *addr, const char *name)
 		snprintf(tag, sizeof(tag), "live%d", k);
 		sd_vdi_delete(adm, name, tag, 0);
 	}
+	/* deleting the snapshots must not take objects the VDI still uses */
+	ret = it_open(adm, name, NULL, 0, SD_LOCK_NONE, &r);
+	CHECK(ret == 0, "live snapshot: reopen after deleting the snapshots",
+	      "%d %s", ret, sd_get_error());
+	if (!ret) {
+		check_image("live snapshot: working VDI intact after its "
+			    "snapshots are deleted", r, b, size, 0, 0);
+		sd_vdi_close(r);
+	}
 	sd_vdi_delete(adm, name, NULL, 0);
 	free_blocks(b, size);
 	for (t = 0; t < NTHREADS; t++)

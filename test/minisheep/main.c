@@ -43,6 +43,7 @@ static void usage(FILE *f)
 	fprintf(f,
 "usage: %s --dir DIR --listen ADDR [--listen ADDR]... [--nosync]\n"
 "                 [--control PATH] [--lock] [--copies N] [--block-shift N]\n"
+"                 [--participant process|connection]\n"
 "       %s --ctl PATH COMMAND [ARGS...]\n"
 "ADDR is unix:PATH, tcp:HOST:PORT or tcp:[V6]:PORT.  See minisheep(8).\n",
 		MS_NAME, MS_NAME);
@@ -73,6 +74,7 @@ int main(int argc, char **argv)
 		{ "lock", no_argument, NULL, 'L' },
 		{ "copies", required_argument, NULL, 'c' },
 		{ "block-shift", required_argument, NULL, 'z' },
+		{ "participant", required_argument, NULL, 'P' },
 		{ "ctl", required_argument, NULL, 'X' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -81,7 +83,7 @@ int main(int argc, char **argv)
 	int nr_listen = 0, copies = -1, shift = -1, c;
 	bool lock = false;
 
-	while ((c = getopt_long(argc, argv, "+d:l:nC:Lc:z:X:h", opts,
+	while ((c = getopt_long(argc, argv, "+d:l:nC:Lc:z:P:X:h", opts,
 				NULL)) != -1) {
 		switch (c) {
 		case 'd':
@@ -111,6 +113,18 @@ int main(int argc, char **argv)
 			shift = parse_int("--block-shift", optarg,
 					  SD_MIN_BLOCK_SHIFT,
 					  SD_MAX_BLOCK_SHIFT);
+			break;
+		case 'P':
+			if (!strcmp(optarg, "process")) {
+				ms_participant_mode = MS_PARTICIPANT_PROCESS;
+			} else if (!strcmp(optarg, "connection")) {
+				ms_participant_mode = MS_PARTICIPANT_CONNECTION;
+			} else {
+				fprintf(stderr, "%s: bad --participant '%s' "
+					"(process or connection)\n", MS_NAME,
+					optarg);
+				return 2;
+			}
 			break;
 		case 'X':
 			return ctl_client_main(optarg, argc - optind,

@@ -101,16 +101,24 @@ void vdi_op_read_bitmap(struct ms_request *r, bool deleted);
 void vdi_op_get_copies(struct ms_request *r);
 void vdi_op_get_attr(struct ms_request *r);
 void vdi_op_discard(struct ms_request *r);
+/*
+ * Shared-lock participants and coherence state are keyed by a participant
+ * id (server.c: the client process, or the connection, see
+ * ms_participant_mode); it stands for the sheep node that received the
+ * request.
+ */
 /* write to an inode object (index updates, coherence); SD_RES_* */
 int vdi_inode_write(uint64_t oid, const uint8_t *buf, uint32_t len,
-		    uint64_t off, uint64_t conn_id);
+		    uint64_t off, uint64_t part_id);
 /* create of an inode object through CREATE_AND_WRITE_OBJ; SD_RES_* */
 int vdi_inode_create(uint64_t oid, const uint8_t *buf, uint32_t len,
 		     uint64_t off);
 /* coherence gate for TGT-flagged object I/O; SD_RES_* */
-int vdi_coherence_check(uint64_t oid, uint64_t conn_id);
-void vdi_refreshed(uint32_t vid, uint64_t conn_id);
-void vdi_conn_closed(uint64_t conn_id);
+int vdi_coherence_check(uint64_t oid, uint64_t part_id);
+void vdi_refreshed(uint32_t vid, uint64_t part_id);
+/* the last connection of @part_id closed: drop it from shared locks;
+ * returns how many it was in */
+int vdi_participant_left(uint64_t part_id);
 void vdi_wipe(void);
 
 /* ---- requests (ops.c executes, server.c moves them) ------------------ */
@@ -121,6 +129,7 @@ struct ms_request {
 	struct sd_list link;
 	struct ms_conn *conn;
 	uint64_t conn_id;
+	uint64_t part_id;	/* lock / coherence participant (server.c) */
 	struct sd_req req;
 	uint8_t *data;		/* request payload (WRITE flag) */
 	uint32_t data_len;
@@ -142,6 +151,20 @@ int pool_start(int nr_threads, void (*done)(struct ms_request *r));
 void pool_submit(struct ms_request *r);
 
 /* ---- server.c ------------------------------------------------------- */
+
+/*
+ * Who is one shared-lock / coherence participant ("sheep node"):
+ * PROCESS - every connection of one client process (SO_PEERCRED pid of a
+ *           UNIX socket peer); TCP peers and peers without a visible pid
+ *           fall back to one participant per connection.
+ * CONNECTION - every connection on its own.
+ */
+enum ms_participant_mode {
+	MS_PARTICIPANT_PROCESS,
+	MS_PARTICIPANT_CONNECTION,
+};
+
+extern enum ms_participant_mode ms_participant_mode;
 
 int server_run(const char **listen, int nr_listen, const char *ctl_path);
 void server_kill_connections(void);

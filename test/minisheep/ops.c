@@ -44,7 +44,7 @@ static int object_gate(const struct ms_request *r, bool modifies)
 		return SD_RES_READONLY;
 	if (r->req.flags & SD_FLAG_CMD_TGT &&
 	    !(r->req.opcode == SD_OP_READ_OBJ && is_refresh_read(&r->req)))
-		return vdi_coherence_check(oid, r->conn_id);
+		return vdi_coherence_check(oid, r->part_id);
 	return SD_RES_SUCCESS;
 }
 
@@ -63,7 +63,7 @@ static int op_read(struct ms_request *r)
 		return ret;
 	}
 	if (is_refresh_read(q))
-		vdi_refreshed(sd_oid_to_vid(q->obj.oid), r->conn_id);
+		vdi_refreshed(sd_oid_to_vid(q->obj.oid), r->part_id);
 	return SD_RES_SUCCESS;
 }
 
@@ -79,7 +79,7 @@ static int op_write(struct ms_request *r)
 		return ret;
 	if (sd_oid_is_inode(q->obj.oid))
 		return vdi_inode_write(q->obj.oid, r->data, r->data_len,
-				       q->obj.offset, r->conn_id);
+				       q->obj.offset, r->part_id);
 	return store_write(q->obj.oid, r->data, r->data_len, q->obj.offset);
 }
 

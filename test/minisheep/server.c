@@ -7,7 +7,10 @@
  * in completion order, each header + payload as one unit.  It also applies
  * the faults configured through the control socket (reply delay, reply
  * reordering, dropping connections, stalling, injected errors), serves the
- * control socket itself and shuts down cleanly on SIGTERM/SIGINT.
+ * control socket itself and shuts down cleanly on SIGTERM/SIGINT.  It also
+ * gives each connection its shared-lock participant id (the client process
+ * from SO_PEERCRED, or the connection itself) and tells vdi.c when the last
+ * connection of a participant has closed.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -49,6 +52,7 @@ struct ms_conn {
 	struct ev ev;			/* first: epoll data points here */
 	struct sd_list link;		/* live or dead list */
 	uint64_t id;
+	uint64_t part_id;		/* see conn_participant() */
 	bool closed;
 	bool paused;
 	uint32_t events;
@@ -89,6 +93,11 @@ static struct sd_list stalled = SD_LIST_INIT(stalled);
 
 static pthread_mutex_t done_mutex = PTHREAD_MUTEX_INITIALIZER;
 static struct sd_list done_list = SD_LIST_INIT(done_list);
+
+/* participant ids: connection ids count up from 1, processes have this bit */
+#define PART_PROCESS_BIT	(UINT64_C(1) << 63)
+
+enum ms_participant_mode ms_participant_mode = MS_PARTICIPANT_PROCESS;
 
 static uint64_t next_conn_id = 1;
 static uint64_t nr_executing;
@@ -146,6 +155,7 @@ static struct ms_request *req_new(struct ms_conn *c)
 	sd_list_init(&r->link);
 	r->conn = c;
 	r->conn_id = c->id;
+	r->part_id = c->part_id;
 	c->refs++;
 	return r;
 }
@@ -173,6 +183,31 @@ static void free_list(struct sd_list *head)
 		req_free(sd_list_entry(pos, struct ms_request, link));
 }
 
+/*
+ * @part_id may have lost its last connection: if no live connection has it
+ * any more, it leaves every shared lock (a sheep node leaving the cluster).
+ */
+static void participant_check_gone(uint64_t part_id)
+{
+	struct sd_list *pos;
+	int n;
+
+	for (pos = live_conns.next; pos != &live_conns; pos = pos->next)
+		if (sd_list_entry(pos, struct ms_conn, link)->part_id ==
+		    part_id)
+			return;
+	n = vdi_participant_left(part_id);
+	if (!n)
+		return;
+	if (part_id & PART_PROCESS_BIT)
+		ms_log("pid %llu: last connection closed, left %d shared "
+		       "lock(s)",
+		       (unsigned long long)(part_id & ~PART_PROCESS_BIT), n);
+	else
+		ms_log("conn %llu: closed, left %d shared lock(s)",
+		       (unsigned long long)part_id, n);
+}
+
 static void conn_close(struct ms_conn *c)
 {
 	if (c->closed)
@@ -189,7 +224,7 @@ static void conn_close(struct ms_conn *c)
 	free_list(&c->outq);
 	free_list(&c->held);
 	c->nheld = 0;
-	vdi_conn_closed(c->id);
+	participant_check_gone(c->part_id);
 }
 
 /* free closed connections nothing refers to any more */
@@ -284,6 +319,9 @@ static void complete(struct ms_request *r)
 {
 	sd_list_del(&r->link);
 	if (r->conn->closed) {
+		/* a lock taken after its participant's last connection closed */
+		if (r->req.opcode == SD_OP_LOCK_VDI)
+			participant_check_gone(r->part_id);
 		req_free(r);
 		return;
 	}
@@ -446,12 +484,40 @@ static void conn_read(struct ms_conn *c)
 	}
 }
 
+/*
+ * The participant id of a new connection: in process mode the peer's pid
+ * for a UNIX socket (all connections of one process are one "node"); a TCP
+ * peer only tells its address, and a peer in a pid namespace we cannot see
+ * has pid 0, so those are one participant per connection, as in connection
+ * mode.
+ */
+static uint64_t conn_participant(const struct ms_conn *c, sa_family_t family)
+{
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
+
+	if (ms_participant_mode != MS_PARTICIPANT_PROCESS ||
+	    family != AF_UNIX)
+		return c->id;
+	if (getsockopt(c->ev.fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) ||
+	    len != sizeof(cred) || cred.pid <= 0) {
+		ms_log("conn %llu: no peer pid, participant per connection",
+		       (unsigned long long)c->id);
+		return c->id;
+	}
+	return PART_PROCESS_BIT | (uint64_t)cred.pid;
+}
+
 static void accept_client(struct ev *l)
 {
+	struct sockaddr_storage ss;
+	socklen_t sslen = sizeof(ss);
 	struct ms_conn *c;
 	int fd, one = 1;
 
-	fd = accept4(l->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+	memset(&ss, 0, sizeof(ss));
+	fd = accept4(l->fd, (struct sockaddr *)&ss, &sslen,
+		     SOCK_NONBLOCK | SOCK_CLOEXEC);
 	if (fd < 0) {
 		if (errno != EAGAIN && errno != EINTR)
 			ms_log("accept: %s", strerror(errno));
@@ -462,10 +528,12 @@ static void accept_client(struct ev *l)
 		close(fd);
 		return;
 	}
-	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	if (ss.ss_family != AF_UNIX)
+		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	c->ev.kind = EV_CONN;
 	c->ev.fd = fd;
 	c->id = next_conn_id++;
+	c->part_id = conn_participant(c, ss.ss_family);
 	sd_list_init(&c->outq);
 	sd_list_init(&c->held);
 	sd_list_add_tail(&c->link, &live_conns);
@@ -795,9 +863,13 @@ int server_run(const char **listen, int nr_listen, const char *ctl_path)
 		nr_listeners++;
 		ev_add(&ctl->ev, EPOLLIN);
 	}
-	ms_log("ready (dir %s, copies %u, shift %u%s%s)", ms_dir,
+	ms_log("ready (dir %s, copies %u, shift %u%s%s%s)", ms_dir,
 	       ms_cluster.copies, ms_cluster.block_shift,
 	       ms_cluster.flags & MS_CLUSTER_FLAG_LOCK ? ", locking" : "",
+	       ms_cluster.flags & MS_CLUSTER_FLAG_LOCK ?
+	       (ms_participant_mode == MS_PARTICIPANT_PROCESS ?
+		" (participant = process)" : " (participant = connection)") :
+	       "",
 	       ms_nosync ? ", nosync" : "");
 
 	for (;;) {

@@ -5,7 +5,8 @@
  * start), name lookup and vid allocation (FNV-1a start vid + linear
  * probing), NEW_VDI (create, clone, snapshot, rebase), DEL_VDI, LOCK_VDI /
  * RELEASE_VDI with normal and shared locks, the shared-lock coherence state
- * machine (each client connection stands for one sheep node), inode index
+ * machine (participants are ids server.c gives out: a client process or a
+ * connection stands for one sheep node), inode index
  * updates with reference counting and reclaim of unreferenced data objects,
  * DISCARD_OBJ, GET_VDI_COPIES and GET_VDI_ATTR.  Everything that changes
  * VDI state runs under one mutex; object I/O only reads the bitmaps.
@@ -519,12 +520,12 @@ static void free_lock(struct vdi_lock *victim)
 	}
 }
 
-static int part_index(const struct vdi_lock *l, uint64_t conn_id)
+static int part_index(const struct vdi_lock *l, uint64_t part_id)
 {
 	uint32_t i;
 
 	for (i = 0; i < l->nr; i++)
-		if (l->part[i] == conn_id)
+		if (l->part[i] == part_id)
 			return (int)i;
 	return -1;
 }
@@ -538,7 +539,7 @@ static void part_remove(struct vdi_lock *l, int i)
 		free_lock(l);
 }
 
-static int lock_vdi(uint32_t vid, uint32_t type, uint64_t conn_id)
+static int lock_vdi(uint32_t vid, uint32_t type, uint64_t part_id)
 {
 	struct vdi_lock *l = find_lock(vid);
 	uint32_t i, st = PSTATE_SHARED;
@@ -546,7 +547,7 @@ static int lock_vdi(uint32_t vid, uint32_t type, uint64_t conn_id)
 	if (type != SD_LOCK_TYPE_NORMAL && type != SD_LOCK_TYPE_SHARED)
 		return SD_RES_INVALID_PARMS;
 	if (l && (type == SD_LOCK_TYPE_NORMAL || l->state != LSTATE_SHARED ||
-		  part_index(l, conn_id) >= 0 || l->nr >= MS_MAX_PARTICIPANTS))
+		  part_index(l, part_id) >= 0 || l->nr >= MS_MAX_PARTICIPANTS))
 		return SD_RES_VDI_LOCKED;
 	if (!l) {
 		l = calloc(1, sizeof(*l));
@@ -564,7 +565,7 @@ static int lock_vdi(uint32_t vid, uint32_t type, uint64_t conn_id)
 	for (i = 0; i < l->nr; i++)
 		if (l->pstate[i] == PSTATE_MODIFIED)
 			st = PSTATE_INVALIDATED;
-	l->part[l->nr] = conn_id;
+	l->part[l->nr] = part_id;
 	l->pstate[l->nr] = st;
 	l->nr++;
 	return SD_RES_SUCCESS;
@@ -587,7 +588,7 @@ void vdi_op_lookup(struct ms_request *r)
 		r->rsp.vdi.block_size_shift = lk.hdr.block_size_shift;
 		if (r->req.opcode == SD_OP_LOCK_VDI &&
 		    (ms_cluster.flags & MS_CLUSTER_FLAG_LOCK))
-			ret = lock_vdi(lk.vid, r->req.vdi.type, r->conn_id);
+			ret = lock_vdi(lk.vid, r->req.vdi.type, r->part_id);
 	}
 	pthread_mutex_unlock(&vdi_mutex);
 out:
@@ -607,32 +608,35 @@ void vdi_op_release(struct ms_request *r)
 	if (l && l->state == LSTATE_LOCKED) {
 		free_lock(l);
 	} else if (l) {
-		i = part_index(l, r->conn_id);
+		i = part_index(l, r->part_id);
 		if (i >= 0)
 			part_remove(l, i);
 	}
 	pthread_mutex_unlock(&vdi_mutex);
 }
 
-void vdi_conn_closed(uint64_t conn_id)
+int vdi_participant_left(uint64_t part_id)
 {
 	struct vdi_lock *l, *next;
-	int i;
+	int i, n = 0;
 
 	pthread_mutex_lock(&vdi_mutex);
 	for (l = locks; l; l = next) {
 		next = l->next;
 		if (l->state != LSTATE_SHARED)
 			continue;
-		i = part_index(l, conn_id);
-		if (i >= 0)
-			part_remove(l, i);
+		i = part_index(l, part_id);
+		if (i < 0)
+			continue;
+		part_remove(l, i);
+		n++;
 	}
 	pthread_mutex_unlock(&vdi_mutex);
+	return n;
 }
 
-/* an index update of @vid by @conn_id: it is MODIFIED, the others stale */
-static void coherence_modified(uint32_t vid, uint64_t conn_id)
+/* an index update of @vid by @part_id: it is MODIFIED, the others stale */
+static void coherence_modified(uint32_t vid, uint64_t part_id)
 {
 	struct vdi_lock *l = find_lock(vid);
 	uint32_t i;
@@ -640,7 +644,7 @@ static void coherence_modified(uint32_t vid, uint64_t conn_id)
 
 	if (!l || l->state != LSTATE_SHARED)
 		return;
-	me = part_index(l, conn_id);
+	me = part_index(l, part_id);
 	if (me >= 0 && l->pstate[me] == PSTATE_MODIFIED)
 		return;
 	for (i = 0; i < l->nr; i++)
@@ -648,7 +652,7 @@ static void coherence_modified(uint32_t vid, uint64_t conn_id)
 			PSTATE_INVALIDATED;
 }
 
-int vdi_coherence_check(uint64_t oid, uint64_t conn_id)
+int vdi_coherence_check(uint64_t oid, uint64_t part_id)
 {
 	struct vdi_lock *l;
 	int ret = SD_RES_SUCCESS, i;
@@ -658,7 +662,7 @@ int vdi_coherence_check(uint64_t oid, uint64_t conn_id)
 	pthread_mutex_lock(&vdi_mutex);
 	l = find_lock(sd_oid_to_vid(oid));
 	if (l && l->state == LSTATE_SHARED) {
-		i = part_index(l, conn_id);
+		i = part_index(l, part_id);
 		if (i >= 0 && l->pstate[i] == PSTATE_INVALIDATED)
 			ret = SD_RES_INODE_INVALIDATED;
 	}
@@ -666,7 +670,7 @@ int vdi_coherence_check(uint64_t oid, uint64_t conn_id)
 	return ret;
 }
 
-void vdi_refreshed(uint32_t vid, uint64_t conn_id)
+void vdi_refreshed(uint32_t vid, uint64_t part_id)
 {
 	struct vdi_lock *l;
 	uint32_t j;
@@ -677,7 +681,7 @@ void vdi_refreshed(uint32_t vid, uint64_t conn_id)
 	pthread_mutex_lock(&vdi_mutex);
 	l = find_lock(vid);
 	if (l && l->state == LSTATE_SHARED) {
-		i = part_index(l, conn_id);
+		i = part_index(l, part_id);
 		if (i >= 0) {
 			for (j = 0; j < l->nr; j++)
 				if (l->pstate[j] == PSTATE_MODIFIED)
@@ -693,11 +697,12 @@ void vdi_refreshed(uint32_t vid, uint64_t conn_id)
 /*
  * Write [off, off+len) of inode @oid.  The part that overlaps the flat
  * index is an index update: entries that changed drop a reference to their
- * old object (deleted when unreferenced) and take one on the new one.
+ * old object (deleted when unreferenced), and an entry set to the inode's
+ * own vid takes one on its object.
  * Called with vdi_mutex held.
  */
 static int inode_write_locked(uint64_t oid, const uint8_t *buf, uint32_t len,
-			      uint64_t off, uint64_t conn_id)
+			      uint64_t off, uint64_t part_id)
 {
 	uint32_t vid = sd_oid_to_vid(oid), first, n, i;
 	uint64_t s = off, e = off + len, base;
@@ -731,24 +736,31 @@ static int inode_write_locked(uint64_t oid, const uint8_t *buf, uint32_t len,
 
 		if (o == nw)
 			continue;
-		if (nw)
+		/*
+		 * Like sheep's generational counts: a created object's one
+		 * reference belongs to its own vid's entry; an entry naming
+		 * another vid's object takes none (sheep zeroes its gref), so
+		 * a client that publishes a foreign vid loses that object when
+		 * the owner is deleted -- as it would on a real cluster.
+		 */
+		if (nw == vid)
 			ref_get(sd_vid_to_data_oid(nw, first + i));
 		if (o)
 			drop_ref(o, first + i);
 	}
-	coherence_modified(vid, conn_id);
+	coherence_modified(vid, part_id);
 out:
 	free(old);
 	return ret;
 }
 
 int vdi_inode_write(uint64_t oid, const uint8_t *buf, uint32_t len,
-		    uint64_t off, uint64_t conn_id)
+		    uint64_t off, uint64_t part_id)
 {
 	int ret;
 
 	pthread_mutex_lock(&vdi_mutex);
-	ret = inode_write_locked(oid, buf, len, off, conn_id);
+	ret = inode_write_locked(oid, buf, len, off, part_id);
 	pthread_mutex_unlock(&vdi_mutex);
 	return ret;
 }
@@ -816,7 +828,7 @@ void vdi_op_discard(struct ms_request *r)
 	if (ret == SD_RES_SUCCESS && cur)
 		ret = inode_write_locked(inode, zero, 4,
 					 sd_inode_index_offset(idx),
-					 r->conn_id);
+					 r->part_id);
 	pthread_mutex_unlock(&vdi_mutex);
 	r->rsp.result = (uint32_t)ret;
 }
