@@ -170,7 +170,8 @@ tgt_setup() {
 	local name=$1
 	shift
 	tgt_require "$name"
-	if ! sheep_addr "$@"; then
+	# TGT_SHEEP_START names another starter (fault tests: sheep_start)
+	if ! "${TGT_SHEEP_START:-sheep_addr}" "$@"; then
 		fail "$name" "cannot start minisheep"
 		exit 1
 	fi

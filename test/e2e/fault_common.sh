@@ -101,20 +101,7 @@ fault_setup() {
 		skip "$name" "test/tools/iscsi_verify needs libiscsi (apt-get install libiscsi-dev)"
 		exit 0
 	fi
-	if ! sheep_start "$@"; then
-		fail "$name" "cannot start minisheep"
-		exit 1
-	fi
-	if ! tgt_start; then
-		fail "$name" "cannot start tgtd"
-		exit 1
-	fi
-	IQN=iqn.2026-11.org.sheepdog:t$$-$name
-	IQN=${IQN//_/-}
-	if ! tgt_target 1 "$IQN"; then
-		fail "$name" "cannot create the target"
-		exit 1
-	fi
+	TGT_SHEEP_START=sheep_start tgt_setup "$name" "$@"
 }
 
 # verify_logs URL|IMAGE NAME LOG...: the checker's verdict as one check
