@@ -115,7 +115,8 @@ int vdi_inode_create(uint64_t oid, const uint8_t *buf, uint32_t len,
 		     uint64_t off);
 /* coherence gate for TGT-flagged object I/O; SD_RES_* */
 int vdi_coherence_check(uint64_t oid, uint64_t part_id);
-void vdi_refreshed(uint32_t vid, uint64_t part_id);
+int vdi_refresh_read(uint64_t oid, uint8_t *buf, uint32_t len,
+		     uint64_t part_id);
 /* the last connection of @part_id closed: drop it from shared locks;
  * returns how many it was in */
 int vdi_participant_left(uint64_t part_id);

@@ -57,13 +57,16 @@ static int op_read(struct ms_request *r)
 		return ret;
 	if (!ops_alloc_rdata(r, q->data_length))
 		return SD_RES_NO_MEM;
-	ret = store_read(q->obj.oid, r->rdata, q->data_length, q->obj.offset);
+	if (is_refresh_read(q))
+		ret = vdi_refresh_read(q->obj.oid, r->rdata, q->data_length,
+				       r->part_id);
+	else
+		ret = store_read(q->obj.oid, r->rdata, q->data_length,
+				 q->obj.offset);
 	if (ret != SD_RES_SUCCESS) {
 		ops_alloc_rdata(r, 0);
 		return ret;
 	}
-	if (is_refresh_read(q))
-		vdi_refreshed(sd_oid_to_vid(q->obj.oid), r->part_id);
 	return SD_RES_SUCCESS;
 }
 

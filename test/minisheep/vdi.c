@@ -670,16 +670,23 @@ int vdi_coherence_check(uint64_t oid, uint64_t part_id)
 	return ret;
 }
 
-void vdi_refreshed(uint32_t vid, uint64_t part_id)
+/*
+ * The refresh read (section 7): read the inode header and index and mark
+ * the reader SHARED again, atomically with respect to index updates (they
+ * write the inode under vdi_mutex too), so an update between the read and
+ * the state change cannot leave a reader SHARED with a stale index.
+ */
+int vdi_refresh_read(uint64_t oid, uint8_t *buf, uint32_t len, uint64_t part_id)
 {
 	struct vdi_lock *l;
 	uint32_t j;
-	int i;
+	int i, ret;
 
-	if (!(ms_cluster.flags & MS_CLUSTER_FLAG_LOCK))
-		return;
 	pthread_mutex_lock(&vdi_mutex);
-	l = find_lock(vid);
+	ret = store_read(oid, buf, len, 0);
+	if (ret != SD_RES_SUCCESS || !(ms_cluster.flags & MS_CLUSTER_FLAG_LOCK))
+		goto out;
+	l = find_lock(sd_oid_to_vid(oid));
 	if (l && l->state == LSTATE_SHARED) {
 		i = part_index(l, part_id);
 		if (i >= 0) {
@@ -689,7 +696,9 @@ void vdi_refreshed(uint32_t vid, uint64_t part_id)
 			l->pstate[i] = PSTATE_SHARED;
 		}
 	}
+out:
 	pthread_mutex_unlock(&vdi_mutex);
+	return ret;
 }
 
 /* ---- index updates (sections 2.2, 5.4) ------------------------------ */
