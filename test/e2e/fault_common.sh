@@ -118,3 +118,33 @@ verify_logs() {
 # lines of LOG that record a failed write
 failed_writes() { grep -c '^F ' "$1"; }
 acked_writes() { grep -c '^W ' "$1"; }
+
+# fault_two_gateways VDI: LUN 1 of target 1 on VDI with lock=shared on the
+# gateway fault_setup started (URL1), then a second tgtd with the same
+# (URL2).  GW1 keeps gateway 1's pid, port, control port and tids; it is
+# stopped at exit.
+stop_gw1() {
+	TGT_PID=${GW1[0]} TGT_PORT=${GW1[1]} TGT_CTL=${GW1[2]}
+	TGT_TIDS=("${GW1[@]:3}")
+	tgt_stop
+}
+fault_two_gateways() {
+	local vdi=$1
+	check "gw1-lu-shared" tgt_lu 1 1 "$SHEEP:$vdi" sheepdog "lock=shared"
+	URL1=$(tgt_url "$IQN" 1)
+	GW1=("$TGT_PID" "$TGT_PORT" "$TGT_CTL" "${TGT_TIDS[@]}")
+	on_exit stop_gw1
+	TGT_PID=''
+	TGT_TIDS=()
+	if ! tgt_start; then
+		fail "gw2-start" "cannot start the second tgtd"
+		exit 1
+	fi
+	if ! tgt_target 1 "$IQN"; then
+		fail "gw2-target" "cannot create the second gateway's target"
+		exit 1
+	fi
+	check "gw2-lu-shared" tgt_lu 1 1 "$SHEEP:$vdi" sheepdog "lock=shared"
+	URL2=$(tgt_url "$IQN" 1)
+	[[ $URL1 != "$URL2" ]] || fail "two-gateways" "both gateways on one port"
+}

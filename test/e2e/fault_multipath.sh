@@ -13,30 +13,7 @@ source "$(dirname "$0")/fault_common.sh"
 fault_setup multipath --lock
 VDI=$(vdi_name multipath)
 make_vdi "$VDI" $((32 * 1024 * 1024))
-check "gw1-lu-shared" tgt_lu 1 1 "$SHEEP:$VDI" sheepdog "lock=shared"
-URL1=$(tgt_url "$IQN" 1)
-
-# a second gateway: tgt_start again; stop the first one ourselves at exit
-GW1=("$TGT_PID" "$TGT_PORT" "$TGT_CTL" "${TGT_TIDS[@]}")
-stop_gw1() {
-	TGT_PID=${GW1[0]} TGT_PORT=${GW1[1]} TGT_CTL=${GW1[2]}
-	TGT_TIDS=("${GW1[@]:3}")
-	tgt_stop
-}
-on_exit stop_gw1
-TGT_PID=''
-TGT_TIDS=()
-if ! tgt_start; then
-	fail "gw2-start" "cannot start the second tgtd"
-	exit 1
-fi
-if ! tgt_target 1 "$IQN"; then
-	fail "gw2-target" "cannot create the second gateway's target"
-	exit 1
-fi
-check "gw2-lu-shared" tgt_lu 1 1 "$SHEEP:$VDI" sheepdog "lock=shared"
-URL2=$(tgt_url "$IQN" 1)
-[[ $URL1 != "$URL2" ]] || fail "two-gateways" "both gateways on one port"
+fault_two_gateways "$VDI"
 
 LOG1=$T_TMP/gw1.log
 LOG2=$T_TMP/gw2.log
