@@ -152,6 +152,8 @@ if env "${env_args[@]}" "${CMD[@]}" >"$T_TMP/nbdkit.out" 2>&1 &&
 	pass "execstart-runs"
 else
 	fail "execstart-runs" "$(head -3 "$T_TMP/nbdkit.out")"
+	# a daemon that wrote its pid file late is still ours to stop
+	[[ -s $PIDFILE ]] && on_exit "stop_pid $(cat "$PIDFILE")"
 	exit 1
 fi
 URI="nbd+unix:///?socket=$NBD_SOCK"
