@@ -38,20 +38,9 @@ int main(void)
 #include <iscsi/iscsi.h>
 #include <iscsi/scsi-lowlevel.h>
 
-#define LOAD_MAX_QD	256
-#define LOAD_INITIATOR	"iqn.2026-11.org.sheepdog:iscsi-load"
+#include "load_common.h"
 
-struct load_opts {
-	bool write;
-	bool random;
-	bool once;
-	uint32_t bs;
-	unsigned int qd;
-	uint64_t range;
-	double secs;
-	uint64_t seed;
-	const char *url;
-};
+#define LOAD_INITIATOR	"iqn.2026-11.org.sheepdog:iscsi-load"
 
 struct load_slot {
 	struct load_state *st;
@@ -86,37 +75,6 @@ static uint64_t now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ull + ts.tv_nsec;
 }
 
-/* xorshift64*: cheap, good enough to spread offsets */
-static uint64_t next_rand(uint64_t *s)
-{
-	*s ^= *s >> 12;
-	*s ^= *s << 25;
-	*s ^= *s >> 27;
-	return *s * 2685821657736338717ull;
-}
-
-static int parse_size(const char *s, uint64_t *out)
-{
-	char *end;
-	unsigned long long v;
-	int shift = 0;
-
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (errno || end == s)
-		return -1;
-	switch (*end) {
-	case 'k': case 'K': shift = 10; end++; break;
-	case 'm': case 'M': shift = 20; end++; break;
-	case 'g': case 'G': shift = 30; end++; break;
-	default: break;
-	}
-	if (*end || (shift && v > (UINT64_MAX >> shift)))
-		return -1;
-	*out = (uint64_t)v << shift;
-	return 0;
-}
-
 static void usage(FILE *f)
 {
 	fprintf(f,
@@ -143,66 +101,28 @@ static int parse_opts(int argc, char **argv, struct load_opts *o)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	uint64_t v;
-	char *end;
-	int c;
+	int c, r;
 
-	*o = (struct load_opts){ .random = true, .bs = 4096, .qd = 1,
-				 .secs = 5, .seed = 1 };
-	while ((c = getopt_long(argc, argv, "m:b:q:r:t:os:h", lopts,
+	load_opts_init(o);
+	while ((c = getopt_long(argc, argv, LOAD_OPTSTRING, lopts,
 				NULL)) != -1) {
-		switch (c) {
-		case 'm':
-			if (!strcmp(optarg, "randread") ||
-			    !strcmp(optarg, "read"))
-				o->write = false;
-			else if (!strcmp(optarg, "randwrite") ||
-				 !strcmp(optarg, "write"))
-				o->write = true;
-			else
-				goto bad;
-			o->random = !strncmp(optarg, "rand", 4);
-			break;
-		case 'b':
-			if (parse_size(optarg, &v) || !v || v > (64u << 20))
-				goto bad;
-			o->bs = v;
-			break;
-		case 'q':
-			if (parse_size(optarg, &v) || !v || v > LOAD_MAX_QD)
-				goto bad;
-			o->qd = v;
-			break;
-		case 'r':
-			if (parse_size(optarg, &o->range))
-				goto bad;
-			break;
-		case 't':
-			o->secs = strtod(optarg, &end);
-			if (*end || !(o->secs > 0))
-				goto bad;
-			break;
-		case 'o':
-			o->once = true;
-			o->random = false;
-			break;
-		case 's':
-			if (parse_size(optarg, &o->seed) || !o->seed)
-				goto bad;
-			break;
-		case 'h':
+		r = load_opt(c, optarg, o);
+		if (r < 0)
+			goto bad;
+		if (r)
+			continue;
+		if (c == 'h') {
 			usage(stdout);
 			exit(0);
-		default:
-			usage(stderr);
-			return -1;
 		}
+		usage(stderr);
+		return -1;
 	}
 	if (optind != argc - 1) {
 		usage(stderr);
 		return -1;
 	}
-	o->url = argv[optind];
+	o->target[0] = argv[optind];
 	return 0;
 bad:
 	fprintf(stderr, "iscsi_load: bad value '%s' for -%c\n", optarg, c);
@@ -295,9 +215,9 @@ static int load_connect(struct load_state *st)
 		fprintf(stderr, "iscsi_load: cannot create an iSCSI context\n");
 		return -1;
 	}
-	url = iscsi_parse_full_url(st->iscsi, st->o.url);
+	url = iscsi_parse_full_url(st->iscsi, st->o.target[0]);
 	if (!url) {
-		fprintf(stderr, "iscsi_load: bad URL '%s': %s\n", st->o.url,
+		fprintf(stderr, "iscsi_load: bad URL '%s': %s\n", st->o.target[0],
 			iscsi_get_error(st->iscsi));
 		return -1;
 	}
@@ -307,7 +227,7 @@ static int load_connect(struct load_state *st)
 	st->lun = url->lun;
 	if (iscsi_full_connect_sync(st->iscsi, url->portal, url->lun)) {
 		fprintf(stderr, "iscsi_load: login to %s failed: %s\n",
-			st->o.url, iscsi_get_error(st->iscsi));
+			st->o.target[0], iscsi_get_error(st->iscsi));
 		goto out;
 	}
 	task = iscsi_readcapacity16_sync(st->iscsi, st->lun);
@@ -406,12 +326,7 @@ int main(int argc, char **argv)
 		goto out;
 	t1 = now_ns();
 	secs = (t1 - t0) / 1e9;
-	printf("mode=%s%s bs=%u qd=%u range=%" PRIu64 " secs=%.3f ios=%" PRIu64
-	       " iops=%.1f mibps=%.2f lat_us=%.1f\n",
-	       st.o.random ? "rand" : "", st.o.write ? "write" : "read",
-	       st.o.bs, st.o.qd, st.o.range, secs, st.ios, st.ios / secs,
-	       st.ios * (double)st.o.bs / secs / 1048576.0,
-	       st.ios ? st.lat_sum_ns / 1e3 / st.ios : 0.0);
+	load_print(&st.o, secs, st.ios, st.lat_sum_ns);
 	ret = 0;
 out:
 	if (st.iscsi) {

@@ -24,22 +24,8 @@
 #include <time.h>
 
 #include "sheepdog.h"
+#include "load_common.h"
 
-#define LOAD_MAX_QD	256
-
-struct load_opts {
-	bool write;
-	bool random;
-	bool once;
-	uint32_t bs;
-	unsigned int qd;
-	unsigned int conns;
-	uint64_t range;
-	double secs;
-	uint64_t seed;
-	const char *addr;
-	const char *vdi;
-};
 
 struct load_slot {
 	struct load_state *st;
@@ -64,37 +50,6 @@ struct load_state {
 	uint64_t lat_sum_ns;
 	struct load_slot slots[LOAD_MAX_QD];
 };
-
-/* xorshift64*: cheap, good enough to spread offsets */
-static uint64_t next_rand(uint64_t *s)
-{
-	*s ^= *s >> 12;
-	*s ^= *s << 25;
-	*s ^= *s >> 27;
-	return *s * 2685821657736338717ull;
-}
-
-static int parse_size(const char *s, uint64_t *out)
-{
-	char *end;
-	unsigned long long v;
-	int shift = 0;
-
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (errno || end == s)
-		return -1;
-	switch (*end) {
-	case 'k': case 'K': shift = 10; end++; break;
-	case 'm': case 'M': shift = 20; end++; break;
-	case 'g': case 'G': shift = 30; end++; break;
-	default: break;
-	}
-	if (*end || (shift && v > (UINT64_MAX >> shift)))
-		return -1;
-	*out = (uint64_t)v << shift;
-	return 0;
-}
 
 static void usage(FILE *f)
 {
@@ -126,57 +81,22 @@ static int parse_opts(int argc, char **argv, struct load_opts *o)
 		{ NULL, 0, NULL, 0 },
 	};
 	uint64_t v;
-	char *end;
-	int c;
+	int c, r;
 
-	*o = (struct load_opts){ .random = true, .bs = 4096, .qd = 1,
-				 .conns = SD_DEFAULT_CONNS, .secs = 5,
-				 .seed = 1 };
-	while ((c = getopt_long(argc, argv, "m:b:q:r:t:oc:s:h", lopts,
+	load_opts_init(o);
+	o->conns = SD_DEFAULT_CONNS;
+	while ((c = getopt_long(argc, argv, LOAD_OPTSTRING "c:", lopts,
 				NULL)) != -1) {
+		r = load_opt(c, optarg, o);
+		if (r < 0)
+			goto bad;
+		if (r)
+			continue;
 		switch (c) {
-		case 'm':
-			if (!strcmp(optarg, "randread") ||
-			    !strcmp(optarg, "read"))
-				o->write = false;
-			else if (!strcmp(optarg, "randwrite") ||
-				 !strcmp(optarg, "write"))
-				o->write = true;
-			else
-				goto bad;
-			o->random = !strncmp(optarg, "rand", 4);
-			break;
-		case 'b':
-			if (parse_size(optarg, &v) || !v || v > (64u << 20))
-				goto bad;
-			o->bs = v;
-			break;
-		case 'q':
-			if (parse_size(optarg, &v) || !v || v > LOAD_MAX_QD)
-				goto bad;
-			o->qd = v;
-			break;
-		case 'r':
-			if (parse_size(optarg, &o->range))
-				goto bad;
-			break;
-		case 't':
-			o->secs = strtod(optarg, &end);
-			if (*end || !(o->secs > 0))
-				goto bad;
-			break;
-		case 'o':
-			o->once = true;
-			o->random = false;
-			break;
 		case 'c':
 			if (parse_size(optarg, &v) || !v || v > SD_MAX_CONNS)
 				goto bad;
 			o->conns = v;
-			break;
-		case 's':
-			if (parse_size(optarg, &o->seed) || !o->seed)
-				goto bad;
 			break;
 		case 'h':
 			usage(stdout);
@@ -190,8 +110,8 @@ static int parse_opts(int argc, char **argv, struct load_opts *o)
 		usage(stderr);
 		return -1;
 	}
-	o->addr = argv[optind];
-	o->vdi = argv[optind + 1];
+	o->target[0] = argv[optind];
+	o->target[1] = argv[optind + 1];
 	return 0;
 bad:
 	fprintf(stderr, "sd_load: bad value '%s' for -%c\n", optarg, c);
@@ -288,7 +208,7 @@ static int load_open(struct load_state *st, struct sd_client **cp)
 	struct sd_vdi_open_args va = { 0 };
 	uint64_t size;
 
-	if (sd_addr_parse(st->o.addr, &addr) < 0) {
+	if (sd_addr_parse(st->o.target[0], &addr) < 0) {
 		fprintf(stderr, "sd_load: %s\n", sd_get_error());
 		return -1;
 	}
@@ -299,11 +219,11 @@ static int load_open(struct load_state *st, struct sd_client **cp)
 		fprintf(stderr, "sd_load: %s\n", sd_get_error());
 		return -1;
 	}
-	va.name = st->o.vdi;
+	va.name = st->o.target[1];
 	va.lock = SD_LOCK_NONE;
 	if (sd_vdi_open(*cp, &va, &st->vdi) < 0) {
 		fprintf(stderr, "sd_load: cannot open VDI '%s': %s\n",
-			st->o.vdi, sd_get_error());
+			st->o.target[1], sd_get_error());
 		return -1;
 	}
 	size = sd_vdi_size(st->vdi);
@@ -370,12 +290,7 @@ int main(int argc, char **argv)
 	if (st.err)
 		goto out;
 	secs = (t1 - t0) / 1e9;
-	printf("mode=%s%s bs=%u qd=%u range=%" PRIu64 " secs=%.3f ios=%" PRIu64
-	       " iops=%.1f mibps=%.2f lat_us=%.1f\n",
-	       st.o.random ? "rand" : "", st.o.write ? "write" : "read",
-	       st.o.bs, st.o.qd, st.o.range, secs, st.ios, st.ios / secs,
-	       st.ios * (double)st.o.bs / secs / 1048576.0,
-	       st.ios ? st.lat_sum_ns / 1e3 / st.ios : 0.0);
+	load_print(&st.o, secs, st.ios, st.lat_sum_ns);
 	ret = 0;
 out:
 	if (st.vdi)
