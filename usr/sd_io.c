@@ -27,7 +27,13 @@
  *   re-publishes allocations a snapshot raced with).
  * - Shared-lock handles (SD_LOCK_SHARED) send every object request with
  *   SD_FLAG_CMD_TGT, and re-check a hole's index entry on the server
- *   before answering zeros (another gateway may have allocated it).
+ *   before answering zeros (another gateway may have allocated it).  A
+ *   read completes only after a read fence sent after it was dispatched
+ *   came back clean (fence_arm()): neither INODE_INVALIDATED (another
+ *   gateway changed the index, so an inherited entry may be stale) nor a
+ *   snapshot of our vid (another gateway's writes go to a new vid).  Only
+ *   the refresh of a stale index makes the TGT flag alone enough for
+ *   owned objects; inherited entries and snapshots need the fence.
  * - A create or index update that fails with a transport error may still
  *   execute on the server: its object stays gated for parked writers until
  *   a re-read of the index entry settles it (bg_recheck_start()).
@@ -63,6 +69,7 @@ enum piece_state {
 	PIECE_INDEX,	/* index entry WRITE_OBJ in flight, gate held */
 	PIECE_PARKED,	/* waiting on another piece's gate */
 	PIECE_HOLECHECK, /* shared mode: index entry read of a hole */
+	PIECE_FENCE,	/* shared mode: read done, waiting for a fence */
 	PIECE_RELOAD,	/* waiting for the VDI's reload */
 };
 
@@ -84,6 +91,8 @@ struct io_piece {
 	bool zero_fill;			/* hole check found a hole */
 	unsigned int redos;
 	uint32_t gen;			/* v->gen when its request was sent */
+	uint64_t fence_need;		/* shared-mode read: the fence that
+					 * must come back clean, 0 = none */
 	uint32_t new_entry;		/* index value being published */
 	struct sd_list link;		/* todo list or gate waiters */
 	struct sd_request req;
@@ -403,6 +412,71 @@ static int piece_submit_holecheck(struct io_piece *p)
 	return sd_client_submit(v->c, &p->req);
 }
 
+/* ---- read fences (shared mode, mu held) -------------------------------- */
+
+static void fence_done(struct sd_request *req, int cerr);
+
+/* READ_OBJ (TGT) of our inode's snap_ctime; counts as background work so
+ * that close waits for it */
+static int fence_send(struct sd_vdi *v, uint64_t deadline_ns)
+{
+	struct sd_vdi_fence *f = &v->fence;
+	struct sd_request *r = &f->req;
+	int ret;
+
+	memset(r, 0, sizeof(*r));
+	r->hdr.proto_ver = SD_PROTO_VER;
+	r->hdr.opcode = SD_OP_READ_OBJ;
+	r->hdr.flags = SD_FLAG_CMD_TGT;
+	r->hdr.data_length = sizeof(f->buf);
+	r->hdr.obj.oid = sd_vid_to_vdi_oid(v->vid);
+	r->hdr.obj.offset = SD_INODE_OFF_SNAP_CTIME;
+	r->hdr.obj.copies = v->nr_copies;
+	r->hdr.obj.copy_policy = v->copy_policy;
+	f->iov.iov_base = f->buf;
+	f->iov.iov_len = sizeof(f->buf);
+	r->in_iov = &f->iov;
+	r->in_iovcnt = 1;
+	r->req_flags = SD_REQ_RESEND;
+	r->deadline_ns = deadline_ns;
+	r->done = fence_done;
+	r->priv = v;
+	ret = sd_client_submit(v->c, r);
+	if (ret)
+		return ret;
+	f->busy = true;
+	f->sent++;
+	f->gen = v->gen;
+	v->bg_inflight++;
+	return 0;
+}
+
+/*
+ * A shared-mode read piece is about to be sent: it will need a fence sent
+ * from now on.  Sends one unless one is in flight already, which was sent
+ * before this piece and cannot vouch for it: then the piece waits for the
+ * next one, sent when the current one is back.
+ */
+static int fence_arm(struct sd_vdi *v, struct io_piece *p)
+{
+	struct sd_vdi_fence *f = &v->fence;
+	uint64_t dl = p->call->deadline_ns;
+	int ret;
+
+	if (f->busy) {
+		if (!f->more || dl < f->more_deadline_ns)
+			f->more_deadline_ns = dl;
+		f->more = true;
+		p->fence_need = f->sent + 1;
+		return 0;
+	}
+	ret = fence_send(v, dl);
+	if (ret)
+		return ret;
+	p->fence_need = f->sent;
+	return 0;
+}
+
 /* ---- piece engine (v->mu held unless said otherwise) ------------------ */
 
 static void piece_gate_open(struct io_piece *p, struct sd_list *todo)
@@ -465,6 +539,11 @@ static int piece_start(struct io_piece *p, struct sd_list *todo)
 
 	if (call->kind == IO_READ) {
 		/* reads never wait for gates: they see the published index */
+		if (v->lock == SD_LOCK_SHARED) {
+			ret = fence_arm(v, p);
+			if (ret)
+				return ret;
+		}
 		if (!e) {
 			if (v->lock != SD_LOCK_SHARED)
 				return PIECE_HOLE;
@@ -526,6 +605,7 @@ static void piece_finish(struct io_piece *p, int err, struct sd_list *todo,
 	p->resume_index = false;
 	p->zero_fill = false;
 	p->redos = 0;
+	p->fence_need = 0;
 	if (err && !call->err)
 		call->err = err;
 	if (!call->err && call->next_span < call->nr_spans) {
@@ -814,6 +894,113 @@ static bool piece_redo(struct io_piece *p, uint32_t res, struct sd_list *todo)
 	return true;
 }
 
+/*
+ * What the last fence that ended says about @p, whose fence it vouches for
+ * (mu held): 0 = the read stands, PIECE_PENDING = re-dispatched (on
+ * @todo; a reload is asked for if the piece's state is the stale one), or
+ * -errno: the piece fails.  A fence sent before a reload applied cannot
+ * vouch for a piece read against it either way: such pieces are redone.
+ */
+static int fence_outcome(struct io_piece *p, struct sd_list *todo)
+{
+	struct sd_vdi_fence *f = &p->call->v->fence;
+	uint32_t res = f->stale ? f->stale : SD_RES_INODE_INVALIDATED;
+
+	if (f->err)
+		return f->err;
+	if (!f->stale && f->done_gen == p->gen)
+		return 0;
+	p->zero_fill = false;
+	if (piece_redo(p, res, todo))
+		return PIECE_PENDING;
+	return p->call->err ? p->call->err : -sd_result_to_errno(res);
+}
+
+/*
+ * A shared-mode read piece has its data (or found a hole, zero_fill set):
+ * 0 = it may finish, PIECE_PENDING = it waits for its fence or was
+ * re-dispatched, -errno = it fails.
+ */
+static int fence_check(struct io_piece *p, struct sd_list *todo)
+{
+	struct sd_vdi *v = p->call->v;
+
+	if (p->fence_need > v->fence.done) {
+		p->state = PIECE_FENCE;
+		sd_list_add_tail(&p->link, &v->fence.waiters);
+		return PIECE_PENDING;
+	}
+	return fence_outcome(p, todo);
+}
+
+/* A fence ended (recorded in v->fence): settle the pieces it vouches for. */
+static void fence_wake(struct sd_vdi *v, struct sd_list *todo,
+		       struct sd_list *done_calls)
+{
+	struct sd_list *pos, *n;
+	struct io_piece *p;
+	int ret;
+
+	sd_list_for_each_safe(pos, n, &v->fence.waiters) {
+		p = sd_list_entry(pos, struct io_piece, link);
+		if (p->fence_need > v->fence.done)
+			continue;
+		sd_list_del(&p->link);
+		ret = fence_outcome(p, todo);
+		if (ret == PIECE_PENDING)
+			continue;
+		if (!ret && p->zero_fill) {
+			/* piece_start() zero-fills it */
+			p->state = PIECE_IDLE;
+			sd_list_add_tail(&p->link, todo);
+			continue;
+		}
+		piece_finish(p, ret, todo, done_calls);
+	}
+}
+
+/* I/O thread: a fence is back. */
+static void fence_done(struct sd_request *req, int cerr)
+{
+	struct sd_vdi *v = req->priv;
+	struct sd_vdi_fence *f = &v->fence;
+	struct sd_list todo, done_calls;
+	int ret;
+
+	sd_list_init(&todo);
+	sd_list_init(&done_calls);
+	pthread_mutex_lock(&v->mu);
+	f->busy = false;
+	f->done = f->sent;
+	f->done_gen = f->gen;
+	f->stale = 0;
+	f->err = 0;
+	if (!cerr && req->rsp.result == SD_RES_INODE_INVALIDATED)
+		f->stale = SD_RES_INODE_INVALIDATED;
+	else if ((f->err = res_to_err(req, cerr)))
+		;
+	else if (req->in_len != sizeof(f->buf))
+		f->err = -EPROTO;
+	else if (sd_get_le64(f->buf))
+		f->stale = SD_RES_READONLY;	/* snapshot: look it up */
+	fence_wake(v, &todo, &done_calls);
+
+	if (f->more) {
+		f->more = false;
+		ret = fence_send(v, f->more_deadline_ns);
+		if (ret) {
+			/* the next fence failed at once: so do its pieces */
+			f->done = ++f->sent;
+			f->stale = 0;
+			f->err = ret;
+			fence_wake(v, &todo, &done_calls);
+		}
+	}
+	pthread_mutex_unlock(&v->mu);
+	io_run(v, &todo, &done_calls);
+	bg_put(v, 1);
+}
+
 static bool dirty_test(const struct sd_vdi *v, uint32_t i)
 {
 	return v->dirty[i >> 3] & (1u << (i & 7));
@@ -963,8 +1150,11 @@ static int piece_holecheck_done(struct io_piece *p, struct sd_list *todo)
 	if (e >= SD_NR_VDIS)
 		return -EPROTO;
 	if (!e) {
-		p->state = PIECE_IDLE;
 		p->zero_fill = true;
+		ret = fence_check(p, todo);
+		if (ret)
+			return ret;
+		p->state = PIECE_IDLE;
 		sd_list_add_tail(&p->link, todo);
 		return PIECE_PENDING;
 	}
@@ -1014,6 +1204,14 @@ static void piece_req_done(struct sd_request *req, int cerr)
 		if (err)
 			break;
 		ret = piece_holecheck_done(p, &todo);
+		if (ret == PIECE_PENDING)
+			goto run;
+		err = ret;
+		break;
+	case PIECE_DATA:
+		if (err || !p->fence_need)
+			break;
+		ret = fence_check(p, &todo);
 		if (ret == PIECE_PENDING)
 			goto run;
 		err = ret;
@@ -1080,6 +1278,7 @@ static struct io_call *call_new(struct sd_vdi *v, enum io_kind kind,
 		p->resume_index = false;
 		p->zero_fill = false;
 		p->redos = 0;
+		p->fence_need = 0;
 		p->iov = p->iov_inline;
 		p->iovcnt = 0;
 		p->iov_cap = 0;

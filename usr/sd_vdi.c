@@ -529,6 +529,7 @@ int sd_vdi_open(struct sd_client *c, const struct sd_vdi_open_args *a,
 	sd_list_init(&v->flush_waiters);
 	v->rl.state = SD_RELOAD_IDLE;
 	sd_list_init(&v->rl.waiters);
+	sd_list_init(&v->fence.waiters);
 	sd_list_init(&v->rl.bg_waiters);
 	*out = v;
 	return 0;

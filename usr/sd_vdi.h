@@ -51,6 +51,32 @@ struct sd_vdi_reload {
 	uint8_t *buf;			/* SD_INODE_REFRESH_SIZE bytes */
 };
 
+/*
+ * Shared mode (multipath) read fences, see sd_io.c: a read may complete only
+ * after a fence sent after the read was dispatched came back clean.  A
+ * fence is READ_OBJ (TGT) of the 8-byte snap_ctime of our inode: the server
+ * answers INODE_INVALIDATED when another gateway changed the index, and a
+ * non-zero snap_ctime says our vid became a snapshot.  One fence is in
+ * flight at a time; pieces dispatched meanwhile wait for the next one.
+ */
+struct sd_vdi_fence {
+	struct sd_request req;
+	struct iovec iov;
+	uint8_t buf[8];
+	bool busy;			/* req in flight */
+	bool more;			/* a piece needs the next fence */
+	uint64_t more_deadline_ns;	/* earliest deadline of those */
+	uint64_t sent;			/* sequence number of the last sent */
+	uint32_t gen;			/* v->gen when the last one was sent */
+	/* outcome of the last fence that ended */
+	uint64_t done;			/* its sequence number */
+	uint32_t done_gen;		/* v->gen when it was sent */
+	uint32_t stale;			/* 0 clean, else SD_RES_READONLY
+					 * (snapshot) or _INODE_INVALIDATED */
+	int err;			/* it failed: -errno */
+	struct sd_list waiters;		/* pieces waiting for a fence */
+};
+
 struct sd_vdi {
 	struct sd_client *c;
 	char name[SD_MAX_VDI_LEN + 1];
@@ -86,6 +112,7 @@ struct sd_vdi {
 	pthread_cond_t bg_cond;
 	uint8_t *dirty;			/* bitmap: entries we changed on the
 					 * inode of vid since the last reload */
+	struct sd_vdi_fence fence;	/* shared mode reads, see sd_io.c */
 };
 
 /*

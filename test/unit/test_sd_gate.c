@@ -1235,13 +1235,41 @@ static struct sd_vdi *open_shared(void)
 	return v;
 }
 
+/* the pending read fence on inode @vid (8 bytes of snap_ctime) */
+static struct sd_request *find_fence(uint32_t vid)
+{
+	int i;
+
+	for (i = 0; i < nr_pending; i++)
+		if (pending[i]->hdr.opcode == SD_OP_READ_OBJ &&
+		    pending[i]->hdr.obj.oid == sd_vid_to_vdi_oid(vid) &&
+		    pending[i]->hdr.obj.offset == 520 &&
+		    pending[i]->hdr.data_length == 8)
+			return pending[i];
+	return NULL;
+}
+
+/* the pending 4-byte read of index entry @i on inode @vid */
+static struct sd_request *find_entry_read(uint32_t vid, uint32_t i)
+{
+	int k;
+
+	for (k = 0; k < nr_pending; k++)
+		if (pending[k]->hdr.opcode == SD_OP_READ_OBJ &&
+		    pending[k]->hdr.obj.oid == sd_vid_to_vdi_oid(vid) &&
+		    pending[k]->hdr.obj.offset == 4664 + 4 * i &&
+		    pending[k]->hdr.data_length == 4)
+			return pending[k];
+	return NULL;
+}
+
 static void test_shared_mode(void)
 {
 	struct sd_vdi *v = open_shared();
 	struct done_rec d = { 0, 0 }, d2 = { 0, 0 };
 	static uint8_t a[4096], rb[4096];
 	struct iovec ia = { a, sizeof(a) }, ir = { rb, sizeof(rb) };
-	struct sd_request *r;
+	struct sd_request *r, *f;
 	int guard = 0;
 
 	/* TGT flag on object I/O */
@@ -1254,31 +1282,38 @@ static void test_shared_mode(void)
 	if (r)
 		reply(r, SD_RES_SUCCESS, 0);
 
-	/* hole, still a hole on the server: zeros after a 4-byte check */
+	/* hole, still a hole on the server: zeros after a 4-byte check and
+	 * a clean fence */
 	memset(rb, 0xaa, sizeof(rb));
 	d.calls = 0;
 	sd_vdi_aio_read(v, &ir, 1, 2 * (uint64_t)OBJ, rec_done, &d);
-	r = find_req(SD_OP_READ_OBJ, 0);
-	CHECK(d.calls == 0 && r && r->hdr.obj.oid == sd_vid_to_vdi_oid(V) &&
-	      r->hdr.obj.offset == 4664 + 8 && r->hdr.data_length == 4 &&
-	      (r->hdr.flags & SD_FLAG_CMD_TGT),
-	      "shared: hole read re-checks the index entry (TGT, 4 bytes)",
-	      "calls %d r %p", d.calls, (void *)r);
+	r = find_entry_read(V, 2);
+	f = find_fence(V);
+	CHECK(d.calls == 0 && nr_pending == 2 && r && r->hdr.data_length == 4 &&
+	      (r->hdr.flags & SD_FLAG_CMD_TGT) && f &&
+	      (f->hdr.flags & SD_FLAG_CMD_TGT),
+	      "shared: hole read re-checks the index entry and sends a fence "
+	      "(TGT)", "calls %d pending %d", d.calls, nr_pending);
 	if (r)
 		reply_inode(r, SD_RES_SUCCESS);
+	CHECK(d.calls == 0, "shared: confirmed hole waits for its fence",
+	      "calls %d", d.calls);
+	if (f)
+		reply_inode(f, SD_RES_SUCCESS);
 	CHECK(d.calls == 1 && !d.err && rb[0] == 0 && rb[4095] == 0 &&
-	      nr_pending == 0, "shared: confirmed hole reads zeros",
+	      nr_pending == 0, "shared: clean fence, the hole reads zeros",
 	      "calls %d", d.calls);
 
 	/* another gateway allocated object 2 */
 	sd_put_le32(fake_inode + sd_inode_index_offset(2), V);
 	d.calls = 0;
 	sd_vdi_aio_read(v, &ir, 1, 2 * (uint64_t)OBJ, rec_done, &d);
-	r = find_req(SD_OP_READ_OBJ, 0);
-	if (r)
+	if ((f = find_fence(V)))
+		reply_inode(f, SD_RES_SUCCESS);
+	if ((r = find_entry_read(V, 2)))
 		reply_inode(r, SD_RES_SUCCESS);
 	r = find_req(SD_OP_READ_OBJ, 0);
-	CHECK(r && r->hdr.obj.oid == sd_vid_to_data_oid(V, 2) &&
+	CHECK(f && r && r->hdr.obj.oid == sd_vid_to_data_oid(V, 2) &&
 	      v->index[2] == V, "shared: stale hole -> object read, index learnt",
 	      "r %p idx %#x", (void *)r, v->index[2]);
 	if (r)
@@ -1373,6 +1408,144 @@ static void test_shared_mode(void)
 	sd_vdi_close(v);
 }
 
+/*
+ * Shared mode read fences: a read completes only after a fence sent after
+ * it came back clean; a snapshot or INODE_INVALIDATED seen by the fence
+ * reloads and redoes the read; one fence in flight at a time.
+ */
+static void test_shared_fence(void)
+{
+	struct sd_vdi *v = open_shared();
+	struct done_rec d1 = { 0, 0 }, d2 = { 0, 0 };
+	static uint8_t b1[4096], b2[4096];
+	struct iovec i1 = { b1, sizeof(b1) }, i2 = { b2, sizeof(b2) };
+	uint32_t idx[16] = { V, P, 0 };
+	struct sd_request *r, *r2, *f;
+	int guard = 0;
+
+	/* owned object: data read and fence go out together */
+	sd_vdi_aio_read(v, &i1, 1, 0, rec_done, &d1);
+	r = find_oid(SD_OP_READ_OBJ, sd_vid_to_data_oid(V, 0));
+	f = find_fence(V);
+	CHECK(r && f && nr_pending == 2 && (f->hdr.flags & SD_FLAG_CMD_TGT) &&
+	      !(f->hdr.flags & SD_FLAG_CMD_WRITE),
+	      "fence: owned read sends the data read and one fence",
+	      "pending %d", nr_pending);
+	if (!r || !f)
+		goto out;
+	/* a second read while the fence is in flight: no second fence yet */
+	sd_vdi_aio_read(v, &i2, 1, 8192, rec_done, &d2);
+	r2 = find_req(SD_OP_READ_OBJ, 2);
+	CHECK(nr_pending == 3 && r2 && r2->hdr.obj.offset == 8192,
+	      "fence: a read during a fence does not send another",
+	      "pending %d", nr_pending);
+	if (!r2)
+		goto out;
+	reply(r, SD_RES_SUCCESS, 0x11);
+	reply(r2, SD_RES_SUCCESS, 0x12);
+	CHECK(d1.calls == 0 && d2.calls == 0,
+	      "fence: reads with data wait for their fence", "d1 %d d2 %d",
+	      d1.calls, d2.calls);
+	reply_inode(f, SD_RES_SUCCESS);
+	f = find_fence(V);
+	CHECK(d1.calls == 1 && !d1.err && b1[0] == 0x11 && d2.calls == 0 && f &&
+	      nr_pending == 1,
+	      "fence: clean, the first read completes, the next fence goes out",
+	      "d1 %d/%d d2 %d pending %d", d1.calls, d1.err, d2.calls,
+	      nr_pending);
+	if (!f)
+		goto out;
+	reply_inode(f, SD_RES_SUCCESS);
+	CHECK(d2.calls == 1 && !d2.err && b2[0] == 0x12 && nr_pending == 0,
+	      "fence: the second fence completes the second read",
+	      "d2 %d/%d pending %d", d2.calls, d2.err, nr_pending);
+
+	/* a fence that times out fails the read waiting for it */
+	d1.calls = 0;
+	sd_vdi_aio_read(v, &i1, 1, 0, rec_done, &d1);
+	reply(find_oid(SD_OP_READ_OBJ, sd_vid_to_data_oid(V, 0)),
+	      SD_RES_SUCCESS, 0x11);
+	if ((f = find_fence(V)))
+		fail_req(f, -ETIMEDOUT);
+	CHECK(f && d1.calls == 1 && d1.err == -ETIMEDOUT && nr_pending == 0,
+	      "fence: timed out, the read fails with it", "calls %d err %d",
+	      d1.calls, d1.err);
+
+	/* inherited entry, another gateway copied it on write: the fence
+	 * gets INODE_INVALIDATED, refresh, the read is redone on our object */
+	d1.calls = 0;
+	sd_vdi_aio_read(v, &i1, 1, 1 * (uint64_t)OBJ, rec_done, &d1);
+	r = find_oid(SD_OP_READ_OBJ, sd_vid_to_data_oid(P, 1));
+	f = find_fence(V);
+	if (!r || !f)
+		goto out;
+	reply(r, SD_RES_SUCCESS, 0x21);
+	sd_put_le32(fake_inode + sd_inode_index_offset(1), V);
+	reply_inode(f, SD_RES_INODE_INVALIDATED);
+	r = find_req(SD_OP_READ_OBJ, 0);
+	CHECK(d1.calls == 0 && r && nr_pending == 1 && r->hdr.obj.offset == 0 &&
+	      r->hdr.data_length == SD_INODE_REFRESH_SIZE,
+	      "fence: INVALIDATED, the inherited read waits for a refresh",
+	      "calls %d pending %d", d1.calls, nr_pending);
+	if (!r)
+		goto out;
+	reply_inode(r, SD_RES_SUCCESS);
+	r = find_oid(SD_OP_READ_OBJ, sd_vid_to_data_oid(V, 1));
+	f = find_fence(V);
+	CHECK(v->index[1] == V && r && f && d1.calls == 0,
+	      "fence: refreshed, the read is redone on the new object",
+	      "idx %#x r %p f %p", v->index[1], (void *)r, (void *)f);
+	if (!r || !f)
+		goto out;
+	reply(r, SD_RES_SUCCESS, 0x22);
+	reply_inode(f, SD_RES_SUCCESS);
+	CHECK(d1.calls == 1 && !d1.err && b1[0] == 0x22,
+	      "fence: the redone read returns the other gateway's data",
+	      "calls %d err %d byte %#x", d1.calls, d1.err, b1[0]);
+
+	/* our vid became a snapshot and another gateway copied object 0
+	 * into the new working vid W: the fence sees snap_ctime, the read is
+	 * redone on W after a lookup and the shared lock on W */
+	d1.calls = 0;
+	idx[1] = V;
+	sd_vdi_aio_read(v, &i1, 1, 0, rec_done, &d1);
+	r = find_oid(SD_OP_READ_OBJ, sd_vid_to_data_oid(V, 0));
+	f = find_fence(V);
+	if (!r || !f)
+		goto out;
+	reply(r, SD_RES_SUCCESS, 0x31);
+	fake_inode_make(V, 16 * (uint64_t)OBJ, SH, 0, idx, 16, true);
+	reply_inode(f, SD_RES_SUCCESS);
+	r = find_req(SD_OP_GET_VDI_INFO, 0);
+	CHECK(d1.calls == 0 && r, "fence: snapshot seen, working vid looked up",
+	      "calls %d pending %d", d1.calls, nr_pending);
+	if (!r)
+		goto out;
+	reply_lookup(r, SD_RES_SUCCESS, W);
+	if ((r = find_req(SD_OP_LOCK_VDI, 0)))
+		reply_lookup(r, SD_RES_SUCCESS, W);
+	idx[0] = W;
+	fake_inode_make(W, 16 * (uint64_t)OBJ, SH, 0, idx, 16, false);
+	if ((r = find_req(SD_OP_READ_OBJ, 0)))
+		reply_inode(r, SD_RES_SUCCESS);
+	r = find_oid(SD_OP_READ_OBJ, sd_vid_to_data_oid(W, 0));
+	f = find_fence(W);
+	CHECK(sd_vdi_vid(v) == W && r && f && d1.calls == 0,
+	      "fence: moved to W, the read is redone on W's object",
+	      "vid %#x r %p f %p", sd_vdi_vid(v), (void *)r, (void *)f);
+	if (!r || !f)
+		goto out;
+	reply(r, SD_RES_SUCCESS, 0x32);
+	reply_inode(f, SD_RES_SUCCESS);
+	CHECK(d1.calls == 1 && !d1.err && b1[0] == 0x32,
+	      "fence: the read returns the write made in W",
+	      "calls %d err %d byte %#x", d1.calls, d1.err, b1[0]);
+out:
+	while (nr_pending && guard++ < 100)
+		reply_inode(pending[0], SD_RES_SUCCESS);
+	sd_vdi_close(v);
+}
+
 static void test_uncertain_gate(void)
 {
 	struct sd_vdi *v = open_std();
@@ -1461,6 +1634,7 @@ int main(void)
 	test_readonly_reload();
 	test_readonly_failures();
 	test_shared_mode();
+	test_shared_fence();
 	test_uncertain_gate();
 	free(fake_inode);
 	return t_exit();

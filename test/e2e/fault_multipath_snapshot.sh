@@ -19,7 +19,9 @@
 #    model over both gateways and from the sheep (no shared object lost);
 #  - last, with no load: a third snapshot, gateway 2 overwrites a block,
 #    and gateway 1, which has not written since, must read that write (not
-#    the snapshot's copy it still indexes).
+#    the snapshot's copy it still indexes); then gateway 2 overwrites a
+#    block of an object gateway 1 now indexes as inherited, and gateway 1
+#    must read that too (the read fences of usr/sd_io.c).
 # Load layout (4 KiB blocks; object = 1024 blocks; VDI 32 MiB, fresh):
 #   A gw1 [0, 3072)     12 s, from the start       objects 0-2
 #   B gw2 [2048, 5120)  12 s, from the start       objects 2-4 (2 shared)
@@ -29,7 +31,7 @@
 # in and snap1 runs), snap2 about 3.5 s later; every load runs on for at
 # least 3 s after snap2.  After each snapshot every object of the working
 # VDI is inherited, so the next write to it allocates (copy-on-write).
-source "$(dirname "$0")/../e2e/fault_common.sh"
+source "$(dirname "$0")/fault_common.sh"
 
 fault_setup multipath_snapshot --lock
 VDI=$(vdi_name mpsnap)
@@ -224,6 +226,15 @@ then
 		pass "gw1-reads-gw2-cow-after-snapshot"
 	else
 		fail "gw1-reads-gw2-cow-after-snapshot" "gateway 1 reads the snapshot's old copy of block 6144, not gateway 2's acknowledged write: $(grep -m1 -iE 'fail|mismatch|error' "$QIO_OUT")"
+	fi
+	# block 5120 (object 5) is inherited from snap3 in both indexes now
+	OFF5=$((5120 * 4096))
+	if ! qio "$URL2" "write -P 0x5b $OFF5 4k"; then
+		fail "gw2-write-inherited" "$(head -2 "$QIO_OUT")"
+	elif qio_ro "$URL1" "read -P 0x5b $OFF5 4k"; then
+		pass "gw1-reads-gw2-cow-of-inherited-object"
+	else
+		fail "gw1-reads-gw2-cow-of-inherited-object" "gateway 1 reads snap3's copy of block 5120: $(grep -m1 -iE 'fail|mismatch|error' "$QIO_OUT")"
 	fi
 else
 	fail "snap3-taken" "$(cat "$T_TMP/snap3.out")"
