@@ -5,11 +5,14 @@
  * dispatch and completion.  A thin adapter over the client library: it
  * decodes SCSI commands and calls sd_vdi_* functions, never building wire
  * requests.  Commands run asynchronously: bs_cmd_submit (tgtd's main thread)
- * starts the library's async I/O or queues a worker job and returns at once;
- * completions from any thread go onto a mutex-protected list and wake the
- * main thread through an eventfd, whose handler sets the SCSI status and
- * sense and calls target_cmd_io_done() exactly once per command.  LUs that
- * open the same VDI share one client and VDI handle (bs_sheepdog_share.c).
+ * starts the library's async I/O or queues a worker job and returns at once.
+ * The library runs on tgtd's main loop (bs_sheepdog_share.c): a command
+ * whose last reply is read there completes at once.  Completions anywhere
+ * else (worker threads, or inside bs_cmd_submit, where tgtd does not
+ * expect one) go onto a mutex-protected list and wake the main thread
+ * through an eventfd, whose handler completes them; either way the SCSI
+ * status and sense are set and target_cmd_io_done() is called exactly once
+ * per command.  LUs that open the same VDI share one client and VDI handle.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -55,7 +58,9 @@ void bs_sd_req_fail(struct bs_sd_req *req, uint8_t key, uint16_t asc)
 	req->sense_asc = asc;
 }
 
-/* queue a finished request for the main thread */
+static void complete_one(struct bs_sd_req *req);
+
+/* complete a finished request now (main loop) or queue it for it */
 static void req_finish(struct bs_sd_req *req)
 {
 	struct bs_sd_lu *sl = req->sl;
@@ -63,6 +68,10 @@ static void req_finish(struct bs_sd_req *req)
 	uint64_t one = 1;
 
 	bs_sd_rl_write_end(req);
+	if (bs_sd_in_event) {
+		complete_one(req);
+		return;
+	}
 	pthread_mutex_lock(&sl->done_lock);
 	was_empty = sd_list_empty(&sl->done_list);
 	sd_list_add_tail(&req->link, &sl->done_list);

@@ -145,6 +145,9 @@ void bs_sd_req_set_err(struct bs_sd_req *req, int err);
 void bs_sd_req_put(struct bs_sd_req *req);
 void bs_sd_aio_done(void *opaque, int err);
 
+/* true while tgtd's main loop runs a client (bs_sheepdog_share.c) */
+extern __thread bool bs_sd_in_event;
+
 /* bs_sheepdog_worker.c */
 int bs_sd_workers_start(struct bs_sd_lu *sl);
 void bs_sd_workers_stop(struct bs_sd_lu *sl);

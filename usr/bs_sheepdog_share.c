@@ -20,8 +20,13 @@
  * Threading: the registry is used only from tgtd's main thread (bs_open and
  * bs_close run there, one at a time), so the list needs no lock.  The
  * client and VDI handle themselves are thread-safe and are used from the
- * main thread, the library's threads and every sharer's workers.
+ * main thread and every sharer's workers.  The client has no I/O thread of
+ * its own: it runs on tgtd's main loop (external loop, see sd_conn.h), which
+ * watches its event fd and calls sd_client_process(); replies are read and
+ * their commands completed right there, without a thread hand-off.
  */
+#include <errno.h>
+#include <sys/epoll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,9 +41,34 @@ struct bs_sd_share {
 	uint32_t snapid;
 	struct bs_sd_opts opts;		/* the settings every sharer has */
 	struct sd_client *client;
+	bool event_added;		/* client's fd is on tgtd's loop */
 	struct sd_vdi *vdi_handle;
 	unsigned int refs;
 };
+
+/* Set while the main loop runs a client: completions may finish at once. */
+__thread bool bs_sd_in_event;
+
+/* tgtd's main loop: the client's event fd is readable */
+static void share_event(int fd, int events, void *data)
+{
+	struct bs_sd_share *s = data;
+
+	(void)fd;
+	(void)events;
+	bs_sd_in_event = true;
+	sd_client_process(s->client);
+	bs_sd_in_event = false;
+}
+
+static void share_client_free(struct bs_sd_share *s)
+{
+	if (s->event_added)
+		tgt_event_del(sd_client_event_fd(s->client));
+	s->event_added = false;
+	sd_client_free(s->client);
+	s->client = NULL;
+}
 
 /* main thread only: see the comment at the top */
 static struct sd_list shares = SD_LIST_INIT(shares);
@@ -159,9 +189,16 @@ static struct bs_sd_share *share_open(const char *addr,
 	co.nr_addrs = 1 + o->nr_fallback;
 	co.nr_conns = o->nr_conns;
 	co.timeout_ms = o->timeout_s * 1000;
+	co.external_loop = true;
 	ret = sd_client_new(&co, &s->client);
 	if (ret)
 		goto fail;
+	if (tgt_event_add(sd_client_event_fd(s->client), EPOLLIN, share_event,
+			  s)) {
+		sd_set_error(ENOMEM, "cannot add the client to tgtd's loop");
+		goto fail;
+	}
+	s->event_added = true;
 
 	memset(&oa, 0, sizeof(oa));
 	oa.name = t->vdi;
@@ -178,7 +215,7 @@ static struct bs_sd_share *share_open(const char *addr,
 fail:
 	log_error("bs_sheepdog: cannot open '%s': %s\n", path, sd_get_error());
 	if (s->client)
-		sd_client_free(s->client);
+		share_client_free(s);
 	free(s);
 	return NULL;
 }
@@ -217,7 +254,7 @@ void bs_sd_share_put(struct bs_sd_share *s)
 		return;
 	sd_list_del(&s->link);
 	sd_vdi_close(s->vdi_handle);	/* releases the lock, if any */
-	sd_client_free(s->client);
+	share_client_free(s);
 	free(s);
 }
 

@@ -14,6 +14,10 @@
  * payloads straight into the callers' iovecs, matches replies through a
  * per-connection slot table (id = slot | generation << 16) and applies the
  * lost-connection, timeout, reconnect and fail-fast rules of sd_conn.h.
+ *
+ * An external-loop client has no I/O thread: the same loop body runs in
+ * sd_client_process() on the owner thread, whose event loop watches the
+ * epoll fd; a timerfd in the epoll set stands in for epoll_wait's timeout.
  */
 #include <errno.h>
 #include <limits.h>
@@ -25,8 +29,10 @@
 #include <time.h>
 #include <unistd.h>
 #include <sys/epoll.h>
+#include <poll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
+#include <sys/timerfd.h>
 
 #include "sd_conn.h"
 #include "sd_error.h"
@@ -45,6 +51,7 @@
 #define SD_REPLY_SLACK		65536	/* allowed beyond max(cap, inode) */
 #define SD_RECV_BUDGET		1024	/* reads per wakeup, for fairness */
 #define SD_SEND_IOV		(IOV_MAX < 1024 ? IOV_MAX : 1024)
+#define SD_PROCESS_ROUNDS	16	/* loop passes per sd_client_process */
 
 enum sd_conn_state {
 	SD_CONN_IDLE,		/* no socket; connect on the next loop pass */
@@ -96,7 +103,9 @@ struct sd_client {
 	unsigned int timeout_ms;
 	int epfd;
 	int evfd;
-	pthread_t thread;
+	pthread_t thread;		/* I/O thread, or the external owner */
+	bool external;			/* no I/O thread (sd_client_process) */
+	int tfd;			/* external: timerfd of the next wakeup */
 
 	/* shared with submitters, under lock */
 	pthread_mutex_t lock;
@@ -113,6 +122,8 @@ struct sd_client {
 	unsigned int conn_err_addr;
 	struct sd_conn *conns;
 	uint8_t scratch[SD_SCRATCH_SIZE];
+	bool in_process;		/* external: inside sd_client_process */
+	uint64_t armed_ns;		/* external: timerfd expiry, 0 = none */
 
 	/* read by any thread */
 	unsigned int cur_addr;		/* atomic */
@@ -928,21 +939,55 @@ static void handle_conn_event(struct sd_client *c, struct sd_conn *cn,
 	}
 }
 
+/* the loop body without the wait; false when the client is stopping */
+static bool client_work(struct sd_client *c)
+{
+	uint64_t now = sd_now_ns();
+
+	if (!take_submissions(c))
+		return false;
+	conns_advance(c, now);
+	fail_fast(c);
+	expire(c, now);
+	dispatch(c);
+	return true;
+}
+
+static void drain_timerfd(struct sd_client *c)
+{
+	uint64_t v;
+
+	if (read(c->tfd, &v, sizeof(v)) < 0 && errno != EAGAIN)
+		return;
+	c->armed_ns = 0;
+}
+
+static void handle_events(struct sd_client *c, const struct epoll_event *evs,
+			  int n)
+{
+	int i;
+
+	for (i = 0; i < n; i++) {
+		if (!evs[i].data.ptr)
+			drain_eventfd(c);
+		else if (evs[i].data.ptr == &c->tfd)
+			drain_timerfd(c);
+		else
+			handle_conn_event(c, evs[i].data.ptr, evs[i].events);
+	}
+}
+
 static void *io_thread(void *arg)
 {
 	struct sd_client *c = arg;
 	struct epoll_event evs[SD_MAX_CONNS + 1];
 
 	for (;;) {
-		uint64_t now = sd_now_ns(), t;
-		int i, n, timeout;
+		uint64_t now, t;
+		int n, timeout;
 
-		if (!take_submissions(c))
+		if (!client_work(c))
 			break;
-		conns_advance(c, now);
-		fail_fast(c);
-		expire(c, now);
-		dispatch(c);
 
 		now = sd_now_ns();
 		t = next_wakeup(c);
@@ -970,15 +1015,89 @@ static void *io_thread(void *arg)
 			c->sleeping = false;
 			pthread_mutex_unlock(&c->lock);
 		}
-		for (i = 0; i < n; i++) {
-			if (!evs[i].data.ptr)
-				drain_eventfd(c);
-			else
-				handle_conn_event(c, evs[i].data.ptr,
-						  evs[i].events);
-		}
+		handle_events(c, evs, n);
 	}
 	return NULL;
+}
+
+/* ---- the external loop ------------------------------------------------ */
+
+/* make the epoll fd readable at @t (UINT64_MAX: never) */
+static void timer_arm(struct sd_client *c, uint64_t t)
+{
+	struct itimerspec its;
+
+	memset(&its, 0, sizeof(its));
+	if (t == UINT64_MAX) {
+		if (!c->armed_ns)
+			return;
+		c->armed_ns = 0;
+		timerfd_settime(c->tfd, TFD_TIMER_ABSTIME, &its, NULL);
+		return;
+	}
+	/* an earlier expiry still ahead wakes us first: re-armed then */
+	if (c->armed_ns && c->armed_ns <= t && c->armed_ns > sd_now_ns())
+		return;
+	if (!t)
+		t = 1;		/* 0 would disarm: the past fires at once */
+	its.it_value.tv_sec = (time_t)(t / 1000000000ULL);
+	its.it_value.tv_nsec = (long)(t % 1000000000ULL);
+	if (timerfd_settime(c->tfd, TFD_TIMER_ABSTIME, &its, NULL) == 0)
+		c->armed_ns = t;
+}
+
+int sd_client_event_fd(const struct sd_client *c)
+{
+	return c->external ? c->epfd : -1;
+}
+
+bool sd_client_loop_owner(const struct sd_client *c)
+{
+	return c->external && pthread_equal(pthread_self(), c->thread);
+}
+
+void sd_client_process(struct sd_client *c)
+{
+	struct epoll_event evs[SD_MAX_CONNS + 2];
+	bool idle = true;
+	int round, n;
+
+	if (!c->external || c->in_process)
+		return;
+	c->in_process = true;
+	pthread_mutex_lock(&c->lock);
+	c->sleeping = false;
+	pthread_mutex_unlock(&c->lock);
+	for (round = 0;; round++) {
+		n = epoll_wait(c->epfd, evs, SD_MAX_CONNS + 2, 0);
+		if (n > 0)
+			handle_events(c, evs, n);
+		if (!client_work(c))
+			break;
+		pthread_mutex_lock(&c->lock);
+		idle = sd_list_empty(&c->submitq) && n <= 0 &&
+		       next_wakeup(c) > sd_now_ns();
+		if (idle || round + 1 >= SD_PROCESS_ROUNDS) {
+			/* from now on a submission wakes the owner's loop */
+			c->sleeping = true;
+			pthread_mutex_unlock(&c->lock);
+			break;
+		}
+		pthread_mutex_unlock(&c->lock);
+	}
+	/* more to do after the last round: the timer fires at once */
+	timer_arm(c, idle ? next_wakeup(c) : 0);
+	c->in_process = false;
+}
+
+void sd_client_pump(struct sd_client *c)
+{
+	struct pollfd p = { .fd = c->epfd, .events = POLLIN };
+
+	/* whatever is in flight has a deadline: the armed timer bounds it */
+	while (poll(&p, 1, -1) < 0 && errno == EINTR)
+		;
+	sd_client_process(c);
 }
 
 /* ---- public API ------------------------------------------------------ */
@@ -1001,6 +1120,8 @@ static void client_destroy(struct sd_client *c)
 		close(c->epfd);
 	if (c->evfd >= 0)
 		close(c->evfd);
+	if (c->tfd >= 0)
+		close(c->tfd);
 	pthread_mutex_destroy(&c->lock);
 	free(c);
 }
@@ -1024,7 +1145,8 @@ int sd_client_new(const struct sd_client_opts *o, struct sd_client **out)
 	c = calloc(1, sizeof(*c));
 	if (!c)
 		return sd_set_error(ENOMEM, "client: out of memory");
-	c->epfd = c->evfd = -1;
+	c->epfd = c->evfd = c->tfd = -1;
+	c->external = o->external_loop;
 	pthread_mutex_init(&c->lock, NULL);
 	sd_list_init(&c->submitq);
 	sd_list_init(&c->queue);
@@ -1076,6 +1198,25 @@ int sd_client_new(const struct sd_client_opts *o, struct sd_client **out)
 		goto out_free;
 	}
 
+	if (c->external) {
+		struct epoll_event te = { .events = EPOLLIN,
+					  .data.ptr = &c->tfd };
+
+		c->tfd = timerfd_create(CLOCK_MONOTONIC,
+					TFD_NONBLOCK | TFD_CLOEXEC);
+		if (c->tfd < 0 ||
+		    epoll_ctl(c->epfd, EPOLL_CTL_ADD, c->tfd, &te) < 0) {
+			ret = sd_set_error(errno, "client: timerfd: %s",
+					   strerror(errno));
+			goto out_free;
+		}
+		c->thread = pthread_self();
+		/* start connecting now, as the I/O thread would */
+		timer_arm(c, 0);
+		*out = c;
+		return 0;
+	}
+
 	/* the thread inherits the mask: tgtd must get its signals itself */
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
@@ -1105,8 +1246,10 @@ void sd_client_free(struct sd_client *c)
 	pthread_mutex_lock(&c->lock);
 	c->stopping = true;
 	pthread_mutex_unlock(&c->lock);
-	kick_eventfd(c);
-	pthread_join(c->thread, NULL);
+	if (!c->external) {
+		kick_eventfd(c);
+		pthread_join(c->thread, NULL);
+	}
 
 	/* no socket references any buffer once closed */
 	sd_list_init(&all);
@@ -1199,7 +1342,8 @@ int sd_client_call(struct sd_client *c, struct sd_request *req)
 	struct sd_call_wait w = { .done = false };
 	int ret;
 
-	if (c && pthread_equal(pthread_self(), c->thread))
+	if (c && ((!c->external && pthread_equal(pthread_self(), c->thread)) ||
+		  (sd_client_loop_owner(c) && c->in_process)))
 		return sd_set_error(EDEADLK, "%s: synchronous call on the client's I/O thread",
 				    sd_opcode_str(req->hdr.opcode));
 	pthread_mutex_init(&w.lock, NULL);
@@ -1210,6 +1354,12 @@ int sd_client_call(struct sd_client *c, struct sd_request *req)
 	req->priv = &w;
 
 	ret = sd_client_submit(c, req);
+	if (ret == 0 && sd_client_loop_owner(c)) {
+		/* nobody else runs this client's loop */
+		sd_client_process(c);
+		while (!__atomic_load_n(&w.done, __ATOMIC_ACQUIRE))
+			sd_client_pump(c);
+	}
 	if (ret == 0) {
 		pthread_mutex_lock(&w.lock);
 		while (!w.done)

@@ -84,21 +84,55 @@ struct sd_client_opts {
 	unsigned int nr_addrs;		/* 1..SD_MAX_ADDRS */
 	unsigned int nr_conns;		/* 0 = SD_DEFAULT_CONNS */
 	unsigned int timeout_ms;	/* 0 = SD_DEFAULT_TIMEOUT_MS */
+	bool external_loop;		/* no I/O thread: the creating thread's
+					 * event loop drives the client */
 };
 
 /*
  * Start a client: copies @o, starts the I/O thread (with all signals
  * blocked) and begins connecting.  Does not wait for the connections.
  * 0 or -errno with a message.
+ *
+ * With @o->external_loop there is no I/O thread.  The thread that creates
+ * the client owns it: its event loop watches sd_client_event_fd() for
+ * EPOLLIN (level-triggered) and calls sd_client_process() when it is
+ * readable.  Completion callbacks then run on that thread, inside
+ * sd_client_process().  Submissions from other threads wake the loop
+ * through that fd; deadlines and reconnect timers make it readable too.
+ * Synchronous calls on the owner thread (sd_client_call(), sd_vdi_open(),
+ * sd_vdi_close()) run the loop themselves until they are done.
  */
 int sd_client_new(const struct sd_client_opts *o, struct sd_client **out);
 
 /*
  * Stop the I/O thread, close the connections, complete every outstanding
  * request with -ECANCELED, free the client.  Must not be called from the
- * client's own I/O thread.
+ * client's own I/O thread (external loop: from the owner thread, outside
+ * sd_client_process()).
  */
 void sd_client_free(struct sd_client *c);
+
+/* External loop: the fd to watch for EPOLLIN (an epoll fd); else -1. */
+int sd_client_event_fd(const struct sd_client *c);
+
+/*
+ * External loop, owner thread: do everything that is due (send what was
+ * submitted, read replies and run their callbacks, expire deadlines,
+ * reconnect) without blocking, and arm the next timer.  Not re-entrant:
+ * a call from inside a callback returns at once.
+ */
+void sd_client_process(struct sd_client *c);
+
+/* True on the owner thread of an external-loop client. */
+bool sd_client_loop_owner(const struct sd_client *c);
+
+/*
+ * External loop, owner thread: wait until the event fd is readable (at the
+ * latest at the next deadline of what is in flight), then process.  To
+ * wait for a completion on the owner thread: process once, then pump
+ * until it came.
+ */
+void sd_client_pump(struct sd_client *c);
 
 /*
  * Queue @req.  Never blocks on the network; callable from any thread,

@@ -1191,6 +1191,152 @@ static void test_leaks(void)
 	      "%d before, %d after", thr0, thr1);
 }
 
+/* ---- external loop -------------------------------------------------- */
+
+static pthread_t ext_owner;
+static int ext_wrong_thread;
+
+static void ext_done(struct sd_request *req, int err)
+{
+	if (!pthread_equal(pthread_self(), ext_owner))
+		ext_wrong_thread++;
+	treq_done(req, err);
+}
+
+/* run the owner's loop: poll the event fd, process, until @n are done */
+static bool ext_run(struct sd_client *c, int n, int ms)
+{
+	struct pollfd p = { .fd = sd_client_event_fd(c), .events = POLLIN };
+	uint64_t t0 = sd_now_ns();
+
+	for (;;) {
+		pthread_mutex_lock(&t_lock);
+		if (t_done_count >= n) {
+			pthread_mutex_unlock(&t_lock);
+			return true;
+		}
+		pthread_mutex_unlock(&t_lock);
+		if (ms_since(t0) > (uint64_t)ms)
+			return false;
+		if (poll(&p, 1, 50) > 0)
+			sd_client_process(c);
+	}
+}
+
+struct ext_thread_arg {
+	struct sd_client *c;
+	int ret;
+};
+
+/* a non-owner thread's synchronous call: woken through the event fd */
+static void *ext_caller(void *arg)
+{
+	struct ext_thread_arg *a = arg;
+	struct treq t;
+	int ret;
+
+	treq_read(&t, test_oid(9), 0, 4096, 1, 0);
+	ret = sd_client_call(a->c, &t.req);
+	if (!ret && !read_ok(&t))
+		ret = -EIO;
+	free(t.buf);
+	__atomic_store_n(&a->ret, ret, __ATOMIC_RELEASE);
+	return NULL;
+}
+
+static void test_external_loop(void)
+{
+	struct sd_addr a = addr_of(fs.path);
+	struct sd_client_opts o = { .addrs = &a, .nr_addrs = 1, .nr_conns = 2,
+				    .timeout_ms = 500,
+				    .external_loop = true };
+	struct ext_thread_arg arg;
+	struct sd_client *c;
+	struct treq t[64];
+	pthread_t th;
+	uint64_t t0, el;
+	int i, ok = 0, ret, thr0 = count_dir("/proc/self/task");
+
+	fs_reset();
+	ext_owner = pthread_self();
+	ext_wrong_thread = 0;
+	if (sd_client_new(&o, &c)) {
+		CHECK(0, "external: client", "%s", sd_get_error());
+		return;
+	}
+	CHECK(sd_client_event_fd(c) >= 0 && count_dir("/proc/self/task") == thr0
+	      && sd_client_loop_owner(c),
+	      "external: an event fd, no I/O thread, owned by its creator",
+	      "fd %d threads %d -> %d", sd_client_event_fd(c), thr0,
+	      count_dir("/proc/self/task"));
+
+	/* the owner's synchronous call runs the loop itself */
+	treq_read(&t[0], test_oid(1), 0, 512, 1, 0);
+	ret = sd_client_call(c, &t[0].req);
+	CHECK(ret == 0 && read_ok(&t[0]), "external: sync call on the owner",
+	      "ret %d: %s", ret, sd_get_error());
+	free(t[0].buf);
+
+	/* pipelined async requests complete on the owner, inside process */
+	reset_done();
+	for (i = 0; i < 64; i++) {
+		if (i % 2)
+			treq_write(&t[i], test_oid(i), 0, 8192, 0);
+		else
+			treq_read(&t[i], test_oid(i), 64, 4000, 3, 0);
+		t[i].req.done = ext_done;
+		sd_client_submit(c, &t[i].req);
+	}
+	CHECK(t_done_count == 0, "external: nothing completes outside process",
+	      "%d done", t_done_count);
+	CHECK(ext_run(c, 64, 5000), "external: 64 requests done via the loop",
+	      "%d done", t_done_count);
+	for (i = 0; i < 64; i++) {
+		if (i % 2 ? !t[i].err && t[i].req.rsp.result == SD_RES_SUCCESS
+			  : read_ok(&t[i]))
+			ok++;
+		free(t[i].buf);
+	}
+	CHECK(ok == 64 && ext_wrong_thread == 0,
+	      "external: every reply right, every callback on the owner",
+	      "%d ok, %d on another thread", ok, ext_wrong_thread);
+
+	/* another thread's call wakes the owner's loop through the fd */
+	reset_done();
+	arg.c = c;
+	arg.ret = 1;
+	pthread_create(&th, NULL, ext_caller, &arg);
+	t0 = sd_now_ns();
+	while (__atomic_load_n(&arg.ret, __ATOMIC_ACQUIRE) == 1 &&
+	       ms_since(t0) < 3000) {
+		struct pollfd p = { .fd = sd_client_event_fd(c),
+				    .events = POLLIN };
+
+		if (poll(&p, 1, 50) > 0)
+			sd_client_process(c);
+	}
+	pthread_join(th, NULL);
+	CHECK(arg.ret == 0, "external: a worker thread's call is served",
+	      "ret %d", arg.ret);
+
+	/* a deadline makes the fd readable: a stalled request times out */
+	FS_SET(stall, true);
+	reset_done();
+	treq_read(&t[0], test_oid(3), 0, 512, 1, 0);
+	t[0].req.done = ext_done;
+	t0 = sd_now_ns();
+	sd_client_submit(c, &t[0].req);
+	ext_run(c, 1, 3000);
+	el = ms_since(t0);
+	CHECK(t[0].done && t[0].err == -ETIMEDOUT && el >= 480 && el <= 800,
+	      "external: the timer expires a stalled request in time",
+	      "done %d err %d after %llu ms", t[0].done, t[0].err,
+	      (unsigned long long)el);
+	free(t[0].buf);
+	FS_SET(stall, false);
+	sd_client_free(c);
+}
+
 int main(void)
 {
 	if (fs_start()) {
@@ -1210,6 +1356,7 @@ int main(void)
 	test_callbacks();
 	test_cancel_and_invalid();
 	test_leaks();
+	test_external_loop();
 	fs_stop();
 	return t_exit();
 }

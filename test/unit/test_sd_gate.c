@@ -51,6 +51,23 @@ uint64_t sd_now_ns(void)
 	return NOW_NS;
 }
 
+bool sd_client_loop_owner(const struct sd_client *c)
+{
+	(void)c;
+	return false;
+}
+
+void sd_client_process(struct sd_client *c)
+{
+	(void)c;
+}
+
+void sd_client_pump(struct sd_client *c)
+{
+	(void)c;
+	abort();	/* never the owner of an external loop here */
+}
+
 void sd_client_addr_str(const struct sd_client *c, char *buf, size_t len)
 {
 	(void)c;
