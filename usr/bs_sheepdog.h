@@ -32,6 +32,7 @@ struct bs_sd_opts {
 	unsigned int timeout_s;
 	unsigned int nr_conns;
 	enum sd_lock_mode lock;
+	bool loop_thread;		/* loop=thread: a library I/O thread */
 	unsigned int nr_fallback;
 	struct sd_addr fallback[SD_MAX_ADDRS - 1];
 };

@@ -4,7 +4,8 @@
  *
  * The string is a list of KEY=VALUE items separated by ';' (tgtadm splits
  * its own arguments on ',', so ',' cannot appear): timeout=SECONDS,
- * connections=N, fallback=ADDR (repeatable) and lock=none|normal|shared.
+ * connections=N, fallback=ADDR (repeatable), lock=none|normal|shared and
+ * loop=tgtd|thread.
  * Unknown keys give TGTADM_UNKNOWN_PARAM, bad values TGTADM_INVALID_REQUEST;
  * either way a one-line reason is left in the caller's buffer.
  */
@@ -59,6 +60,13 @@ static int parse_item(char *item, struct bs_sd_opts *o, char *why,
 			o->lock = SD_LOCK_SHARED;
 		else
 			goto bad_value;
+	} else if (!strcmp(key, "loop")) {
+		if (!strcmp(val, "tgtd"))
+			o->loop_thread = false;
+		else if (!strcmp(val, "thread"))
+			o->loop_thread = true;
+		else
+			goto bad_value;
 	} else if (!strcmp(key, "fallback")) {
 		if (o->nr_fallback >= SD_MAX_ADDRS - 1) {
 			snprintf(why, whylen, "too many fallback addresses (max %d)",
@@ -83,6 +91,8 @@ bad_value:
 	else if (!strcmp(key, "connections"))
 		snprintf(why, whylen, "bad connections '%s' (1..%d)", val,
 			 SD_MAX_CONNS);
+	else if (!strcmp(key, "loop"))
+		snprintf(why, whylen, "bad loop '%s' (tgtd or thread)", val);
 	else
 		snprintf(why, whylen, "bad lock '%s' (none, normal or shared)",
 			 val);

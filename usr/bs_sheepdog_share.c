@@ -20,10 +20,12 @@
  * Threading: the registry is used only from tgtd's main thread (bs_open and
  * bs_close run there, one at a time), so the list needs no lock.  The
  * client and VDI handle themselves are thread-safe and are used from the
- * main thread and every sharer's workers.  The client has no I/O thread of
- * its own: it runs on tgtd's main loop (external loop, see sd_conn.h), which
- * watches its event fd and calls sd_client_process(); replies are read and
- * their commands completed right there, without a thread hand-off.
+ * main thread and every sharer's workers.  By default (loop=tgtd) the
+ * client has no I/O thread of its own: it runs on tgtd's main loop
+ * (external loop, see sd_conn.h), which watches its event fd and calls
+ * sd_client_process(); replies are read and their commands completed right
+ * there, without a thread hand-off.  loop=thread keeps the library's I/O
+ * thread (completions then go through the LU's eventfd).
  */
 #include <errno.h>
 #include <sys/epoll.h>
@@ -122,6 +124,12 @@ static bool opts_equal(const struct bs_sd_opts *a, const struct bs_sd_opts *b,
 			 lock_name(a->lock), lock_name(b->lock));
 		return false;
 	}
+	if (a->loop_thread != b->loop_thread) {
+		snprintf(why, whylen, "loop=%s, open with loop=%s",
+			 a->loop_thread ? "thread" : "tgtd",
+			 b->loop_thread ? "thread" : "tgtd");
+		return false;
+	}
 	if (a->nr_fallback != b->nr_fallback) {
 		snprintf(why, whylen, "%u fallback addresses, open with %u",
 			 a->nr_fallback, b->nr_fallback);
@@ -189,16 +197,19 @@ static struct bs_sd_share *share_open(const char *addr,
 	co.nr_addrs = 1 + o->nr_fallback;
 	co.nr_conns = o->nr_conns;
 	co.timeout_ms = o->timeout_s * 1000;
-	co.external_loop = true;
+	co.external_loop = !o->loop_thread;
 	ret = sd_client_new(&co, &s->client);
 	if (ret)
 		goto fail;
-	if (tgt_event_add(sd_client_event_fd(s->client), EPOLLIN, share_event,
-			  s)) {
-		sd_set_error(ENOMEM, "cannot add the client to tgtd's loop");
-		goto fail;
+	if (co.external_loop) {
+		if (tgt_event_add(sd_client_event_fd(s->client), EPOLLIN,
+				  share_event, s)) {
+			sd_set_error(ENOMEM,
+				     "cannot add the client to tgtd's loop");
+			goto fail;
+		}
+		s->event_added = true;
 	}
-	s->event_added = true;
 
 	memset(&oa, 0, sizeof(oa));
 	oa.name = t->vdi;

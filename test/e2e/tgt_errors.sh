@@ -52,6 +52,7 @@ try_bad "bsopts-unknown-key" "unknown parameter" "$SHEEP:$VDI" "foo=1"
 try_bad "bsopts-bad-timeout" "invalid request" "$SHEEP:$VDI" "timeout=0"
 try_bad "bsopts-bad-connections" "invalid request" "$SHEEP:$VDI" "connections=x"
 try_bad "bsopts-bad-lock" "invalid request" "$SHEEP:$VDI" "lock=maybe"
+try_bad "bsopts-bad-loop" "invalid request" "$SHEEP:$VDI" "loop=fast"
 try_bad "bsopts-bad-fallback" "invalid request" "$SHEEP:$VDI" "fallback=tcp:h"
 try_bad "bsopts-not-kv" "invalid request" "$SHEEP:$VDI" "timeout"
 

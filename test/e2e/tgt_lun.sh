@@ -72,3 +72,18 @@ if qio "$(tgt_url "$IQN" 2)" "write -P 0x5a 0 64k" "read -P 0x5a 0 64k" &&
 else
 	fail "bsoflags-sync-io" "$(head -3 "$QIO_OUT")"
 fi
+
+# a third VDI with loop=thread: the library's own I/O thread
+VDI3=$(vdi_name lun3)
+make_vdi "$VDI3" $((8 * 1024 * 1024))
+check "lu-new-loop-thread" tgtadm_c --lld iscsi --mode logicalunit \
+	--op new --tid 1 --lun 3 --bstype sheepdog \
+	--backing-store "$SHEEP:$VDI3" --bsopts "loop=thread"
+if qio "$(tgt_url "$IQN" 3)" "write -P 0x3c 4k 1m" "read -P 0x3c 4k 1m" &&
+	cmp -s <(sd_read "$VDI3" 4096 1048576) <(bytes_of 0x3c 1048576); then
+	pass "loop-thread-io"
+else
+	fail "loop-thread-io" "$(head -3 "$QIO_OUT")"
+fi
+check "loop-thread-threads" \
+	test "$(grep -l '^sd-io$' /proc/"$TGT_PID"/task/*/comm 2>/dev/null | wc -l)" -eq 1
