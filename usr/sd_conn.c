@@ -1090,14 +1090,27 @@ void sd_client_process(struct sd_client *c)
 	c->in_process = false;
 }
 
-void sd_client_pump(struct sd_client *c)
+void sd_client_cond_wait(struct sd_client *c, pthread_cond_t *cond,
+			 pthread_mutex_t *mu)
 {
-	struct pollfd p = { .fd = c->epfd, .events = POLLIN };
+	struct pollfd p;
 
-	/* whatever is in flight has a deadline: the armed timer bounds it */
+	if (!sd_client_loop_owner(c)) {
+		pthread_cond_wait(cond, mu);
+		return;
+	}
+	/*
+	 * Unsent submissions of ours keep the fd readable (the eventfd was
+	 * kicked, or the timer armed at creation fires), and whatever is in
+	 * flight has a deadline the armed timer bounds: the poll ends.
+	 */
+	pthread_mutex_unlock(mu);
+	p.fd = c->epfd;
+	p.events = POLLIN;
 	while (poll(&p, 1, -1) < 0 && errno == EINTR)
 		;
 	sd_client_process(c);
+	pthread_mutex_lock(mu);
 }
 
 /* ---- public API ------------------------------------------------------ */
@@ -1354,16 +1367,10 @@ int sd_client_call(struct sd_client *c, struct sd_request *req)
 	req->priv = &w;
 
 	ret = sd_client_submit(c, req);
-	if (ret == 0 && sd_client_loop_owner(c)) {
-		/* nobody else runs this client's loop */
-		sd_client_process(c);
-		while (!__atomic_load_n(&w.done, __ATOMIC_ACQUIRE))
-			sd_client_pump(c);
-	}
 	if (ret == 0) {
 		pthread_mutex_lock(&w.lock);
 		while (!w.done)
-			pthread_cond_wait(&w.cond, &w.lock);
+			sd_client_cond_wait(c, &w.cond, &w.lock);
 		pthread_mutex_unlock(&w.lock);
 		ret = w.err;
 		if (ret)

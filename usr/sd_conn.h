@@ -22,6 +22,7 @@
 #ifndef SD_CONN_H
 #define SD_CONN_H
 
+#include <pthread.h>
 #include <stdint.h>
 #include <stdbool.h>
 #include <sys/uio.h>
@@ -127,12 +128,15 @@ void sd_client_process(struct sd_client *c);
 bool sd_client_loop_owner(const struct sd_client *c);
 
 /*
- * External loop, owner thread: wait until the event fd is readable (at the
- * latest at the next deadline of what is in flight), then process.  To
- * wait for a completion on the owner thread: process once, then pump
- * until it came.
+ * pthread_cond_wait(@cond, @mu) for a completion of @c's requests.  On the
+ * owner thread of an external-loop client nobody else would run the loop
+ * that completes them, so instead @mu is released, the loop runs until
+ * something happened (at the latest the next deadline of what is in
+ * flight) and @mu is taken again.  Use it in a loop on the predicate, as
+ * pthread_cond_wait.
  */
-void sd_client_pump(struct sd_client *c);
+void sd_client_cond_wait(struct sd_client *c, pthread_cond_t *cond,
+			 pthread_mutex_t *mu);
 
 /*
  * Queue @req.  Never blocks on the network; callable from any thread,

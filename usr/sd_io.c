@@ -1576,19 +1576,9 @@ static int io_waiter_wait(struct io_waiter *w, int ret, struct sd_vdi *v,
 			  const char *what, uint64_t off, uint64_t len)
 {
 	if (!ret) {
-		if (sd_client_loop_owner(v->c))
-			sd_client_process(v->c);
 		pthread_mutex_lock(&w->mu);
-		while (!w->done) {
-			if (sd_client_loop_owner(v->c)) {
-				/* nobody else runs the client's loop */
-				pthread_mutex_unlock(&w->mu);
-				sd_client_pump(v->c);
-				pthread_mutex_lock(&w->mu);
-				continue;
-			}
-			pthread_cond_wait(&w->cond, &w->mu);
-		}
+		while (!w->done)
+			sd_client_cond_wait(v->c, &w->cond, &w->mu);
 		pthread_mutex_unlock(&w->mu);
 		ret = w->err;
 		if (ret)

@@ -552,19 +552,9 @@ void sd_vdi_close(struct sd_vdi *v)
 	if (!v)
 		return;
 	/* background re-checks / re-publishes still point at the handle */
-	if (sd_client_loop_owner(v->c))
-		sd_client_process(v->c);
 	pthread_mutex_lock(&v->mu);
-	while (v->bg_inflight) {
-		if (sd_client_loop_owner(v->c)) {
-			/* nobody else runs the client's loop */
-			pthread_mutex_unlock(&v->mu);
-			sd_client_pump(v->c);
-			pthread_mutex_lock(&v->mu);
-			continue;
-		}
-		pthread_cond_wait(&v->bg_cond, &v->mu);
-	}
+	while (v->bg_inflight)
+		sd_client_cond_wait(v->c, &v->bg_cond, &v->mu);
 	pthread_mutex_unlock(&v->mu);
 	if (v->lock != SD_LOCK_NONE)
 		sd_vdi_release(v->c, v->vid, lock_type_of(v->lock));

@@ -43,20 +43,12 @@ uint64_t sd_now_ns(void)
 	return 0;
 }
 
-bool sd_client_loop_owner(const struct sd_client *c)
+/* the stubbed client never has an external loop */
+void sd_client_cond_wait(struct sd_client *c, pthread_cond_t *cond,
+			 pthread_mutex_t *mu)
 {
 	(void)c;
-	return false;
-}
-
-void sd_client_process(struct sd_client *c)
-{
-	(void)c;
-}
-
-void sd_client_pump(struct sd_client *c)
-{
-	(void)c;
+	pthread_cond_wait(cond, mu);
 }
 
 /* Split with plain division and compare with sd_span_*; 0 when equal. */
