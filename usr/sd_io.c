@@ -299,12 +299,14 @@ static int piece_build_iov(struct io_call *call, struct io_piece *p)
 
 static void piece_req_done(struct sd_request *req, int err);
 
-static void piece_req_init(struct io_piece *p, uint8_t opcode, uint64_t oid,
-			   uint32_t offset, uint32_t len)
+/*
+ * An object request of @v (pieces, background entry work, fences): the
+ * header basics, the TGT flag in shared mode and resending allowed.
+ */
+static void obj_req_init(struct sd_vdi *v, struct sd_request *r,
+			 uint8_t opcode, uint64_t oid, uint32_t offset,
+			 uint32_t len, sd_request_done_fn done, void *priv)
 {
-	struct sd_vdi *v = p->call->v;
-	struct sd_request *r = &p->req;
-
 	memset(r, 0, sizeof(*r));
 	r->hdr.proto_ver = SD_PROTO_VER;
 	r->hdr.opcode = opcode;
@@ -318,9 +320,17 @@ static void piece_req_init(struct io_piece *p, uint8_t opcode, uint64_t oid,
 		r->hdr.flags = SD_FLAG_CMD_TGT;
 	/* every object op of ours is idempotent or protected by the gate */
 	r->req_flags = SD_REQ_RESEND;
-	r->deadline_ns = p->call->deadline_ns;
-	r->done = piece_req_done;
-	r->priv = p;
+	r->done = done;
+	r->priv = priv;
+}
+
+static void piece_req_init(struct io_piece *p, uint8_t opcode, uint64_t oid,
+			   uint32_t offset, uint32_t len)
+{
+	struct sd_vdi *v = p->call->v;
+
+	obj_req_init(v, &p->req, opcode, oid, offset, len, piece_req_done, p);
+	p->req.deadline_ns = p->call->deadline_ns;
 	p->gen = v->gen;
 }
 
@@ -424,23 +434,14 @@ static int fence_send(struct sd_vdi *v, uint64_t deadline_ns)
 	struct sd_request *r = &f->req;
 	int ret;
 
-	memset(r, 0, sizeof(*r));
-	r->hdr.proto_ver = SD_PROTO_VER;
-	r->hdr.opcode = SD_OP_READ_OBJ;
-	r->hdr.flags = SD_FLAG_CMD_TGT;
-	r->hdr.data_length = sizeof(f->buf);
-	r->hdr.obj.oid = sd_vid_to_vdi_oid(v->vid);
-	r->hdr.obj.offset = SD_INODE_OFF_SNAP_CTIME;
-	r->hdr.obj.copies = v->nr_copies;
-	r->hdr.obj.copy_policy = v->copy_policy;
+	/* shared mode only: TGT-flagged by obj_req_init() */
+	obj_req_init(v, r, SD_OP_READ_OBJ, sd_vid_to_vdi_oid(v->vid),
+		     SD_INODE_OFF_SNAP_CTIME, sizeof(f->buf), fence_done, v);
 	f->iov.iov_base = f->buf;
 	f->iov.iov_len = sizeof(f->buf);
 	r->in_iov = &f->iov;
 	r->in_iovcnt = 1;
-	r->req_flags = SD_REQ_RESEND;
 	r->deadline_ns = deadline_ns;
-	r->done = fence_done;
-	r->priv = v;
 	ret = sd_client_submit(v->c, r);
 	if (ret)
 		return ret;
@@ -687,43 +688,34 @@ static int bg_submit(struct io_bg *bg)
 	struct sd_request *r = &bg->req;
 	int ret;
 
-	memset(r, 0, sizeof(*r));
-	r->hdr.proto_ver = SD_PROTO_VER;
-	r->hdr.obj.oid = sd_vid_to_vdi_oid(v->vid);
-	r->hdr.obj.offset = sd_inode_index_offset(bg->idx);
-	r->hdr.obj.copies = v->nr_copies;
-	r->hdr.obj.copy_policy = v->copy_policy;
-	r->hdr.data_length = 4;
+	uint64_t inode = sd_vid_to_vdi_oid(v->vid);
+	uint32_t entry_off = sd_inode_index_offset(bg->idx);
+
 	bg->iov.iov_base = bg->le;
 	bg->iov.iov_len = sizeof(bg->le);
 	if (bg->kind == BG_COPY) {
 		/* the whole object of vid @entry into our vid, as a first
 		 * write would: CREATE_AND_WRITE with COW and no payload */
-		r->hdr.opcode = SD_OP_CREATE_AND_WRITE_OBJ;
-		r->hdr.flags = SD_FLAG_CMD_WRITE | SD_FLAG_CMD_COW;
-		if (v->lock == SD_LOCK_SHARED)
-			r->hdr.flags |= SD_FLAG_CMD_TGT;
-		r->hdr.obj.oid = sd_vid_to_data_oid(v->vid, bg->idx);
+		obj_req_init(v, r, SD_OP_CREATE_AND_WRITE_OBJ,
+			     sd_vid_to_data_oid(v->vid, bg->idx), 0, 0,
+			     bg_done, bg);
+		r->hdr.flags |= SD_FLAG_CMD_WRITE | SD_FLAG_CMD_COW;
 		r->hdr.obj.cow_oid = sd_vid_to_data_oid(bg->entry, bg->idx);
-		r->hdr.obj.offset = 0;
-		r->hdr.data_length = 0;
 	} else if (bg->kind == BG_REPUBLISH) {
-		r->hdr.opcode = SD_OP_WRITE_OBJ;
-		r->hdr.flags = SD_FLAG_CMD_WRITE;
-		if (v->lock == SD_LOCK_SHARED)
-			r->hdr.flags |= SD_FLAG_CMD_TGT;
+		obj_req_init(v, r, SD_OP_WRITE_OBJ, inode, entry_off, 4,
+			     bg_done, bg);
+		r->hdr.flags |= SD_FLAG_CMD_WRITE;
 		sd_put_le32(bg->le, bg->entry);
 		r->out_iov = &bg->iov;
 		r->out_iovcnt = 1;
 	} else {
+		obj_req_init(v, r, SD_OP_READ_OBJ, inode, entry_off, 4,
+			     bg_done, bg);
 		/* a plain fact query: no TGT, never refused as stale */
-		r->hdr.opcode = SD_OP_READ_OBJ;
+		r->hdr.flags = 0;
 		r->in_iov = &bg->iov;
 		r->in_iovcnt = 1;
 	}
-	r->req_flags = SD_REQ_RESEND;
-	r->done = bg_done;
-	r->priv = bg;
 	bg->gen = v->gen;
 	ret = sd_client_submit(v->c, r);
 	if (!ret) {
@@ -977,12 +969,14 @@ static void fence_done(struct sd_request *req, int cerr)
 	f->err = 0;
 	if (!cerr && req->rsp.result == SD_RES_INODE_INVALIDATED)
 		f->stale = SD_RES_INODE_INVALIDATED;
-	else if ((f->err = res_to_err(req, cerr)))
-		;
-	else if (req->in_len != sizeof(f->buf))
-		f->err = -EPROTO;
-	else if (sd_get_le64(f->buf))
-		f->stale = SD_RES_READONLY;	/* snapshot: look it up */
+	else
+		f->err = res_to_err(req, cerr);
+	if (!f->stale && !f->err) {
+		if (req->in_len != sizeof(f->buf))
+			f->err = -EPROTO;
+		else if (sd_get_le64(f->buf))
+			f->stale = SD_RES_READONLY;	/* snapshot: look it up */
+	}
 	fence_wake(v, &todo, &done_calls);
 
 	if (f->more) {

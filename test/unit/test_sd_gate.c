@@ -180,8 +180,8 @@ static struct sd_request *find_oid(uint8_t opcode, uint64_t oid)
 	return NULL;
 }
 
-/* complete @req with a reply carrying @result (reads get @fill bytes) */
-static void reply(struct sd_request *req, uint32_t result, int fill)
+/* remove @req from the pending list (it must be there) */
+static void pending_take(struct sd_request *req)
 {
 	int i;
 
@@ -193,6 +193,14 @@ static void reply(struct sd_request *req, uint32_t result, int fill)
 	memmove(&pending[i], &pending[i + 1],
 		(nr_pending - i - 1) * sizeof(pending[0]));
 	nr_pending--;
+}
+
+/* complete @req with a reply carrying @result (reads get @fill bytes) */
+static void reply(struct sd_request *req, uint32_t result, int fill)
+{
+	int i;
+
+	pending_take(req);
 	memset(&req->rsp, 0, sizeof(req->rsp));
 	req->rsp.opcode = req->hdr.opcode;
 	req->rsp.result = result;
@@ -214,14 +222,7 @@ static void reply_inode(struct sd_request *req, uint32_t result)
 	uint32_t off = req->hdr.obj.offset, got = 0;
 	int i;
 
-	for (i = 0; i < nr_pending; i++)
-		if (pending[i] == req)
-			break;
-	if (i == nr_pending)
-		abort();
-	memmove(&pending[i], &pending[i + 1],
-		(nr_pending - i - 1) * sizeof(pending[0]));
-	nr_pending--;
+	pending_take(req);
 	memset(&req->rsp, 0, sizeof(req->rsp));
 	req->rsp.opcode = req->hdr.opcode;
 	req->rsp.result = result;
@@ -238,16 +239,7 @@ static void reply_inode(struct sd_request *req, uint32_t result)
 /* complete a lookup with @result and vid @vid */
 static void reply_lookup(struct sd_request *req, uint32_t result, uint32_t vid)
 {
-	int i;
-
-	for (i = 0; i < nr_pending; i++)
-		if (pending[i] == req)
-			break;
-	if (i == nr_pending)
-		abort();
-	memmove(&pending[i], &pending[i + 1],
-		(nr_pending - i - 1) * sizeof(pending[0]));
-	nr_pending--;
+	pending_take(req);
 	memset(&req->rsp, 0, sizeof(req->rsp));
 	req->rsp.opcode = req->hdr.opcode;
 	req->rsp.result = result;
@@ -258,16 +250,7 @@ static void reply_lookup(struct sd_request *req, uint32_t result, uint32_t vid)
 /* complete @req with a connection error */
 static void fail_req(struct sd_request *req, int err)
 {
-	int i;
-
-	for (i = 0; i < nr_pending; i++)
-		if (pending[i] == req)
-			break;
-	if (i == nr_pending)
-		abort();
-	memmove(&pending[i], &pending[i + 1],
-		(nr_pending - i - 1) * sizeof(pending[0]));
-	nr_pending--;
+	pending_take(req);
 	req->done(req, err);
 }
 
