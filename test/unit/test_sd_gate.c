@@ -1462,6 +1462,22 @@ static void test_shared_fence(void)
 	      "fence: timed out, the read fails with it", "calls %d err %d",
 	      d1.calls, d1.err);
 
+	/* a malformed fence reply (short payload) fails the read: -EPROTO */
+	d1.calls = 0;
+	sd_vdi_aio_read(v, &i1, 1, 0, rec_done, &d1);
+	reply(find_oid(SD_OP_READ_OBJ, sd_vid_to_data_oid(V, 0)),
+	      SD_RES_SUCCESS, 0x11);
+	if ((f = find_fence(V))) {
+		pending_take(f);
+		memset(&f->rsp, 0, sizeof(f->rsp));
+		f->rsp.result = SD_RES_SUCCESS;
+		f->in_len = 4;
+		f->done(f, 0);
+	}
+	CHECK(f && d1.calls == 1 && d1.err == -EPROTO && nr_pending == 0,
+	      "fence: a short reply fails the read with -EPROTO",
+	      "calls %d err %d", d1.calls, d1.err);
+
 	/* inherited entry, another gateway copied it on write: the fence
 	 * gets INODE_INVALIDATED, refresh, the read is redone on our object */
 	d1.calls = 0;
