@@ -14,7 +14,8 @@
 #   tgtadm_c ARGS...          tgtadm on our control port
 #   tgt_target TID IQN        create a target open to every initiator
 #   tgt_lu TID LUN PATH [BSTYPE [BSOPTS]]
-#                             create an LU; tgtadm's output in $TGT_OUT
+#                             create an LU; tgtadm's output in $TGT_OUT;
+#                             fails if tgtadm fails or tgtd died doing it
 #   tgt_url IQN LUN           the iscsi:// URL of a LUN
 #   tgt_stop                  delete targets, stop tgtd by pid (SIGKILL if
 #                             it does not go); registered with on_exit
@@ -22,6 +23,19 @@
 #                             or reports a failure; output in $QIO_OUT
 #   qio_ro URL CMD...         the same, opened read-only
 #   tgtd_alive                tgtd still running
+#
+# Preload hook (make check-asan): when T_PRELOAD is non-empty, tgtd and
+# nbdkit (not the shell or mount around them) run with LD_PRELOAD=$T_PRELOAD
+# and, if T_PRELOAD_ASAN_OPTIONS is set, with that as their ASAN_OPTIONS, so
+# that the sanitized module and plugin work inside these stock binaries.
+# "${T_PRELOAD_ENV[@]}" goes before the command; without T_PRELOAD it is
+# empty and the command runs as is.
+T_PRELOAD_ENV=()
+if [[ -n ${T_PRELOAD:-} ]]; then
+	T_PRELOAD_ENV=(env "LD_PRELOAD=$T_PRELOAD")
+	[[ -n ${T_PRELOAD_ASAN_OPTIONS:-} ]] &&
+		T_PRELOAD_ENV+=("ASAN_OPTIONS=$T_PRELOAD_ASAN_OPTIONS")
+fi
 TGTD=${TGTD:-/usr/sbin/tgtd}
 TGTADM=${TGTADM:-/usr/sbin/tgtadm}
 TGT_BS_DIR=/usr/lib/tgt/backing-store
@@ -71,12 +85,14 @@ tgt_start() {
 		# a control port another tgtd holds: tgtd exits, pick again
 		: >"$TGT_LOG"
 		if [[ $mode == installed ]]; then
-			"$TGTD" -f -C "$TGT_CTL" --iscsi "portal=127.0.0.1:$TGT_PORT" \
-				>>"$TGT_LOG" 2>&1 &
+			"${T_PRELOAD_ENV[@]}" "$TGTD" -f -C "$TGT_CTL" \
+				--iscsi "portal=127.0.0.1:$TGT_PORT" >>"$TGT_LOG" 2>&1 &
 		else
+			# sh mounts, then becomes tgtd (same pid: TGT_PID)
 			unshare -m --propagation private -- sh -c \
-				'mount --bind "$1" "$2" && exec "$3" -f -C "$4" --iscsi "portal=127.0.0.1:$5"' \
-				sh "$moddir" "$TGT_BS_DIR" "$TGTD" "$TGT_CTL" "$TGT_PORT" \
+				'mount --bind "$1" "$2" && shift 2 && exec "$@"' \
+				sh "$moddir" "$TGT_BS_DIR" "${T_PRELOAD_ENV[@]}" "$TGTD" \
+				-f -C "$TGT_CTL" --iscsi "portal=127.0.0.1:$TGT_PORT" \
 				>>"$TGT_LOG" 2>&1 &
 		fi
 		TGT_PID=$!
@@ -111,7 +127,10 @@ tgt_lu() {
 	local args=(--lld iscsi --mode logicalunit --op new --tid "$tid"
 		--lun "$lun" --bstype "$bstype" --backing-store "$path")
 	[[ -n $bsopts ]] && args+=(--bsopts "$bsopts")
-	tgtadm_c "${args[@]}" >"$TGT_OUT" 2>&1
+	tgtadm_c "${args[@]}" >"$TGT_OUT" 2>&1 || return
+	# a tgtd that dies while it creates the LU leaves tgtadm with exit 0
+	# and "tgtd closed the socket"; that is a failure too
+	! grep -q 'closed the socket' "$TGT_OUT" && tgtd_alive
 }
 
 tgt_url() { echo "iscsi://127.0.0.1:$TGT_PORT/$1/$2"; }

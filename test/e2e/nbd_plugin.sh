@@ -28,6 +28,18 @@ if [[ ! -f $PLUGIN || ! -x $SDCTL ]]; then
 	exit 1
 fi
 
+# How to run nbdkit.  With make check-asan's preload hook (see
+# test/lib_tgt.sh) nbdkit gets LD_PRELOAD=$T_PRELOAD and, if set,
+# ASAN_OPTIONS=$T_PRELOAD_ASAN_OPTIONS; nbdkit passes its environment on to
+# its --run command, which therefore starts with $UNPRELOAD.
+NBDKIT=(nbdkit)
+UNPRELOAD=
+if [[ -n ${T_PRELOAD:-} ]]; then
+	NBDKIT=(env "LD_PRELOAD=$T_PRELOAD"
+		${T_PRELOAD_ASAN_OPTIONS:+"ASAN_OPTIONS=$T_PRELOAD_ASAN_OPTIONS"} nbdkit)
+	UNPRELOAD='env -u LD_PRELOAD '
+fi
+
 # Own minisheep with locking on, so lock=normal is really exercised.
 sheep_addr --lock || { fail nbd_plugin "cannot start minisheep"; exit 1; }
 
@@ -41,8 +53,8 @@ NBD_PID=
 start_nbd() {
 	local i
 	rm -f "$NBD_SOCK"
-	nbdkit -f -U "$NBD_SOCK" --exit-with-parent "$PLUGIN" addr="$SHEEP" \
-		"$@" 2>>"$T_TMP/nbdkit.log" &
+	"${NBDKIT[@]}" -f -U "$NBD_SOCK" --exit-with-parent "$PLUGIN" \
+		addr="$SHEEP" "$@" 2>>"$T_TMP/nbdkit.log" &
 	NBD_PID=$!
 	for ((i = 0; i < 200; i++)); do
 		[[ -S $NBD_SOCK ]] && return 0
@@ -209,16 +221,18 @@ else
 fi
 
 # ---- $SHEEP_ADDR is the default address ------------------------------------
-if out=$(SHEEP_ADDR=$SHEEP nbdkit -U - "$PLUGIN" vdi="$V" \
-		--run 'nbdinfo --size "$uri"' 2>&1) && [[ $out == "$SIZE" ]]; then
+if out=$(SHEEP_ADDR=$SHEEP "${NBDKIT[@]}" -U - "$PLUGIN" vdi="$V" \
+		--run "$UNPRELOAD"'nbdinfo --size "$uri"' 2>&1) &&
+   [[ $out == "$SIZE" ]]; then
 	pass nbd_sheep_addr_env
 else
 	fail nbd_sheep_addr_env "without addr=, \$SHEEP_ADDR was not used: $out"
 fi
 
 # ---- several addr=: the first is dead, the next one serves -----------------
-if out=$(nbdkit -U - "$PLUGIN" vdi="$V" addr="unix:$T_TMP/no-such-sheep.sock" \
-		addr="$SHEEP" --run 'nbdinfo --size "$uri"' 2>&1) &&
+if out=$("${NBDKIT[@]}" -U - "$PLUGIN" vdi="$V" \
+		addr="unix:$T_TMP/no-such-sheep.sock" addr="$SHEEP" \
+		--run "$UNPRELOAD"'nbdinfo --size "$uri"' 2>&1) &&
    [[ $out == "$SIZE" ]]; then
 	pass nbd_addr_failover
 else
@@ -228,7 +242,8 @@ fi
 # ---- locking ----------------------------------------------------------------
 # second_open ARGS: another nbdkit on the same VDI; prints its output
 second_open() {
-	nbdkit -U - "$PLUGIN" addr="$SHEEP" vdi="$V" "$@" --run true 2>&1
+	"${NBDKIT[@]}" -U - "$PLUGIN" addr="$SHEEP" vdi="$V" "$@" \
+		--run "${UNPRELOAD}true" 2>&1
 }
 if own_sheep; then
 	out=$(serve vdi="$V" -- second_open)
@@ -284,8 +299,8 @@ if sdctl vdi snapshot -s snap1 "$V"; then
 		fail nbd_snapshot_by_id "snapshot=1 does not read the snapshot"
 	fi
 	# writes with nbdkit's own -r are refused too, reads still work
-	out=$(nbdkit -r -U - "$PLUGIN" addr="$SHEEP" vdi="$V" \
-		--run 'qemu-io -f raw -c "write 0 512" "$uri"' 2>&1)
+	out=$("${NBDKIT[@]}" -r -U - "$PLUGIN" addr="$SHEEP" vdi="$V" \
+		--run "$UNPRELOAD"'qemu-io -f raw -c "write 0 512" "$uri"' 2>&1)
 	rc=$?
 	if ((rc != 0)) && sdctl_is "$V" 0 512 0; then
 		pass nbd_readonly_flag
@@ -297,8 +312,8 @@ else
 fi
 
 # ---- help -----------------------------------------------------------------
-help=$(nbdkit "$PLUGIN" --help 2>&1)
-dump=$(nbdkit "$PLUGIN" --dump-plugin 2>&1)
+help=$("${NBDKIT[@]}" "$PLUGIN" --help 2>&1)
+dump=$("${NBDKIT[@]}" "$PLUGIN" --dump-plugin 2>&1)
 ok=1
 for key in vdi addr fallback snapshot timeout connections lock; do
 	grep -q "^$key=" <<<"$help" || { ok=0; echo "help lacks $key=" >&2; }
@@ -315,7 +330,8 @@ fi
 bad_param() {
 	local name=$1 want=$2 out rc nerr
 	shift 2
-	out=$(nbdkit -U - "$PLUGIN" "$@" --run 'echo SERVED' 2>&1)
+	out=$("${NBDKIT[@]}" -U - "$PLUGIN" "$@" \
+		--run "${UNPRELOAD}echo SERVED" 2>&1)
 	rc=$?
 	nerr=$(grep -c 'error:' <<<"$out")
 	if ((rc != 0)) && ! grep -q SERVED <<<"$out" && ((nerr == 1)) &&

@@ -75,7 +75,8 @@ fi
 # while a second LU of the same tgtd with the same bsopts shares LUN 1's lock
 if own_sheep; then
 	if command -v nbdkit >/dev/null; then
-		if timeout 20 nbdkit -U - "$TOP/usr/nbdkit-sheepdog-plugin.so" \
+		if timeout 20 "${T_PRELOAD_ENV[@]}" nbdkit -U - \
+			"$TOP/usr/nbdkit-sheepdog-plugin.so" \
 			addr="$SHEEP" vdi="$VDI" lock=normal --run true \
 			>"$T_TMP/nbdkit.out" 2>&1; then
 			fail "second-open-locked" "another client opened the locked VDI"

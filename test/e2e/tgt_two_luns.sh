@@ -93,8 +93,8 @@ fi
 # the VDI is still locked by this tgtd (another client cannot take it)
 PLUGIN=$TOP/usr/nbdkit-sheepdog-plugin.so
 nbd_open() {
-	timeout 20 nbdkit -U - "$PLUGIN" addr="$SHEEP" vdi="$VDI" lock=normal \
-		--run true >"$T_TMP/nbdkit.out" 2>&1
+	timeout 20 "${T_PRELOAD_ENV[@]}" nbdkit -U - "$PLUGIN" addr="$SHEEP" \
+		vdi="$VDI" lock=normal --run true >"$T_TMP/nbdkit.out" 2>&1
 }
 HAVE_NBDKIT=0
 own_sheep && command -v nbdkit >/dev/null && [[ -f $PLUGIN ]] && HAVE_NBDKIT=1
