@@ -43,7 +43,7 @@ static void usage(FILE *f)
 	fprintf(f,
 "usage: %s --dir DIR --listen ADDR [--listen ADDR]... [--nosync]\n"
 "                 [--control PATH] [--lock] [--copies N] [--block-shift N]\n"
-"                 [--participant process|connection]\n"
+"                 [--participant process|connection] [--workers N]\n"
 "       %s --ctl PATH COMMAND [ARGS...]\n"
 "ADDR is unix:PATH, tcp:HOST:PORT or tcp:[V6]:PORT.  See minisheep(8).\n",
 		MS_NAME, MS_NAME);
@@ -75,6 +75,7 @@ int main(int argc, char **argv)
 		{ "copies", required_argument, NULL, 'c' },
 		{ "block-shift", required_argument, NULL, 'z' },
 		{ "participant", required_argument, NULL, 'P' },
+		{ "workers", required_argument, NULL, 'w' },
 		{ "ctl", required_argument, NULL, 'X' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -83,7 +84,7 @@ int main(int argc, char **argv)
 	int nr_listen = 0, copies = -1, shift = -1, c;
 	bool lock = false;
 
-	while ((c = getopt_long(argc, argv, "+d:l:nC:Lc:z:P:X:h", opts,
+	while ((c = getopt_long(argc, argv, "+d:l:nC:Lc:z:P:w:X:h", opts,
 				NULL)) != -1) {
 		switch (c) {
 		case 'd':
@@ -125,6 +126,10 @@ int main(int argc, char **argv)
 					optarg);
 				return 2;
 			}
+			break;
+		case 'w':
+			ms_workers = parse_int("--workers", optarg, 0,
+					       MS_MAX_WORKERS);
 			break;
 		case 'X':
 			return ctl_client_main(optarg, argc - optind,

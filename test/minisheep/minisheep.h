@@ -20,6 +20,8 @@
 
 #define MS_NAME			"minisheep"
 #define MS_MAX_LISTEN		16
+#define MS_DEFAULT_WORKERS	8	/* --workers */
+#define MS_MAX_WORKERS		256
 #define MS_ATTR_OBJ_SIZE	66320
 #define MS_BTREE_OBJ_SIZE	(UINT32_C(1) << 22)
 #define MS_LEDGER_OBJ_SIZE	(UINT32_C(1) << 22)
@@ -44,6 +46,7 @@ struct ms_cluster {
 extern struct ms_cluster ms_cluster;
 extern char ms_dir[];		/* data directory */
 extern bool ms_nosync;
+extern int ms_workers;		/* worker threads; 0 = run in the event loop */
 extern uint16_t ms_node_port;	/* first TCP listen port, else 7000 */
 
 int cluster_load(const char *dir, int copies, int shift, bool lock);

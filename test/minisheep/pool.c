@@ -16,6 +16,8 @@ static pthread_cond_t pool_cond = PTHREAD_COND_INITIALIZER;
 static struct sd_list pool_queue = SD_LIST_INIT(pool_queue);
 static void (*pool_done)(struct ms_request *r);
 
+int ms_workers = MS_DEFAULT_WORKERS;
+
 static void *pool_worker(void *arg)
 {
 	struct ms_request *r;

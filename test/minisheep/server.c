@@ -363,6 +363,12 @@ static void drain_done(void)
 
 static void execute(struct ms_request *r)
 {
+	if (!ms_workers) {
+		/* --workers 0: no hand-off to a thread and back */
+		ops_execute(r);
+		complete(r);
+		return;
+	}
 	nr_executing++;
 	pool_submit(r);
 }
@@ -848,7 +854,7 @@ int server_run(const char **listen, int nr_listen, const char *ctl_path)
 	}
 	ev_add(&wake_ev, EPOLLIN);
 	ev_add(&sig_ev, EPOLLIN);
-	if (pool_start(8, pool_done_cb))
+	if (ms_workers && pool_start(ms_workers, pool_done_cb))
 		return 1;
 	for (i = 0; i < nr_listen; i++)
 		if (open_listener(listen[i]))
@@ -863,14 +869,14 @@ int server_run(const char **listen, int nr_listen, const char *ctl_path)
 		nr_listeners++;
 		ev_add(&ctl->ev, EPOLLIN);
 	}
-	ms_log("ready (dir %s, copies %u, shift %u%s%s%s)", ms_dir,
+	ms_log("ready (dir %s, copies %u, shift %u%s%s%s, %d workers)", ms_dir,
 	       ms_cluster.copies, ms_cluster.block_shift,
 	       ms_cluster.flags & MS_CLUSTER_FLAG_LOCK ? ", locking" : "",
 	       ms_cluster.flags & MS_CLUSTER_FLAG_LOCK ?
 	       (ms_participant_mode == MS_PARTICIPANT_PROCESS ?
 		" (participant = process)" : " (participant = connection)") :
 	       "",
-	       ms_nosync ? ", nosync" : "");
+	       ms_nosync ? ", nosync" : "", ms_workers);
 
 	for (;;) {
 		int timeout = run_timers();
