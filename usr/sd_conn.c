@@ -123,6 +123,7 @@ struct sd_client {
 	struct sd_conn *conns;
 	uint8_t scratch[SD_SCRATCH_SIZE];
 	bool in_process;		/* external: inside sd_client_process */
+	bool sending_only;		/* external: in owner_send, completes nothing */
 	uint64_t armed_ns;		/* external: timerfd expiry, 0 = none */
 
 	/* read by any thread */
@@ -524,6 +525,11 @@ static int conn_flush(struct sd_client *c, struct sd_conn *cn)
 				continue;
 			if (errno == EAGAIN || errno == EWOULDBLOCK)
 				break;
+			if (c->sending_only) {
+				/* the loop's next pass finds the error */
+				conn_set_events(cn, EPOLLIN | EPOLLOUT);
+				return -1;
+			}
 			conn_lost(c, cn);
 			return -1;
 		}
@@ -1068,14 +1074,19 @@ void sd_client_process(struct sd_client *c)
 	pthread_mutex_lock(&c->lock);
 	c->sleeping = false;
 	pthread_mutex_unlock(&c->lock);
+	n = epoll_wait(c->epfd, evs, SD_MAX_CONNS + 2, 0);
+	if (n > 0)
+		handle_events(c, evs, n);
+	/*
+	 * More rounds only for what the callbacks submitted or what fell due:
+	 * replies that arrive meanwhile keep the level-triggered fd readable
+	 * for the owner's next loop pass.
+	 */
 	for (round = 0;; round++) {
-		n = epoll_wait(c->epfd, evs, SD_MAX_CONNS + 2, 0);
-		if (n > 0)
-			handle_events(c, evs, n);
 		if (!client_work(c))
 			break;
 		pthread_mutex_lock(&c->lock);
-		idle = sd_list_empty(&c->submitq) && n <= 0 &&
+		idle = sd_list_empty(&c->submitq) &&
 		       next_wakeup(c) > sd_now_ns();
 		if (idle || round + 1 >= SD_PROCESS_ROUNDS) {
 			/* from now on a submission wakes the owner's loop */
@@ -1090,6 +1101,23 @@ void sd_client_process(struct sd_client *c)
 	c->in_process = false;
 }
 
+/*
+ * External loop: a submission on the owner thread outside
+ * sd_client_process() is sent at once instead of through the eventfd and
+ * the owner's next loop pass.  Nothing completes here (done() callbacks
+ * never run inside sd_client_submit): a send error is left for the loop.
+ */
+static void owner_send(struct sd_client *c)
+{
+	c->in_process = true;
+	c->sending_only = true;
+	if (take_submissions(c))
+		dispatch(c);
+	c->sending_only = false;
+	c->in_process = false;
+	timer_arm(c, next_wakeup(c));
+}
+
 void sd_client_cond_wait(struct sd_client *c, pthread_cond_t *cond,
 			 pthread_mutex_t *mu)
 {
@@ -1100,9 +1128,10 @@ void sd_client_cond_wait(struct sd_client *c, pthread_cond_t *cond,
 		return;
 	}
 	/*
-	 * Unsent submissions of ours keep the fd readable (the eventfd was
-	 * kicked, or the timer armed at creation fires), and whatever is in
-	 * flight has a deadline the armed timer bounds: the poll ends.
+	 * Our submissions were sent by owner_send (or wait in the queue for
+	 * a connection, with the timer armed for the connect or retry), and
+	 * whatever is in flight has a deadline the armed timer bounds: the
+	 * poll ends.
 	 */
 	pthread_mutex_unlock(mu);
 	p.fd = c->epfd;
@@ -1289,7 +1318,7 @@ void sd_client_free(struct sd_client *c)
 
 int sd_client_submit(struct sd_client *c, struct sd_request *req)
 {
-	bool kick;
+	bool kick, direct;
 
 	if (!c || !req || !req->done)
 		return sd_set_error(EINVAL, "submit: missing client, request or callback");
@@ -1319,10 +1348,15 @@ int sd_client_submit(struct sd_client *c, struct sd_request *req)
 	}
 	sd_list_add_tail(&req->link, &c->submitq);
 	stat_add(&c->st.submitted, 1);
-	kick = c->sleeping;
-	c->sleeping = false;	/* one wakeup is enough */
-	pthread_mutex_unlock(&c->lock);
+	/* the owner checks in_process, which only the owner touches */
+	direct = sd_client_loop_owner(c) && !c->in_process;
+	kick = !direct && c->sleeping;
 	if (kick)
+		c->sleeping = false;	/* one wakeup is enough */
+	pthread_mutex_unlock(&c->lock);
+	if (direct)
+		owner_send(c);
+	else if (kick)
 		kick_eventfd(c);
 	return 0;
 }

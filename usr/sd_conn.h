@@ -98,8 +98,10 @@ struct sd_client_opts {
  * the client owns it: its event loop watches sd_client_event_fd() for
  * EPOLLIN (level-triggered) and calls sd_client_process() when it is
  * readable.  Completion callbacks then run on that thread, inside
- * sd_client_process().  Submissions from other threads wake the loop
- * through that fd; deadlines and reconnect timers make it readable too.
+ * sd_client_process().  The owner's own submissions outside it are sent
+ * at once (without completing anything); submissions from other threads
+ * wake the loop through that fd; deadlines and reconnect timers make it
+ * readable too.
  * Synchronous calls on the owner thread (sd_client_call(), sd_vdi_open(),
  * sd_vdi_close()) run the loop themselves until they are done.
  */

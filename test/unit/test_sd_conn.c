@@ -1255,7 +1255,7 @@ static void test_external_loop(void)
 	struct treq t[64];
 	pthread_t th;
 	uint64_t t0, el;
-	int i, ok = 0, ret, thr0 = count_dir("/proc/self/task");
+	int i, ok = 0, ret, req0, thr0 = count_dir("/proc/self/task");
 
 	fs_reset();
 	ext_owner = pthread_self();
@@ -1276,6 +1276,29 @@ static void test_external_loop(void)
 	CHECK(ret == 0 && read_ok(&t[0]), "external: sync call on the owner",
 	      "ret %d: %s", ret, sd_get_error());
 	free(t[0].buf);
+
+	/*
+	 * the owner's submissions go out at once, without process (a few
+	 * small ones: nobody reads the replies meanwhile)
+	 */
+	reset_done();
+	req0 = fs_get(&fs.requests);
+	for (i = 0; i < 8; i++) {
+		treq_read(&t[i], test_oid(i), 0, 512, 1, 0);
+		t[i].req.done = ext_done;
+		sd_client_submit(c, &t[i].req);
+	}
+	t0 = sd_now_ns();
+	while (fs_get(&fs.requests) - req0 < 8 && ms_since(t0) < 300)
+		msleep(1);
+	CHECK(fs_get(&fs.requests) - req0 == 8 && t_done_count == 0,
+	      "external: the owner's submissions are sent without process",
+	      "%d of 8 reached the server, %d done", fs_get(&fs.requests) - req0,
+	      t_done_count);
+	CHECK(ext_run(c, 8, 3000), "external: ... and complete in process",
+	      "%d done", t_done_count);
+	for (i = 0; i < 8; i++)
+		free(t[i].buf);
 
 	/* pipelined async requests complete on the owner, inside process */
 	reset_done();
@@ -1334,6 +1357,55 @@ static void test_external_loop(void)
 	      (unsigned long long)el);
 	free(t[0].buf);
 	FS_SET(stall, false);
+	sd_client_free(c);
+
+	/*
+	 * a send that fails inside the owner's submit (the server closed the
+	 * connection) completes nothing there, not even the request that was
+	 * in flight on that connection; the loop fails that one and resends
+	 * the rest after reconnecting
+	 */
+	o.nr_conns = 1;
+	o.timeout_ms = 5000;
+	if (sd_client_new(&o, &c)) {
+		CHECK(0, "external: second client", "%s", sd_get_error());
+		return;
+	}
+	treq_read(&t[0], test_oid(1), 0, 512, 1, 0);
+	ret = sd_client_call(c, &t[0].req);
+	free(t[0].buf);
+	reset_done();
+	FS_SET(stall, true);
+	req0 = fs_get(&fs.requests);
+	treq_read(&t[4], test_oid(59), 0, 512, 1, 0);	/* not resendable */
+	t[4].req.done = ext_done;
+	sd_client_submit(c, &t[4].req);
+	t0 = sd_now_ns();
+	while (fs_get(&fs.requests) == req0 && ms_since(t0) < 1000)
+		msleep(1);
+	FS_SET(stall, false);
+	FS_SET(restart_ms, 300);
+	while (!fs_get(&fs.down) && ms_since(t0) < 2000)
+		msleep(1);
+	for (i = 0; i < 4; i++) {
+		treq_read(&t[i], test_oid(60 + i), 0, 8192, 2, 0);
+		t[i].req.done = ext_done;
+		sd_client_submit(c, &t[i].req);
+	}
+	CHECK(ret == 0 && t_done_count == 0,
+	      "external: a send error in submit completes nothing there",
+	      "call %d, %d done", ret, t_done_count);
+	ok = 0;
+	if (ext_run(c, 5, 5000))
+		for (i = 0; i < 4; i++)
+			ok += read_ok(&t[i]);
+	CHECK(ok == 4 && t[4].err == -ECONNRESET,
+	      "external: ... the loop fails the one in flight, resends the rest",
+	      "%d of 4 (first err %d), in flight: err %d", ok, t[0].err,
+	      t[4].err);
+	free(t[4].buf);
+	for (i = 0; i < 4; i++)
+		free(t[i].buf);
 	sd_client_free(c);
 }
 
