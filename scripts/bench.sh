@@ -8,8 +8,10 @@
 # two 1 GiB VDIs and a 1 GiB tmpfs file and fills all three, then runs the
 # same eight workloads (4 KiB random read/write at QD1 and QD32 over the
 # whole disk, the same at QD32 on one 4 MiB object, 1 MiB sequential
-# read/write at QD8) against six paths:
+# read/write at QD8) against seven paths:
 #   ours      stock tgtd + usr/bs_sheepdog.so       (test/tools/iscsi_load)
+#   thread    the same with bsopts loop=thread (the library's own I/O thread
+#             instead of tgtd's main loop)
 #   builtin   the same tgtd with an empty module dir, i.e. its own sheepdog
 #   rdwr      the same tgtd, rdwr store on the tmpfs file  (the ceiling)
 #   lib       the library alone                      (test/tools/sd_load)
@@ -22,6 +24,7 @@
 #
 # Environment: BENCH_TIME, BENCH_RUNS, BENCH_NICE (default 0), BENCH_OUT
 # (default doc/benchmarks.md; the chart goes next to it as .png),
+# BENCH_SHEEP_OPTS (more minisheep options, e.g. "--workers 0"),
 # SHEEP_ADDR (external sheep: then no minisheep CPU column).
 source "$(dirname "$0")/../test/lib.sh"
 source "$TOP/test/lib_tgt.sh"
@@ -81,11 +84,18 @@ BENCH_TMP=$(mktemp -d /dev/shm/sdbench.XXXXXX) || die "no tmpfs in /dev/shm"
 on_exit "rm -rf '$BENCH_TMP'"
 if [[ -z ${SHEEP_ADDR:-} ]]; then
 	SHEEP_DIR=$BENCH_TMP/sheep
-	start_minisheep --nosync || die "cannot start minisheep"
-	STORE="minisheep on tmpfs (--nosync), unix socket"
+	# shellcheck disable=SC2086 # options are words
+	start_minisheep --nosync ${BENCH_SHEEP_OPTS:-} ||
+		die "cannot start minisheep"
+	STORE="minisheep on tmpfs (--nosync${BENCH_SHEEP_OPTS:+ $BENCH_SHEEP_OPTS}), unix socket"
 else
 	SHEEP=$SHEEP_ADDR
 	SHEEP_PID=
+	# tgtd's built-in store keeps only 4 digits of a TCP port
+	# (snprintf into 5 bytes) and cannot reach a sheep on 10000 and up
+	if [[ $SHEEP == tcp:* && ${SHEEP##*:} -ge 10000 ]]; then
+		die "SHEEP_ADDR $SHEEP: tgtd's built-in sheepdog store cannot connect to ports above 9999; use a sheep on a lower port"
+	fi
 	STORE="external sheep at $SHEEP_ADDR"
 fi
 VDI_OURS=$(vdi_name bench-ours)
@@ -256,6 +266,17 @@ run_suite rdwr "$TGT_PID" "$ISCSI_LOAD" \
 	"$(tgt_url iqn.2026-11.org.sheepdog:bench-rdwr 1)"
 tgt_stop
 
+say "tgtd with our module, loop=thread"
+mkdir -p "$TGT_BS_DIR"
+tgt_start || die "cannot start tgtd"
+tgt_target 1 iqn.2026-11.org.sheepdog:bench-thread || die "target 1"
+tgt_lu 1 1 "$SHEEP:$VDI_OURS" sheepdog loop=thread ||
+	die "LU thread: $(cat "$TGT_OUT")"
+SUITE_SHEEP=${SHEEP_PID:-}
+run_suite thread "$TGT_PID" "$ISCSI_LOAD" \
+	"$(tgt_url iqn.2026-11.org.sheepdog:bench-thread 1)"
+tgt_stop
+
 say "tgtd with its built-in sheepdog store"
 mkdir -p "$TGT_BS_DIR"
 tgt_start builtin || die "cannot start tgtd (builtin)"
@@ -318,9 +339,10 @@ ratio() {	# ratio A B: A/B with 2 decimals, "-" when either is missing
 		else printf "%.2f", a / b }'
 }
 
-PATHS=(ours builtin rdwr lib nbd nbdfile)
+PATHS=(ours thread builtin rdwr lib nbd nbdfile)
 declare -A PATH_TITLE=(
-	[ours]="iSCSI: tgtd + our module" [builtin]="iSCSI: tgtd built-in sheepdog"
+	[ours]="iSCSI: tgtd + our module" [thread]="iSCSI: tgtd + our module, loop=thread"
+	[builtin]="iSCSI: tgtd built-in sheepdog"
 	[rdwr]="iSCSI: tgtd rdwr on tmpfs (ceiling)" [lib]="library alone (sd_load)"
 	[nbd]="NBD: nbdkit + our plugin" [nbdfile]="NBD: nbdkit file on tmpfs (ceiling)"
 )
@@ -362,16 +384,17 @@ GEN=$T_TMP/generated.md
 	echo
 	echo "IOPS ratios (for QD1 also the mean-latency ratio ours/built-in; lower is better)."
 	echo
-	echo "| workload | ours/built-in | ours/rdwr | ours/library | latency ours/built-in | NBD plugin/file |"
-	echo "|---|---:|---:|---:|---:|---:|"
+	echo "| workload | ours/built-in | loop=thread/built-in | ours/rdwr | ours/library | latency ours/built-in | NBD plugin/file |"
+	echo "|---|---:|---:|---:|---:|---:|---:|"
 	for w in "${WORKLOADS[@]}"; do
 		read -r name _ <<<"$w"
 		o=$(get ours "$name" iops)
 		l=-
 		[[ $name == ?w1 || $name == ?r1 ]] &&
 			l=$(ratio "$(get ours "$name" lat)" "$(get builtin "$name" lat)")
-		printf '| %s | %s | %s | %s | %s | %s |\n' "${WL_TITLE[$name]}" \
+		printf '| %s | %s | %s | %s | %s | %s | %s |\n' "${WL_TITLE[$name]}" \
 			"$(ratio "$o" "$(get builtin "$name" iops)")" \
+			"$(ratio "$(get thread "$name" iops)" "$(get builtin "$name" iops)")" \
 			"$(ratio "$o" "$(get rdwr "$name" iops)")" \
 			"$(ratio "$o" "$(get lib "$name" iops)")" "$l" \
 			"$(ratio "$(get nbd "$name" iops)" "$(get nbdfile "$name" iops)")"
@@ -468,12 +491,12 @@ set multiplot layout 1,2 title "bs_sheepdog benchmarks, $(date -u +%Y-%m-%d), $(
 set size 0.72,1
 set origin 0,0
 set ylabel "IOPS (4 KiB)"
-plot for [i=2:7] "$DAT" every ::0::5 using i:xtic(1) title columnheader(i)
+plot for [i=2:$((${#PATHS[@]} + 1))] "$DAT" every ::0::5 using i:xtic(1) title columnheader(i)
 set size 0.28,1
 set origin 0.72,0
 set ylabel "MiB/s (1 MiB)"
 set key off
-plot for [i=2:7] "$DAT" every ::6::7 using i:xtic(1) title columnheader(i)
+plot for [i=2:$((${#PATHS[@]} + 1))] "$DAT" every ::6::7 using i:xtic(1) title columnheader(i)
 unset multiplot
 EOF
 say "wrote $BENCH_OUT and $BENCH_PNG"
