@@ -3,8 +3,9 @@
  * server.c - minisheep's event loop.  One thread owns every socket: it
  * accepts clients on each --listen address, parses each connection's
  * requests in order (48-byte header, then the payload only when the WRITE
- * flag is set), hands them to the worker pool, and writes the replies back
- * in completion order, each header + payload as one unit.  It also applies
+ * flag is set), hands them to the worker pool (or, with --workers 0,
+ * executes them itself), and writes the replies back in completion order,
+ * each header + payload as one unit.  It also applies
  * the faults configured through the control socket (reply delay, reply
  * reordering, dropping connections, stalling, injected errors), serves the
  * control socket itself and shuts down cleanly on SIGTERM/SIGINT.  It also
