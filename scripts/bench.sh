@@ -91,9 +91,7 @@ if [[ -z ${SHEEP_ADDR:-} ]]; then
 else
 	SHEEP=$SHEEP_ADDR
 	SHEEP_PID=
-	# tgtd's built-in store keeps only 4 digits of a TCP port
-	# (snprintf into 5 bytes) and cannot reach a sheep on 10000 and up
-	if [[ $SHEEP == tcp:* && ${SHEEP##*:} -ge 10000 ]]; then
+	if ! builtin_reaches "$SHEEP"; then
 		die "SHEEP_ADDR $SHEEP: tgtd's built-in sheepdog store cannot connect to ports above 9999; use a sheep on a lower port"
 	fi
 	STORE="external sheep at $SHEEP_ADDR"
@@ -225,26 +223,7 @@ nbd_suite() {
 	done
 }
 
-NBD_PID=
-start_nbdkit() {
-	local sock=$1 i
-	shift
-	rm -f "$sock"
-	nbdkit -f -U "$sock" --exit-with-parent "$@" 2>>"$T_TMP/nbdkit.log" &
-	NBD_PID=$!
-	for ((i = 0; i < 200; i++)); do
-		[[ -S $sock ]] && return 0
-		kill -0 "$NBD_PID" 2>/dev/null || break
-		sleep 0.05
-	done
-	tail -n 3 "$T_TMP/nbdkit.log" >&2
-	return 1
-}
-stop_nbdkit() {
-	[[ -n $NBD_PID ]] && stop_pid "$NBD_PID"
-	NBD_PID=
-}
-on_exit stop_nbdkit
+on_exit nbdkit_stop
 
 T_START=$(date +%s)
 LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
@@ -293,17 +272,17 @@ run_suite lib "" "$SD_LOAD" "$SHEEP" "$VDI_OURS"
 
 say "NBD: nbdkit + our plugin"
 NBD_SOCK=$BENCH_TMP/nbd.sock
-start_nbdkit "$NBD_SOCK" "$PLUGIN" addr="$SHEEP" vdi="$VDI_OURS" ||
+nbdkit_start "$NBD_SOCK" "$PLUGIN" addr="$SHEEP" vdi="$VDI_OURS" ||
 	die "cannot start nbdkit with our plugin"
 nbd_suite nbd "$NBD_PID" "$NBD_SOCK"
-stop_nbdkit
+nbdkit_stop
 
 say "NBD: nbdkit file plugin on tmpfs"
-start_nbdkit "$NBD_SOCK" file file="$CEILING" ||
+nbdkit_start "$NBD_SOCK" file file="$CEILING" ||
 	die "cannot start nbdkit file"
 SUITE_SHEEP=
 nbd_suite nbdfile "$NBD_PID" "$NBD_SOCK"
-stop_nbdkit
+nbdkit_stop
 
 T_END=$(date +%s)
 LOAD_END=$(cut -d' ' -f1-3 /proc/loadavg)

@@ -8,6 +8,16 @@
 #   sheep_addr                                  $SHEEP_ADDR or own minisheep
 #   free_port                                   a free loopback TCP port
 #   on_exit CMD                                 run CMD at exit (LIFO)
+#   nbdkit_start SOCK ARGS...                   nbdkit on a unix socket;
+#                                               sets NBD_PID
+#   nbdkit_stop                                 stop it (if started)
+#
+# Preload hook (make check-asan): when T_PRELOAD is non-empty, tgtd and
+# nbdkit (not the shell or mount around them) run with LD_PRELOAD=$T_PRELOAD
+# and, if T_PRELOAD_ASAN_OPTIONS is set, with that as their ASAN_OPTIONS, so
+# that the sanitized module and plugin work inside these stock binaries.
+# "${T_PRELOAD_ENV[@]}" goes before the command; without T_PRELOAD it is
+# empty and the command runs as is.
 #
 # With SHEEP_ADDR set, tests talk to that external sheep instead of starting
 # minisheep; tests that need minisheep's fault controls skip themselves.
@@ -40,6 +50,13 @@ on_exit "rm -rf '$T_TMP'"
 
 free_port() { "$TOP/test/tools/freeport"; }
 
+T_PRELOAD_ENV=()
+if [[ -n ${T_PRELOAD:-} ]]; then
+	T_PRELOAD_ENV=(env "LD_PRELOAD=$T_PRELOAD")
+	[[ -n ${T_PRELOAD_ASAN_OPTIONS:-} ]] &&
+		T_PRELOAD_ENV+=("ASAN_OPTIONS=$T_PRELOAD_ASAN_OPTIONS")
+fi
+
 # stop a pid we started: TERM, then KILL after 5 s
 stop_pid() {
 	local pid=$1 i
@@ -62,6 +79,33 @@ wait_for_socket() {
 		sleep 0.05
 	done
 	return 1
+}
+
+# nbdkit_start SOCK ARGS...: nbdkit -f -U SOCK ARGS in the background, with
+# the preload hook, its stderr appended to $T_TMP/nbdkit.log; NBD_PID is
+# its pid.  Fails (with the log's tail, nbdkit stopped) if nbdkit exits or
+# the socket does not appear within 10 s.
+NBD_PID=
+nbdkit_start() {
+	local sock=$1 i
+	shift
+	rm -f "$sock"
+	"${T_PRELOAD_ENV[@]}" nbdkit -f -U "$sock" --exit-with-parent "$@" \
+		2>>"$T_TMP/nbdkit.log" &
+	NBD_PID=$!
+	for ((i = 0; i < 200; i++)); do
+		[[ -S $sock ]] && return 0
+		kill -0 "$NBD_PID" 2>/dev/null || break
+		sleep 0.05
+	done
+	echo "nbdkit $* did not start:" >&2
+	tail -n 5 "$T_TMP/nbdkit.log" >&2
+	nbdkit_stop
+	return 1
+}
+nbdkit_stop() {
+	[[ -n $NBD_PID ]] && stop_pid "$NBD_PID"
+	NBD_PID=
 }
 
 start_minisheep() {

@@ -23,19 +23,9 @@
 #                             or reports a failure; output in $QIO_OUT
 #   qio_ro URL CMD...         the same, opened read-only
 #   tgtd_alive                tgtd still running
+#   builtin_reaches ADDR      tgtd's built-in store can connect to ADDR
 #
-# Preload hook (make check-asan): when T_PRELOAD is non-empty, tgtd and
-# nbdkit (not the shell or mount around them) run with LD_PRELOAD=$T_PRELOAD
-# and, if T_PRELOAD_ASAN_OPTIONS is set, with that as their ASAN_OPTIONS, so
-# that the sanitized module and plugin work inside these stock binaries.
-# "${T_PRELOAD_ENV[@]}" goes before the command; without T_PRELOAD it is
-# empty and the command runs as is.
-T_PRELOAD_ENV=()
-if [[ -n ${T_PRELOAD:-} ]]; then
-	T_PRELOAD_ENV=(env "LD_PRELOAD=$T_PRELOAD")
-	[[ -n ${T_PRELOAD_ASAN_OPTIONS:-} ]] &&
-		T_PRELOAD_ENV+=("ASAN_OPTIONS=$T_PRELOAD_ASAN_OPTIONS")
-fi
+# tgtd runs with the preload hook of test/lib.sh (T_PRELOAD_ENV).
 TGTD=${TGTD:-/usr/sbin/tgtd}
 TGTADM=${TGTADM:-/usr/sbin/tgtadm}
 TGT_BS_DIR=/usr/lib/tgt/backing-store
@@ -134,6 +124,10 @@ tgt_lu() {
 }
 
 tgt_url() { echo "iscsi://127.0.0.1:$TGT_PORT/$1/$2"; }
+
+# The built-in store keeps only 4 digits of a TCP port (snprintf into 5
+# bytes): it cannot reach a sheep on port 10000 and up.
+builtin_reaches() { [[ $1 != tcp:* || ${1##*:} -lt 10000 ]]; }
 
 tgt_stop() {
 	local tid i

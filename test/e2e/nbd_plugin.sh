@@ -28,17 +28,12 @@ if [[ ! -f $PLUGIN || ! -x $SDCTL ]]; then
 	exit 1
 fi
 
-# How to run nbdkit.  With make check-asan's preload hook (see
-# test/lib_tgt.sh) nbdkit gets LD_PRELOAD=$T_PRELOAD and, if set,
-# ASAN_OPTIONS=$T_PRELOAD_ASAN_OPTIONS; nbdkit passes its environment on to
-# its --run command, which therefore starts with $UNPRELOAD.
-NBDKIT=(nbdkit)
+# How to run nbdkit: with the preload hook of test/lib.sh (make check-asan).
+# nbdkit passes its environment on to its --run command, which therefore
+# starts with $UNPRELOAD.
+NBDKIT=("${T_PRELOAD_ENV[@]}" nbdkit)
 UNPRELOAD=
-if [[ -n ${T_PRELOAD:-} ]]; then
-	NBDKIT=(env "LD_PRELOAD=$T_PRELOAD"
-		${T_PRELOAD_ASAN_OPTIONS:+"ASAN_OPTIONS=$T_PRELOAD_ASAN_OPTIONS"} nbdkit)
-	UNPRELOAD='env -u LD_PRELOAD '
-fi
+[[ -n ${T_PRELOAD:-} ]] && UNPRELOAD='env -u LD_PRELOAD '
 
 # Own minisheep with locking on, so lock=normal is really exercised.
 sheep_addr --lock || { fail nbd_plugin "cannot start minisheep"; exit 1; }
@@ -47,30 +42,9 @@ sdctl() { "$SDCTL" -a "$SHEEP" "$@"; }
 
 NBD_SOCK=$T_TMP/nbd.sock
 URI="nbd+unix:///?socket=$NBD_SOCK"
-NBD_PID=
-
 # start_nbd ARGS...: nbdkit in the background serving $URI
-start_nbd() {
-	local i
-	rm -f "$NBD_SOCK"
-	"${NBDKIT[@]}" -f -U "$NBD_SOCK" --exit-with-parent "$PLUGIN" \
-		addr="$SHEEP" "$@" 2>>"$T_TMP/nbdkit.log" &
-	NBD_PID=$!
-	for ((i = 0; i < 200; i++)); do
-		[[ -S $NBD_SOCK ]] && return 0
-		kill -0 "$NBD_PID" 2>/dev/null || break
-		sleep 0.05
-	done
-	echo "nbdkit $* did not start:" >&2
-	tail -n 5 "$T_TMP/nbdkit.log" >&2
-	stop_nbd
-	return 1
-}
-stop_nbd() {
-	[[ -n $NBD_PID ]] && stop_pid "$NBD_PID"
-	NBD_PID=
-}
-on_exit stop_nbd
+start_nbd() { nbdkit_start "$NBD_SOCK" "$PLUGIN" addr="$SHEEP" "$@"; }
+on_exit nbdkit_stop
 
 # serve ARGS... -- CMD...: run CMD (which uses $URI) against an nbdkit
 # started with ARGS; returns CMD's status
@@ -81,7 +55,7 @@ serve() {
 	start_nbd "${args[@]}" || return 1
 	"$@"
 	rc=$?
-	stop_nbd
+	nbdkit_stop
 	return $rc
 }
 

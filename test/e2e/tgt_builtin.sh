@@ -12,9 +12,7 @@ if ! sheep_addr; then
 	fail "builtin" "cannot start minisheep"
 	exit 1
 fi
-# the built-in store keeps only 4 digits of a TCP port (snprintf into 5
-# bytes): an external sheep on 10000 and up is out of its reach
-if [[ $SHEEP == tcp:* && ${SHEEP##*:} -ge 10000 ]]; then
+if ! builtin_reaches "$SHEEP"; then
 	skip "builtin" "tgtd's built-in store cannot connect to port ${SHEEP##*:} (> 9999)"
 	exit 0
 fi

@@ -7,9 +7,9 @@
 # test/run-tests.sh with leak detection on.
 #
 # The stock tgtd and nbdkit are not sanitized: the tests start them with
-# the compiler's libasan preloaded (T_PRELOAD, the hook in test/lib_tgt.sh
-# and test/e2e/nbd_plugin.sh) so that they can load the sanitized module
-# and plugin; a module or plugin bug stops tgtd or nbdkit with a report.
+# the compiler's libasan preloaded (T_PRELOAD, the hook in test/lib.sh)
+# so that they can load the sanitized module and plugin; a module or
+# plugin bug stops tgtd or nbdkit with a report.
 # Their ASAN_OPTIONS (T_PRELOAD_ASAN_OPTIONS) turn leak detection off, as
 # LeakSanitizer would report the allocations of tgtd and nbdkit themselves
 # at exit; every other process checks for leaks.
