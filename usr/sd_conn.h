@@ -32,7 +32,7 @@
 #include "sd_proto.h"
 
 #define SD_DEFAULT_TIMEOUT_MS	15000	/* below Linux's 30 s SCSI timeout */
-#define SD_DEFAULT_CONNS	2
+#define SD_DEFAULT_CONNS	8
 #define SD_MAX_CONNS		32
 #define SD_MAX_ADDRS		8
 #define SD_RECONNECT_MIN_MS	50

@@ -55,6 +55,9 @@ stats_conns() {
 	"$MINISHEEP" --ctl "$SHEEP_CTL" stats |
 		sed -n 's/.* connections=\([0-9]*\).*/\1/p'
 }
+# the module's default number of connections (an LU without connections=)
+DEF_CONNS=$(sed -n 's/^#define SD_DEFAULT_CONNS[[:space:]]*\([0-9]*\).*/\1/p' \
+	"$TOP/usr/sd_conn.h")
 # the stock behaviour this works around (upstream sheepdog issue #176)
 cat >"$CONF" <<EOF
 <target $IQN>
@@ -116,13 +119,13 @@ if lun_block 1 | grep -q "Backing store path: $DESC/$VDI.conf" &&
 else
 	fail "tgt-admin-luns" "$(show | grep -E 'LUN|path|Readonly' | tr '\n' ' ')"
 fi
-# bsopts of the descriptor: 3 connections (+ the snapshot LUN's default 2);
+# bsopts of the descriptor: 3 connections (+ the snapshot LUN's default);
 # minisheep's stats count every connection accepted
 after=$(stats_conns)
-if [[ -n $before && -n $after ]] && ((after - before == 5)); then
+if [[ -n $before && -n $after ]] && ((after - before == 3 + DEF_CONNS)); then
 	pass "descriptor-bsopts-applied"
 else
-	fail "descriptor-bsopts-applied" "connections $before -> $after, expected +3 +2"
+	fail "descriptor-bsopts-applied" "connections $before -> $after, expected +3 +$DEF_CONNS"
 fi
 
 URL1=$(tgt_url "$IQN" 1)
@@ -157,10 +160,10 @@ else
 fi
 TGT_TIDS+=(2)
 after=$(stats_conns)
-if [[ -n $before && -n $after ]] && ((after - before == 2)); then
+if [[ -n $before && -n $after ]] && ((after - before == DEF_CONNS)); then
 	pass "bsopts-option-beats-descriptor"
 else
-	fail "bsopts-option-beats-descriptor" "connections $before -> $after, expected +2 (default), not +4"
+	fail "bsopts-option-beats-descriptor" "connections $before -> $after, expected +$DEF_CONNS (default), not +4"
 fi
 
 # ---- --update ALL: re-creates the idle targets from the config (the
