@@ -2,9 +2,11 @@
 # (our module, tgtd's built-in sheepdog store, tgtd's rdwr store on tmpfs,
 # the library alone, and the NBD plugin against nbdkit's file plugin).
 # scripts/bench.sh does the work; it needs root for tgtd.  BENCH_TIME
-# (seconds per run, default 4), BENCH_RUNS (runs per cell, default 3) and
-# BENCH_NICE (nice value of everything measured, default 0)
-# tune it.
+# (seconds per run, default 4), BENCH_RUNS (runs per cell, default 3),
+# BENCH_NICE (nice value of everything measured, default 0), BENCH_SIZE_MB
+# (VDI and tmpfs file size, default 1024), BENCH_OUT (report, default
+# doc/benchmarks.md), BENCH_SHEEP_OPTS and SHEEP_ADDR tune it (see the
+# script's header).  test/e2e/bench_smoke.sh runs it small in make check.
 
 # test/tools/iscsi_load needs libiscsi.  The generic test/tools/% rule
 # appends TOOL_LDLIBS_<name>; without libiscsi-dev the tool builds as a stub

@@ -5,10 +5,10 @@
 # written into doc/benchmarks.md and doc/benchmarks.png.
 #
 # It starts minisheep on tmpfs with --nosync (or uses $SHEEP_ADDR), creates
-# two 1 GiB VDIs and a 1 GiB tmpfs file and fills all three, then runs the
-# same eight workloads (4 KiB random read/write at QD1 and QD32 over the
-# whole disk, the same at QD32 on one 4 MiB object, 1 MiB sequential
-# read/write at QD8) against seven paths:
+# two 1 GiB VDIs and a 1 GiB tmpfs file (BENCH_SIZE_MB) and fills all
+# three, then runs the same eight workloads (4 KiB random read/write at
+# QD1 and QD32 over the whole disk, the same at QD32 on one 4 MiB object,
+# 1 MiB sequential read/write at QD8) against seven paths:
 #   ours      stock tgtd + usr/bs_sheepdog.so       (test/tools/iscsi_load)
 #   thread    the same with bsopts loop=thread (the library's own I/O thread
 #             instead of tgtd's main loop)
@@ -24,6 +24,8 @@
 #
 # Environment: BENCH_TIME, BENCH_RUNS, BENCH_NICE (default 0), BENCH_OUT
 # (default doc/benchmarks.md; the chart goes next to it as .png),
+# BENCH_SIZE_MB (size of the VDIs and the tmpfs file, default 1024, at
+# least 8; test/e2e/bench_smoke.sh uses a small one),
 # BENCH_SHEEP_OPTS (more minisheep options, e.g. "--workers 0"),
 # SHEEP_ADDR (external sheep: then no minisheep CPU column).
 source "$(dirname "$0")/../test/lib.sh"
@@ -34,7 +36,7 @@ BENCH_TIME=${BENCH_TIME:-4}
 BENCH_RUNS=${BENCH_RUNS:-3}
 BENCH_OUT=${BENCH_OUT:-$TOP/doc/benchmarks.md}
 BENCH_PNG=${BENCH_OUT%.md}.png
-SIZE=$((1024 * 1024 * 1024))
+BENCH_SIZE_MB=${BENCH_SIZE_MB:-1024}
 HOT=$((4 * 1024 * 1024))
 ISCSI_LOAD=$TOP/test/tools/iscsi_load
 SD_LOAD=$TOP/test/tools/sd_load
@@ -43,6 +45,12 @@ HZ=$(getconf CLK_TCK)
 
 die() { echo "bench: $*" >&2; exit 1; }
 say() { echo "bench: $*" >&2; }
+
+[[ $BENCH_SIZE_MB =~ ^[0-9]+$ ]] && ((BENCH_SIZE_MB >= 8)) ||
+	die "BENCH_SIZE_MB '$BENCH_SIZE_MB': a number of MiB, at least 8"
+SIZE=$((BENCH_SIZE_MB * 1024 * 1024))
+if ((BENCH_SIZE_MB % 1024)); then SIZE_STR="$BENCH_SIZE_MB MiB"
+else SIZE_STR="$((BENCH_SIZE_MB / 1024)) GiB"; fi
 
 # ---- requirements --------------------------------------------------------
 
@@ -333,7 +341,7 @@ GEN=$T_TMP/generated.md
 	echo "Run: $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) CPUs," \
 		"$(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //')," \
 		"kernel $(uname -r), $(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo) RAM."
-	echo "Store: $STORE; VDIs and the ceiling file are 1 GiB and completely"
+	echo "Store: $STORE; VDIs and the ceiling file are $SIZE_STR and completely"
 	echo "written before measuring. tgtd $(dpkg-query -W -f='${Version}' tgt 2>/dev/null)," \
 		"nbdkit $(nbdkit --version | awk '{ print $2 }'), fio $(fio --version | sed 's/^fio-//')."
 	echo "Each cell: median (by IOPS) of $BENCH_RUNS runs of $BENCH_TIME s; the whole measurement took $((T_END - T_START)) s"

@@ -13,6 +13,7 @@ build_pkgs=(make gcc libc6-dev nbdkit-plugin-dev)
 demo_pkgs=(tgt libiscsi-bin qemu-utils qemu-block-extra util-linux mount
 	   procps)
 test_pkgs=("${demo_pkgs[@]}" libiscsi-dev nbdkit libnbd-bin qemu-system-x86
+	   fio jq gnuplot-nox
 	   cpio lintian)
 
 case ${1:-all} in

@@ -1,0 +1,125 @@
+#!/bin/bash
+# bench_smoke.sh - `make bench` (scripts/bench.sh) end to end on a small
+# scale: 1 s per cell, one run, 16 MiB VDIs, on its own minisheep.  Checks
+# the shape of what it writes, not its numbers (no timed assertion): every
+# path measured every workload with some I/O, the ratio and target tables
+# are complete, the chart is a PNG, the generated block replaced the old one
+# between the markers while the hand-written text around it stayed, the
+# committed doc/benchmarks.md was not touched, and nothing it started is
+# left running.  A bad BENCH_SIZE_MB is refused before anything starts.
+source "$(dirname "$0")/../lib.sh"
+source "$TOP/test/lib_tgt.sh"
+
+tgt_require bench
+for t in fio jq gnuplot; do
+	if ! command -v "$t" >/dev/null; then
+		skip "bench" "$t is not installed (scripts/install-deps.sh test)"
+		exit 0
+	fi
+done
+
+BENCH=$TOP/scripts/bench.sh
+OUT=$T_TMP/bench.md
+PATHS=7		# ours thread builtin rdwr lib nbd nbdfile
+WORKLOADS=8
+
+# ---- a bad size is refused at once ----------------------------------------
+if BENCH_SIZE_MB=1x bash "$BENCH" >"$T_TMP/bad.out" 2>&1; then
+	fail "bad-size-refused" "exit 0"
+elif [[ $(wc -l <"$T_TMP/bad.out") == 1 ]] &&
+     grep -q "BENCH_SIZE_MB '1x'" "$T_TMP/bad.out"; then
+	pass "bad-size-refused"
+else
+	fail "bad-size-refused" "$(head -3 "$T_TMP/bad.out")"
+fi
+
+# ---- one small run ----------------------------------------------------------
+# an existing report: the block between the markers is replaced, the rest kept
+cat >"$OUT" <<'EOF'
+# hand-written head
+<!-- bench:begin (old) -->
+OLD GENERATED LINE
+<!-- bench:end -->
+hand-written tail
+EOF
+procs() { pgrep -c -x "$1" || true; }
+before="$(procs tgtd) $(procs minisheep) $(procs nbdkit)"
+doc_sum=$(cat "$TOP/doc/benchmarks.md" "$TOP/doc/benchmarks.png" | md5sum)
+
+if env -u SHEEP_ADDR BENCH_TIME=1 BENCH_RUNS=1 BENCH_SIZE_MB=16 \
+	BENCH_OUT="$OUT" bash "$BENCH" >"$T_TMP/bench.out" 2>"$T_TMP/bench.err"
+then
+	pass "bench-runs"
+else
+	fail "bench-runs" "$(tail -5 "$T_TMP/bench.err")"
+	exit 1
+fi
+
+if [[ $(head -1 "$OUT") == "# hand-written head" &&
+      $(tail -1 "$OUT") == "hand-written tail" ]] &&
+   ! grep -q "OLD GENERATED LINE" "$OUT" &&
+   [[ $(grep -c '^<!-- bench:begin' "$OUT") == 1 &&
+      $(grep -c '^<!-- bench:end' "$OUT") == 1 ]]; then
+	pass "block-spliced"
+else
+	fail "block-spliced" "$(head -3 "$OUT" | tr '\n' ' ')"
+fi
+if grep -q "VDIs and the ceiling file are 16 MiB" "$OUT"; then
+	pass "size-reported"
+else
+	fail "size-reported" "$(grep -m1 '^Store:' "$OUT")"
+fi
+
+# the per-path tables: "### title" then rows "| workload | IOPS | ..."
+rows=$(awk '/^### / { t = $0 } t !~ /Ratios|Targets/ && /^\| (4K|1M) / {
+		split($0, f, "|"); print f[3] + 0 }' "$OUT")
+nrows=$(grep -c . <<<"$rows")
+nzero=$(grep -cx '0' <<<"$rows")
+if [[ $nrows == $((PATHS * WORKLOADS)) && $nzero == 0 ]]; then
+	pass "every-path-every-workload"
+else
+	fail "every-path-every-workload" "$nrows rows (want $((PATHS * WORKLOADS))), $nzero with 0 IOPS"
+fi
+ratios=$(awk '/^### Ratios/ { on = 1; next } /^### / { on = 0 }
+	on && /^\| (4K|1M) /' "$OUT")
+bad=$(awk -F'|' '{ for (i = 3; i <= 8; i++) {
+		v = $i; gsub(/ /, "", v)
+		if (v != "-" && v !~ /^[0-9]+\.[0-9][0-9]$/) { print; next } } }' \
+	<<<"$ratios")
+if [[ $(grep -c . <<<"$ratios") == "$WORKLOADS" && -z $bad ]]; then
+	pass "ratio-table"
+else
+	fail "ratio-table" "$(grep -c . <<<"$ratios") rows; bad: ${bad:0:200}"
+fi
+targets=$(awk '/^### Targets/ { on = 1; next } /^### |^!\[/ { on = 0 }
+	on && /^\| [A-Z0-9]/ && !/^\| target/' "$OUT")
+if [[ $(grep -c . <<<"$targets") == 16 ]] &&
+   ! grep -vqE '\| (yes|\*\*no\*\*) \|$' <<<"$targets"; then
+	pass "target-table"
+else
+	fail "target-table" "$(grep -c . <<<"$targets") rows"
+fi
+raw=$(awk '/^Raw runs/ { on = 1; next } on && /^[a-z]+ +[a-z0-9]+ +1 /' "$OUT")
+if [[ $(grep -c . <<<"$raw") == $((PATHS * WORKLOADS)) ]]; then
+	pass "raw-runs"
+else
+	fail "raw-runs" "$(grep -c . <<<"$raw") lines"
+fi
+if [[ $(head -c 8 "${OUT%.md}.png" | od -An -tx1 | tr -d ' \n') == 89504e470d0a1a0a ]]; then
+	pass "chart-png"
+else
+	fail "chart-png" "${OUT%.md}.png is not a PNG"
+fi
+
+if [[ $(cat "$TOP/doc/benchmarks.md" "$TOP/doc/benchmarks.png" | md5sum) == "$doc_sum" ]]; then
+	pass "committed-report-untouched"
+else
+	fail "committed-report-untouched" "doc/benchmarks.md or .png changed"
+fi
+after="$(procs tgtd) $(procs minisheep) $(procs nbdkit)"
+if [[ $after == "$before" ]]; then
+	pass "nothing-left-running"
+else
+	fail "nothing-left-running" "tgtd/minisheep/nbdkit: $before -> $after"
+fi
+exit $T_FAILED
