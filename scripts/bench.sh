@@ -253,27 +253,26 @@ run_suite rdwr "$TGT_PID" "$ISCSI_LOAD" \
 	"$(tgt_url iqn.2026-11.org.sheepdog:bench-rdwr 1)"
 tgt_stop
 
+# sheep_path NAME TGT_MODE VDI [BSOPTS]: a tgtd of its own (tgt_start
+# TGT_MODE) with one sheepdog LU on VDI, measured as path NAME
+sheep_path() {
+	local name=$1 mode=$2 vdi=$3 bsopts=${4:-}
+	local iqn=iqn.2026-11.org.sheepdog:bench-$name
+	mkdir -p "$TGT_BS_DIR"
+	tgt_start "$mode" || die "cannot start tgtd ($mode)"
+	tgt_target 1 "$iqn" || die "target 1"
+	tgt_lu 1 1 "$SHEEP:$vdi" sheepdog "$bsopts" ||
+		die "LU $name: $(cat "$TGT_OUT")"
+	SUITE_SHEEP=${SHEEP_PID:-}
+	run_suite "$name" "$TGT_PID" "$ISCSI_LOAD" "$(tgt_url "$iqn" 1)"
+	tgt_stop
+}
+
 say "tgtd with our module, loop=thread"
-mkdir -p "$TGT_BS_DIR"
-tgt_start || die "cannot start tgtd"
-tgt_target 1 iqn.2026-11.org.sheepdog:bench-thread || die "target 1"
-tgt_lu 1 1 "$SHEEP:$VDI_OURS" sheepdog loop=thread ||
-	die "LU thread: $(cat "$TGT_OUT")"
-SUITE_SHEEP=${SHEEP_PID:-}
-run_suite thread "$TGT_PID" "$ISCSI_LOAD" \
-	"$(tgt_url iqn.2026-11.org.sheepdog:bench-thread 1)"
-tgt_stop
+sheep_path thread module "$VDI_OURS" loop=thread
 
 say "tgtd with its built-in sheepdog store"
-mkdir -p "$TGT_BS_DIR"
-tgt_start builtin || die "cannot start tgtd (builtin)"
-tgt_target 1 iqn.2026-11.org.sheepdog:bench-builtin || die "target 1"
-tgt_lu 1 1 "$SHEEP:$VDI_BUILTIN" sheepdog ||
-	die "LU builtin: $(cat "$TGT_OUT")"
-SUITE_SHEEP=${SHEEP_PID:-}
-run_suite builtin "$TGT_PID" "$ISCSI_LOAD" \
-	"$(tgt_url iqn.2026-11.org.sheepdog:bench-builtin 1)"
-tgt_stop
+sheep_path builtin builtin "$VDI_BUILTIN"
 
 say "the library alone"
 run_suite lib "" "$SD_LOAD" "$SHEEP" "$VDI_OURS"

@@ -24,6 +24,7 @@
 #   qio_ro URL CMD...         the same, opened read-only
 #   tgtd_alive                tgtd still running
 #   builtin_reaches ADDR      tgtd's built-in store can connect to ADDR
+#   builtin_require NAME ADDR skip NAME and exit when it cannot
 #
 # tgtd runs with the preload hook of test/lib.sh (T_PRELOAD_ENV).
 TGTD=${TGTD:-/usr/sbin/tgtd}
@@ -128,6 +129,11 @@ tgt_url() { echo "iscsi://127.0.0.1:$TGT_PORT/$1/$2"; }
 # The built-in store keeps only 4 digits of a TCP port (snprintf into 5
 # bytes): it cannot reach a sheep on port 10000 and up.
 builtin_reaches() { [[ $1 != tcp:* || ${1##*:} -lt 10000 ]]; }
+builtin_require() {
+	builtin_reaches "$2" && return 0
+	skip "$1" "tgtd's built-in store cannot connect to port ${2##*:} (> 9999)"
+	exit 0
+}
 
 tgt_stop() {
 	local tid i

@@ -12,10 +12,7 @@ if ! sheep_addr; then
 	fail "builtin" "cannot start minisheep"
 	exit 1
 fi
-if ! builtin_reaches "$SHEEP"; then
-	skip "builtin" "tgtd's built-in store cannot connect to port ${SHEEP##*:} (> 9999)"
-	exit 0
-fi
+builtin_require "builtin" "$SHEEP"
 if ! tgt_start builtin; then
 	fail "builtin" "cannot start tgtd"
 	exit 1
