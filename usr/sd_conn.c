@@ -205,6 +205,10 @@ static void req_complete(struct sd_client *c, struct sd_request *r, int err,
 	sd_list_del(&r->link);
 	sd_list_del(&r->tlink);
 	r->conn = NULL;
+	if (r->req_flags & SD_REQ_TIMER) {
+		r->done(r, err);
+		return;
+	}
 	if (err) {
 		sd_set_error(-err, "%s to %s: %s", sd_opcode_str(r->hdr.opcode),
 			     c->addr_str[addr], errstr(-err, eb, sizeof(eb)));
@@ -844,7 +848,9 @@ static void expire(struct sd_client *c, uint64_t now)
 
 		if (r->deadline_ns > now)
 			break;
-		if (r->conn) {
+		if (r->req_flags & SD_REQ_TIMER) {
+			req_complete(c, r, 0, 0);
+		} else if (r->conn) {
 			/* sheep may be stalled: recycle; completes r too */
 			conn_lost(c, r->conn);
 		} else {
@@ -922,6 +928,11 @@ static bool take_submissions(struct sd_client *c)
 		struct sd_request *r = sd_list_entry(pos, struct sd_request, link);
 
 		timer_insert(c, r);
+		/* a timer only waits in the deadline list */
+		if (r->req_flags & SD_REQ_TIMER) {
+			sd_list_del(&r->link);
+			sd_list_init(&r->link);
+		}
 	}
 	sd_list_splice_tail(&batch, &c->queue);
 	return true;
@@ -1306,6 +1317,14 @@ void sd_client_free(struct sd_client *c)
 	pthread_mutex_lock(&c->lock);
 	sd_list_splice_tail(&c->submitq, &all);
 	pthread_mutex_unlock(&c->lock);
+	/* armed timers are only in the deadline list */
+	sd_list_for_each_safe(pos, n, &c->timers) {
+		struct sd_request *r = sd_list_entry(pos, struct sd_request,
+						     tlink);
+
+		if ((r->req_flags & SD_REQ_TIMER) && sd_list_empty(&r->link))
+			sd_list_add_tail(&r->link, &all);
+	}
 
 	sd_list_for_each_safe(pos, n, &all) {
 		struct sd_request *r = sd_list_entry(pos, struct sd_request, link);
@@ -1316,22 +1335,11 @@ void sd_client_free(struct sd_client *c)
 	client_destroy(c);
 }
 
-int sd_client_submit(struct sd_client *c, struct sd_request *req)
+/* Queue @req (a request, or a timer) for the I/O thread or the owner. */
+static int client_enqueue(struct sd_client *c, struct sd_request *req)
 {
-	bool kick, direct;
+	bool kick, direct, timer = req->req_flags & SD_REQ_TIMER;
 
-	if (!c || !req || !req->done)
-		return sd_set_error(EINVAL, "submit: missing client, request or callback");
-	if (req->out_iovcnt < 0 || req->in_iovcnt < 0 ||
-	    (req->out_iovcnt && !req->out_iov) ||
-	    (req->in_iovcnt && !req->in_iov))
-		return sd_set_error(EINVAL, "%s: bad iovec", sd_opcode_str(req->hdr.opcode));
-	if ((req->hdr.flags & SD_FLAG_CMD_WRITE) &&
-	    iov_total(req->out_iov, req->out_iovcnt) != req->hdr.data_length)
-		return sd_set_error(EINVAL, "%s: payload is %zu bytes but data_length is %u",
-				    sd_opcode_str(req->hdr.opcode),
-				    iov_total(req->out_iov, req->out_iovcnt),
-				    req->hdr.data_length);
 	if (!req->deadline_ns)
 		req->deadline_ns = sd_now_ns() + c->timeout_ms * SD_NS_PER_MS;
 	req->conn = NULL;
@@ -1344,10 +1352,12 @@ int sd_client_submit(struct sd_client *c, struct sd_request *req)
 	if (c->stopping) {
 		pthread_mutex_unlock(&c->lock);
 		return sd_set_error(ESHUTDOWN, "%s: client is shutting down",
+				    timer ? "timer" :
 				    sd_opcode_str(req->hdr.opcode));
 	}
 	sd_list_add_tail(&req->link, &c->submitq);
-	stat_add(&c->st.submitted, 1);
+	if (!timer)
+		stat_add(&c->st.submitted, 1);
 	/* the owner checks in_process, which only the owner touches */
 	direct = sd_client_loop_owner(c) && !c->in_process;
 	kick = !direct && c->sleeping;
@@ -1359,6 +1369,37 @@ int sd_client_submit(struct sd_client *c, struct sd_request *req)
 	else if (kick)
 		kick_eventfd(c);
 	return 0;
+}
+
+int sd_client_submit(struct sd_client *c, struct sd_request *req)
+{
+	if (!c || !req || !req->done)
+		return sd_set_error(EINVAL, "submit: missing client, request or callback");
+	if (req->req_flags & SD_REQ_TIMER)
+		return sd_set_error(EINVAL, "submit: timers go through sd_client_sleep()");
+	if (req->out_iovcnt < 0 || req->in_iovcnt < 0 ||
+	    (req->out_iovcnt && !req->out_iov) ||
+	    (req->in_iovcnt && !req->in_iov))
+		return sd_set_error(EINVAL, "%s: bad iovec", sd_opcode_str(req->hdr.opcode));
+	if ((req->hdr.flags & SD_FLAG_CMD_WRITE) &&
+	    iov_total(req->out_iov, req->out_iovcnt) != req->hdr.data_length)
+		return sd_set_error(EINVAL, "%s: payload is %zu bytes but data_length is %u",
+				    sd_opcode_str(req->hdr.opcode),
+				    iov_total(req->out_iov, req->out_iovcnt),
+				    req->hdr.data_length);
+	return client_enqueue(c, req);
+}
+
+int sd_client_sleep(struct sd_client *c, struct sd_request *req,
+		    uint64_t wake_ns)
+{
+	if (!c || !req || !req->done)
+		return sd_set_error(EINVAL, "sleep: missing client, timer or callback");
+	req->req_flags = SD_REQ_TIMER;
+	req->out_iovcnt = 0;
+	req->in_iovcnt = 0;
+	req->deadline_ns = wake_ns ? wake_ns : 1;
+	return client_enqueue(c, req);
 }
 
 struct sd_call_wait {

@@ -53,6 +53,7 @@ typedef void (*sd_request_done_fn)(struct sd_request *req, int err);
 
 /* req_flags */
 #define SD_REQ_RESEND	0x1	/* safe to send again after a lost connection */
+#define SD_REQ_TIMER	0x2	/* not a request: sd_client_sleep() */
 
 struct sd_request {
 	/* --- filled by the caller --- */
@@ -152,6 +153,16 @@ void sd_client_cond_wait(struct sd_client *c, pthread_cond_t *cond,
  * requests wait for a reconnect until their deadline.
  */
 int sd_client_submit(struct sd_client *c, struct sd_request *req);
+
+/*
+ * A timer on the client's loop: @req is never sent; its done() is called
+ * with 0 on the I/O thread (or inside sd_client_process()) once
+ * CLOCK_MONOTONIC reaches @wake_ns, or with -ECANCELED when the client is
+ * freed first.  Only req->done and req->priv need to be set.  Returns 0 or
+ * -errno (done() then not called).
+ */
+int sd_client_sleep(struct sd_client *c, struct sd_request *req,
+		    uint64_t wake_ns);
 
 /*
  * Synchronous helper: submit and wait.  Returns the done() error (0 or

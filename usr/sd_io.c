@@ -71,6 +71,10 @@ enum piece_state {
 	PIECE_HOLECHECK, /* shared mode: index entry read of a hole */
 	PIECE_FENCE,	/* shared mode: read done, waiting for a fence */
 	PIECE_RELOAD,	/* waiting for the VDI's reload */
+	PIECE_CLAIM,	/* shared mode: taking the object's claim, gate held */
+	PIECE_CFENCE,	/* shared mode: published, waiting for a cluster
+			 * fence */
+	PIECE_ENTRYCHECK, /* shared mode: NO_OBJ, index entry re-read */
 };
 
 /* piece_start() results besides <= 0 (finished with that error) */
@@ -93,6 +97,11 @@ struct io_piece {
 	uint32_t gen;			/* v->gen when its request was sent */
 	uint64_t fence_need;		/* shared-mode read: the fence that
 					 * must come back clean, 0 = none */
+	uint64_t cfence_need;		/* shared-mode publish: the cluster
+					 * fence that must come back */
+	bool noobj_checked;		/* shared mode: NO_OBJ re-checked once */
+	struct sd_claim *claim;		/* shared mode: held on the object */
+	uint32_t claim_vid;		/* v->vid when it was asked for */
 	uint32_t new_entry;		/* index value being published */
 	struct sd_list link;		/* todo list or gate waiters */
 	struct sd_request req;
@@ -153,6 +162,8 @@ enum bg_kind {
 struct io_bg {
 	struct sd_vdi *v;
 	enum bg_kind kind;
+	struct sd_claim *claim;		/* shared mode: held on the object */
+	uint32_t claim_vid;		/* v->vid when it was asked for */
 	uint32_t idx;
 	uint32_t entry;			/* copy: source vid; re-publish: value */
 	uint32_t gen;
@@ -405,10 +416,13 @@ static int piece_submit_index(struct io_piece *p, uint32_t vid,
 }
 
 /*
- * Shared mode, hole: READ_OBJ of the 4-byte index entry on our inode
- * (TGT-flagged), because another gateway may have allocated the object.
+ * Shared mode: READ_OBJ of the 4-byte index entry on our inode
+ * (TGT-flagged), because another gateway may have allocated the object
+ * (a read of a hole or of an inherited entry: PIECE_HOLECHECK), or
+ * deallocated it (NO_OBJ on a write: PIECE_ENTRYCHECK).
  */
-static int piece_submit_holecheck(struct io_piece *p)
+static int piece_submit_entry_read(struct io_piece *p,
+				   enum piece_state state)
 {
 	struct sd_vdi *v = p->call->v;
 
@@ -418,7 +432,7 @@ static int piece_submit_holecheck(struct io_piece *p)
 		       sd_inode_index_offset(p->span.idx), 4);
 	p->req.in_iov = &p->entry_iov;
 	p->req.in_iovcnt = 1;
-	p->state = PIECE_HOLECHECK;
+	p->state = state;
 	return sd_client_submit(v->c, &p->req);
 }
 
@@ -476,6 +490,49 @@ static int fence_arm(struct sd_vdi *v, struct io_piece *p)
 		return ret;
 	p->fence_need = f->sent;
 	return 0;
+}
+
+/* ---- claims (shared mode, mu held) ----------------------------------- */
+
+static void piece_claim_done(struct sd_claim *cl, int err);
+
+/*
+ * Take the claim on the piece's object before creating or deallocating it
+ * (its gate is held): see sd_claim.h.  The claim's entry read tells what
+ * the object is on the server now.
+ */
+static int piece_claim(struct io_piece *p)
+{
+	struct sd_vdi *v = p->call->v;
+	struct sd_claim_args a = {
+		.c = v->c,
+		.book = v->claims,
+		.name = v->name,
+		.vid = v->vid,
+		.idx = p->span.idx,
+		.copies = v->nr_copies,
+		.copy_policy = v->copy_policy,
+		.deadline_ns = p->call->deadline_ns,
+		.done = piece_claim_done,
+		.priv = p,
+	};
+	int ret;
+
+	ret = sd_claim_acquire(&a, &p->claim);
+	if (ret)
+		return ret;
+	p->claim_vid = v->vid;
+	p->state = PIECE_CLAIM;
+	return 0;
+}
+
+/* The piece is done with its claim (published, failed or redone). */
+static void piece_claim_end(struct io_piece *p)
+{
+	if (p->claim) {
+		sd_claim_release(p->claim);
+		p->claim = NULL;
+	}
 }
 
 /* ---- piece engine (v->mu held unless said otherwise) ------------------ */
@@ -545,12 +602,16 @@ static int piece_start(struct io_piece *p, struct sd_list *todo)
 			if (ret)
 				return ret;
 		}
-		if (!e) {
-			if (v->lock != SD_LOCK_SHARED)
-				return PIECE_HOLE;
-			ret = piece_submit_holecheck(p);
+		/*
+		 * Shared mode: a hole or an inherited entry may have been
+		 * allocated by another gateway; ask the server's index.
+		 */
+		if (v->lock == SD_LOCK_SHARED && e != v->vid) {
+			ret = piece_submit_entry_read(p, PIECE_HOLECHECK);
 			return ret ? ret : PIECE_PENDING;
 		}
+		if (!e)
+			return PIECE_HOLE;
 		ret = piece_submit_read(p, e);
 		return ret ? ret : PIECE_PENDING;
 	}
@@ -562,7 +623,7 @@ static int piece_start(struct io_piece *p, struct sd_list *todo)
 		return PIECE_PENDING;
 	}
 
-	if (call->kind == IO_UNMAP) {
+	if (call->kind == IO_UNMAP && v->lock != SD_LOCK_SHARED) {
 		if (!e)
 			return 0;	/* already reads as zeros */
 		if (sd_span_whole(&p->span, v->shift)) {
@@ -574,14 +635,18 @@ static int piece_start(struct io_piece *p, struct sd_list *todo)
 		/* partial piece of an allocated object: write zeros */
 	}
 
-	if (e == v->vid) {
+	if (e == v->vid && !(call->kind == IO_UNMAP &&
+			     sd_span_whole(&p->span, v->shift))) {
 		ret = piece_submit_write(p, e);
 		return ret ? ret : PIECE_PENDING;
 	}
 
 	sd_gate_close(&v->gates, &p->gate, i);
 	p->gate_held = true;
-	ret = piece_submit_create(p, v->vid, e);
+	if (v->lock == SD_LOCK_SHARED)
+		ret = piece_claim(p);	/* creates and deallocations */
+	else
+		ret = piece_submit_create(p, v->vid, e);
 sent:
 	if (ret) {
 		piece_gate_open(p, todo);
@@ -607,6 +672,9 @@ static void piece_finish(struct io_piece *p, int err, struct sd_list *todo,
 	p->zero_fill = false;
 	p->redos = 0;
 	p->fence_need = 0;
+	p->cfence_need = 0;
+	p->noobj_checked = false;
+	piece_claim_end(p);
 	if (err && !call->err)
 		call->err = err;
 	if (!call->err && call->next_span < call->nr_spans) {
@@ -680,6 +748,38 @@ static void io_run(struct sd_vdi *v, struct sd_list *todo,
 /* ---- background entry work: re-checks and re-publishes ---------------- */
 
 static void bg_done(struct sd_request *req, int cerr);
+static void bg_claim_done(struct sd_claim *cl, int err);
+
+/*
+ * Shared mode: a copy or re-publish writes the object's entry, so it runs
+ * under the object's claim like a first write (mu held).  Counts as index
+ * work in flight, as the request it stands for.
+ */
+static int bg_claim(struct io_bg *bg)
+{
+	struct sd_vdi *v = bg->v;
+	struct sd_claim_args a = {
+		.c = v->c,
+		.book = v->claims,
+		.name = v->name,
+		.vid = v->vid,
+		.idx = bg->idx,
+		.copies = v->nr_copies,
+		.copy_policy = v->copy_policy,
+		.deadline_ns = sd_now_ns() +
+			       (uint64_t)sd_client_timeout_ms(v->c) * 1000000,
+		.done = bg_claim_done,
+		.priv = bg,
+	};
+	int ret;
+
+	ret = sd_claim_acquire(&a, &bg->claim);
+	if (ret)
+		return ret;
+	bg->claim_vid = v->vid;
+	v->meta_inflight++;
+	return 0;
+}
 
 /* Send @bg's request against the current inode (mu held). */
 static int bg_submit(struct io_bg *bg)
@@ -687,6 +787,16 @@ static int bg_submit(struct io_bg *bg)
 	struct sd_vdi *v = bg->v;
 	struct sd_request *r = &bg->req;
 	int ret;
+
+	if (v->lock == SD_LOCK_SHARED && bg->kind != BG_RECHECK) {
+		/* a claim on an older vid does not cover this one */
+		if (bg->claim && bg->claim_vid != v->vid) {
+			sd_claim_release(bg->claim);
+			bg->claim = NULL;
+		}
+		if (!bg->claim)
+			return bg_claim(bg);
+	}
 
 	uint64_t inode = sd_vid_to_vdi_oid(v->vid);
 	uint32_t entry_off = sd_inode_index_offset(bg->idx);
@@ -731,6 +841,7 @@ static int bg_submit(struct io_bg *bg)
 static void bg_end(struct io_bg *bg, struct sd_list *todo)
 {
 	sd_gate_open(&bg->v->gates, &bg->gate, todo);
+	sd_claim_release(bg->claim);
 	free(bg);
 }
 
@@ -743,6 +854,39 @@ static void bg_put(struct sd_vdi *v, unsigned int n)
 	if (!v->bg_inflight)
 		pthread_cond_broadcast(&v->bg_cond);
 	pthread_mutex_unlock(&v->mu);
+}
+
+/*
+ * I/O thread: the claim of a background copy or re-publish is settled.
+ * Held: send the copy or re-publish (the claim is released when @bg ends).
+ * The object allocated in the working vid by someone else meanwhile: theirs
+ * is newer than what we would publish, so @bg ends.
+ */
+static void bg_claim_done(struct sd_claim *cl, int err)
+{
+	struct io_bg *bg = sd_claim_priv(cl);
+	struct sd_vdi *v = bg->v;
+	struct sd_list todo, done_calls;
+	uint32_t e = sd_claim_entry(cl);
+
+	sd_list_init(&todo);
+	sd_list_init(&done_calls);
+	pthread_mutex_lock(&v->mu);
+	v->meta_inflight--;
+	bg->claim = cl;
+	if (!err && e == bg->claim_vid && bg->claim_vid == v->vid)
+		v->index[bg->idx] = e;
+	if (err || e == bg->claim_vid ||
+	    (bg->kind == BG_REPUBLISH && !bg->entry && !e) ||
+	    bg_submit(bg)) {
+		bg_end(bg, &todo);
+		pthread_mutex_unlock(&v->mu);
+		io_run(v, &todo, &done_calls);
+		bg_put(v, 1);
+		return;
+	}
+	pthread_mutex_unlock(&v->mu);
+	io_run(v, &todo, &done_calls);
 }
 
 /*
@@ -770,6 +914,10 @@ static void bg_recheck_start(struct sd_vdi *v, struct io_piece *p,
 	bg->v = v;
 	bg->kind = BG_RECHECK;
 	bg->idx = p->span.idx;
+	/* released once the re-check settled the entry */
+	bg->claim = p->claim;
+	bg->claim_vid = p->claim_vid;
+	p->claim = NULL;
 	sd_gate_move(&v->gates, &p->gate, &bg->gate);
 	p->gate_held = false;
 	if (bg_submit(bg)) {
@@ -871,9 +1019,14 @@ static bool piece_redo(struct io_piece *p, uint32_t res, struct sd_list *todo)
 
 	if (p->call->err || ++p->redos > IO_REDO_MAX)
 		return false;
-	/* the object of an index update exists: only publish it again */
-	if (p->state == PIECE_INDEX)
+	/*
+	 * The object of an index update exists: only publish it again.  In
+	 * shared mode the piece starts over under a new claim instead (its
+	 * entry read tells whether the publish had landed).
+	 */
+	if (p->state == PIECE_INDEX && v->lock != SD_LOCK_SHARED)
 		p->resume_index = true;
+	piece_claim_end(p);
 	p->redo = true;
 	p->state = PIECE_IDLE;
 	sd_list_add_tail(&p->link, todo);
@@ -1153,10 +1306,219 @@ static int piece_holecheck_done(struct io_piece *p, struct sd_list *todo)
 		return PIECE_PENDING;
 	}
 	/* allocated elsewhere: learn it unless a create of ours is on it */
-	if (!v->index[i] && !sd_gate_find(&v->gates, i))
+	if (v->index[i] != e && !sd_gate_find(&v->gates, i))
 		v->index[i] = e;
 	ret = piece_submit_read(p, e);
 	return ret ? ret : PIECE_PENDING;
+}
+
+/*
+ * Shared mode: a write met NO_OBJ and re-read the index entry (mu held).
+ * Another gateway deallocated the object (or the entry changed): learn the
+ * entry and start the piece again (it claims and allocates); an unchanged
+ * entry leaves the NO_OBJ standing.
+ */
+static int piece_entrycheck_done(struct io_piece *p, struct sd_list *todo)
+{
+	struct sd_vdi *v = p->call->v;
+	uint32_t i = p->span.idx, e;
+
+	if (p->req.in_len != 4)
+		return -EPROTO;
+	e = sd_get_le32(p->entry_le);
+	if (e >= SD_NR_VDIS)
+		return -EPROTO;
+	if (e == v->index[i])
+		return -sd_result_to_errno(SD_RES_NO_OBJ);
+	if (!sd_gate_find(&v->gates, i))
+		v->index[i] = e;
+	p->state = PIECE_IDLE;
+	sd_list_add_tail(&p->link, todo);
+	return PIECE_PENDING;
+}
+
+/* ---- cluster fences (shared mode, mu held) ---------------------------- */
+
+static void cfence_done(struct sd_request *req, int cerr);
+
+/* GET_VDI_INFO of our name; background work, so that close waits for it */
+static int cfence_send(struct sd_vdi *v, uint64_t deadline_ns)
+{
+	struct sd_vdi_cfence *f = &v->cfence;
+	int ret;
+
+	sd_lookup_req_init(&f->req, &f->iov, f->names, v->name, NULL, 0,
+			   SD_OP_GET_VDI_INFO, 0);
+	f->req.req_flags = SD_REQ_RESEND;
+	f->req.deadline_ns = deadline_ns;
+	f->req.done = cfence_done;
+	f->req.priv = v;
+	ret = sd_client_submit(v->c, &f->req);
+	if (ret)
+		return ret;
+	f->busy = true;
+	f->sent++;
+	f->vid = v->vid;
+	v->bg_inflight++;
+	return 0;
+}
+
+/*
+ * @p published its entry: it completes after a cluster fence sent from now
+ * on.  One in flight was sent before and cannot vouch: @p waits for the
+ * next one, sent when it is back.  PIECE_PENDING or -errno.
+ */
+static int cfence_arm(struct sd_vdi *v, struct io_piece *p)
+{
+	struct sd_vdi_cfence *f = &v->cfence;
+	uint64_t dl = p->call->deadline_ns;
+	int ret;
+
+	if (f->busy) {
+		if (!f->more || dl < f->more_deadline_ns)
+			f->more_deadline_ns = dl;
+		f->more = true;
+		p->cfence_need = f->sent + 1;
+	} else {
+		ret = cfence_send(v, dl);
+		if (ret)
+			return ret;
+		p->cfence_need = f->sent;
+	}
+	p->state = PIECE_CFENCE;
+	sd_list_add_tail(&p->link, &f->waiters);
+	return PIECE_PENDING;
+}
+
+/*
+ * The cluster fence @p waited for ended: 0 = the publish stands,
+ * PIECE_PENDING = the VDI was snapshotted meanwhile and the piece is
+ * written again against the new working vid (its publish may have been
+ * overwritten by the snapshot's rewrite of the inode, or missed its copy),
+ * or -errno.
+ */
+static int cfence_outcome(struct io_piece *p, struct sd_list *todo)
+{
+	struct sd_vdi_cfence *f = &p->call->v->cfence;
+
+	if (f->err)
+		return f->err;
+	if (!f->moved)
+		return 0;
+	if (piece_redo(p, SD_RES_READONLY, todo))
+		return PIECE_PENDING;
+	return p->call->err ? p->call->err : -EROFS;
+}
+
+static void cfence_wake(struct sd_vdi *v, struct sd_list *todo,
+			struct sd_list *done_calls)
+{
+	struct sd_list *pos, *n;
+	struct io_piece *p;
+	int ret;
+
+	sd_list_for_each_safe(pos, n, &v->cfence.waiters) {
+		p = sd_list_entry(pos, struct io_piece, link);
+		if (p->cfence_need > v->cfence.done)
+			continue;
+		sd_list_del(&p->link);
+		ret = cfence_outcome(p, todo);
+		if (ret == PIECE_PENDING)
+			continue;
+		piece_finish(p, ret, todo, done_calls);
+	}
+}
+
+/* I/O thread: a cluster fence is back. */
+static void cfence_done(struct sd_request *req, int cerr)
+{
+	struct sd_vdi *v = req->priv;
+	struct sd_vdi_cfence *f = &v->cfence;
+	struct sd_list todo, done_calls;
+	int ret;
+
+	sd_list_init(&todo);
+	sd_list_init(&done_calls);
+	pthread_mutex_lock(&v->mu);
+	f->busy = false;
+	f->done = f->sent;
+	f->err = res_to_err(req, cerr);
+	f->moved = !f->err && req->rsp.vdi.vdi_id != f->vid;
+	cfence_wake(v, &todo, &done_calls);
+	if (f->more) {
+		f->more = false;
+		ret = cfence_send(v, f->more_deadline_ns);
+		if (ret) {
+			/* the next fence failed at once: so do its pieces */
+			f->done = ++f->sent;
+			f->err = ret;
+			f->moved = false;
+			cfence_wake(v, &todo, &done_calls);
+		}
+	}
+	pthread_mutex_unlock(&v->mu);
+	io_run(v, &todo, &done_calls);
+	bg_put(v, 1);
+}
+
+/*
+ * I/O thread: the claim on a piece's object is settled (see sd_claim.h).
+ * Held: create the object (copy-on-write from the server's entry) or, for
+ * a deallocation, clear the entry; the claim is released after the
+ * publish.  Allocated under another party's claim: write to it as owner.
+ */
+static void piece_claim_done(struct sd_claim *cl, int err)
+{
+	struct io_piece *p = sd_claim_priv(cl);
+	struct io_call *call = p->call;
+	struct sd_vdi *v = call->v;
+	struct sd_list todo, done_calls;
+	uint32_t i = p->span.idx, e = sd_claim_entry(cl);
+	int ret;
+
+	sd_list_init(&todo);
+	sd_list_init(&done_calls);
+	pthread_mutex_lock(&v->mu);
+	p->claim = cl;
+	if (err) {
+		piece_gate_open(p, &todo);
+		piece_finish(p, err, &todo, &done_calls);
+		goto run;
+	}
+	if (p->claim_vid != v->vid || v->rl.state != SD_RELOAD_IDLE ||
+	    e == v->vid) {
+		/*
+		 * Allocated by someone else: learn it and write as owner.  A
+		 * reload pending or applied: start over against it.
+		 */
+		if (e == v->vid && p->claim_vid == v->vid)
+			v->index[i] = e;
+		piece_claim_end(p);
+		piece_gate_open(p, &todo);
+		p->state = PIECE_IDLE;
+		sd_list_add_tail(&p->link, &todo);
+		goto run;
+	}
+	if (call->kind == IO_UNMAP && (!e || sd_span_whole(&p->span, v->shift))) {
+		if (!e) {
+			/* reads as zeros already */
+			v->index[i] = 0;
+			piece_gate_open(p, &todo);
+			piece_finish(p, 0, &todo, &done_calls);
+			goto run;
+		}
+		ret = piece_submit_index(p, v->vid, 0);
+	} else {
+		/* the server's entry is the copy-on-write source */
+		ret = piece_submit_create(p, v->vid, e);
+	}
+	if (ret) {
+		piece_gate_open(p, &todo);
+		piece_finish(p, ret, &todo, &done_calls);
+	}
+run:
+	pthread_mutex_unlock(&v->mu);
+	io_run(v, &todo, &done_calls);
 }
 
 /* I/O thread: a piece's request is back. */
@@ -1191,8 +1553,27 @@ static void piece_req_done(struct sd_request *req, int cerr)
 		err = ret;
 		break;
 	case PIECE_INDEX:
-		if (!err)
-			v->index[p->span.idx] = p->new_entry;
+		if (err)
+			break;
+		v->index[p->span.idx] = p->new_entry;
+		if (v->lock != SD_LOCK_SHARED)
+			break;
+		/* published under our claim: give it back, let the local
+		 * waiters in, and make sure no snapshot swallowed it */
+		piece_claim_end(p);
+		piece_gate_open(p, &todo);
+		ret = cfence_arm(v, p);
+		if (ret == PIECE_PENDING)
+			goto run;
+		err = ret;
+		break;
+	case PIECE_ENTRYCHECK:
+		if (err)
+			break;
+		ret = piece_entrycheck_done(p, &todo);
+		if (ret == PIECE_PENDING)
+			goto run;
+		err = ret;
 		break;
 	case PIECE_HOLECHECK:
 		if (err)
@@ -1203,6 +1584,32 @@ static void piece_req_done(struct sd_request *req, int cerr)
 		err = ret;
 		break;
 	case PIECE_DATA:
+		if (v->lock == SD_LOCK_SHARED && res == SD_RES_NO_OBJ &&
+		    !p->noobj_checked) {
+			/* deallocated by another gateway? */
+			p->noobj_checked = true;
+			ret = piece_submit_entry_read(p, kind_writes(call->kind) ?
+						      PIECE_ENTRYCHECK :
+						      PIECE_HOLECHECK);
+			if (!ret)
+				goto run;
+			err = ret;
+			break;
+		}
+		if (!err && v->lock == SD_LOCK_SHARED &&
+		    kind_writes(call->kind)) {
+			/*
+			 * A write stands once a fence sent after it came back
+			 * clean: our vid may have become a snapshot whose
+			 * object another gateway already copied (a node
+			 * applies the snapshot's read-only state late).
+			 */
+			ret = fence_arm(v, p);
+			if (ret) {
+				err = ret;
+				break;
+			}
+		}
 		if (err || !p->fence_need)
 			break;
 		ret = fence_check(p, &todo);
@@ -1273,6 +1680,9 @@ static struct io_call *call_new(struct sd_vdi *v, enum io_kind kind,
 		p->zero_fill = false;
 		p->redos = 0;
 		p->fence_need = 0;
+		p->cfence_need = 0;
+		p->noobj_checked = false;
+		p->claim = NULL;
 		p->iov = p->iov_inline;
 		p->iovcnt = 0;
 		p->iov_cap = 0;

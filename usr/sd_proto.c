@@ -315,18 +315,34 @@ void sd_inode_hdr_encode(const struct sd_inode_hdr *h, uint8_t *b)
 	sd_put_le32(b + SD_INODE_OFF_BTREE_COUNTER, h->btree_counter);
 }
 
-uint32_t sd_name_to_start_vid(const char *name, size_t len)
-{
-	uint64_t h = UINT64_C(0xcbf29ce484222325);
-	uint32_t vid;
-	size_t i;
+#define FNV64_INIT	UINT64_C(0xcbf29ce484222325)
 
-	for (i = 0; i < len; i++) {
-		h ^= (uint8_t)name[i];
+static uint64_t fnv1a64(const uint8_t *p, size_t len, uint64_t h)
+{
+	while (len--) {
+		h ^= *p++;
 		h *= UINT64_C(0x100000001b3);
 	}
-	vid = (uint32_t)(h & 0xffffff);
+	return h;
+}
+
+uint32_t sd_name_to_start_vid(const char *name, size_t len)
+{
+	uint32_t vid;
+
+	vid = (uint32_t)(fnv1a64((const uint8_t *)name, len, FNV64_INIT) &
+			 0xffffff);
 	return vid ? vid : 1;
+}
+
+uint32_t sd_attr_home(const uint8_t *attr)
+{
+	uint64_t h;
+
+	h = fnv1a64(attr + SD_ATTR_OFF_NAME, SD_ATTR_OFF_CTIME, FNV64_INIT);
+	h = fnv1a64(attr + SD_ATTR_OFF_SNAP_ID, 4, h);
+	h = fnv1a64(attr + SD_ATTR_OFF_KEY, SD_MAX_ATTR_KEY_LEN, h);
+	return (uint32_t)h;
 }
 
 static const struct {

@@ -53,6 +53,10 @@
 #define SD_FLAG_CMD_DIRECT	0x0008
 #define SD_FLAG_CMD_PIGGYBACK	0x0010
 #define SD_FLAG_CMD_TGT		0x0020
+/* GET_VDI_ATTR only (sheep/vdi.c get_vdi_attr()) */
+#define SD_FLAG_CMD_CREAT	0x0100	/* create the attribute if missing */
+#define SD_FLAG_CMD_EXCL	0x0200	/* with CREAT: VDI_EXIST if present */
+#define SD_FLAG_CMD_DEL		0x0400	/* blank the name (the object stays) */
 
 /* result codes */
 #define SD_RES_SUCCESS		0x00
@@ -163,6 +167,35 @@ static inline bool sd_oid_is_inode(uint64_t oid)
 {
 	return (oid & SD_OID_TYPE_MASK) == SD_VDI_BIT;
 }
+
+/*
+ * VDI attribute object (struct sheepdog_vdi_attr, section 10): the key
+ * fields, then the value.  GET_VDI_ATTR's payload is the object's first
+ * data_length bytes.  Attribute objects of a VDI name live under the
+ * name's hash vid (the response's vdi_id), at slot attr_id.
+ */
+#define SD_ATTR_OFF_NAME	0
+#define SD_ATTR_OFF_TAG		256
+#define SD_ATTR_OFF_CTIME	512
+#define SD_ATTR_OFF_SNAP_ID	520
+#define SD_ATTR_OFF_VALUE_LEN	524
+#define SD_ATTR_OFF_KEY		528
+#define SD_ATTR_OFF_VALUE	784
+#define SD_MAX_ATTR_KEY_LEN	256
+#define SD_ATTR_OBJ_SIZE	66320
+
+static inline uint64_t sd_vid_to_attr_oid(uint32_t hashvid, uint32_t attr_id)
+{
+	return SD_VDI_ATTR_BIT | ((uint64_t)hashvid << 32) | attr_id;
+}
+
+/*
+ * The slot sheep tries first for an attribute (its "home"): the low 32
+ * bits of FNV-1a-64 over name[256], tag[256], snap_id (4 bytes) and
+ * key[256] of the payload @attr (at least SD_ATTR_OFF_VALUE bytes), as
+ * sheep/vdi.c hash_vdi_attr().  Later slots are linear probes.
+ */
+uint32_t sd_attr_home(const uint8_t *attr);
 
 /* byte offset of data_vdi_id[idx] inside the inode object */
 static inline uint32_t sd_inode_index_offset(uint32_t idx)

@@ -37,11 +37,10 @@ static int vdi_check_names(const char *name, const char *tag)
 	return 0;
 }
 
-/* Fill @req (and @payload, @iov) for a GET_VDI_INFO / LOCK_VDI lookup. */
-static void lookup_req_init(struct sd_request *req, struct iovec *iov,
-			    uint8_t payload[SD_MAX_VDI_LEN + SD_MAX_VDI_TAG_LEN],
-			    const char *name, const char *tag, uint32_t snapid,
-			    uint8_t opcode, uint32_t lock_type)
+void sd_lookup_req_init(struct sd_request *req, struct iovec *iov,
+			uint8_t payload[SD_MAX_VDI_LEN + SD_MAX_VDI_TAG_LEN],
+			const char *name, const char *tag, uint32_t snapid,
+			uint8_t opcode, uint32_t lock_type)
 {
 	sd_put_name(payload, SD_MAX_VDI_LEN, name);
 	sd_put_name(payload + SD_MAX_VDI_LEN, SD_MAX_VDI_TAG_LEN,
@@ -77,8 +76,8 @@ static int vdi_lookup_raw(struct sd_client *c, const char *name,
 	ret = vdi_check_names(name, tag);
 	if (ret)
 		return ret;
-	lookup_req_init(&req, &iov, payload, name, tag, snapid, opcode,
-			lock_type);
+	sd_lookup_req_init(&req, &iov, payload, name, tag, snapid, opcode,
+			   lock_type);
 	ret = sd_client_call(c, &req);
 	if (ret)
 		return ret;
@@ -340,8 +339,8 @@ static int rl_lookup(struct sd_vdi *v, int step)
 	uint8_t opcode = step == RL_STEP_LOCK ? SD_OP_LOCK_VDI :
 			 SD_OP_GET_VDI_INFO;
 
-	lookup_req_init(&rl->req, &rl->iov, rl->names, v->name, NULL, 0,
-			opcode, lock_type_of(v->lock));
+	sd_lookup_req_init(&rl->req, &rl->iov, rl->names, v->name, NULL, 0,
+			   opcode, lock_type_of(v->lock));
 	rl->req.req_flags = step == RL_STEP_LOCK ? 0 : SD_REQ_RESEND;
 	rl->req.done = rl_done;
 	rl->req.priv = v;
@@ -518,7 +517,9 @@ int sd_vdi_open(struct sd_client *c, const struct sd_vdi_open_args *a,
 	v->nr_copies = v->inode.nr_copies;
 	v->copy_policy = v->inode.copy_policy;
 	v->dirty = calloc(v->nr_objs / 8 + 1, 1);
-	if (!v->dirty) {
+	if (lock == SD_LOCK_SHARED)
+		v->claims = sd_claim_book_new();
+	if (!v->dirty || (lock == SD_LOCK_SHARED && !v->claims)) {
 		ret = sd_set_error(ENOMEM, "out of memory");
 		goto fail;
 	}
@@ -530,6 +531,7 @@ int sd_vdi_open(struct sd_client *c, const struct sd_vdi_open_args *a,
 	v->rl.state = SD_RELOAD_IDLE;
 	sd_list_init(&v->rl.waiters);
 	sd_list_init(&v->fence.waiters);
+	sd_list_init(&v->cfence.waiters);
 	sd_list_init(&v->rl.bg_waiters);
 	*out = v;
 	return 0;
@@ -541,6 +543,7 @@ fail:
 		sd_vdi_release(c, vid, lock_type_of(lock));
 		sd_set_error(-ret, "%s", why);
 	}
+	sd_claim_book_free(v->claims);
 	free(v->dirty);
 	free(v->index);
 	free(v);
@@ -560,6 +563,7 @@ void sd_vdi_close(struct sd_vdi *v)
 		sd_vdi_release(v->c, v->vid, lock_type_of(v->lock));
 	pthread_cond_destroy(&v->bg_cond);
 	pthread_mutex_destroy(&v->mu);
+	sd_claim_book_free(v->claims);
 	free(v->dirty);
 	free(v->index);
 	free(v);

@@ -13,6 +13,7 @@
 #include <pthread.h>
 
 #include "sheepdog.h"
+#include "sd_claim.h"
 #include "sd_gate.h"
 #include "sd_list.h"
 #include "sd_proto.h"
@@ -77,6 +78,31 @@ struct sd_vdi_fence {
 	struct sd_list waiters;		/* pieces waiting for a fence */
 };
 
+/*
+ * Shared mode cluster fences, see sd_io.c: an allocation (or deallocation)
+ * published on the index completes only after a cluster operation sent
+ * after the index update came back with the same working vid.  Sheep runs
+ * cluster operations one at a time (sheep/group.c
+ * queue_cluster_request()), and a snapshot rewrites the whole base inode
+ * inside one (sheep/vdi.c snapshot_vdi()), so the fence's GET_VDI_INFO
+ * either ran before a snapshot started, and the update is in the snapshot's
+ * copy, or after it ended, and shows the new vid.
+ */
+struct sd_vdi_cfence {
+	struct sd_request req;
+	struct iovec iov;
+	uint8_t names[SD_MAX_VDI_LEN + SD_MAX_VDI_TAG_LEN];
+	bool busy;			/* req in flight */
+	bool more;			/* a piece needs the next one */
+	uint64_t more_deadline_ns;
+	uint64_t sent;			/* sequence number of the last sent */
+	uint32_t vid;			/* v->vid when it was sent */
+	uint64_t done;			/* sequence number of the last ended */
+	bool moved;			/* it saw another working vid */
+	int err;			/* it failed: -errno */
+	struct sd_list waiters;
+};
+
 struct sd_vdi {
 	struct sd_client *c;
 	char name[SD_MAX_VDI_LEN + 1];
@@ -113,6 +139,8 @@ struct sd_vdi {
 	uint8_t *dirty;			/* bitmap: entries we changed on the
 					 * inode of vid since the last reload */
 	struct sd_vdi_fence fence;	/* shared mode reads, see sd_io.c */
+	struct sd_vdi_cfence cfence;	/* shared mode allocations */
+	struct sd_claim_book *claims;	/* shared mode: busy claims seen */
 };
 
 /*
@@ -161,6 +189,15 @@ int sd_read_inode_hdr(struct sd_client *c, uint32_t vid,
 int sd_read_inode_full(struct sd_client *c, uint32_t vid,
 		       struct sd_inode_hdr *h, uint32_t **index,
 		       uint32_t *nr_objs);
+
+/*
+ * Fill @req (and @payload, @iov) for a GET_VDI_INFO / LOCK_VDI of @name
+ * with @tag (NULL = none) and @snapid: the 512-byte name + tag payload.
+ */
+void sd_lookup_req_init(struct sd_request *req, struct iovec *iov,
+			uint8_t payload[SD_MAX_VDI_LEN + SD_MAX_VDI_TAG_LEN],
+			const char *name, const char *tag, uint32_t snapid,
+			uint8_t opcode, uint32_t lock_type);
 
 /* RELEASE_VDI of @vid with lock @type; errors are ignored. */
 void sd_vdi_release(struct sd_client *c, uint32_t vid, uint32_t type);

@@ -62,9 +62,14 @@ static void usage(FILE *f)
 		"  -t, --time SECONDS  run time (5)\n"
 		"  -o, --once          one sequential pass over the range, then stop\n"
 		"  -c, --conns N       connections to the sheep, 1..%d (%d)\n"
+		"  -l, --lock MODE     none|normal|shared (none)\n"
+		"  -S, --stride BYTES  block k is at k * BYTES (the request size)\n"
 		"  -s, --seed N        random seed (1)\n",
 		LOAD_MAX_QD, SD_MAX_CONNS, SD_DEFAULT_CONNS);
 }
+
+static enum sd_lock_mode lock_mode = SD_LOCK_NONE;
+static uint64_t stride;		/* 0 = the request size */
 
 static int parse_opts(int argc, char **argv, struct load_opts *o)
 {
@@ -76,6 +81,8 @@ static int parse_opts(int argc, char **argv, struct load_opts *o)
 		{ "time", required_argument, NULL, 't' },
 		{ "once", no_argument, NULL, 'o' },
 		{ "conns", required_argument, NULL, 'c' },
+		{ "lock", required_argument, NULL, 'l' },
+		{ "stride", required_argument, NULL, 'S' },
 		{ "seed", required_argument, NULL, 's' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -85,7 +92,7 @@ static int parse_opts(int argc, char **argv, struct load_opts *o)
 
 	load_opts_init(o);
 	o->conns = SD_DEFAULT_CONNS;
-	while ((c = getopt_long(argc, argv, LOAD_OPTSTRING "c:", lopts,
+	while ((c = getopt_long(argc, argv, LOAD_OPTSTRING "c:l:S:", lopts,
 				NULL)) != -1) {
 		r = load_opt(c, optarg, o);
 		if (r < 0)
@@ -97,6 +104,21 @@ static int parse_opts(int argc, char **argv, struct load_opts *o)
 			if (parse_size(optarg, &v) || !v || v > SD_MAX_CONNS)
 				goto bad;
 			o->conns = v;
+			break;
+		case 'l':
+			if (!strcmp(optarg, "none"))
+				lock_mode = SD_LOCK_NONE;
+			else if (!strcmp(optarg, "normal"))
+				lock_mode = SD_LOCK_NORMAL;
+			else if (!strcmp(optarg, "shared"))
+				lock_mode = SD_LOCK_SHARED;
+			else
+				goto bad;
+			break;
+		case 'S':
+			if (parse_size(optarg, &v) || !v)
+				goto bad;
+			stride = v;
 			break;
 		case 'h':
 			usage(stdout);
@@ -159,10 +181,10 @@ static void slot_send(struct load_slot *sl, uint64_t blk)
 
 	sl->start_ns = sd_now_ns();
 	if (st->o.write)
-		ret = sd_vdi_aio_write(st->vdi, &sl->iov, 1, blk * st->o.bs, 0,
+		ret = sd_vdi_aio_write(st->vdi, &sl->iov, 1, blk * stride, 0,
 				       slot_done, sl);
 	else
-		ret = sd_vdi_aio_read(st->vdi, &sl->iov, 1, blk * st->o.bs,
+		ret = sd_vdi_aio_read(st->vdi, &sl->iov, 1, blk * stride,
 				      slot_done, sl);
 	if (ret < 0) {
 		fprintf(stderr, "sd_load: cannot submit: %s\n",
@@ -220,7 +242,7 @@ static int load_open(struct load_state *st, struct sd_client **cp)
 		return -1;
 	}
 	va.name = st->o.target[1];
-	va.lock = SD_LOCK_NONE;
+	va.lock = lock_mode;
 	if (sd_vdi_open(*cp, &va, &st->vdi) < 0) {
 		fprintf(stderr, "sd_load: cannot open VDI '%s': %s\n",
 			st->o.target[1], sd_get_error());
@@ -229,7 +251,16 @@ static int load_open(struct load_state *st, struct sd_client **cp)
 	size = sd_vdi_size(st->vdi);
 	if (!st->o.range || st->o.range > size)
 		st->o.range = size;
-	st->nr_blocks = st->o.range / st->o.bs;
+	if (!stride)
+		stride = st->o.bs;
+	if (stride < st->o.bs) {
+		fprintf(stderr, "sd_load: stride %" PRIu64 " is smaller than bs %u\n",
+			stride, st->o.bs);
+		return -1;
+	}
+	st->nr_blocks = (st->o.range - st->o.bs) / stride + 1;
+	if (st->o.range < st->o.bs)
+		st->nr_blocks = 0;
 	if (!st->nr_blocks) {
 		fprintf(stderr, "sd_load: range %" PRIu64 " is smaller than bs %u\n",
 			st->o.range, st->o.bs);

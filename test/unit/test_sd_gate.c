@@ -17,6 +17,7 @@
 #include "../../usr/sd_gate.c"
 #include "../../usr/sd_vdi.c"
 #include "../../usr/sd_io.c"
+#include "../../usr/sd_claim.c"
 
 /* ---- stubbed connection layer ----------------------------------------- */
 
@@ -38,6 +39,15 @@ int sd_client_submit(struct sd_client *c, struct sd_request *req)
 		abort();
 	pending[nr_pending++] = req;
 	return 0;
+}
+
+/* a timer is recorded like a request (opcode 0, SD_REQ_TIMER) */
+int sd_client_sleep(struct sd_client *c, struct sd_request *req,
+		    uint64_t wake_ns)
+{
+	req->req_flags = SD_REQ_TIMER;
+	req->deadline_ns = wake_ns;
+	return sd_client_submit(c, req);
 }
 
 unsigned int sd_client_timeout_ms(const struct sd_client *c)
@@ -1254,6 +1264,70 @@ static struct sd_request *find_entry_read(uint32_t vid, uint32_t i)
 	return NULL;
 }
 
+/* the pending GET_VDI_ATTR claim of object @i of @vid, or NULL */
+static struct sd_request *find_claim(uint32_t vid, uint32_t i)
+{
+	char key[64];
+	int k;
+
+	snprintf(key, sizeof(key), "bs_sheepdog.claim.%06x.%u", vid, i);
+	for (k = 0; k < nr_pending; k++)
+		if (pending[k]->hdr.opcode == SD_OP_GET_VDI_ATTR &&
+		    !strcmp((const char *)pending[k]->out_iov[0].iov_base +
+			    SD_ATTR_OFF_KEY, key))
+			return pending[k];
+	return NULL;
+}
+
+/* grant a claim: created in its home slot */
+static void reply_claim(struct sd_request *r)
+{
+	pending_take(r);
+	memset(&r->rsp, 0, sizeof(r->rsp));
+	r->rsp.opcode = r->hdr.opcode;
+	r->rsp.result = SD_RES_SUCCESS;
+	r->rsp.vdi.vdi_id = 0x77;
+	r->rsp.vdi.attr_id = sd_attr_home(r->out_iov[0].iov_base);
+	r->done(r, 0);
+}
+
+/* answer the claim releases (REMOVE_OBJ of attribute objects) */
+static int reply_releases(void)
+{
+	int n = 0, k;
+
+	for (k = 0; k < nr_pending; k++)
+		if (pending[k]->hdr.opcode == SD_OP_REMOVE_OBJ &&
+		    (pending[k]->hdr.obj.oid & SD_VDI_ATTR_BIT)) {
+			reply(pending[k], SD_RES_SUCCESS, 0);
+			n++;
+			k = -1;
+		}
+	return n;
+}
+
+/* answer everything as a healthy sheep would, up to @max replies */
+static void drive(int max)
+{
+	struct sd_request *r;
+
+	while (nr_pending && max-- > 0) {
+		r = pending[0];
+		if (r->req_flags & SD_REQ_TIMER)
+			reply(r, SD_RES_SUCCESS, 0);
+		else if (r->hdr.opcode == SD_OP_GET_VDI_ATTR)
+			reply_claim(r);
+		else if (r->hdr.opcode == SD_OP_GET_VDI_INFO ||
+			 r->hdr.opcode == SD_OP_LOCK_VDI)
+			reply_lookup(r, SD_RES_SUCCESS, fake_vid);
+		else if (r->hdr.opcode == SD_OP_READ_OBJ &&
+			 r->hdr.obj.oid == sd_vid_to_vdi_oid(fake_vid))
+			reply_inode(r, SD_RES_SUCCESS);
+		else
+			reply(r, SD_RES_SUCCESS, 0);
+	}
+}
+
 static void test_shared_mode(void)
 {
 	struct sd_vdi *v = open_shared();
@@ -1261,9 +1335,8 @@ static void test_shared_mode(void)
 	static uint8_t a[4096], rb[4096];
 	struct iovec ia = { a, sizeof(a) }, ir = { rb, sizeof(rb) };
 	struct sd_request *r, *f;
-	int guard = 0;
 
-	/* TGT flag on object I/O */
+	/* TGT flag on object I/O; a write waits for a fence after it */
 	sd_vdi_aio_write(v, &ia, 1, 0, 0, rec_done, &d);
 	r = find_req(SD_OP_WRITE_OBJ, 0);
 	CHECK(r && (r->hdr.flags & SD_FLAG_CMD_TGT) &&
@@ -1272,6 +1345,14 @@ static void test_shared_mode(void)
 	      r ? r->hdr.flags : 0);
 	if (r)
 		reply(r, SD_RES_SUCCESS, 0);
+	f = find_fence(V);
+	CHECK(f && d.calls == 0 && nr_pending == 1,
+	      "shared: a written piece waits for a fence sent after it",
+	      "f %p calls %d pending %d", (void *)f, d.calls, nr_pending);
+	if (f)
+		reply_inode(f, SD_RES_SUCCESS);
+	CHECK(d.calls == 1 && !d.err, "shared: clean fence, the write completes",
+	      "calls %d err %d", d.calls, d.err);
 
 	/* hole, still a hole on the server: zeros after a 4-byte check and
 	 * a clean fence */
@@ -1312,11 +1393,48 @@ static void test_shared_mode(void)
 	CHECK(d.calls == 1 && rb[0] == 0x33, "shared: read returns the data",
 	      "calls %d byte %#x", d.calls, rb[0]);
 
+	/* an inherited entry is re-checked too: another gateway copied it */
+	sd_put_le32(fake_inode + sd_inode_index_offset(1), V);
+	d.calls = 0;
+	sd_vdi_aio_read(v, &ir, 1, 1 * (uint64_t)OBJ, rec_done, &d);
+	r = find_entry_read(V, 1);
+	CHECK(r && !find_oid(SD_OP_READ_OBJ, sd_vid_to_data_oid(P, 1)),
+	      "shared: an inherited read asks the server's entry first",
+	      "r %p", (void *)r);
+	if (r)
+		reply_inode(r, SD_RES_SUCCESS);
+	r = find_oid(SD_OP_READ_OBJ, sd_vid_to_data_oid(V, 1));
+	CHECK(r && v->index[1] == V,
+	      "shared: copied elsewhere -> our object read, index learnt",
+	      "r %p idx %#x", (void *)r, v->index[1]);
+	drive(10);
+	CHECK(d.calls == 1 && !d.err, "shared: inherited re-check read done",
+	      "calls %d err %d", d.calls, d.err);
+
 	/* INODE_INVALIDATED on a write: refresh read, then redo */
 	sd_put_le32(fake_inode + sd_inode_index_offset(4), V);
 	d.calls = 0;
-	sd_vdi_aio_write(v, &ia, 1, 100, 0, rec_done, &d);
-	reply(find_req(SD_OP_WRITE_OBJ, 0), SD_RES_INODE_INVALIDATED, 0);
+	sd_vdi_aio_write(v, &ia, 1, 4 * (uint64_t)OBJ + 100, 0, rec_done, &d);
+	r = find_req(SD_OP_CREATE_AND_WRITE_OBJ, 0);
+	CHECK(!r && find_claim(V, 4),
+	      "shared: a first write asks for the object's claim, no create yet",
+	      "create %p", (void *)r);
+	if ((r = find_claim(V, 4)))
+		reply_claim(r);
+	r = find_entry_read(V, 4);
+	CHECK(r && !(r->hdr.flags & SD_FLAG_CMD_TGT),
+	      "shared: the claim reads the server's entry (no TGT)", "r %p",
+	      (void *)r);
+	if (r)
+		reply_inode(r, SD_RES_SUCCESS);
+	reply_releases();
+	r = find_req(SD_OP_WRITE_OBJ, 0);
+	CHECK(v->index[4] == V && r && r->hdr.obj.offset == 100 &&
+	      !find_req(SD_OP_CREATE_AND_WRITE_OBJ, 0),
+	      "shared: allocated by another gateway: learnt, written as owner",
+	      "idx4 %#x r %p", v->index[4], (void *)r);
+	if (r)
+		reply(r, SD_RES_INODE_INVALIDATED, 0);
 	r = find_req(SD_OP_READ_OBJ, 0);
 	CHECK(r && nr_pending == 1 && r->hdr.obj.oid == sd_vid_to_vdi_oid(V) &&
 	      r->hdr.obj.offset == 0 &&
@@ -1326,41 +1444,74 @@ static void test_shared_mode(void)
 	if (r)
 		reply_inode(r, SD_RES_SUCCESS);
 	r = find_req(SD_OP_WRITE_OBJ, 0);
-	CHECK(v->index[4] == V && r && r->hdr.obj.offset == 100 && d.calls == 0,
-	      "INVALIDATED: server index merged, write redone",
-	      "idx4 %#x r %p", v->index[4], (void *)r);
-	if (r)
-		reply(r, SD_RES_SUCCESS, 0);
+	CHECK(r && r->hdr.obj.offset == 100 && d.calls == 0,
+	      "INVALIDATED: write redone", "r %p", (void *)r);
+	drive(10);
 	CHECK(d.calls == 1 && !d.err, "INVALIDATED: write completes",
 	      "calls %d err %d", d.calls, d.err);
 
-	/* INVALIDATED on an index update: refresh, resend only the update,
-	 * the gate stays closed meanwhile */
+	/* first write of object 5 under its claim; INVALIDATED on the index
+	 * update: refresh, start over under a new claim */
 	d.calls = 0;
 	sd_vdi_aio_write(v, &ia, 1, 5 * (uint64_t)OBJ, 0, rec_done, &d);
-	reply(find_req(SD_OP_CREATE_AND_WRITE_OBJ, 0), SD_RES_SUCCESS, 0);
+	if ((r = find_claim(V, 5)))
+		reply_claim(r);
+	if ((r = find_entry_read(V, 5)))
+		reply_inode(r, SD_RES_SUCCESS);
+	r = find_req(SD_OP_CREATE_AND_WRITE_OBJ, 0);
+	CHECK(r && r->hdr.obj.oid == sd_vid_to_data_oid(V, 5) &&
+	      !(r->hdr.flags & SD_FLAG_CMD_COW),
+	      "claim held, entry 0: create", "r %p", (void *)r);
+	if (r)
+		reply(r, SD_RES_SUCCESS, 0);
 	reply(find_index_write(V, 5), SD_RES_INODE_INVALIDATED, 0);
 	sd_vdi_aio_write(v, &ia, 1, 5 * (uint64_t)OBJ + 8192, 0, rec_done, &d2);
-	r = find_req(SD_OP_READ_OBJ, 0);
-	if (r)
+	CHECK(!find_req(SD_OP_WRITE_OBJ, 0) && !find_claim(V, 5),
+	      "claim: a second writer of the object is parked on its gate",
+	      "pending %d", nr_pending);
+	r = find_req(SD_OP_REMOVE_OBJ, 0);
+	CHECK(r && (r->hdr.obj.oid & SD_VDI_ATTR_BIT),
+	      "INVALIDATED index update: the claim is given back", "r %p",
+	      (void *)r);
+	reply_releases();
+	if ((r = find_req(SD_OP_READ_OBJ, 0)))
 		reply_inode(r, SD_RES_SUCCESS);
-	r = find_index_write(V, 5);
-	CHECK(r && nr_pending == 1 && index_entry_of(r) == V &&
-	      !find_req(SD_OP_CREATE_AND_WRITE_OBJ, 0),
-	      "INVALIDATED index update: only the update is resent, writer parked",
+	r = find_claim(V, 5);
+	CHECK(r && !find_index_write(V, 5),
+	      "INVALIDATED index update: refreshed, the piece claims again",
 	      "r %p pending %d", (void *)r, nr_pending);
 	if (r)
+		reply_claim(r);
+	if ((r = find_entry_read(V, 5)))
+		reply_inode(r, SD_RES_SUCCESS);
+	if ((r = find_req(SD_OP_CREATE_AND_WRITE_OBJ, 0)))
 		reply(r, SD_RES_SUCCESS, 0);
-	r = find_req(SD_OP_WRITE_OBJ, 0);
-	CHECK(d.calls == 1 && !d.err && v->index[5] == V && r &&
-	      r->hdr.obj.oid == sd_vid_to_data_oid(V, 5),
-	      "INVALIDATED index update: published, parked write is a WRITE_OBJ",
-	      "calls %d idx %#x", d.calls, v->index[5]);
+	r = find_index_write(V, 5);
+	CHECK(r && index_entry_of(r) == V, "claim: the entry is published",
+	      "r %p", (void *)r);
 	if (r)
 		reply(r, SD_RES_SUCCESS, 0);
+	r = find_req(SD_OP_GET_VDI_INFO, 0);
+	CHECK(r && d.calls == 0 && v->index[5] == V &&
+	      find_req(SD_OP_REMOVE_OBJ, 0),
+	      "published: the claim is released, a cluster fence is sent, "
+	      "the write waits for it", "r %p calls %d", (void *)r, d.calls);
+	if (r)
+		reply_lookup(r, SD_RES_SUCCESS, V);
+	CHECK(d.calls == 1 && !d.err,
+	      "cluster fence with the same vid: the first write completes",
+	      "calls %d err %d", d.calls, d.err);
+	reply_releases();
+	r = find_req(SD_OP_WRITE_OBJ, 0);
+	CHECK(r && r->hdr.obj.oid == sd_vid_to_data_oid(V, 5),
+	      "published: the parked write is a WRITE_OBJ", "r %p", (void *)r);
+	drive(10);
+	CHECK(d2.calls == 1 && !d2.err, "published: the parked write completes",
+	      "calls %d err %d", d2.calls, d2.err);
 
 	/* INVALIDATED and the refreshed inode is a snapshot: move to W,
-	 * re-taking the shared lock */
+	 * re-taking the shared lock; the write becomes a COW create on W
+	 * under a claim on W */
 	d.calls = 0;
 	sd_vdi_aio_write(v, &ia, 1, 0, 0, rec_done, &d);
 	reply(find_req(SD_OP_WRITE_OBJ, 0), SD_RES_INODE_INVALIDATED, 0);
@@ -1385,17 +1536,68 @@ static void test_shared_mode(void)
 		if ((r = find_req(SD_OP_READ_OBJ, 0)))
 			reply_inode(r, SD_RES_SUCCESS);
 	}
+	r = find_claim(W, 0);
+	CHECK(sd_vdi_vid(v) == W && r,
+	      "INVALIDATED + snapshot: the write claims object 0 of W",
+	      "vid %#x r %p", sd_vdi_vid(v), (void *)r);
+	if (r)
+		reply_claim(r);
+	if ((r = find_entry_read(W, 0)))
+		reply_inode(r, SD_RES_SUCCESS);
 	r = find_req(SD_OP_CREATE_AND_WRITE_OBJ, 0);
-	CHECK(sd_vdi_vid(v) == W && r &&
-	      r->hdr.obj.oid == sd_vid_to_data_oid(W, 0) &&
+	CHECK(r && r->hdr.obj.oid == sd_vid_to_data_oid(W, 0) &&
 	      (r->hdr.flags & SD_FLAG_CMD_TGT) &&
 	      r->hdr.obj.cow_oid == sd_vid_to_data_oid(V, 0),
 	      "INVALIDATED + snapshot: write becomes a COW create on W",
-	      "vid %#x r %p", sd_vdi_vid(v), (void *)r);
-	while (nr_pending && guard++ < 100)
-		reply(pending[0], SD_RES_SUCCESS, 0);
-	CHECK(d.calls == 1 && !d.err, "INVALIDATED + snapshot: write done",
-	      "calls %d err %d", d.calls, d.err);
+	      "r %p", (void *)r);
+	drive(20);
+	CHECK(d.calls == 1 && !d.err && nr_pending == 0,
+	      "INVALIDATED + snapshot: write done", "calls %d err %d",
+	      d.calls, d.err);
+
+	/* a cluster fence that sees another working vid: the first write is
+	 * written again on the new vid */
+	d.calls = 0;
+	sd_vdi_aio_write(v, &ia, 1, 6 * (uint64_t)OBJ, 0, rec_done, &d);
+	if ((r = find_claim(W, 6)))
+		reply_claim(r);
+	if ((r = find_entry_read(W, 6)))
+		reply_inode(r, SD_RES_SUCCESS);
+	if ((r = find_req(SD_OP_CREATE_AND_WRITE_OBJ, 0)))
+		reply(r, SD_RES_SUCCESS, 0);
+	if ((r = find_index_write(W, 6)))
+		reply(r, SD_RES_SUCCESS, 0);
+	reply_releases();
+	r = find_req(SD_OP_GET_VDI_INFO, 0);
+	if (r) {
+		uint32_t idx[16] = { 0 };
+
+		fake_inode_make(W, 16 * (uint64_t)OBJ, SH, 0, idx, 16, true);
+		reply_lookup(r, SD_RES_SUCCESS, W + 1);
+	}
+	r = find_req(SD_OP_GET_VDI_INFO, 0);
+	CHECK(r && d.calls == 0,
+	      "cluster fence saw a snapshot: the working vid is looked up",
+	      "r %p calls %d", (void *)r, d.calls);
+	if (r) {
+		uint32_t idx[16] = { 0 };
+
+		reply_lookup(r, SD_RES_SUCCESS, W + 1);
+		if ((r = find_req(SD_OP_LOCK_VDI, 0)))
+			reply_lookup(r, SD_RES_SUCCESS, W + 1);
+		fake_inode_make(W + 1, 16 * (uint64_t)OBJ, SH, 0, idx, 16,
+				false);
+		if ((r = find_req(SD_OP_READ_OBJ, 0)))
+			reply_inode(r, SD_RES_SUCCESS);
+	}
+	CHECK(sd_vdi_vid(v) == W + 1 && (find_claim(W + 1, 6) ||
+					 find_req(SD_OP_GET_VDI_ATTR, 0)),
+	      "snapshot under a first write: the object is claimed again on "
+	      "the new vid", "vid %#x", sd_vdi_vid(v));
+	drive(40);
+	CHECK(d.calls == 1 && !d.err && v->index[6] == W + 1,
+	      "snapshot under a first write: written again on the new vid",
+	      "calls %d err %d idx %#x", d.calls, d.err, v->index[6]);
 	sd_vdi_close(v);
 }
 

@@ -16,6 +16,16 @@
  * sd_io.c calls, and the connection layer) are never called here */
 #include "../../usr/sd_vdi.c"
 #include "../../usr/sd_io.c"
+#include "../../usr/sd_claim.c"
+
+int sd_client_sleep(struct sd_client *c, struct sd_request *req,
+		    uint64_t wake_ns)
+{
+	(void)c;
+	(void)req;
+	(void)wake_ns;
+	return -ENOSYS;
+}
 
 __attribute__((noinline)) int sd_client_call(struct sd_client *c,
 					     struct sd_request *req)
