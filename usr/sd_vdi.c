@@ -489,6 +489,13 @@ int sd_vdi_open(struct sd_client *c, const struct sd_vdi_open_args *a,
 				   snap, why);
 		goto fail;
 	}
+	if (result == SD_RES_VDI_LOCKED && lock == SD_LOCK_SHARED) {
+		/* sheep/vdi.c add_new_participant(): one per sheep node */
+		ret = sd_set_error(EBUSY,
+				   "cannot open VDI '%s': %s (normally, or shared through this sheep node already: give each gateway its own sheep node)",
+				   a->name, sd_result_str(result));
+		goto fail;
+	}
 	if (result != SD_RES_SUCCESS) {
 		ret = sd_set_error(sd_result_to_errno(result),
 				   "cannot open VDI '%s'%s: %s", a->name, snap,
