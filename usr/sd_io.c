@@ -1474,6 +1474,8 @@ static void piece_claim_done(struct sd_claim *cl, int err)
 	struct sd_vdi *v = call->v;
 	struct sd_list todo, done_calls;
 	uint32_t i = p->span.idx, e = sd_claim_entry(cl);
+	bool dealloc = call->kind == IO_UNMAP &&
+		       sd_span_whole(&p->span, v->shift);
 	int ret;
 
 	sd_list_init(&todo);
@@ -1486,10 +1488,11 @@ static void piece_claim_done(struct sd_claim *cl, int err)
 		goto run;
 	}
 	if (p->claim_vid != v->vid || v->rl.state != SD_RELOAD_IDLE ||
-	    e == v->vid) {
+	    (e == v->vid && !(dealloc && sd_claim_held(cl)))) {
 		/*
-		 * Allocated by someone else: learn it and write as owner.  A
-		 * reload pending or applied: start over against it.
+		 * Allocated by someone else: learn it and write as owner (a
+		 * deallocation claims it again).  A reload pending or
+		 * applied: start over against it.
 		 */
 		if (e == v->vid && p->claim_vid == v->vid)
 			v->index[i] = e;
@@ -1499,7 +1502,7 @@ static void piece_claim_done(struct sd_claim *cl, int err)
 		sd_list_add_tail(&p->link, &todo);
 		goto run;
 	}
-	if (call->kind == IO_UNMAP && (!e || sd_span_whole(&p->span, v->shift))) {
+	if (call->kind == IO_UNMAP && (!e || dealloc)) {
 		if (!e) {
 			/* reads as zeros already */
 			v->index[i] = 0;

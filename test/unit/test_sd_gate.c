@@ -1509,6 +1509,35 @@ static void test_shared_mode(void)
 	CHECK(d2.calls == 1 && !d2.err, "published: the parked write completes",
 	      "calls %d err %d", d2.calls, d2.err);
 
+	/* a whole-object discard of an owned object: under the claim, the
+	 * entry is cleared, then a cluster fence */
+	d.calls = 0;
+	sd_vdi_aio_discard(v, 5 * (uint64_t)OBJ, OBJ, rec_done, &d);
+	r = find_claim(V, 5);
+	CHECK(r && !find_index_write(V, 5),
+	      "shared discard: the object's claim first", "r %p", (void *)r);
+	if (r)
+		reply_claim(r);
+	sd_put_le32(fake_inode + sd_inode_index_offset(5), V);
+	if ((r = find_entry_read(V, 5)))
+		reply_inode(r, SD_RES_SUCCESS);
+	r = find_index_write(V, 5);
+	CHECK(r && index_entry_of(r) == 0,
+	      "shared discard: the entry is cleared under the claim", "r %p",
+	      (void *)r);
+	if (r)
+		reply(r, SD_RES_SUCCESS, 0);
+	reply_releases();
+	r = find_req(SD_OP_GET_VDI_INFO, 0);
+	CHECK(r && d.calls == 0 && v->index[5] == 0,
+	      "shared discard: then a cluster fence", "r %p", (void *)r);
+	if (r)
+		reply_lookup(r, SD_RES_SUCCESS, V);
+	CHECK(d.calls == 1 && !d.err && nr_pending == 0,
+	      "shared discard: done", "calls %d err %d pending %d", d.calls,
+	      d.err, nr_pending);
+	sd_put_le32(fake_inode + sd_inode_index_offset(5), 0);
+
 	/* INVALIDATED and the refreshed inode is a snapshot: move to W,
 	 * re-taking the shared lock; the write becomes a COW create on W
 	 * under a claim on W */
