@@ -8,10 +8,9 @@
 # doc/benchmarks.md), BENCH_SHEEP_OPTS and SHEEP_ADDR tune it (see the
 # script's header).  test/e2e/bench_smoke.sh runs it small in make check.
 
-# test/tools/iscsi_load needs libiscsi.  The generic test/tools/% rule
-# appends TOOL_LDLIBS_<name>; without libiscsi-dev the tool builds as a stub
-# (see its header) so a plain `make` does not need the package.
-TOOL_LDLIBS_iscsi_load := $(if $(wildcard /usr/include/iscsi/iscsi.h),-liscsi)
+# test/tools/iscsi_load needs libiscsi: see mk/faulttools.mk (without
+# libiscsi-dev the tool builds as a stub, see its header, so a plain `make`
+# does not need the package).
 
 bench: all
 	@bash scripts/bench.sh
