@@ -6,6 +6,8 @@
 #                         SKIP unless root, tgt, libiscsi, own minisheep
 #   sheep_start [ARGS]    minisheep on $SHEEP_DIR (socket $SHEEP_SOCK, control
 #                         $SHEEP_CTL); again after sheep_kill9 = a restart
+#   node_arg N            minisheep args for a listener of node N (N >= 2)
+#                         on $SHEEP_DIR/sockN; its address is sheep_node N
 #   sheep_kill9           kill -9 the minisheep and reap it
 #   ms_ctl CMD...         one minisheep control command (fails on error)
 #   iv ARGS...            test/tools/iscsi_verify
@@ -63,6 +65,12 @@ sheep_start() {
 # shellcheck disable=SC2016
 on_exit '[[ -n $SHEEP_PID ]] && stop_pid $SHEEP_PID'
 
+# a second (third...) sheep node of the same minisheep: pass
+# "$(node_arg 2)" to fault_setup / sheep_start, talk to it at
+# "$(sheep_node 2)"
+node_arg() { echo "--listen=$1=unix:${SHEEP_DIR:-$T_TMP/sheep}/sock$1"; }
+sheep_node() { echo "unix:${SHEEP_DIR:-$T_TMP/sheep}/sock$1"; }
+
 sheep_kill9() {
 	kill -9 "$SHEEP_PID" 2>/dev/null
 	wait "$SHEEP_PID" 2>/dev/null
@@ -119,18 +127,20 @@ verify_logs() {
 failed_writes() { grep -c '^F ' "$1"; }
 acked_writes() { grep -c '^W ' "$1"; }
 
-# fault_two_gateways VDI: LUN 1 of target 1 on VDI with lock=shared on the
-# gateway fault_setup started (URL1), then a second tgtd with the same
-# (URL2).  GW1 keeps gateway 1's pid, port, control port and tids; it is
-# stopped at exit.
+# fault_two_gateways VDI [ADDR2 [BSOPTS]]: LUN 1 of target 1 on VDI with
+# BSOPTS (default lock=shared) on the gateway fault_setup started, through
+# $SHEEP (URL1), then a second tgtd with the same through ADDR2 (default
+# $SHEEP: the same sheep node; a shared lock needs another node) (URL2).
+# GW1 keeps gateway 1's pid, port, control port and tids; it is stopped at
+# exit.
 stop_gw1() {
 	TGT_PID=${GW1[0]} TGT_PORT=${GW1[1]} TGT_CTL=${GW1[2]}
 	TGT_TIDS=("${GW1[@]:3}")
 	tgt_stop
 }
 fault_two_gateways() {
-	local vdi=$1
-	check "gw1-lu-shared" tgt_lu 1 1 "$SHEEP:$vdi" sheepdog "lock=shared"
+	local vdi=$1 addr2=${2:-$SHEEP} bsopts=${3:-lock=shared}
+	check "gw1-lu-shared" tgt_lu 1 1 "$SHEEP:$vdi" sheepdog "$bsopts"
 	URL1=$(tgt_url "$IQN" 1)
 	GW1=("$TGT_PID" "$TGT_PORT" "$TGT_CTL" "${TGT_TIDS[@]}")
 	on_exit stop_gw1
@@ -144,7 +154,123 @@ fault_two_gateways() {
 		fail "gw2-target" "cannot create the second gateway's target"
 		exit 1
 	fi
-	check "gw2-lu-shared" tgt_lu 1 1 "$SHEEP:$vdi" sheepdog "lock=shared"
+	check "gw2-lu-shared" tgt_lu 1 1 "$addr2:$vdi" sheepdog "$bsopts"
 	URL2=$(tgt_url "$IQN" 1)
 	[[ $URL1 != "$URL2" ]] || fail "two-gateways" "both gateways on one port"
+}
+
+# ---- issue 14: two gateways racing on first writes -------------------------
+#
+# mp_race NAME lock|nolock two|one snap|nosnap: the reproduction of two
+# multipath gateways losing acknowledged writes on a sheep cluster.  A
+# fresh VDI; gateway 1 (through node 1) writes 4 KiB blocks [0, N),
+# gateway 2 (through node 2, or node 1 too with "one") [N/2, 3N/2), both
+# at QD16 from the same instant, so many fresh objects of the overlap get
+# their first writes (creates) from both at once; bsopts lock=shared on
+# both, the cluster formatted with or without locking (minisheep --lock;
+# "lock one" cannot work: a second shared lock through one node is
+# refused).  With "snap", a third party (sdctl through node 3) takes snapshots during
+# the load.  Every acknowledged write is then checked through both
+# gateways and in an image read with sdctl through node 3; a stale read is
+# a bad block too.  The windows sheep leaves open are widened the way a
+# loaded real cluster does (MP_* below, minisheep controls): creates and
+# index updates take a while, the other nodes learn of an invalidation
+# late, a snapshot reads and writes back the base inode slowly.
+MP_BLOCKS=${MP_BLOCKS:-32768}		# N
+MP_SECONDS=${MP_SECONDS:-3}
+MP_SHIFT=${MP_SHIFT:-20}		# 1 MiB objects: many fresh objects
+MP_LAG=${MP_LAG:-100}			# ms: cluster events reach other nodes
+MP_CREATE_DELAY=${MP_CREATE_DELAY:-10}	# ms: op-delay CREATE_AND_WRITE_OBJ
+MP_SNAP_DELAY=${MP_SNAP_DELAY:-300}	# ms: snapshot-delay
+MP_SNAPS=${MP_SNAPS:-2}
+
+mp_bad() { sed -n 's/.* bad=\([0-9]*\).*/\1/p' "$1" | tail -n 1; }
+
+# mp_verify SRC NAME LOG...: verify_logs, keeping the bad-block count in
+# MP_BAD_<NAME>
+mp_verify() {
+	local src=$1 name=$2 n
+	shift 2
+	verify_logs "$src" "$name" "$@"
+	n=$(mp_bad "$T_TMP/check.out")
+	printf -v "MP_BAD_${name//-/_}" '%s' "${n:-?}"
+}
+
+mp_race() {
+	local name=$1 lock=$2 where=$3 snap=$4 addr2 i t0 nfail
+	local args=("$(node_arg 2)" "$(node_arg 3)" --block-shift "$MP_SHIFT")
+	local size=$((MP_BLOCKS * 3 / 2 * 4096))
+
+	[[ $lock == lock ]] && args+=(--lock)
+	fault_setup "$name" "${args[@]}"
+	VDI=$(vdi_name "$name")
+	make_vdi "$VDI" "$size"
+	addr2=$SHEEP
+	[[ $where == two ]] && addr2=$(sheep_node 2)
+	fault_two_gateways "$VDI" "$addr2" "lock=shared;timeout=20"
+	# the third party (sdctl) talks to node 3
+	SHEEP=$(sheep_node 3)
+	ms_ctl lag "$MP_LAG" || fail "lag" "minisheep refused 'lag $MP_LAG'"
+	ms_ctl op-delay CREATE_AND_WRITE_OBJ "$MP_CREATE_DELAY" ||
+		fail "op-delay" "minisheep refused op-delay"
+	ms_ctl snapshot-delay "$MP_SNAP_DELAY" ||
+		fail "snapshot-delay" "minisheep refused snapshot-delay"
+
+	LOG1=$T_TMP/gw1.log
+	LOG2=$T_TMP/gw2.log
+	iv "$URL1" --write-load "$MP_SECONDS" --qd 16 --seed 1 --first-block 0 \
+		--blocks "$MP_BLOCKS" --log "$LOG1" >"$T_TMP/load1.out" 2>&1 &
+	L1=$!
+	iv "$URL2" --write-load "$MP_SECONDS" --qd 16 --seed 2 \
+		--first-block $((MP_BLOCKS / 2)) --blocks "$MP_BLOCKS" \
+		--log "$LOG2" >"$T_TMP/load2.out" 2>&1 &
+	L2=$!
+	bg_started L1
+	bg_started L2
+	if [[ $snap == snap ]]; then
+		t0=$(now_ms)
+		for ((i = 1; i <= MP_SNAPS; i++)); do
+			# spread over the first half of the load
+			while (($(now_ms) - t0 < i * MP_SECONDS * 1000 / (2 * MP_SNAPS + 1)))
+			do
+				sleep 0.05
+			done
+			if "$SDCTL" -a "$SHEEP" vdi snapshot -s "snap$i" "$VDI" \
+				>"$T_TMP/snap.out" 2>&1; then
+				pass "snap$i-taken-under-load"
+			else
+				fail "snap$i-taken-under-load" "$(cat "$T_TMP/snap.out")"
+			fi
+		done
+	fi
+	bg_wait L1 || fail "gw1-load" "$(tail -n 2 "$T_TMP/load1.out" | tr '\n' ' ')"
+	bg_wait L2 || fail "gw2-load" "$(tail -n 2 "$T_TMP/load2.out" | tr '\n' ' ')"
+	cat "$T_TMP/load1.out" "$T_TMP/load2.out"
+	# both tgtds log to $TGT_LOG: what the module reported
+	grep -h 'bs_sheepdog:.*failed' "$TGT_LOG" 2>/dev/null | sort -u | head -n 5
+	echo "minisheep:" $("$MINISHEEP" --ctl "$SHEEP_CTL" stats | tr ' ' '\n' |
+		grep -E '^(CREATE_AND_WRITE_OBJ|store\.)')
+	ms_ctl reset
+	nfail=$(cat "$LOG1" "$LOG2" | grep -c '^F ')
+	if ((nfail == 0)); then
+		pass "no-failed-write"
+	else
+		fail "no-failed-write" "$nfail writes failed, e.g. $(grep -h -m1 '^F ' "$LOG1" "$LOG2" | head -1)"
+	fi
+	echo "overlap blocks written by both: $(awk -v a=$((MP_BLOCKS / 2)) -v b="$MP_BLOCKS" \
+		'$1 == "W" && $4 >= a && $4 < b { print $4 }' "$LOG1" "$LOG2" | sort -u | wc -l)"
+
+	mp_verify "$URL1" gw1-reads-every-acked-write "$LOG1" "$LOG2"
+	mp_verify "$URL2" gw2-reads-every-acked-write "$LOG1" "$LOG2"
+	if sd_image "$VDI" 0 "$size" "$T_TMP/img"; then
+		mp_verify "$T_TMP/img" image-holds-every-acked-write "$LOG1" "$LOG2"
+	else
+		fail "image-holds-every-acked-write" "sdctl: $(cat "$T_TMP/img.err")"
+		MP_BAD_image_holds_every_acked_write=?
+	fi
+	echo "RESULT $name: bad blocks via gateway 1 / gateway 2 / sdctl image:" \
+		"$MP_BAD_gw1_reads_every_acked_write / $MP_BAD_gw2_reads_every_acked_write /" \
+		"$MP_BAD_image_holds_every_acked_write"
+	check "gw1-alive" kill -0 "${GW1[0]}"
+	check "gw2-alive" tgtd_alive
 }

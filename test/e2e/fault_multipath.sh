@@ -1,6 +1,8 @@
 #!/bin/bash
 # fault_multipath.sh - two tgtd gateways export the same VDI (bsopts
-# lock=shared on both, minisheep --lock) and write at the same time:
+# lock=shared on both, minisheep --lock), each through its own sheep node
+# (as on a real cluster, where a second shared lock through the same node
+# is refused), and write at the same time:
 # gateway 1 over 4 KiB blocks [0, 3072), gateway 2 over [2048, 5120) of a
 # fresh VDI, so objects 0-1 and 3-4 are written by one gateway, object 2
 # by both, and every object gets its first write under the load.  The
@@ -10,10 +12,13 @@
 # through each gateway must agree with the same model.
 source "$(dirname "$0")/fault_common.sh"
 
-fault_setup multipath --lock
+fault_setup multipath --lock "$(node_arg 2)" "$(node_arg 3)"
 VDI=$(vdi_name multipath)
 make_vdi "$VDI" $((32 * 1024 * 1024))
-fault_two_gateways "$VDI"
+fault_two_gateways "$VDI" "$(sheep_node 2)"
+# sdctl, the third party, talks to a third node: its refresh-sized inode
+# read at open would validate a gateway's node (gateway_read_obj())
+SHEEP=$(sheep_node 3)
 
 LOG1=$T_TMP/gw1.log
 LOG2=$T_TMP/gw2.log

@@ -1,7 +1,8 @@
 #!/bin/bash
 # fault_multipath_snapshot.sh - two tgtd gateways export one VDI (bsopts
-# lock=shared on both, minisheep --lock, one participant per tgtd process)
-# and write to it at once while `sdctl vdi snapshot` is taken twice.  The
+# lock=shared on both, minisheep --lock, each gateway through its own
+# sheep node: a lock participant is a node) and write to it at once while
+# `sdctl vdi snapshot` is taken twice.  The
 # snapshot turns the vid both gateways write into a read-only snapshot;
 # their writes get READONLY (or INODE_INVALIDATED) from the sheep and the
 # library must reload the working VDI and resend, so the initiators see no
@@ -33,11 +34,14 @@
 # VDI is inherited, so the next write to it allocates (copy-on-write).
 source "$(dirname "$0")/fault_common.sh"
 
-fault_setup multipath_snapshot --lock
+fault_setup multipath_snapshot --lock "$(node_arg 2)" "$(node_arg 3)"
 VDI=$(vdi_name mpsnap)
 SIZE=$((32 * 1024 * 1024))
 make_vdi "$VDI" "$SIZE"
-fault_two_gateways "$VDI"
+fault_two_gateways "$VDI" "$(sheep_node 2)"
+# sdctl, the third party, talks to a third node: its refresh-sized inode
+# read at open would validate a gateway's node (gateway_read_obj())
+SHEEP=$(sheep_node 3)
 
 now_us() { date +%s%6N; }
 

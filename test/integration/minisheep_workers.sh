@@ -2,9 +2,11 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 #
 # minisheep_workers.sh - minisheep --workers: the thread count it runs
-# with, a bad value refused, and with --workers 0 (requests executed in
-# the event loop) the concurrent-writes model check and the pattern test
-# still pass.  Only against our own minisheep.
+# with (the event loop, the workers, the cluster-operation thread and the
+# thread of the reference drops after replies), a bad value refused, and
+# with --workers 0 (everything executed in the event loop) the
+# concurrent-writes model check and the pattern test still pass.  Only
+# against our own minisheep.
 source "$(dirname "$0")/../lib.sh"
 source "$(dirname "$0")/itest.bash"
 
@@ -29,17 +31,17 @@ threads() { ls "/proc/$1/task" 2>/dev/null | wc -l; }
 
 SHEEP_DIR=$T_TMP/w8 start_minisheep || { fail "workers: start" "default"; exit 1; }
 n=$(threads "$SHEEP_PID")
-if ((n == 9)); then
-	pass "workers: default is the event loop + 8 workers"
+if ((n == 11)); then
+	pass "workers: default is the event loop + 8 workers + 2 cluster threads"
 else
-	fail "workers: default is the event loop + 8 workers" "$n threads"
+	fail "workers: default is the event loop + 8 workers + 2 cluster threads" "$n threads"
 fi
 stop_pid "$SHEEP_PID"
 
 SHEEP_DIR=$T_TMP/w0 start_minisheep --workers 0 ||
 	{ fail "workers: start" "--workers 0"; exit 1; }
 n=$(threads "$SHEEP_PID")
-if ((n == 1)) && grep -q '0 workers)' "$T_TMP/minisheep.log"; then
+if ((n == 1)) && grep -q ' 0 workers,' "$T_TMP/minisheep.log"; then
 	pass "workers: --workers 0 runs one thread"
 else
 	fail "workers: --workers 0 runs one thread" "$n threads; log: $(tail -n 1 "$T_TMP/minisheep.log")"

@@ -3,8 +3,8 @@
  * cluster.c - minisheep's cluster configuration (creation time, default
  * copies and copy policy, object size shift, the lock flag), persisted in
  * DIR/config as "key=value" lines, and the cluster-level operations the
- * real dog CLI sends: GET_NODE_LIST (one node), STAT_CLUSTER (one epoch),
- * CLUSTER_INFO, MAKE_FS (reformat: wipes every object) and
+ * real dog CLI sends: GET_NODE_LIST (the live nodes), STAT_CLUSTER (the
+ * epochs), CLUSTER_INFO, MAKE_FS (reformat: wipes every object) and
  * GET_CLUSTER_DEFAULT.
  */
 #include <errno.h>
@@ -23,7 +23,6 @@
 struct ms_cluster ms_cluster;
 char ms_dir[PATH_MAX];
 bool ms_nosync;
-uint16_t ms_node_port = SD_DEFAULT_PORT;
 
 uint64_t ms_now_ctime(void)
 {
@@ -140,39 +139,50 @@ int cluster_load(const char *dir, int copies, int shift, bool lock)
 	return cluster_save();
 }
 
-void cluster_fill_node_id(uint8_t *p)
+/* the live nodes' sd_node entries into @p (room for @max), by node id as
+ * sheep's node tree sorts them */
+static uint32_t fill_nodes(uint8_t *p, uint32_t max, uint32_t mask)
 {
-	memset(p, 0, 40);
-	/* 127.0.0.1 as an IPv4-mapped address: 12 zero bytes + 4 bytes */
-	p[12] = 127;
-	p[15] = 1;
-	sd_put_le16(p + 16, ms_node_port);
+	int order[MS_MAX_NODES], nr = 0, i, j;
+
+	for (i = 0; i < MS_MAX_NODES; i++)
+		if (mask & (1u << i))
+			order[nr++] = i;
+	for (i = 1; i < nr; i++)
+		for (j = i; j > 0 && node_port(order[j - 1]) >
+			     node_port(order[j]); j--) {
+			int t = order[j];
+
+			order[j] = order[j - 1];
+			order[j - 1] = t;
+		}
+	for (i = 0; i < nr && (uint32_t)i < max; i++)
+		node_fill_sd_node(p + MS_NODE_SIZE * i, order[i]);
+	return (uint32_t)nr;
 }
 
-void cluster_fill_node(uint8_t *p)
+static uint32_t alive_mask(void)
 {
-	struct statvfs sv;
-	uint64_t space = 0;
+	uint32_t m = 0;
+	int n;
 
-	memset(p, 0, MS_NODE_SIZE);
-	cluster_fill_node_id(p + 24);
-	sd_put_le16(p + 64, 128);		/* nr_vnodes */
-	sd_put_le32(p + 68, 0x0100007f);	/* zone */
-	if (!statvfs(ms_dir, &sv))
-		space = (uint64_t)sv.f_blocks * sv.f_frsize;
-	sd_put_le64(p + 72, space);
+	for (n = 0; n < MS_MAX_NODES; n++)
+		if (node_alive(n))
+			m |= 1u << n;
+	return m;
 }
 
 void cluster_get_node_list(struct ms_request *r)
 {
-	if (r->req.data_length < MS_NODE_SIZE) {
+	uint32_t mask = alive_mask(), nr = (uint32_t)__builtin_popcount(mask);
+
+	if (r->req.data_length < nr * MS_NODE_SIZE) {
 		r->rsp.result = SD_RES_BUFFER_SMALL;
 		return;
 	}
-	if (!ops_alloc_rdata(r, MS_NODE_SIZE))
+	if (!ops_alloc_rdata(r, nr * MS_NODE_SIZE))
 		return;
-	cluster_fill_node(r->rdata);
-	r->rsp.node.nr_nodes = 1;
+	r->rsp.node.nr_nodes = fill_nodes(r->rdata, nr, mask);
 }
 
 static void fill_cluster_fields(uint8_t *p)
@@ -181,37 +191,63 @@ static void fill_cluster_fields(uint8_t *p)
 	p[26] = ms_cluster.copy_policy;
 }
 
+/*
+ * The epoch log, newest first, as far as it fits: each entry 48 bytes
+ * plus nodes_nr (from the request) sd_nodes.
+ */
 void cluster_stat(struct ms_request *r)
 {
-	uint32_t nodes_nr = sd_get_le32(r->req.raw + 24);
-	uint64_t entry, len;
+	uint32_t nodes_nr = sd_get_le32(r->req.raw + 24), epoch, nr = 0;
+	uint64_t entry, len, time_s;
+	uint32_t mask;
 	uint8_t *p;
 
 	if (!nodes_nr)
 		nodes_nr = 1;
+	if (nodes_nr > 6144)
+		nodes_nr = 6144;
 	entry = 48 + (uint64_t)nodes_nr * MS_NODE_SIZE;
-	len = entry < r->req.data_length ? entry : r->req.data_length;
+	epoch = node_epoch(r->node);
+	len = r->req.data_length / entry * entry;
+	if (!len)
+		len = r->req.data_length < 48 ? 0 : 48;
 	if (len < 48) {
 		r->rsp.result = SD_RES_BUFFER_SMALL;
 		return;
 	}
+	if (len > entry * epoch)
+		len = entry * epoch;
 	if (!ops_alloc_rdata(r, (uint32_t)len))
 		return;
-	p = r->rdata;
-	sd_put_le64(p, ms_cluster.ctime);
-	sd_put_le64(p + 8, (uint64_t)time(NULL));
-	sd_put_le32(p + 16, 1);			/* epoch */
-	sd_put_le32(p + 20, 1);			/* nr_nodes */
-	fill_cluster_fields(p);
-	sd_put_le16(p + 30, ms_cluster.flags);
-	memcpy(p + 32, ms_cluster.store, strnlen(ms_cluster.store, 15));
-	if (len >= 48 + MS_NODE_SIZE)
-		cluster_fill_node(p + 48);
+	for (p = r->rdata; epoch && (uint64_t)(p - r->rdata) + 48 <= len;
+	     epoch--, p += entry) {
+		if (!node_epoch_nodes(epoch, &mask, &time_s)) {
+			mask = 0;
+			time_s = (uint64_t)time(NULL);
+		}
+		sd_put_le64(p, ms_cluster.ctime);
+		sd_put_le64(p + 8, time_s);
+		sd_put_le32(p + 16, epoch);
+		fill_cluster_fields(p);
+		sd_put_le16(p + 30, ms_cluster.flags);
+		memcpy(p + 32, ms_cluster.store,
+		       strnlen(ms_cluster.store, 15));
+		if ((uint64_t)(p - r->rdata) + entry <= len) {
+			nr = fill_nodes(p + 48, nodes_nr, mask);
+			sd_put_le32(p + 20, nr);
+		} else {
+			sd_put_le32(p + 20, (uint32_t)
+				    __builtin_popcount(mask));
+		}
+	}
+	r->rsp.data_length = (uint32_t)(p - r->rdata) < len ?
+		(uint32_t)(p - r->rdata) : (uint32_t)len;
 }
 
 void cluster_info(struct ms_request *r)
 {
-	uint32_t len = 48 + MS_NODE_SIZE;
+	uint32_t mask = alive_mask(), nr = (uint32_t)__builtin_popcount(mask);
+	uint32_t len = 48 + nr * MS_NODE_SIZE;
 	uint8_t *p;
 
 	if (r->req.data_length < len)
@@ -224,8 +260,8 @@ void cluster_info(struct ms_request *r)
 		return;
 	p = r->rdata;
 	p[0] = SD_SHEEP_PROTO_VER;
-	sd_put_le16(p + 2, 1);			/* nr_nodes */
-	sd_put_le32(p + 4, 1);			/* epoch */
+	sd_put_le16(p + 2, (uint16_t)nr);
+	sd_put_le32(p + 4, node_epoch(r->node));
 	sd_put_le64(p + 8, ms_cluster.ctime);
 	sd_put_le16(p + 16, ms_cluster.flags);
 	p[18] = ms_cluster.copies;
@@ -233,32 +269,31 @@ void cluster_info(struct ms_request *r)
 	p[20] = 1;				/* SD_STATUS_OK */
 	p[21] = ms_cluster.block_shift;
 	memcpy(p + 25, ms_cluster.store, strnlen(ms_cluster.store, 15));
-	if (len >= 48 + MS_NODE_SIZE)
-		cluster_fill_node(p + 48);
+	fill_nodes(p + 48, (len - 48) / MS_NODE_SIZE, mask);
 }
 
 /*
  * MAKE_FS: like `dog cluster format`, this starts a new cluster: every
  * object and every VDI is gone afterwards.
  */
-void cluster_make_fs(struct ms_request *r)
+int cluster_make_fs(struct ms_request *r)
 {
 	const uint8_t *raw = r->req.raw;
 	uint8_t copies = raw[16], shift = raw[28];
 	uint64_t ctime = sd_get_le64(raw + 8);
+	int ret = SD_RES_SUCCESS;
 
 	if (shift == 0)
 		shift = SD_DEFAULT_BLOCK_SHIFT;
 	if (shift < SD_MIN_BLOCK_SHIFT || shift > SD_MAX_BLOCK_SHIFT ||
-	    (raw[17] && !(raw[17] & 0x0f))) {
-		r->rsp.result = SD_RES_INVALID_PARMS;
-		return;
-	}
+	    (raw[17] && !(raw[17] & 0x0f)))
+		return SD_RES_INVALID_PARMS;
 	vdi_wipe();
 	ms_cluster.ctime = ctime ? ctime : ms_now_ctime();
 	ms_cluster.copies = copies ? copies : 1;
 	ms_cluster.copy_policy = raw[17];
-	ms_cluster.flags = sd_get_le16(raw + 18);
+	__atomic_store_n(&ms_cluster.flags, sd_get_le16(raw + 18),
+			 __ATOMIC_RELEASE);
 	ms_cluster.block_shift = shift;
 	if (r->data_len) {
 		memset(ms_cluster.store, 0, sizeof(ms_cluster.store));
@@ -267,9 +302,10 @@ void cluster_make_fs(struct ms_request *r)
 			       r->data_len < 15 ? r->data_len : 15));
 	}
 	if (cluster_save())
-		r->rsp.result = SD_RES_EIO;
+		ret = SD_RES_EIO;
 	ms_log("cluster formatted: copies %u shift %u flags 0x%x",
 	       ms_cluster.copies, ms_cluster.block_shift, ms_cluster.flags);
+	return ret;
 }
 
 void cluster_get_default(struct ms_request *r)

@@ -2,9 +2,11 @@
 /*
  * fault.c - minisheep's fault injection: the state set through the control
  * socket and the parser of its one-line commands (delay, reorder,
- * drop-after, stall, error, kill-connections, stats, reset).  Every answer
- * is one line, "ok ..." or "error: ...".  Runs on the event-loop thread
- * only, so the state needs no locking.
+ * drop-after, stall, error, op-delay, snapshot-delay, create-delay, lag,
+ * node N kill|start|stall|stats, kill-connections, stats, reset).  Every
+ * answer is one line, "ok ..." or "error: ...".  Runs on the event-loop
+ * thread only, so the state needs no locking (the delays read on worker
+ * threads are single words).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -178,10 +180,122 @@ static bool cmd_number(char **arg, int n, char *out, size_t outlen)
 	return true;
 }
 
+/* op-delay OP MS: hold requests with opcode OP MS before executing them */
+static void cmd_op_delay(char **arg, int n, char *out, size_t outlen)
+{
+	unsigned long ms;
+	uint8_t op;
+
+	if (n != 3 || !parse_opcode(arg[1], &op) ||
+	    !parse_uint(arg[2], 600000, &ms)) {
+		snprintf(out, outlen, "error: usage: op-delay OP MS");
+		return;
+	}
+	ms_faults.op_delay_ms[op] = (unsigned int)ms;
+	snprintf(out, outlen, "ok op-delay %s %lu", sd_opcode_str(op), ms);
+}
+
+/* the delays inside operations: snapshot-delay, create-delay */
+static bool cmd_inner_delay(char **arg, int n, char *out, size_t outlen)
+{
+	unsigned int *field;
+	unsigned long ms;
+
+	if (!strcasecmp(arg[0], "snapshot-delay"))
+		field = &vdi_snapshot_delay_ms;
+	else if (!strcasecmp(arg[0], "create-delay"))
+		field = &store_create_delay_ms;
+	else
+		return false;
+	if (n != 2 || !parse_uint(arg[1], 600000, &ms)) {
+		snprintf(out, outlen, "error: usage: %s MS", arg[0]);
+		return true;
+	}
+	__atomic_store_n(field, (unsigned int)ms, __ATOMIC_RELAXED);
+	snprintf(out, outlen, "ok %s %lu", arg[0], ms);
+	return true;
+}
+
+/* lag MS [JITTER]: how late the other nodes apply a cluster event */
+static void cmd_lag(char **arg, int n, char *out, size_t outlen)
+{
+	unsigned long lag, jitter = 0;
+
+	if (n < 2 || n > 3 || !parse_uint(arg[1], 60000, &lag) ||
+	    (n == 3 && !parse_uint(arg[2], 60000, &jitter))) {
+		snprintf(out, outlen, "error: usage: lag MS [JITTER_MS]");
+		return;
+	}
+	node_set_lag((unsigned int)lag, (unsigned int)jitter);
+	snprintf(out, outlen, "ok lag %lu jitter %lu", lag, jitter);
+}
+
+/* node N kill|start|stall on|off|stats */
+static void cmd_node(char **arg, int n, char *out, size_t outlen)
+{
+	unsigned long num;
+	int nd, ret;
+
+	if (n < 3 || !parse_uint(arg[1], MS_MAX_NODES, &num) || !num) {
+		snprintf(out, outlen, "error: usage: node N kill|start|"
+			 "stall on|off|stats|locks (N = 1..%d)", MS_MAX_NODES);
+		return;
+	}
+	nd = (int)num - 1;
+	if (!node_exists(nd)) {
+		snprintf(out, outlen, "error: node %lu has no listener", num);
+		return;
+	}
+	if (n == 3 && !strcasecmp(arg[2], "kill")) {
+		ret = server_node_kill(nd);
+		if (ret == -EALREADY)
+			snprintf(out, outlen, "error: node %lu is not running",
+				 num);
+		else
+			snprintf(out, outlen, "ok node %lu killed, epoch %u",
+				 num, node_epoch(-1));
+	} else if (n == 3 && !strcasecmp(arg[2], "start")) {
+		ret = server_node_start(nd);
+		if (ret == -EALREADY)
+			snprintf(out, outlen, "error: node %lu is running",
+				 num);
+		else if (ret)
+			snprintf(out, outlen, "error: node %lu cannot listen "
+				 "again (see the log)", num);
+		else
+			snprintf(out, outlen, "ok node %lu started, epoch %u",
+				 num, node_epoch(nd));
+	} else if (n == 4 && !strcasecmp(arg[2], "stall") &&
+		   (!strcasecmp(arg[3], "on") || !strcasecmp(arg[3], "off"))) {
+		server_node_stall(nd, !strcasecmp(arg[3], "on"));
+		snprintf(out, outlen, "ok node %lu stall %s", num, arg[3]);
+	} else if (n == 3 && !strcasecmp(arg[2], "locks")) {
+		size_t off = (size_t)snprintf(out, outlen, "ok node=%lu", num);
+
+		node_locks(nd, out + off, outlen - off);
+	} else if (n == 3 && !strcasecmp(arg[2], "stats")) {
+		uint64_t reqs, conns;
+		size_t off;
+
+		server_node_counters(nd, &reqs, &conns);
+		off = (size_t)snprintf(out, outlen, "ok node=%lu ", num);
+		node_stats(nd, out + off, outlen - off);
+		off += strlen(out + off);
+		off += (size_t)snprintf(out + off, outlen - off,
+			" stalled=%d requests=%llu connections=%llu",
+			server_node_stalled(nd),
+			(unsigned long long)reqs, (unsigned long long)conns);
+		server_node_ops(nd, out + off, outlen - off);
+	} else {
+		snprintf(out, outlen, "error: usage: node N kill|start|"
+			 "stall on|off|stats|locks");
+	}
+}
+
 void fault_command(char *line, char *out, size_t outlen)
 {
 	char *arg[8], *save = NULL, *tok;
-	int n = 0;
+	int n = 0, i;
 
 	for (tok = strtok_r(line, " \t\r", &save); tok && n < 8;
 	     tok = strtok_r(NULL, " \t\r", &save))
@@ -191,6 +305,8 @@ void fault_command(char *line, char *out, size_t outlen)
 		return;
 	}
 	if (cmd_number(arg, n, out, outlen))
+		return;
+	if (cmd_inner_delay(arg, n, out, outlen))
 		return;
 	if (!strcasecmp(arg[0], "stall")) {
 		if (n != 2 || (strcasecmp(arg[1], "on") &&
@@ -204,6 +320,12 @@ void fault_command(char *line, char *out, size_t outlen)
 		snprintf(out, outlen, "ok stall %s", arg[1]);
 	} else if (!strcasecmp(arg[0], "error")) {
 		cmd_error(arg, n, out, outlen);
+	} else if (!strcasecmp(arg[0], "op-delay")) {
+		cmd_op_delay(arg, n, out, outlen);
+	} else if (!strcasecmp(arg[0], "lag")) {
+		cmd_lag(arg, n, out, outlen);
+	} else if (!strcasecmp(arg[0], "node")) {
+		cmd_node(arg, n, out, outlen);
 	} else if (!strcasecmp(arg[0], "kill-connections") && n == 1) {
 		server_kill_connections();
 		snprintf(out, outlen, "ok connections closed");
@@ -211,15 +333,19 @@ void fault_command(char *line, char *out, size_t outlen)
 		snprintf(out, outlen, "ok ");
 		server_stats(out + 3, outlen - 3);
 	} else if (!strcasecmp(arg[0], "reset") && n == 1) {
-		bool stalled = ms_faults.stall;
-
 		memset(&ms_faults, 0, sizeof(ms_faults));
-		if (stalled)
-			server_release_stalled();
+		for (i = 0; i < MS_MAX_NODES; i++)
+			if (node_exists(i))
+				server_node_stall(i, false);
+		server_release_stalled();
+		__atomic_store_n(&vdi_snapshot_delay_ms, 0, __ATOMIC_RELAXED);
+		__atomic_store_n(&store_create_delay_ms, 0, __ATOMIC_RELAXED);
+		node_set_lag(ms_lag_ms, ms_jitter_ms);
 		snprintf(out, outlen, "ok all faults off");
 	} else {
 		snprintf(out, outlen, "error: unknown command '%s' (delay, "
-			 "reorder, drop-after, stall, error, kill-connections, "
-			 "stats, reset)", arg[0]);
+			 "reorder, drop-after, stall, error, op-delay, "
+			 "snapshot-delay, create-delay, lag, node, "
+			 "kill-connections, stats, reset)", arg[0]);
 	}
 }

@@ -1,9 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
  * main.c - minisheep's entry point: command-line options, logging, start-up
- * (format or load the data directory, rebuild the VDI state) and the hand
- * over to the event loop; `--ctl PATH CMD...` runs the control client
- * instead.
+ * (format or load the data directory) and the hand over to the event loop,
+ * which opens the listeners, sets the nodes up and rebuilds the VDI state;
+ * `--ctl PATH CMD...` runs the control client instead.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -41,11 +41,13 @@ void ms_log(const char *fmt, ...)
 static void usage(FILE *f)
 {
 	fprintf(f,
-"usage: %s --dir DIR --listen ADDR [--listen ADDR]... [--nosync]\n"
+"usage: %s --dir DIR --listen [N=]ADDR [--listen [N=]ADDR]... [--nosync]\n"
 "                 [--control PATH] [--lock] [--copies N] [--block-shift N]\n"
-"                 [--participant process|connection] [--workers N]\n"
+"                 [--cluster-lag MS[:JITTER]] [--participant connection]\n"
+"                 [--workers N]\n"
 "       %s --ctl PATH COMMAND [ARGS...]\n"
-"ADDR is unix:PATH, tcp:HOST:PORT or tcp:[V6]:PORT.  See minisheep(8).\n",
+"ADDR is unix:PATH, tcp:HOST:PORT or tcp:[V6]:PORT; N=ADDR is a listener\n"
+"of node N (1..8), plain ADDR one of node 1.  See minisheep(8).\n",
 		MS_NAME, MS_NAME);
 }
 
@@ -75,16 +77,19 @@ int main(int argc, char **argv)
 		{ "copies", required_argument, NULL, 'c' },
 		{ "block-shift", required_argument, NULL, 'z' },
 		{ "participant", required_argument, NULL, 'P' },
+		{ "cluster-lag", required_argument, NULL, 'g' },
 		{ "workers", required_argument, NULL, 'w' },
 		{ "ctl", required_argument, NULL, 'X' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *listen[MS_MAX_LISTEN], *dir = NULL, *ctl = NULL;
+	int listen_node[MS_MAX_LISTEN];
 	int nr_listen = 0, copies = -1, shift = -1, c;
 	bool lock = false;
+	char *colon;
 
-	while ((c = getopt_long(argc, argv, "+d:l:nC:Lc:z:P:w:X:h", opts,
+	while ((c = getopt_long(argc, argv, "+d:l:nC:Lc:z:P:g:w:X:h", opts,
 				NULL)) != -1) {
 		switch (c) {
 		case 'd':
@@ -95,6 +100,19 @@ int main(int argc, char **argv)
 				fprintf(stderr, "%s: at most %d --listen\n",
 					MS_NAME, MS_MAX_LISTEN);
 				return 2;
+			}
+			/* N=ADDR: a listener of node N; ADDR: of node 1 */
+			listen_node[nr_listen] = 0;
+			if (optarg[0] >= '1' && optarg[0] <= '9' &&
+			    optarg[1] == '=') {
+				listen_node[nr_listen] = optarg[0] - '1';
+				if (listen_node[nr_listen] >= MS_MAX_NODES) {
+					fprintf(stderr, "%s: bad node in "
+						"--listen '%s' (1..%d)\n",
+						MS_NAME, optarg, MS_MAX_NODES);
+					return 2;
+				}
+				optarg += 2;
 			}
 			listen[nr_listen++] = optarg;
 			break;
@@ -116,16 +134,25 @@ int main(int argc, char **argv)
 					  SD_MAX_BLOCK_SHIFT);
 			break;
 		case 'P':
-			if (!strcmp(optarg, "process")) {
-				ms_participant_mode = MS_PARTICIPANT_PROCESS;
-			} else if (!strcmp(optarg, "connection")) {
-				ms_participant_mode = MS_PARTICIPANT_CONNECTION;
-			} else {
+			/* kept for test/integration/live_snapshot.sh only */
+			if (strcmp(optarg, "connection")) {
 				fprintf(stderr, "%s: bad --participant '%s' "
-					"(process or connection)\n", MS_NAME,
-					optarg);
+					"(only 'connection'; a participant is "
+					"a node)\n", MS_NAME, optarg);
 				return 2;
 			}
+			ms_participant_conn = true;
+			break;
+		case 'g':
+			colon = strchr(optarg, ':');
+			if (colon) {
+				*colon = '\0';
+				ms_jitter_ms = (unsigned int)parse_int(
+					"--cluster-lag jitter", colon + 1, 0,
+					60000);
+			}
+			ms_lag_ms = (unsigned int)parse_int("--cluster-lag",
+							   optarg, 0, 60000);
 			break;
 		case 'w':
 			ms_workers = parse_int("--workers", optarg, 0,
@@ -170,8 +197,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	signal(SIGPIPE, SIG_IGN);
-	if (cluster_load(dir, copies, shift, lock) || store_init(dir) ||
-	    vdi_init())
+	if (cluster_load(dir, copies, shift, lock) || store_init(dir))
 		return 1;
-	return server_run(listen, nr_listen, ctl);
+	return server_run(listen, listen_node, nr_listen, ctl);
 }

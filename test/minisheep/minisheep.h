@@ -1,11 +1,16 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * minisheep.h - internal interfaces of minisheep, the single-node Sheepdog
- * 1.0 compatible test server.  main.c parses options, cluster.c owns the
- * persisted cluster configuration, store.c keeps objects as files,
- * refcount.c counts inode references to data objects, vdi.c owns the VDI
- * state (bitmaps, lookup, locks, coherence, index updates), ops.c executes
- * one request, pool.c runs requests on worker threads, server.c is the event
+ * minisheep.h - internal interfaces of minisheep, a Sheepdog 1.0
+ * compatible test server: one process and one object store that play a
+ * small cluster of "sheep nodes".  main.c parses options, cluster.c owns the
+ * persisted cluster configuration and the cluster-level requests, store.c
+ * keeps objects as files, refcount.c counts inode references to data
+ * objects, node.c holds the nodes, the ordered cluster event queue and each
+ * node's own view of the VDI state (locks, participants, coherence,
+ * snapshot flags), group.c runs cluster operations one at a time and the
+ * asynchronous reference drops, vdi.c owns the VDI operations (lookup,
+ * NEW_VDI, DEL_VDI, GET_VDI_ATTR, index updates), ops.c executes one
+ * request, pool.c runs requests on worker threads, server.c is the event
  * loop, fault.c the control socket and ctl_client.c the --ctl client.
  */
 #ifndef MINISHEEP_H
@@ -20,6 +25,7 @@
 
 #define MS_NAME			"minisheep"
 #define MS_MAX_LISTEN		16
+#define MS_MAX_NODES		8	/* --listen N=ADDR, N = 1..8 */
 #define MS_DEFAULT_WORKERS	8	/* --workers */
 #define MS_MAX_WORKERS		256
 #define MS_ATTR_OBJ_SIZE	66320
@@ -29,6 +35,11 @@
 #define MS_NODE_SIZE		80
 #define MS_VDI_STATE_SIZE	1428
 #define MS_MAX_PARTICIPANTS	31
+
+/* GET_VDI_ATTR flags (sheep's SD_FLAG_CMD_CREAT, _EXCL, _DEL) */
+#define MS_FLAG_CMD_CREAT	0x0100
+#define MS_FLAG_CMD_EXCL	0x0200
+#define MS_FLAG_CMD_DEL		0x0400
 
 void ms_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
@@ -47,20 +58,21 @@ extern struct ms_cluster ms_cluster;
 extern char ms_dir[];		/* data directory */
 extern bool ms_nosync;
 extern int ms_workers;		/* worker threads; 0 = run in the event loop */
-extern uint16_t ms_node_port;	/* first TCP listen port, else 7000 */
 
 int cluster_load(const char *dir, int copies, int shift, bool lock);
 int cluster_save(void);
 uint64_t ms_now_ctime(void);
-/* fill one 80-byte sd_node describing this node */
-void cluster_fill_node(uint8_t *p);
-void cluster_fill_node_id(uint8_t *p);
+static inline bool ms_use_lock(void)
+{
+	return __atomic_load_n(&ms_cluster.flags, __ATOMIC_ACQUIRE) &
+		MS_CLUSTER_FLAG_LOCK;
+}
 
 struct ms_request;
 void cluster_get_node_list(struct ms_request *r);
 void cluster_stat(struct ms_request *r);
 void cluster_info(struct ms_request *r);
-void cluster_make_fs(struct ms_request *r);
+int cluster_make_fs(struct ms_request *r);
 void cluster_get_default(struct ms_request *r);
 
 /* ---- store.c: objects as files under DIR/obj ------------------------- */
@@ -79,14 +91,81 @@ int store_for_each(int (*fn)(uint64_t oid, void *arg), void *arg);
 int store_wipe(void);
 /* size a new object of this type gets, 0 if the oid is not valid */
 uint64_t store_object_size(uint64_t oid, uint8_t data_shift);
+/* control "create-delay": ms between writing a create's temporary file
+ * and renaming it over the object */
+extern unsigned int store_create_delay_ms;
+/* creates that replaced an existing object / found another create's
+ * temporary file (stats) */
+extern uint64_t store_nr_replaced, store_nr_tmp_exists;
 
 /* ---- refcount.c: data object -> number of inode entries ---------------- */
 
+/* all take their own lock */
 void ref_get(uint64_t oid);
 /* returns the remaining count (non-zero when it was never counted) */
 uint32_t ref_put(uint64_t oid);
 uint32_t ref_count(uint64_t oid);
 void ref_clear(void);
+
+/* ---- node.c: nodes, the cluster event queue, per-node VDI views ------ */
+
+/*
+ * A participant key names who holds a lock or takes part in a shared lock,
+ * like sheep's struct node_id: the node's port in the low 16 bits (its
+ * address is always 127.0.0.1); --participant connection adds the
+ * connection id above them.
+ */
+extern unsigned int ms_lag_ms, ms_jitter_ms;	/* --cluster-lag MS[:J] */
+extern bool ms_participant_conn;		/* --participant connection */
+
+int node_setup(const bool exists[MS_MAX_NODES],
+	       const uint16_t tcp_port[MS_MAX_NODES]);
+bool node_exists(int n);
+bool node_alive(int n);
+uint64_t node_key(int n);
+uint16_t node_port(int n);
+int node_nr_alive(void);
+/* the 40-byte node_id of a participant key */
+void node_fill_id(uint8_t *p, uint64_t key);
+/* one 80-byte sd_node of node @n */
+void node_fill_sd_node(uint8_t *p, int n);
+uint32_t node_epoch(int n);	/* the epoch node @n has reached */
+uint32_t node_epoch_nodes(uint32_t epoch, uint32_t *alive_mask,
+			  uint64_t *time_s);
+/* kill -9 / restart of a node's sheep: leave / join events */
+void node_leave(int n);
+void node_join(int n);
+/* a --participant connection participant is gone */
+void node_participant_gone(int n, uint64_t key);
+void node_set_lag(unsigned int lag_ms, unsigned int jitter_ms);
+void node_stats(int n, char *buf, size_t len);
+void node_locks(int n, char *buf, size_t len);
+
+/* start-up scan and wipes: every view at once */
+void node_add_vdi_state_all(uint32_t vid, uint8_t copies, bool snapshot,
+			    uint8_t policy, uint8_t shift, uint32_t parent);
+void node_clean_vdi_state_all(void);
+
+/* queries, on node @n's view as it is now (sheep/vdi.c) */
+bool node_is_refresh_required(int n, uint64_t self, uint32_t vid);
+bool node_oid_is_readonly(int n, uint64_t oid);
+int node_get_vdi_copies(int n, uint32_t vid);
+int node_get_vdi_shift(int n, uint32_t vid);
+/* GET_VDI_COPIES: node @n's vdi_state list into @buf (or BUFFER_SMALL) */
+int node_fill_vdi_states(int n, uint8_t **buf, uint32_t max, uint32_t *len);
+/* vids of NEW_VDI / DEL_VDI events node @n has not applied yet */
+void node_unapplied_bits(int n, bool deleted, uint8_t *bitmap);
+
+/* cluster notifications: post, then wait until node @n applied them */
+void node_invalidate_other_nodes(int n, uint64_t self, uint32_t vid);
+void node_validate_myself(int n, uint64_t self, uint32_t vid);
+int node_notify_vdi_add(int n, uint32_t new_vid, uint8_t copies,
+			uint32_t old_vid, uint8_t policy, uint8_t shift);
+/* the process_main of a cluster operation; returns its result on @n */
+int node_cluster_main(int n, uint64_t self, uint8_t opcode, uint32_t vid,
+		      uint32_t type);
+/* wait until node @n applied every event posted so far */
+void node_catch_up(int n);
 
 /* ---- vdi.c ---------------------------------------------------------- */
 
@@ -94,36 +173,30 @@ int vdi_init(void);
 /* largest object size a request may carry */
 uint64_t vdi_max_object_size(void);
 uint8_t vdi_shift_of(uint32_t vid);
-bool vdi_is_snapshot(uint32_t vid);
+bool vdi_is_hyper(uint32_t vid);
 
-void vdi_op_new(struct ms_request *r);
-void vdi_op_lookup(struct ms_request *r);	/* GET_VDI_INFO, LOCK_VDI */
-void vdi_op_release(struct ms_request *r);
-void vdi_op_del(struct ms_request *r);
+/* cluster operations (process_work), one at a time (group.c) */
+int vdi_cluster_new(struct ms_request *r);
+int vdi_cluster_del(struct ms_request *r);
+int vdi_cluster_get_info(struct ms_request *r);
+int vdi_cluster_get_attr(struct ms_request *r);
+/* local operations */
 void vdi_op_read_bitmap(struct ms_request *r, bool deleted);
 void vdi_op_get_copies(struct ms_request *r);
-void vdi_op_get_attr(struct ms_request *r);
-void vdi_op_discard(struct ms_request *r);
-/*
- * Shared-lock participants and coherence state are keyed by a participant
- * id (server.c: the client process, or the connection, see
- * ms_participant_mode); it stands for the sheep node that received the
- * request.
- */
-/* write to an inode object (index updates, coherence); SD_RES_* */
-int vdi_inode_write(uint64_t oid, const uint8_t *buf, uint32_t len,
-		    uint64_t off, uint64_t part_id);
+int vdi_local_discard(struct ms_request *r);
+/* gateway_write_obj() of an inode object; SD_RES_* */
+int vdi_inode_write(int node, uint64_t self, uint64_t oid, const uint8_t *buf,
+		    uint32_t len, uint64_t off);
 /* create of an inode object through CREATE_AND_WRITE_OBJ; SD_RES_* */
 int vdi_inode_create(uint64_t oid, const uint8_t *buf, uint32_t len,
 		     uint64_t off);
-/* coherence gate for TGT-flagged object I/O; SD_RES_* */
-int vdi_coherence_check(uint64_t oid, uint64_t part_id);
-int vdi_refresh_read(uint64_t oid, uint8_t *buf, uint32_t len,
-		     uint64_t part_id);
-/* the last connection of @part_id closed: drop it from shared locks;
- * returns how many it was in */
-int vdi_participant_left(uint64_t part_id);
 void vdi_wipe(void);
+/* NEW_VDI / DEL_VDI of @vid reached the cluster (post_cluster_*()) */
+void vdi_note_inuse(uint32_t vid);
+void vdi_note_deleted(uint32_t vid);
+/* control "snapshot-delay": ms between snapshot_vdi()'s base read and
+ * base write */
+extern unsigned int vdi_snapshot_delay_ms;
 
 /* ---- requests (ops.c executes, server.c moves them) ------------------ */
 
@@ -133,17 +206,21 @@ struct ms_request {
 	struct sd_list link;
 	struct ms_conn *conn;
 	uint64_t conn_id;
-	uint64_t part_id;	/* lock / coherence participant (server.c) */
+	int node;		/* the node (0..MS_MAX_NODES-1) that got it */
+	uint64_t self;		/* participant key of that node (node.c) */
 	struct sd_req req;
 	uint8_t *data;		/* request payload (WRITE flag) */
 	uint32_t data_len;
 	struct sd_rsp rsp;
 	uint8_t rhdr[SD_HDR_SIZE];
 	uint8_t *rdata;		/* response payload, rsp.data_length bytes */
-	uint64_t due_ms;	/* delayed delivery */
+	uint64_t due_ms;	/* delayed execution or delivery */
 	uint32_t seq;		/* order of arrival on its connection */
 };
 
+/* an operation sheep runs as a cluster operation with a process_work step,
+ * one at a time cluster-wide (sheep/ops.c) */
+bool ops_is_cluster(uint8_t opcode);
 void ops_execute(struct ms_request *r);
 void ops_reply_error(struct ms_request *r, uint32_t result);
 /* allocate the response buffer; false (and NO_MEM) on failure */
@@ -154,27 +231,33 @@ bool ops_alloc_rdata(struct ms_request *r, uint32_t len);
 int pool_start(int nr_threads, void (*done)(struct ms_request *r));
 void pool_submit(struct ms_request *r);
 
+/* ---- group.c -------------------------------------------------------- */
+
+int group_start(void (*done)(struct ms_request *r));
+/* a cluster operation: queued FIFO, executed one at a time */
+void group_queue_cluster(struct ms_request *r);
+/* work after the reply (sheep's io_wqueue): @fn(@arg) on its own thread,
+ * or (--workers 0) in the event loop after the current replies */
+void group_queue_work(void (*fn)(void *arg), void *arg);
+/* --workers 0: run the deferred work; true if there was some */
+bool group_run_deferred(void);
+
 /* ---- server.c ------------------------------------------------------- */
 
-/*
- * Who is one shared-lock / coherence participant ("sheep node"):
- * PROCESS - every connection of one client process (SO_PEERCRED pid of a
- *           UNIX socket peer); TCP peers and peers without a visible pid
- *           fall back to one participant per connection.
- * CONNECTION - every connection on its own.
- */
-enum ms_participant_mode {
-	MS_PARTICIPANT_PROCESS,
-	MS_PARTICIPANT_CONNECTION,
-};
-
-extern enum ms_participant_mode ms_participant_mode;
-
-int server_run(const char **listen, int nr_listen, const char *ctl_path);
+int server_run(const char **listen, const int *listen_node, int nr_listen,
+	       const char *ctl_path);
 void server_kill_connections(void);
 void server_release_stalled(void);
 void server_stats(char *buf, size_t len);
+/* node controls; return 0 or -errno */
+int server_node_kill(int n);
+int server_node_start(int n);
+void server_node_stall(int n, bool on);
+bool server_node_stalled(int n);
+void server_node_counters(int n, uint64_t *requests, uint64_t *conns);
+void server_node_ops(int n, char *buf, size_t len);
 uint64_t ms_now_ms(void);
+uint64_t ms_now_us(void);
 
 /* ---- fault.c -------------------------------------------------------- */
 
@@ -186,6 +269,7 @@ struct ms_faults {
 	bool err_on[256];
 	uint32_t err_result[256];
 	unsigned int err_left[256];	/* 0 = until cleared */
+	unsigned int op_delay_ms[256];	/* hold before execution */
 };
 
 extern struct ms_faults ms_faults;

@@ -1,11 +1,13 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
- * ops.c - execute one parsed minisheep request on a worker thread: the
- * protocol version check, the object operations (READ_OBJ, WRITE_OBJ,
- * CREATE_AND_WRITE_OBJ with copy-on-write, REMOVE_OBJ, DISCARD_OBJ) with
- * their READONLY and coherence gates, and dispatch of the VDI and cluster
- * operations to vdi.c and cluster.c.  Fills r->rsp / r->rdata and encodes
- * the response header.
+ * ops.c - execute one parsed minisheep request: the protocol version
+ * check, the gateway operations (READ_OBJ, WRITE_OBJ, CREATE_AND_WRITE_OBJ
+ * with copy-on-write, REMOVE_OBJ) as sheep/gateway.c runs them, with their
+ * INODE_INVALIDATED and READONLY checks judged on the view of the node
+ * that received the request, the local operations, and the cluster
+ * operations (sheep/ops.c process_work, then the process_main step that
+ * every node applies, node.c).  Fills r->rsp / r->rdata and encodes the
+ * response header.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -28,81 +30,102 @@ bool ops_alloc_rdata(struct ms_request *r, uint32_t len)
 	return true;
 }
 
-static bool is_refresh_read(const struct sd_req *q)
+/*
+ * The operations sheep runs as cluster operations with a process_work step
+ * (sheep/ops.c, SD_OP_TYPE_CLUSTER): queue_cluster_request() blocks the
+ * cluster while one runs.  MAKE_FS has only a process_main step in sheep;
+ * minisheep runs it here too, as it wipes the one store.
+ */
+bool ops_is_cluster(uint8_t opcode)
+{
+	switch (opcode) {
+	case SD_OP_NEW_VDI:
+	case SD_OP_DEL_VDI:
+	case SD_OP_GET_VDI_INFO:
+	case SD_OP_LOCK_VDI:
+	case SD_OP_RELEASE_VDI:
+	case SD_OP_GET_VDI_ATTR:
+	case SD_OP_MAKE_FS:
+		return true;
+	default:
+		return false;
+	}
+}
+
+/* as sheep/gateway.c is_inode_refresh_req() */
+static bool is_inode_refresh_req(const struct sd_req *q)
 {
 	return sd_oid_is_inode(q->obj.oid) && q->obj.offset == 0 &&
 		q->data_length == SD_INODE_REFRESH_SIZE;
 }
 
-/* READONLY and INODE_INVALIDATED checks shared by the object ops */
-static int object_gate(const struct ms_request *r, bool modifies)
+/* the INODE_INVALIDATED check of a TGT-flagged request (the vid inside
+ * the oid), as the gateway_*_obj() functions do it */
+static bool refresh_required(const struct ms_request *r)
 {
-	uint64_t oid = r->req.obj.oid;
-
-	if (modifies && sd_oid_is_data(oid) &&
-	    vdi_is_snapshot(sd_oid_to_vid(oid)))
-		return SD_RES_READONLY;
-	if (r->req.flags & SD_FLAG_CMD_TGT &&
-	    !(r->req.opcode == SD_OP_READ_OBJ && is_refresh_read(&r->req)))
-		return vdi_coherence_check(oid, r->part_id);
-	return SD_RES_SUCCESS;
+	return (r->req.flags & SD_FLAG_CMD_TGT) &&
+		node_is_refresh_required(r->node, r->self,
+					 sd_oid_to_vid(r->req.obj.oid));
 }
 
-static int op_read(struct ms_request *r)
+/*
+ * As sheep/gateway.c gateway_read_obj(): a stale node refuses TGT reads
+ * but the refresh read, which makes it valid again afterwards
+ * (validate_myself(): not atomic with the read).
+ */
+static int gateway_read_obj(struct ms_request *r)
 {
 	const struct sd_req *q = &r->req;
-	int ret = object_gate(r, false);
+	int ret;
 
-	if (ret != SD_RES_SUCCESS)
-		return ret;
+	if (!is_inode_refresh_req(q) && refresh_required(r))
+		return SD_RES_INODE_INVALIDATED;
 	if (!ops_alloc_rdata(r, q->data_length))
 		return SD_RES_NO_MEM;
-	if (is_refresh_read(q))
-		ret = vdi_refresh_read(q->obj.oid, r->rdata, q->data_length,
-				       r->part_id);
-	else
-		ret = store_read(q->obj.oid, r->rdata, q->data_length,
-				 q->obj.offset);
+	ret = store_read(q->obj.oid, r->rdata, q->data_length, q->obj.offset);
 	if (ret != SD_RES_SUCCESS) {
 		ops_alloc_rdata(r, 0);
 		return ret;
 	}
+	if (is_inode_refresh_req(q))
+		node_validate_myself(r->node, r->self,
+				     sd_oid_to_vid(q->obj.oid));
 	return SD_RES_SUCCESS;
 }
 
-static int op_write(struct ms_request *r)
+/* as sheep/gateway.c gateway_write_obj() (index updates: vdi.c) */
+static int gateway_write_obj(struct ms_request *r)
 {
 	const struct sd_req *q = &r->req;
-	int ret;
 
 	if (q->data_length && !(q->flags & SD_FLAG_CMD_WRITE))
 		return SD_RES_INVALID_PARMS;
-	ret = object_gate(r, true);
-	if (ret != SD_RES_SUCCESS)
-		return ret;
+	if (refresh_required(r))
+		return SD_RES_INODE_INVALIDATED;
+	if (node_oid_is_readonly(r->node, q->obj.oid))
+		return SD_RES_READONLY;
 	if (sd_oid_is_inode(q->obj.oid))
-		return vdi_inode_write(q->obj.oid, r->data, r->data_len,
-				       q->obj.offset, r->part_id);
+		return vdi_inode_write(r->node, r->self, q->obj.oid, r->data,
+				       r->data_len, q->obj.offset);
 	return store_write(q->obj.oid, r->data, r->data_len, q->obj.offset);
 }
 
-/* COW create: the whole source object with the payload laid over it */
-static int create_cow(const struct ms_request *r, uint64_t size)
+/*
+ * As sheep/gateway.c gateway_handle_cow(): unless the payload is the
+ * whole object, read the whole source object first and lay the payload
+ * over it; then create the object from that buffer.
+ */
+static int gateway_handle_cow(const struct ms_request *r, uint64_t size)
 {
 	const struct sd_req *q = &r->req;
-	uint64_t src_size;
 	uint8_t *buf;
-	int ret;
+	int ret = SD_RES_SUCCESS;
 
-	ret = store_size(q->obj.cow_oid, &src_size);
-	if (ret != SD_RES_SUCCESS)
-		return ret;
 	buf = calloc(1, size);
 	if (!buf)
 		return SD_RES_NO_MEM;
-	if (src_size > size)
-		src_size = size;
-	ret = store_read(q->obj.cow_oid, buf, (uint32_t)src_size, 0);
+	if (r->data_len != size)
+		ret = store_read(q->obj.cow_oid, buf, (uint32_t)size, 0);
 	if (ret == SD_RES_SUCCESS) {
 		if (r->data_len)
 			memcpy(buf + q->obj.offset, r->data, r->data_len);
@@ -112,11 +135,11 @@ static int create_cow(const struct ms_request *r, uint64_t size)
 	return ret;
 }
 
-static int op_create(struct ms_request *r)
+/* as sheep/gateway.c gateway_create_and_write_obj() */
+static int gateway_create_and_write_obj(struct ms_request *r)
 {
 	const struct sd_req *q = &r->req;
 	uint64_t oid = q->obj.oid, size;
-	int ret;
 
 	if (q->data_length && !(q->flags & SD_FLAG_CMD_WRITE))
 		return SD_RES_INVALID_PARMS;
@@ -124,14 +147,15 @@ static int op_create(struct ms_request *r)
 	if (!size || !sd_oid_to_vid(oid) ||
 	    (uint64_t)q->obj.offset + r->data_len > size)
 		return SD_RES_INVALID_PARMS;
-	ret = object_gate(r, true);
-	if (ret != SD_RES_SUCCESS)
-		return ret;
+	if (refresh_required(r))
+		return SD_RES_INODE_INVALIDATED;
+	if (node_oid_is_readonly(r->node, oid))
+		return SD_RES_READONLY;
+	if (q->flags & SD_FLAG_CMD_COW)
+		return gateway_handle_cow(r, size);
 	if (sd_oid_is_inode(oid))
 		return vdi_inode_create(oid, r->data, r->data_len,
 					q->obj.offset);
-	if ((q->flags & SD_FLAG_CMD_COW) && r->data_len != size)
-		return create_cow(r, size);
 	return store_create(oid, size, r->data, r->data_len, q->obj.offset);
 }
 
@@ -149,38 +173,87 @@ static bool known_opcode(uint8_t op)
 	return strcmp(sd_opcode_str(op), "UNKNOWN_OP") != 0;
 }
 
+/*
+ * A cluster operation (on the cluster thread): once this node processed
+ * the events before it (node_catch_up(), sheep's sd_block_handler()), its
+ * process_work; then its process_main step, applied by every node in
+ * order, and the result of this node.
+ */
+static int cluster_op(struct ms_request *r)
+{
+	const struct sd_req *q = &r->req;
+	uint32_t vid = 0, type = 0;
+	int ret;
+
+	node_catch_up(r->node);
+	switch (q->opcode) {
+	case SD_OP_NEW_VDI:
+		ret = vdi_cluster_new(r);
+		vid = r->rsp.vdi.vdi_id;
+		break;
+	case SD_OP_DEL_VDI:
+		ret = vdi_cluster_del(r);
+		vid = r->rsp.vdi.vdi_id;
+		break;
+	case SD_OP_LOCK_VDI:
+		/* cluster_lock_vdi_work(): the lookup of GET_VDI_INFO */
+		ret = vdi_cluster_get_info(r);
+		vid = r->rsp.vdi.vdi_id;
+		type = q->vdi.type;
+		break;
+	case SD_OP_RELEASE_VDI:
+		/* local_release_vdi(); cluster_release_vdi_main() unlocks */
+		ret = SD_RES_SUCCESS;
+		vid = q->vdi.base_vdi_id;
+		type = q->vdi.type;
+		break;
+	case SD_OP_GET_VDI_INFO:
+		ret = vdi_cluster_get_info(r);
+		break;
+	case SD_OP_GET_VDI_ATTR:
+		ret = vdi_cluster_get_attr(r);
+		break;
+	case SD_OP_MAKE_FS:
+		return cluster_make_fs(r);
+	default:
+		return SD_RES_INVALID_PARMS;
+	}
+	/*
+	 * cluster_op_done() unblocks with the result; sd_notify_handler()
+	 * runs process_main only after a success, and replies once the
+	 * requester's node processed it
+	 */
+	if (ret != SD_RES_SUCCESS) {
+		node_cluster_main(r->node, r->self, 0, 0, 0);
+		return ret;
+	}
+	return node_cluster_main(r->node, r->self, q->opcode, vid, type);
+}
+
 static void dispatch(struct ms_request *r)
 {
 	struct sd_rsp *p = &r->rsp;
 
+	if (ops_is_cluster(r->req.opcode)) {
+		p->result = (uint32_t)cluster_op(r);
+		return;
+	}
 	switch (r->req.opcode) {
 	case SD_OP_READ_OBJ:
-		p->result = (uint32_t)op_read(r);
+		p->result = (uint32_t)gateway_read_obj(r);
 		break;
 	case SD_OP_WRITE_OBJ:
-		p->result = (uint32_t)op_write(r);
+		p->result = (uint32_t)gateway_write_obj(r);
 		break;
 	case SD_OP_CREATE_AND_WRITE_OBJ:
-		p->result = (uint32_t)op_create(r);
+		p->result = (uint32_t)gateway_create_and_write_obj(r);
 		break;
 	case SD_OP_REMOVE_OBJ:
+		/* gateway_remove_obj(): no inode or reference bookkeeping */
 		p->result = (uint32_t)store_remove(r->req.obj.oid);
 		break;
 	case SD_OP_DISCARD_OBJ:
-		vdi_op_discard(r);
-		break;
-	case SD_OP_NEW_VDI:
-		vdi_op_new(r);
-		break;
-	case SD_OP_LOCK_VDI:
-	case SD_OP_GET_VDI_INFO:
-		vdi_op_lookup(r);
-		break;
-	case SD_OP_RELEASE_VDI:
-		vdi_op_release(r);
-		break;
-	case SD_OP_DEL_VDI:
-		vdi_op_del(r);
+		p->result = (uint32_t)vdi_local_discard(r);
 		break;
 	case SD_OP_READ_VDIS:
 		vdi_op_read_bitmap(r, false);
@@ -204,14 +277,8 @@ static void dispatch(struct ms_request *r)
 	case SD_OP_CLUSTER_INFO:
 		cluster_info(r);
 		break;
-	case SD_OP_MAKE_FS:
-		cluster_make_fs(r);
-		break;
 	case SD_OP_GET_VDI_COPIES:
 		vdi_op_get_copies(r);
-		break;
-	case SD_OP_GET_VDI_ATTR:
-		vdi_op_get_attr(r);
 		break;
 	case SD_OP_OIDS_EXIST: {
 		uint32_t i, n = r->data_len / 8, missing = 0;
@@ -244,7 +311,6 @@ void ops_execute(struct ms_request *r)
 	memset(p, 0, sizeof(*p));
 	p->opcode = r->req.opcode;
 	p->id = r->req.id;
-	p->epoch = 1;
 	p->result = SD_RES_SUCCESS;
 	if (!known_opcode(r->req.opcode)) {
 		p->result = SD_RES_INVALID_PARMS;
@@ -256,6 +322,7 @@ void ops_execute(struct ms_request *r)
 		    r->req.opcode != SD_OP_OIDS_EXIST)
 			ops_alloc_rdata(r, 0);
 	}
+	p->epoch = node_epoch(r->node);
 	sd_rsp_encode(p, r->rhdr);
 }
 
@@ -268,7 +335,7 @@ void ops_reply_error(struct ms_request *r, uint32_t result)
 	memset(p, 0, sizeof(*p));
 	p->opcode = r->req.opcode;
 	p->id = r->req.id;
-	p->epoch = 1;
+	p->epoch = node_epoch(r->node);
 	p->result = result;
 	sd_rsp_encode(p, r->rhdr);
 }

@@ -3,10 +3,13 @@
  * refcount.c - in-memory reference counts of data objects: how many inode
  * index entries (over all VDIs, snapshots included) name each object.  It
  * replaces sheep's generational gref/ledger scheme; vdi.c rebuilds it at
- * start by scanning every inode and keeps it current under its VDI mutex
- * (callers serialise, this file does no locking).  A chained hash table
- * that doubles when it gets full; entries disappear when they reach 0.
+ * start by scanning every inode; index updates take references at once
+ * and drop them later, on another thread (gateway.c's asynchronous
+ * update_obj_refcnt()), so every call takes the table's mutex.  A chained
+ * hash table that doubles when it gets full; entries disappear when they
+ * reach 0.
  */
+#include <pthread.h>
 #include <stdlib.h>
 
 #include "minisheep.h"
@@ -21,6 +24,7 @@ static struct ref_entry **buckets;
 static size_t nr_buckets;
 static size_t nr_entries;
 static bool ref_broken;	/* a reference was lost: never free anything */
+static pthread_mutex_t ref_mu = PTHREAD_MUTEX_INITIALIZER;
 
 static size_t ref_hash(uint64_t oid, size_t n)
 {
@@ -65,7 +69,7 @@ static struct ref_entry **ref_find(uint64_t oid)
 	return NULL;
 }
 
-void ref_get(uint64_t oid)
+static void ref_get_locked(uint64_t oid)
 {
 	struct ref_entry **pp = ref_find(oid), *e;
 	size_t h;
@@ -95,7 +99,14 @@ oom:
 	ref_broken = true;
 }
 
-uint32_t ref_put(uint64_t oid)
+void ref_get(uint64_t oid)
+{
+	pthread_mutex_lock(&ref_mu);
+	ref_get_locked(oid);
+	pthread_mutex_unlock(&ref_mu);
+}
+
+static uint32_t ref_put_locked(uint64_t oid)
 {
 	struct ref_entry **pp = ref_find(oid), *e;
 
@@ -112,17 +123,33 @@ uint32_t ref_put(uint64_t oid)
 	return 0;
 }
 
+uint32_t ref_put(uint64_t oid)
+{
+	uint32_t n;
+
+	pthread_mutex_lock(&ref_mu);
+	n = ref_put_locked(oid);
+	pthread_mutex_unlock(&ref_mu);
+	return n;
+}
+
 uint32_t ref_count(uint64_t oid)
 {
-	struct ref_entry **pp = ref_find(oid);
+	struct ref_entry **pp;
+	uint32_t n;
 
-	return pp ? (*pp)->count : 0;
+	pthread_mutex_lock(&ref_mu);
+	pp = ref_find(oid);
+	n = pp ? (*pp)->count : 0;
+	pthread_mutex_unlock(&ref_mu);
+	return n;
 }
 
 void ref_clear(void)
 {
 	size_t i;
 
+	pthread_mutex_lock(&ref_mu);
 	for (i = 0; i < nr_buckets; i++) {
 		struct ref_entry *e = buckets[i], *next;
 
@@ -134,4 +161,5 @@ void ref_clear(void)
 	}
 	nr_entries = 0;
 	ref_broken = false;
+	pthread_mutex_unlock(&ref_mu);
 }

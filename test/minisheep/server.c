@@ -7,11 +7,14 @@
  * executes them itself), and writes the replies back in completion order,
  * each header + payload as one unit.  It also applies
  * the faults configured through the control socket (reply delay, reply
- * reordering, dropping connections, stalling, injected errors), serves the
- * control socket itself and shuts down cleanly on SIGTERM/SIGINT.  It also
- * gives each connection its shared-lock participant id (the client process
- * from SO_PEERCRED, or the connection itself) and tells vdi.c when the last
- * connection of a participant has closed.
+ * reordering, dropping connections, stalling, per-opcode execution delay,
+ * injected errors), serves the control socket itself and shuts down
+ * cleanly on SIGTERM/SIGINT.  Every listener belongs to a node
+ * (--listen N=ADDR) and so does every connection it accepts; requests
+ * carry their node.  Cluster operations go to group.c's cluster thread,
+ * everything else to the worker pool.  Killing a node (control "node N
+ * kill", like kill -9 of that sheep) closes its listeners and its client
+ * connections; "node N start" opens the listeners again.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -53,7 +56,8 @@ struct ms_conn {
 	struct ev ev;			/* first: epoll data points here */
 	struct sd_list link;		/* live or dead list */
 	uint64_t id;
-	uint64_t part_id;		/* see conn_participant() */
+	int node;			/* the node whose listener accepted it */
+	uint64_t self;			/* its participant key (node.c) */
 	bool closed;
 	bool paused;
 	uint32_t events;
@@ -78,6 +82,9 @@ struct ctl_conn {
 
 struct listener {
 	struct ev ev;
+	int node;
+	bool open;
+	struct sd_addr addr;			/* as bound (TCP: the port) */
 	char path[SD_ADDR_PATH_MAX + 1];	/* unix socket to unlink */
 };
 
@@ -92,17 +99,17 @@ static struct sd_list dead_conns = SD_LIST_INIT(dead_conns);
 static struct sd_list delayed = SD_LIST_INIT(delayed);
 static struct sd_list stalled = SD_LIST_INIT(stalled);
 
+static struct sd_list exec_delayed = SD_LIST_INIT(exec_delayed);
+
 static pthread_mutex_t done_mutex = PTHREAD_MUTEX_INITIALIZER;
 static struct sd_list done_list = SD_LIST_INIT(done_list);
-
-/* participant ids: connection ids count up from 1, processes have this bit */
-#define PART_PROCESS_BIT	(UINT64_C(1) << 63)
-
-enum ms_participant_mode ms_participant_mode = MS_PARTICIPANT_PROCESS;
 
 static uint64_t next_conn_id = 1;
 static uint64_t nr_executing;
 static uint64_t stat_requests, stat_connections, stat_ops[256];
+static uint64_t node_requests[MS_MAX_NODES], node_conns[MS_MAX_NODES];
+static uint64_t node_ops[MS_MAX_NODES][256];
+static bool node_stall[MS_MAX_NODES];
 static bool stopping;
 
 uint64_t ms_now_ms(void)
@@ -111,6 +118,14 @@ uint64_t ms_now_ms(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+uint64_t ms_now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
 }
 
 static void ev_add(struct ev *ev, uint32_t events)
@@ -156,7 +171,8 @@ static struct ms_request *req_new(struct ms_conn *c)
 	sd_list_init(&r->link);
 	r->conn = c;
 	r->conn_id = c->id;
-	r->part_id = c->part_id;
+	r->node = c->node;
+	r->self = c->self;
 	c->refs++;
 	return r;
 }
@@ -184,31 +200,6 @@ static void free_list(struct sd_list *head)
 		req_free(sd_list_entry(pos, struct ms_request, link));
 }
 
-/*
- * @part_id may have lost its last connection: if no live connection has it
- * any more, it leaves every shared lock (a sheep node leaving the cluster).
- */
-static void participant_check_gone(uint64_t part_id)
-{
-	struct sd_list *pos;
-	int n;
-
-	for (pos = live_conns.next; pos != &live_conns; pos = pos->next)
-		if (sd_list_entry(pos, struct ms_conn, link)->part_id ==
-		    part_id)
-			return;
-	n = vdi_participant_left(part_id);
-	if (!n)
-		return;
-	if (part_id & PART_PROCESS_BIT)
-		ms_log("pid %llu: last connection closed, left %d shared "
-		       "lock(s)",
-		       (unsigned long long)(part_id & ~PART_PROCESS_BIT), n);
-	else
-		ms_log("conn %llu: closed, left %d shared lock(s)",
-		       (unsigned long long)part_id, n);
-}
-
 static void conn_close(struct ms_conn *c)
 {
 	if (c->closed)
@@ -225,7 +216,13 @@ static void conn_close(struct ms_conn *c)
 	free_list(&c->outq);
 	free_list(&c->held);
 	c->nheld = 0;
-	participant_check_gone(c->part_id);
+	/*
+	 * Sheep releases nothing when a client disconnects.  With
+	 * --participant connection the connection stands for a node, and
+	 * that "node" leaves.
+	 */
+	if (ms_participant_conn)
+		node_participant_gone(c->node, c->self);
 }
 
 /* free closed connections nothing refers to any more */
@@ -320,9 +317,9 @@ static void complete(struct ms_request *r)
 {
 	sd_list_del(&r->link);
 	if (r->conn->closed) {
-		/* a lock taken after its participant's last connection closed */
-		if (r->req.opcode == SD_OP_LOCK_VDI)
-			participant_check_gone(r->part_id);
+		/* --participant connection: a lock taken after it closed */
+		if (ms_participant_conn && r->req.opcode == SD_OP_LOCK_VDI)
+			node_participant_gone(r->node, r->self);
 		req_free(r);
 		return;
 	}
@@ -371,7 +368,24 @@ static void execute(struct ms_request *r)
 		return;
 	}
 	nr_executing++;
-	pool_submit(r);
+	if (ops_is_cluster(r->req.opcode))
+		group_queue_cluster(r);
+	else
+		pool_submit(r);
+}
+
+static bool is_stalled(const struct ms_request *r)
+{
+	return ms_faults.stall || node_stall[r->node];
+}
+
+/* execute now, or hold it (stall) */
+static void execute_or_stall(struct ms_request *r)
+{
+	if (is_stalled(r))
+		sd_list_add_tail(&r->link, &stalled);
+	else
+		execute(r);
 }
 
 /* a whole request (header and payload) has been read from @c */
@@ -386,10 +400,12 @@ static void request_read(struct ms_conn *c, struct ms_request *r, bool answered)
 	} else if (fault_error_for(r->req.opcode, &result)) {
 		ops_reply_error(r, result);
 		complete(r);
-	} else if (ms_faults.stall) {
-		sd_list_add_tail(&r->link, &stalled);
+	} else if (ms_faults.op_delay_ms[r->req.opcode] && !stopping) {
+		/* control "op-delay": held before it executes */
+		r->due_ms = ms_now_ms() + ms_faults.op_delay_ms[r->req.opcode];
+		sd_list_add_tail(&r->link, &exec_delayed);
 	} else {
-		execute(r);
+		execute_or_stall(r);
 	}
 	if (c->closed)
 		return;
@@ -417,6 +433,8 @@ static void header_read(struct ms_conn *c)
 	sd_req_decode(c->hdr, &r->req);
 	stat_requests++;
 	stat_ops[r->req.opcode]++;
+	node_requests[c->node]++;
+	node_ops[c->node][r->req.opcode]++;
 	if (r->req.data_length > limit) {
 		if (r->req.flags & SD_FLAG_CMD_WRITE) {
 			/* the payload cannot be skipped safely */
@@ -491,30 +509,6 @@ static void conn_read(struct ms_conn *c)
 	}
 }
 
-/*
- * The participant id of a new connection: in process mode the peer's pid
- * for a UNIX socket (all connections of one process are one "node"); a TCP
- * peer only tells its address, and a peer in a pid namespace we cannot see
- * has pid 0, so those are one participant per connection, as in connection
- * mode.
- */
-static uint64_t conn_participant(const struct ms_conn *c, sa_family_t family)
-{
-	struct ucred cred;
-	socklen_t len = sizeof(cred);
-
-	if (ms_participant_mode != MS_PARTICIPANT_PROCESS ||
-	    family != AF_UNIX)
-		return c->id;
-	if (getsockopt(c->ev.fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) ||
-	    len != sizeof(cred) || cred.pid <= 0) {
-		ms_log("conn %llu: no peer pid, participant per connection",
-		       (unsigned long long)c->id);
-		return c->id;
-	}
-	return PART_PROCESS_BIT | (uint64_t)cred.pid;
-}
-
 static void accept_client(struct ev *l)
 {
 	struct sockaddr_storage ss;
@@ -540,13 +534,17 @@ static void accept_client(struct ev *l)
 	c->ev.kind = EV_CONN;
 	c->ev.fd = fd;
 	c->id = next_conn_id++;
-	c->part_id = conn_participant(c, ss.ss_family);
+	c->node = ((struct listener *)l)->node;
+	c->self = node_key(c->node);
+	if (ms_participant_conn)
+		c->self |= c->id << 16;
 	sd_list_init(&c->outq);
 	sd_list_init(&c->held);
 	sd_list_add_tail(&c->link, &live_conns);
 	c->events = EPOLLIN;
 	ev_add(&c->ev, EPOLLIN);
 	stat_connections++;
+	node_conns[c->node]++;
 }
 
 /* ---- control socket ------------------------------------------------- */
@@ -657,6 +655,7 @@ void server_kill_connections(void)
 		conn_close(sd_list_entry(pos, struct ms_conn, link));
 }
 
+/* execute the held requests no stall applies to any more */
 void server_release_stalled(void)
 {
 	struct sd_list *pos, *n;
@@ -665,31 +664,168 @@ void server_release_stalled(void)
 		struct ms_request *r = sd_list_entry(pos, struct ms_request,
 						     link);
 
+		if (is_stalled(r))
+			continue;
 		sd_list_del(&r->link);
 		execute(r);
 	}
 }
 
+void server_node_stall(int n, bool on)
+{
+	node_stall[n] = on;
+	if (!on)
+		server_release_stalled();
+}
+
+bool server_node_stalled(int n)
+{
+	return node_stall[n];
+}
+
+void server_node_counters(int n, uint64_t *requests, uint64_t *conns)
+{
+	*requests = node_requests[n];
+	*conns = node_conns[n];
+}
+
+static void listener_close(struct listener *l)
+{
+	if (!l->open)
+		return;
+	ev_del(&l->ev);
+	close(l->ev.fd);
+	l->open = false;
+}
+
+/*
+ * kill -9 of node @n's sheep: its listeners stop (the UNIX socket files
+ * stay: new connects are refused), its client connections close (requests
+ * already executing finish, their replies are dropped), and the node
+ * leaves the cluster (node.c).
+ */
+int server_node_kill(int n)
+{
+	struct sd_list *pos, *next;
+	int i;
+
+	if (!node_exists(n))
+		return -ENOENT;
+	if (!node_alive(n))
+		return -EALREADY;
+	for (i = 0; i < nr_listeners; i++)
+		if (listeners[i].ev.kind == EV_LISTEN && listeners[i].node == n)
+			listener_close(&listeners[i]);
+	sd_list_for_each_safe(pos, next, &live_conns) {
+		struct ms_conn *c = sd_list_entry(pos, struct ms_conn, link);
+
+		if (c->node == n)
+			conn_close(c);
+	}
+	/* its held requests die with it */
+	sd_list_for_each_safe(pos, next, &stalled) {
+		struct ms_request *r = sd_list_entry(pos, struct ms_request,
+						     link);
+
+		if (r->node == n)
+			req_free(r);
+	}
+	sd_list_for_each_safe(pos, next, &exec_delayed) {
+		struct ms_request *r = sd_list_entry(pos, struct ms_request,
+						     link);
+
+		if (r->node == n)
+			req_free(r);
+	}
+	node_leave(n);
+	return 0;
+}
+
+static int listener_open(struct listener *l);
+
+/* node @n's sheep starts again on the same addresses and joins */
+int server_node_start(int n)
+{
+	int i, ret = 0;
+
+	if (!node_exists(n))
+		return -ENOENT;
+	if (node_alive(n))
+		return -EALREADY;
+	for (i = 0; i < nr_listeners; i++)
+		if (listeners[i].ev.kind == EV_LISTEN &&
+		    listeners[i].node == n && listener_open(&listeners[i]))
+			ret = -EADDRINUSE;
+	if (ret) {
+		for (i = 0; i < nr_listeners; i++)
+			if (listeners[i].ev.kind == EV_LISTEN &&
+			    listeners[i].node == n)
+				listener_close(&listeners[i]);
+		return ret;
+	}
+	node_join(n);
+	return 0;
+}
+
+static size_t print_ops(char *buf, size_t len, size_t off,
+			const uint64_t *ops, const char *prefix)
+{
+	int op;
+
+	for (op = 0; op < 256 && off < len; op++) {
+		if (!ops[op])
+			continue;
+		if (strcmp(sd_opcode_str((uint8_t)op), "UNKNOWN_OP"))
+			off += (size_t)snprintf(buf + off, len - off,
+				" %s%s=%llu", prefix,
+				sd_opcode_str((uint8_t)op),
+				(unsigned long long)ops[op]);
+		else
+			off += (size_t)snprintf(buf + off, len - off,
+				" %s0x%02x=%llu", prefix, op,
+				(unsigned long long)ops[op]);
+	}
+	return off;
+}
+
+/* "requests=N connections=N OP=N ... store.create_replaced=N
+ * store.create_tmp_exists=N nodeN.state=S nodeN.requests=N
+ * nodeN.connections=N ..." */
 void server_stats(char *buf, size_t len)
 {
 	size_t off;
-	int op;
+	int n;
 
 	off = (size_t)snprintf(buf, len, "requests=%llu connections=%llu",
 			       (unsigned long long)stat_requests,
 			       (unsigned long long)stat_connections);
-	for (op = 0; op < 256 && off < len; op++) {
-		if (!stat_ops[op])
+	off = print_ops(buf, len, off, stat_ops, "");
+	if (off < len)
+		off += (size_t)snprintf(buf + off, len - off,
+			" store.create_replaced=%llu"
+			" store.create_tmp_exists=%llu",
+			(unsigned long long)__atomic_load_n(&store_nr_replaced,
+							    __ATOMIC_RELAXED),
+			(unsigned long long)__atomic_load_n(
+				&store_nr_tmp_exists, __ATOMIC_RELAXED));
+	for (n = 0; n < MS_MAX_NODES && off < len; n++) {
+		if (!node_exists(n))
 			continue;
-		if (strcmp(sd_opcode_str((uint8_t)op), "UNKNOWN_OP"))
-			off += (size_t)snprintf(buf + off, len - off, " %s=%llu",
-				sd_opcode_str((uint8_t)op),
-				(unsigned long long)stat_ops[op]);
-		else
-			off += (size_t)snprintf(buf + off, len - off,
-				" 0x%02x=%llu", op,
-				(unsigned long long)stat_ops[op]);
+		off += (size_t)snprintf(buf + off, len - off,
+			" node%d.state=%s node%d.requests=%llu "
+			"node%d.connections=%llu", n + 1,
+			node_alive(n) ? (node_stall[n] ? "stalled" : "alive") :
+			"killed", n + 1, (unsigned long long)node_requests[n],
+			n + 1, (unsigned long long)node_conns[n]);
 	}
+}
+
+/* the per-opcode counts of node @n */
+void server_node_ops(int n, char *buf, size_t len)
+{
+	if (len)
+		buf[0] = '\0';
+	print_ops(buf, len, 0, node_ops[n], "");
 }
 
 /* ---- timers and shutdown -------------------------------------------- */
@@ -707,6 +843,19 @@ static int run_timers(void)
 			deliver(r);
 		else if (r->due_ms < next)
 			next = r->due_ms;
+	}
+	sd_list_for_each_safe(pos, n, &exec_delayed) {
+		struct ms_request *r = sd_list_entry(pos, struct ms_request,
+						     link);
+
+		if (stopping) {
+			req_free(r);	/* never executed: no answer */
+		} else if (r->due_ms <= now) {
+			sd_list_del(&r->link);
+			execute_or_stall(r);
+		} else if (r->due_ms < next) {
+			next = r->due_ms;
+		}
 	}
 	sd_list_for_each_safe(pos, n, &live_conns) {
 		struct ms_conn *c = sd_list_entry(pos, struct ms_conn, link);
@@ -733,8 +882,10 @@ static void begin_shutdown(void)
 	ms_log("shutting down");
 	stopping = true;
 	for (i = 0; i < nr_listeners; i++) {
-		ev_del(&listeners[i].ev);
-		close(listeners[i].ev.fd);
+		if (listeners[i].open) {
+			ev_del(&listeners[i].ev);
+			close(listeners[i].ev.fd);
+		}
 		if (listeners[i].path[0])
 			unlink(listeners[i].path);
 	}
@@ -761,37 +912,49 @@ static bool shutdown_done(void)
 
 /* ---- setup and main loop -------------------------------------------- */
 
-static int open_listener(const char *s)
+/* (re)open @l on its address */
+static int listener_open(struct listener *l)
 {
-	struct listener *l = &listeners[nr_listeners];
-	struct sd_addr a;
 	char buf[SD_ADDR_STR_MAX + 1];
 	int fd;
 
-	if (sd_addr_parse(s, &a)) {
-		ms_log("%s", sd_get_error());
-		return -1;
-	}
-	fd = sd_addr_listen(&a, 128);
+	fd = sd_addr_listen(&l->addr, 128);
 	if (fd < 0) {
 		ms_log("%s", sd_get_error());
 		return -1;
-	}
-	if (a.kind == SD_ADDR_TCP) {
-		a.port = (uint16_t)sd_addr_bound_port(fd);
-		if (ms_node_port == SD_DEFAULT_PORT || !ms_node_port)
-			ms_node_port = a.port;
-	} else {
-		snprintf(l->path, sizeof(l->path), "%s", a.path);
 	}
 	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
 	fcntl(fd, F_SETFD, FD_CLOEXEC);
 	l->ev.kind = EV_LISTEN;
 	l->ev.fd = fd;
-	nr_listeners++;
+	l->open = true;
 	ev_add(&l->ev, EPOLLIN);
-	sd_addr_format(&a, buf, sizeof(buf));
-	ms_log("listening on %s", buf);
+	sd_addr_format(&l->addr, buf, sizeof(buf));
+	ms_log("node %d listening on %s", l->node + 1, buf);
+	return 0;
+}
+
+static int open_listener(const char *s, int node, uint16_t *tcp_port)
+{
+	struct listener *l = &listeners[nr_listeners];
+
+	if (sd_addr_parse(s, &l->addr)) {
+		ms_log("%s", sd_get_error());
+		return -1;
+	}
+	l->node = node;
+	if (listener_open(l))
+		return -1;
+	if (l->addr.kind == SD_ADDR_TCP) {
+		/* the port bound: the node's id, and where it restarts */
+		l->addr.port = (uint16_t)sd_addr_bound_port(l->ev.fd);
+		if (!*tcp_port)
+			*tcp_port = l->addr.port;
+	} else {
+		memcpy(l->path, l->addr.path, sizeof(l->path));
+		l->path[sizeof(l->path) - 1] = '\0';
+	}
+	nr_listeners++;
 	return 0;
 }
 
@@ -801,7 +964,8 @@ static void handle_event(struct ev *ev, uint32_t events)
 
 	switch (ev->kind) {
 	case EV_LISTEN:
-		accept_client(ev);
+		if (((struct listener *)ev)->open)
+			accept_client(ev);
 		break;
 	case EV_CTL_LISTEN:
 		ctl_accept(ev);
@@ -834,8 +998,11 @@ static void handle_event(struct ev *ev, uint32_t events)
 	}
 }
 
-int server_run(const char **listen, int nr_listen, const char *ctl_path)
+int server_run(const char **listen, const int *listen_node, int nr_listen,
+	       const char *ctl_path)
 {
+	bool exists[MS_MAX_NODES] = { false };
+	uint16_t tcp_port[MS_MAX_NODES] = { 0 };
 	struct listener *ctl = NULL;
 	struct epoll_event evs[64];
 	uint64_t deadline = 0;
@@ -855,11 +1022,17 @@ int server_run(const char **listen, int nr_listen, const char *ctl_path)
 	}
 	ev_add(&wake_ev, EPOLLIN);
 	ev_add(&sig_ev, EPOLLIN);
-	if (ms_workers && pool_start(ms_workers, pool_done_cb))
-		return 1;
-	for (i = 0; i < nr_listen; i++)
-		if (open_listener(listen[i]))
+	for (i = 0; i < nr_listen; i++) {
+		if (open_listener(listen[i], listen_node[i],
+				  &tcp_port[listen_node[i]]))
 			goto fail;
+		exists[listen_node[i]] = true;
+	}
+	if (node_setup(exists, tcp_port) || vdi_init())
+		goto fail;
+	if (ms_workers && (pool_start(ms_workers, pool_done_cb) ||
+			   group_start(pool_done_cb)))
+		goto fail;
 	if (ctl_path) {
 		ctl = &listeners[nr_listeners];
 		ctl->ev.kind = EV_CTL_LISTEN;
@@ -867,21 +1040,28 @@ int server_run(const char **listen, int nr_listen, const char *ctl_path)
 		if (ctl->ev.fd < 0)
 			goto fail;
 		snprintf(ctl->path, sizeof(ctl->path), "%s", ctl_path);
+		ctl->open = true;
 		nr_listeners++;
 		ev_add(&ctl->ev, EPOLLIN);
 	}
-	ms_log("ready (dir %s, copies %u, shift %u%s%s%s, %d workers)", ms_dir,
+	for (i = 0; i < MS_MAX_NODES; i++)
+		if (exists[i])
+			ms_log("node %d: id 127.0.0.1:%u", i + 1, node_port(i));
+	ms_log("ready (dir %s, copies %u, shift %u%s%s%s, %d workers, "
+	       "cluster lag %u ms, jitter %u ms)", ms_dir,
 	       ms_cluster.copies, ms_cluster.block_shift,
-	       ms_cluster.flags & MS_CLUSTER_FLAG_LOCK ? ", locking" : "",
-	       ms_cluster.flags & MS_CLUSTER_FLAG_LOCK ?
-	       (ms_participant_mode == MS_PARTICIPANT_PROCESS ?
-		" (participant = process)" : " (participant = connection)") :
-	       "",
-	       ms_nosync ? ", nosync" : "", ms_workers);
+	       ms_use_lock() ? ", locking" : "",
+	       ms_participant_conn ? " (participant = connection)" : "",
+	       ms_nosync ? ", nosync" : "", ms_workers, ms_lag_ms,
+	       ms_jitter_ms);
 
 	for (;;) {
-		int timeout = run_timers();
+		int timeout;
 
+		/* --workers 0: reference drops after this round's replies */
+		if (group_run_deferred())
+			continue;
+		timeout = run_timers();
 		reap_conns();
 		if (stopping) {
 			if (!deadline)

@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "minisheep.h"
@@ -25,7 +26,9 @@
 
 static char obj_dir[PATH_MAX];
 static int obj_dir_fd = -1;
-static unsigned long tmp_counter;
+
+unsigned int store_create_delay_ms;
+uint64_t store_nr_replaced, store_nr_tmp_exists;
 
 static int errno_to_res(int err)
 {
@@ -74,9 +77,14 @@ static void remove_temp_files(void)
 	if (!d)
 		return;
 	rewinddir(d);		/* the dup shares obj_dir_fd's offset */
-	while ((de = readdir(d)))
-		if (!strncmp(de->d_name, ".tmp-", 5))
+	while ((de = readdir(d))) {
+		size_t n = strlen(de->d_name);
+
+		/* OID.tmp of an interrupted create (.tmp-* of old versions) */
+		if (!strncmp(de->d_name, ".tmp-", 5) ||
+		    (n > 4 && !strcmp(de->d_name + n - 4, ".tmp")))
 			unlinkat(obj_dir_fd, de->d_name, 0);
+	}
 	closedir(d);
 }
 
@@ -226,8 +234,58 @@ out:
 	return ret;
 }
 
+/* as sheep/sheep_priv.h is_sparse_object() */
+static bool is_sparse_object(uint64_t oid)
+{
+	uint64_t t = oid & SD_OID_TYPE_MASK;
+
+	return t == SD_VDI_BIT || t == SD_LEDGER_BIT;
+}
+
+/*
+ * As lib/util.c find_zero_blocks(): move *poff / shrink *plen past the
+ * all-zero STORE_ZERO_BLOCK-aligned blocks at both ends of @buf.
+ */
+static void find_zero_blocks(const uint8_t *buf, uint64_t *poff, uint32_t *plen)
+{
+	static const uint8_t zero[STORE_ZERO_BLOCK];
+	uint64_t start = *poff, skip = 0;
+	uint32_t len = *plen;
+
+	while (len >= STORE_ZERO_BLOCK) {
+		size_t size = STORE_ZERO_BLOCK -
+			(start + skip) % STORE_ZERO_BLOCK;
+
+		if (memcmp(buf + skip, zero, size))
+			break;
+		skip += size;
+		len -= (uint32_t)size;
+	}
+	while (len >= STORE_ZERO_BLOCK) {
+		size_t size = (start + skip + len) % STORE_ZERO_BLOCK;
+
+		if (!size)
+			size = STORE_ZERO_BLOCK;
+		if (memcmp(buf + skip + len - size, zero, size))
+			break;
+		len -= (uint32_t)size;
+	}
+	*plen = len;
+	*poff = start + skip;
+}
+
+static int punch(int fd, uint64_t from, uint64_t to)
+{
+	if (to <= from)
+		return 0;
+	return fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+			 (off_t)from, (off_t)(to - from));
+}
+
 int store_write(uint64_t oid, const void *buf, uint32_t len, uint64_t off)
 {
+	uint64_t woff = off;
+	uint32_t wlen = len;
 	struct stat st;
 	int fd, ret;
 
@@ -242,28 +300,64 @@ int store_write(uint64_t oid, const void *buf, uint32_t len, uint64_t off)
 		ret = SD_RES_INVALID_PARMS;
 		goto out;
 	}
-	ret = full_pwrite(fd, buf, len, off);
+	if (is_sparse_object(oid)) {
+		/* as default_write() -> default_trim(): zero ends are holes */
+		uint64_t end = off + len;
+
+		find_zero_blocks(buf, &woff, &wlen);
+		if (end == (uint64_t)st.st_size)
+			end = (end + STORE_ZERO_BLOCK - 1) /
+				STORE_ZERO_BLOCK * STORE_ZERO_BLOCK;
+		if ((woff > off || woff + wlen < off + len) &&
+		    (punch(fd, off, woff) || punch(fd, woff + wlen, end))) {
+			woff = off;		/* no hole punching: write */
+			wlen = len;
+		}
+	}
+	ret = full_pwrite(fd, (const uint8_t *)buf + (woff - off), wlen, woff);
+	if (!ret && wlen != len && !ms_nosync && fdatasync(fd))
+		ret = -errno;
 	ret = ret ? errno_to_res(-ret) : SD_RES_SUCCESS;
 out:
 	close(fd);
 	return ret;
 }
 
+static void sleep_ms(unsigned int ms)
+{
+	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000 };
+
+	while (nanosleep(&ts, &ts) && errno == EINTR)
+		;
+}
+
+/* as sheep/store/plain_store.c default_create_and_write() */
 int store_create(uint64_t oid, uint64_t size, const void *buf, uint32_t len,
 		 uint64_t off)
 {
 	char tmp[64], name[32];
+	unsigned int delay;
 	int fd, ret;
 
 	if (off + len > size)
 		return SD_RES_INVALID_PARMS;
 	obj_name(oid, name, sizeof(name));
-	snprintf(tmp, sizeof(tmp), ".tmp-%s-%lu", name,
-		 __atomic_fetch_add(&tmp_counter, 1, __ATOMIC_RELAXED));
+	snprintf(tmp, sizeof(tmp), "%s.tmp", name);
 	fd = openat(obj_dir_fd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
 		    0644);
-	if (fd < 0)
+	if (fd < 0) {
+		/*
+		 * Another create of this object is writing its temporary
+		 * file: sheep assumes it writes the same data ("gateway
+		 * retry or recovery") and answers SUCCESS without writing.
+		 */
+		if (errno == EEXIST) {
+			__atomic_add_fetch(&store_nr_tmp_exists, 1,
+					   __ATOMIC_RELAXED);
+			return SD_RES_SUCCESS;
+		}
 		return errno_to_res(errno);
+	}
 	if (ftruncate(fd, (off_t)size)) {
 		ret = errno_to_res(errno);
 		goto fail;
@@ -279,12 +373,16 @@ int store_create(uint64_t oid, uint64_t size, const void *buf, uint32_t len,
 		ret = errno_to_res(errno);
 		goto fail;
 	}
-	close(fd);
+	delay = __atomic_load_n(&store_create_delay_ms, __ATOMIC_RELAXED);
+	if (delay)
+		sleep_ms(delay);	/* control "create-delay" */
+	if (!faccessat(obj_dir_fd, name, F_OK, 0))
+		__atomic_add_fetch(&store_nr_replaced, 1, __ATOMIC_RELAXED);
 	if (renameat(obj_dir_fd, tmp, obj_dir_fd, name)) {
 		ret = errno_to_res(errno);
-		unlinkat(obj_dir_fd, tmp, 0);
-		return ret;
+		goto fail;
 	}
+	close(fd);
 	if (!ms_nosync)
 		fsync(obj_dir_fd);
 	return SD_RES_SUCCESS;

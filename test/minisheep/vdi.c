@@ -1,58 +1,53 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
- * vdi.c - minisheep's VDI state and VDI operations: the "in use",
- * "deleted" and "snapshot" vid bitmaps (rebuilt from the inode objects at
- * start), name lookup and vid allocation (FNV-1a start vid + linear
- * probing), NEW_VDI (create, clone, snapshot, rebase), DEL_VDI, LOCK_VDI /
- * RELEASE_VDI with normal and shared locks, the shared-lock coherence state
- * machine (participants are ids server.c gives out: a client process or a
- * connection stands for one sheep node), inode index
- * updates with reference counting and reclaim of unreferenced data objects,
- * DISCARD_OBJ, GET_VDI_COPIES and GET_VDI_ATTR.  Everything that changes
- * VDI state runs under one mutex; object I/O only reads the bitmaps.
+ * vdi.c - minisheep's VDI operations, as sheep 1.0 runs them.
+ *
+ * The "in use" and "deleted" vid bitmaps are rebuilt from the inode
+ * objects at start and then set by the process_main steps of NEW_VDI and
+ * DEL_VDI (node.c posts them).  Lookup and vid allocation follow
+ * sheep/vdi.c vdi_lookup() (FNV-1a start vid, linear probing); NEW_VDI is
+ * vdi_create() / vdi_snapshot() with create_vdi(), clone_vdi(),
+ * snapshot_vdi() and rebase_vdi(), including their non-atomic
+ * read-modify-write of the base inode; DEL_VDI is vdi_delete();
+ * GET_VDI_ATTR is cluster_get_vdi_attr() -> get_vdi_attr().  These run on
+ * the cluster thread (group.c), one at a time.
+ *
+ * Index updates (a WRITE_OBJ inside an inode's data_vdi_id array) are
+ * sheep/gateway.c gateway_write_obj(): invalidate the other nodes, read the
+ * old entries and their gref, write, zero the gref range, and drop the old
+ * objects' references on another thread after the reply
+ * (update_obj_refcnt()).  They are not serialised with anything, as in
+ * sheep.  Reference counts are minisheep's own (refcount.c): an entry
+ * naming its own vid holds one reference to its object, a snapshot or
+ * clone adds one for each entry it copies; an object without references is
+ * deleted.  The gref area is written as sheep writes it but not used.
  */
 #include <errno.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/time.h>
+#include <time.h>
 
 #include "minisheep.h"
 
-#define PSTATE_MODIFIED		1
-#define PSTATE_SHARED		2
-#define PSTATE_INVALIDATED	3
-
-#define LSTATE_UNLOCKED		1
-#define LSTATE_LOCKED		2
-#define LSTATE_SHARED		3
-
-#define ATTR_FLAG_CREAT		0x0100
-#define ATTR_FLAG_EXCL		0x0200
-#define ATTR_FLAG_DEL		0x0400
-#define ATTR_HDR_SIZE		784
+#define ATTR_HDR_SIZE		784	/* up to value[] */
 #define ATTR_MAX_PROBES		4096
+#define ATTR_OFF_CTIME		512
+#define ATTR_OFF_SNAP_ID	520
+#define ATTR_OFF_KEY		528
 
 #define INDEX_BYTES		(SD_INODE_GREF_OFFSET - SD_INODE_INDEX_OFFSET)
+#define GREF_BYTES		(SD_INODE_SIZE - SD_INODE_GREF_OFFSET)
 #define BTREE_MAGIC		0x6274
 
-struct vdi_lock {
-	struct vdi_lock *next;
-	uint32_t vid;
-	uint32_t state;
-	uint32_t nr;
-	uint64_t part[MS_MAX_PARTICIPANTS];
-	uint32_t pstate[MS_MAX_PARTICIPANTS];
-};
-
-static pthread_mutex_t vdi_mutex = PTHREAD_MUTEX_INITIALIZER;
 static uint8_t inuse_bm[SD_VDI_BITMAP_SIZE];
 static uint8_t deleted_bm[SD_VDI_BITMAP_SIZE];
-static uint8_t snap_bm[SD_VDI_BITMAP_SIZE];
 static uint8_t hyper_bm[SD_VDI_BITMAP_SIZE];
 static uint8_t *vid_shift;		/* SD_NR_VDIS bytes, 0 = unknown */
 static uint8_t max_shift;
-static struct vdi_lock *locks;
+
+unsigned int vdi_snapshot_delay_ms;
 
 /* ---- bitmaps ------------------------------------------------------- */
 
@@ -65,6 +60,16 @@ static void bit_set(uint8_t *bm, uint32_t v)
 {
 	__atomic_fetch_or(&bm[v >> 3], (uint8_t)(1u << (v & 7)),
 			  __ATOMIC_RELEASE);
+}
+
+void vdi_note_inuse(uint32_t vid)
+{
+	bit_set(inuse_bm, vid & 0xffffff);
+}
+
+void vdi_note_deleted(uint32_t vid)
+{
+	bit_set(deleted_bm, vid & 0xffffff);
 }
 
 static void note_shift(uint32_t vid, uint8_t shift)
@@ -82,9 +87,9 @@ uint8_t vdi_shift_of(uint32_t vid)
 	return s ? s : ms_cluster.block_shift;
 }
 
-bool vdi_is_snapshot(uint32_t vid)
+bool vdi_is_hyper(uint32_t vid)
 {
-	return bit_test(snap_bm, vid & 0xffffff);
+	return bit_test(hyper_bm, vid & 0xffffff);
 }
 
 uint64_t vdi_max_object_size(void)
@@ -98,36 +103,29 @@ uint64_t vdi_max_object_size(void)
 	return obj > SD_INODE_SIZE ? obj : SD_INODE_SIZE;
 }
 
-static uint32_t vid_next(uint32_t v)
+/* as find_next_zero_bit(sys->vdi_inuse, SD_NR_VDIS, from) */
+static uint32_t next_zero_bit(uint32_t from)
 {
-	return v + 1 >= SD_NR_VDIS ? 1 : v + 1;
-}
+	uint32_t v;
 
-static uint32_t vid_prev(uint32_t v)
-{
-	return v <= 1 ? SD_NR_VDIS - 1 : v - 1;
+	for (v = from; v < SD_NR_VDIS; v++) {
+		if ((v & 7) == 0 && v + 8 <= SD_NR_VDIS &&
+		    __atomic_load_n(&inuse_bm[v >> 3],
+				    __ATOMIC_ACQUIRE) == 0xff) {
+			v += 7;
+			continue;
+		}
+		if (!bit_test(inuse_bm, v))
+			return v;
+	}
+	return SD_NR_VDIS;
 }
 
 /* ---- inode helpers -------------------------------------------------- */
 
-static int read_hdr(uint32_t vid, uint8_t *buf, struct sd_inode_hdr *hdr)
+/* an inode's properties outside the VDI state: object size, hyper volume */
+static void note_inode_object(uint32_t vid, const struct sd_inode_hdr *h)
 {
-	int ret = store_read(sd_vid_to_vdi_oid(vid), buf,
-			     SD_INODE_HEADER_SIZE, 0);
-
-	if (ret == SD_RES_SUCCESS && hdr)
-		sd_inode_hdr_decode(buf, hdr);
-	return ret;
-}
-
-/* note one inode's state in memory (start-up scan, creates) */
-static void note_inode(uint32_t vid, const struct sd_inode_hdr *h)
-{
-	bit_set(inuse_bm, vid);
-	if (!h->name[0])
-		bit_set(deleted_bm, vid);
-	if (h->snap_ctime)
-		bit_set(snap_bm, vid);
 	if (h->store_policy == 1)
 		bit_set(hyper_bm, vid);
 	if (h->block_size_shift >= SD_MIN_BLOCK_SHIFT &&
@@ -175,7 +173,14 @@ static int scan_one(uint64_t oid, void *arg)
 		return 0;
 	}
 	sd_inode_hdr_decode(buf, &h);
-	note_inode(vid, &h);
+	/* as sheep/store/plain_store.c init_vdi_state() */
+	bit_set(inuse_bm, vid);
+	if (!h.name[0])
+		bit_set(deleted_bm, vid);
+	note_inode_object(vid, &h);
+	node_add_vdi_state_all(vid, h.nr_copies, h.snap_ctime != 0,
+			       h.copy_policy, h.block_size_shift,
+			       h.parent_vdi_id);
 	if (h.store_policy != 1)
 		index_get_refs(buf + SD_INODE_INDEX_OFFSET);
 	return 0;
@@ -204,97 +209,113 @@ int vdi_init(void)
 
 void vdi_wipe(void)
 {
-	struct vdi_lock *l, *next;
-
-	pthread_mutex_lock(&vdi_mutex);
 	store_wipe();
 	memset(inuse_bm, 0, sizeof(inuse_bm));
 	memset(deleted_bm, 0, sizeof(deleted_bm));
-	memset(snap_bm, 0, sizeof(snap_bm));
 	memset(hyper_bm, 0, sizeof(hyper_bm));
 	memset(vid_shift, 0, SD_NR_VDIS);
 	ref_clear();
-	for (l = locks; l; l = next) {
-		next = l->next;
-		free(l);
-	}
-	locks = NULL;
-	pthread_mutex_unlock(&vdi_mutex);
+	node_clean_vdi_state_all();
 }
 
-/* ---- lookup and allocation (section 4) ------------------------------ */
+/* ---- lookup (sheep/vdi.c vdi_lookup()) ----------------------------- */
 
-struct lookup {
-	uint32_t vid;			/* the match */
-	struct sd_inode_hdr hdr;	/* its header */
-	bool first_seen;		/* some inode had the name */
-	uint32_t first_snap_id;		/* snap_id of the highest one */
-	bool first_is_snapshot;
+struct vdi_info {
+	uint32_t vid;
+	uint32_t snapid;	/* of a new working VDI of that name */
+	uint64_t create_time;
+	uint32_t free_bit;
 };
 
-static int lookup(const char *name, const char *tag, uint32_t snapid,
-		  struct lookup *lk)
+struct vdi_iocb {
+	const char *name;
+	const char *tag;	/* "" = none */
+	uint32_t snapid;
+	uint64_t size;
+	uint32_t base_vid;
+	uint8_t copy_policy;
+	uint8_t store_policy;
+	uint8_t nr_copies;
+	uint8_t block_size_shift;
+	uint64_t time;
+};
+
+/* as sheep/vdi.c fill_vdi_info_range(): from right - 1 down to left */
+static int fill_vdi_info_range(uint32_t left, uint32_t right,
+			       const struct vdi_iocb *iocb,
+			       struct vdi_info *info)
 {
-	uint32_t start = sd_name_to_start_vid(name, strlen(name));
-	bool current = !tag[0] && !snapid, working_seen = false;
+	bool has_tag = iocb->tag[0] || iocb->snapid, vdi_found = false;
 	uint8_t buf[SD_INODE_HEADER_SIZE];
 	struct sd_inode_hdr h;
-	uint32_t end = start, v, n = 0;
+	uint32_t i;
+	int ret;
 
-	memset(lk, 0, sizeof(*lk));
-	if (!bit_test(inuse_bm, start))
-		return SD_RES_NO_VDI;
-	while (bit_test(inuse_bm, end) && n++ < SD_NR_VDIS)
-		end = vid_next(end);
-	for (v = vid_prev(end);; v = vid_prev(v)) {
-		int ret = read_hdr(v, buf, &h);
-
-		if (ret == SD_RES_NO_OBJ)
-			goto next;
+	for (i = right - 1; i >= left && i; i--) {
+		if (!bit_test(inuse_bm, i) && !bit_test(deleted_bm, i))
+			continue;
+		ret = store_read(sd_vid_to_vdi_oid(i), buf,
+				 SD_INODE_OFF_BTREE_COUNTER, 0);
 		if (ret != SD_RES_SUCCESS)
 			return ret;
-		if (!h.name[0] || strcmp(h.name, name))
-			goto next;
-		if (!lk->first_seen) {
-			lk->first_seen = true;
-			lk->first_snap_id = h.snap_id;
-			lk->first_is_snapshot = h.snap_ctime != 0;
+		sd_inode_hdr_decode(buf, &h);
+		if (strncmp(h.name, iocb->name, SD_MAX_VDI_LEN))
+			continue;
+		if (has_tag) {
+			/* read, delete, clone of snapshots */
+			if (!h.snap_ctime) {
+				vdi_found = true;
+				info->vid = h.vdi_id;
+				continue;
+			}
+			/* as vdi_tag_match() */
+			if (!(h.tag[0] && !strncmp(h.tag, iocb->tag,
+						   SD_MAX_VDI_TAG_LEN)) &&
+			    iocb->snapid != h.snap_id)
+				continue;
+		} else {
+			/* the current working VDI */
+			info->snapid = h.snap_id + 1;
+			if (h.snap_ctime) {
+				/* its working VDI was deleted */
+				info->vid = h.vdi_id;
+				break;
+			}
 		}
-		if (current) {
-			if (h.snap_ctime)
-				return SD_RES_NO_VDI;
-			lk->vid = v;
-			lk->hdr = h;
-			return SD_RES_SUCCESS;
-		}
-		if (!h.snap_ctime) {
-			working_seen = true;
-			goto next;
-		}
-		if ((h.tag[0] && !strcmp(h.tag, tag)) ||
-		    (snapid && h.snap_id == snapid)) {
-			lk->vid = v;
-			lk->hdr = h;
-			return SD_RES_SUCCESS;
-		}
-next:
-		if (v == start)
-			break;
+		info->create_time = h.create_time;
+		info->vid = h.vdi_id;
+		return SD_RES_SUCCESS;
 	}
-	return working_seen ? SD_RES_NO_TAG : SD_RES_NO_VDI;
+	return vdi_found ? SD_RES_NO_TAG : SD_RES_NO_VDI;
 }
 
-static int alloc_vid(const char *name, uint32_t *vid)
+/* as sheep/vdi.c vdi_lookup() (no vid recycling) */
+static int vdi_lookup(const struct vdi_iocb *iocb, struct vdi_info *info)
 {
-	uint32_t v = sd_name_to_start_vid(name, strlen(name)), n;
+	uint32_t left, right;
+	int ret;
 
-	for (n = 0; n < SD_NR_VDIS - 1; n++, v = vid_next(v)) {
-		if (!bit_test(inuse_bm, v)) {
-			*vid = v;
-			return SD_RES_SUCCESS;
-		}
+	memset(info, 0, sizeof(*info));
+	/* get_vdi_bitmap_range() */
+	left = sd_name_to_start_vid(iocb->name, strlen(iocb->name));
+	right = next_zero_bit(left);
+	info->free_bit = right;
+	if (left == right)
+		return SD_RES_NO_VDI;
+	if (right == SD_NR_VDIS) {
+		right = next_zero_bit(1);
+		if (right == SD_NR_VDIS)
+			return SD_RES_FULL_VDI;
+		info->free_bit = right;
 	}
-	return SD_RES_FULL_VDI;
+	/* fill_vdi_info() */
+	if (left < right)
+		return fill_vdi_info_range(left, right, iocb, info);
+	ret = 1 < right ? fill_vdi_info_range(1, right, iocb, info) :
+		SD_RES_NO_VDI;
+	if (ret == SD_RES_NO_VDI || ret == SD_RES_NO_TAG)
+		ret = fill_vdi_info_range(left, SD_NR_VDIS, iocb, info);
+	return ret;
 }
 
 /* name (+ tag) payload of 256 or 512 bytes, NUL-terminated fields */
@@ -321,63 +342,49 @@ static int parse_name_tag(const struct ms_request *r, char *name, char *tag,
 	return name[0] ? SD_RES_SUCCESS : SD_RES_INVALID_PARMS;
 }
 
-/* ---- NEW_VDI (sections 2.3, 6) -------------------------------------- */
-
-static int copies_for(uint8_t copies, uint8_t *policy)
-{
-	if (!copies) {
-		*policy = ms_cluster.copy_policy;
-		copies = ms_cluster.copies;
-	}
-	if (*policy) {
-		uint8_t parity = *policy & 0x0f, data = (*policy >> 4) * 2;
-
-		if (!parity || !data)
-			return -1;
-		copies = data + parity;
-	}
-	return copies;
-}
+/* ---- GET_VDI_INFO / LOCK_VDI (process_work) -------------------------- */
 
 /*
- * Build and store a new inode.  @index (may be NULL) is the flat index to
- * copy; its entries gain a reference once the inode is on disk.
+ * As sheep/ops.c cluster_get_vdi_info(), which is also the process_work
+ * of LOCK_VDI (cluster_lock_vdi_work()); the lock itself is the
+ * process_main step (node.c).
  */
-static int write_new_inode(const struct sd_inode_hdr *h, const uint8_t *index)
+int vdi_cluster_get_info(struct ms_request *r)
 {
-	uint8_t *buf = calloc(1, SD_INODE_REFRESH_SIZE);
-	int ret;
+	char name[SD_MAX_VDI_LEN + 1], tag[SD_MAX_VDI_TAG_LEN + 1];
+	struct vdi_iocb iocb = { .name = name, .tag = tag };
+	struct vdi_info info;
+	int ret = parse_name_tag(r, name, tag, true);
 
-	if (!buf)
-		return SD_RES_NO_MEM;
-	sd_inode_hdr_encode(h, buf);
-	if (index)
-		memcpy(buf + SD_INODE_INDEX_OFFSET, index, INDEX_BYTES);
-	else if (h->store_policy == 1) {
-		/* empty B-tree root: magic, depth 1, no entries */
-		sd_put_le16(buf + SD_INODE_INDEX_OFFSET, BTREE_MAGIC);
-		sd_put_le16(buf + SD_INODE_INDEX_OFFSET + 2, 1);
-	}
-	ret = store_create(sd_vid_to_vdi_oid(h->vdi_id), SD_INODE_SIZE, buf,
-			   SD_INODE_REFRESH_SIZE, 0);
-	if (ret == SD_RES_SUCCESS) {
-		note_inode(h->vdi_id, h);
-		if (index && h->store_policy != 1)
-			index_get_refs(buf + SD_INODE_INDEX_OFFSET);
-	}
-	free(buf);
-	return ret;
+	if (ret != SD_RES_SUCCESS)
+		return ret;
+	iocb.snapid = r->req.vdi.snapid;
+	ret = vdi_lookup(&iocb, &info);
+	if (ret != SD_RES_SUCCESS)
+		return ret;
+	r->rsp.vdi.vdi_id = info.vid;
+	r->rsp.vdi.copies = (uint8_t)node_get_vdi_copies(r->node, info.vid);
+	r->rsp.vdi.block_size_shift =
+		(uint8_t)node_get_vdi_shift(r->node, info.vid);
+	return SD_RES_SUCCESS;
 }
 
-/* header + flat index of @vid into a fresh buffer */
-static int read_inode_index(uint32_t vid, uint8_t **bufp)
+/* ---- NEW_VDI (sheep/ops.c cluster_new_vdi(), sheep/vdi.c) ----------- */
+
+static uint8_t *inode_alloc(void)
 {
-	uint8_t *buf = malloc(SD_INODE_REFRESH_SIZE);
+	return calloc(1, SD_INODE_SIZE);
+}
+
+/* the whole inode of @vid (header, index and gref) */
+static int inode_read_all(uint32_t vid, uint8_t **bufp)
+{
+	uint8_t *buf = malloc(SD_INODE_SIZE);
 	int ret;
 
 	if (!buf)
 		return SD_RES_NO_MEM;
-	ret = store_read(sd_vid_to_vdi_oid(vid), buf, SD_INODE_REFRESH_SIZE, 0);
+	ret = store_read(sd_vid_to_vdi_oid(vid), buf, SD_INODE_SIZE, 0);
 	if (ret != SD_RES_SUCCESS) {
 		free(buf);
 		return ret;
@@ -386,397 +393,439 @@ static int read_inode_index(uint32_t vid, uint8_t **bufp)
 	return SD_RES_SUCCESS;
 }
 
-static int new_vdi_locked(struct ms_request *r, const char *name)
+static uint32_t idx_entry(const uint8_t *inode, uint32_t i)
 {
-	const struct sd_req *q = &r->req;
-	uint8_t policy = q->vdi.copy_policy, *base = NULL;
-	struct sd_inode_hdr h, bh;
-	struct lookup lk;
-	uint32_t vid, base_vid = q->vdi.base_vdi_id;
-	int copies, ret;
-	uint8_t snap[8];
+	return sd_get_le32(inode + SD_INODE_INDEX_OFFSET + 4 * i);
+}
 
-	ret = lookup(name, "", 0, &lk);
-	if (q->vdi.snapid == 0 && ret == SD_RES_SUCCESS) {
-		r->rsp.vdi.vdi_id = lk.vid;
-		return SD_RES_VDI_EXIST;
+static uint8_t *gref_of(uint8_t *inode, uint32_t i)
+{
+	return inode + SD_INODE_GREF_OFFSET + 8 * (size_t)i;
+}
+
+/* gref[i].count++ for every allocated entry of a flat index */
+static void gref_count_up(uint8_t *inode)
+{
+	uint32_t i;
+
+	for (i = 0; i < SD_MAX_DATA_OBJS; i++) {
+		uint8_t *g = gref_of(inode, i);
+
+		if (idx_entry(inode, i))
+			sd_put_le32(g + 4, sd_get_le32(g + 4) + 1);
 	}
-	if (q->vdi.snapid == 0 && ret != SD_RES_NO_VDI)
-		return ret;
-	if (q->vdi.snapid != 0 && ret != SD_RES_SUCCESS)
-		return ret;
-	if (q->vdi.snapid != 0 && !base_vid)
-		base_vid = lk.vid;
+}
 
-	if (base_vid) {
-		ret = read_inode_index(base_vid, &base);
-		if (ret != SD_RES_SUCCESS)
-			return ret == SD_RES_NO_MEM ? ret : SD_RES_BASE_VDI_READ;
-		sd_inode_hdr_decode(base, &bh);
-	}
+/* as sheep/vdi.c alloc_inode(): a full inode buffer */
+static uint8_t *alloc_inode(const struct vdi_iocb *iocb, uint32_t new_snapid,
+			    uint32_t new_vid, const uint8_t *base)
+{
+	uint8_t *new = inode_alloc();
+	struct sd_inode_hdr h;
+	uint32_t i;
 
+	if (!new)
+		return NULL;
 	memset(&h, 0, sizeof(h));
-	snprintf(h.name, sizeof(h.name), "%s", name);
-	h.create_time = ms_now_ctime();
-	h.vdi_size = q->vdi.vdi_size;
-	h.store_policy = q->vdi.store_policy;
-	h.block_size_shift = q->vdi.block_size_shift;
-	if (!h.block_size_shift)
-		h.block_size_shift = base ? bh.block_size_shift :
-			ms_cluster.block_shift;
-	if (!h.block_size_shift)
-		h.block_size_shift = ms_cluster.block_shift;
-	copies = copies_for(q->vdi.copies, &policy);
-	if (copies <= 0 || h.store_policy > 1 ||
-	    h.block_size_shift < SD_MIN_BLOCK_SHIFT ||
-	    h.block_size_shift > SD_MAX_BLOCK_SHIFT) {
-		ret = SD_RES_INVALID_PARMS;
-		goto out;
+	snprintf(h.name, sizeof(h.name), "%s", iocb->name);
+	h.vdi_id = new_vid;
+	h.create_time = iocb->time;
+	h.vdi_size = iocb->size;
+	h.copy_policy = iocb->copy_policy;
+	h.store_policy = iocb->store_policy;
+	h.nr_copies = iocb->nr_copies;
+	h.block_size_shift = iocb->block_size_shift;
+	h.snap_id = new_snapid;
+	h.parent_vdi_id = iocb->base_vid;
+	sd_inode_hdr_encode(&h, new);
+	if (base) {
+		/* a hyper volume's area is a B-tree root: copied as is */
+		memcpy(new + SD_INODE_INDEX_OFFSET,
+		       base + SD_INODE_INDEX_OFFSET, INDEX_BYTES);
+		for (i = 0; i < SD_MAX_DATA_OBJS; i++)
+			if (idx_entry(base, i))
+				sd_put_le32(gref_of(new, i),
+					    sd_get_le32(gref_of((uint8_t *)base,
+								i)) + 1);
+	} else if (iocb->store_policy == 1) {
+		/* sd_inode_init(): empty B-tree root, depth 1 */
+		sd_put_le16(new + SD_INODE_INDEX_OFFSET, BTREE_MAGIC);
+		sd_put_le16(new + SD_INODE_INDEX_OFFSET + 2, 1);
 	}
-	h.nr_copies = (uint8_t)copies;
-	h.copy_policy = policy;
-	h.parent_vdi_id = base_vid;
-	if (q->vdi.snapid) {
-		h.snap_id = lk.hdr.snap_id + 1;
-		if (!h.vdi_size)
-			h.vdi_size = lk.hdr.vdi_size;
-	} else {
-		h.snap_id = lk.first_is_snapshot ? lk.first_snap_id + 1 : 1;
-	}
+	return new;
+}
 
-	ret = alloc_vid(name, &vid);
+/* write a new inode (sd_write_object(..., create = true)) */
+static int write_new_inode(uint32_t vid, const uint8_t *inode)
+{
+	struct sd_inode_hdr h;
+	int ret;
+
+	ret = store_create(sd_vid_to_vdi_oid(vid), SD_INODE_SIZE, inode,
+			   SD_INODE_SIZE, 0);
 	if (ret != SD_RES_SUCCESS)
-		goto out;
-	h.vdi_id = vid;
-	/* a hyper volume's index area is a B-tree root: copied, not counted */
-	ret = write_new_inode(&h, base ? base + SD_INODE_INDEX_OFFSET : NULL);
-	if (ret != SD_RES_SUCCESS) {
-		ret = ret == SD_RES_NO_MEM ? ret : SD_RES_VDI_WRITE;
-		goto out;
-	}
-	if (base && bh.store_policy == 1 && h.store_policy != 1)
-		ms_log("vdi %s: flat clone of a hyper volume", name);
+		return ret;
+	sd_inode_hdr_decode(inode, &h);
+	note_inode_object(vid, &h);
+	if (h.store_policy != 1)
+		index_get_refs(inode + SD_INODE_INDEX_OFFSET);
+	return SD_RES_SUCCESS;
+}
 
-	if (q->vdi.snapid) {
-		/* the old working VDI becomes a snapshot (keeps its vid) */
-		sd_put_le64(snap, ms_now_ctime());
-		ret = store_write(sd_vid_to_vdi_oid(lk.vid), snap, 8,
-				  SD_INODE_OFF_SNAP_CTIME);
-		if (ret != SD_RES_SUCCESS) {
-			ms_log("cannot mark vid %x a snapshot: %s", lk.vid,
-			       sd_result_str(ret));
-			ret = SD_RES_BASE_VDI_WRITE;
-			goto out;
-		}
-		bit_set(snap_bm, lk.vid);
+/* as sheep/vdi.c create_vdi() */
+static int create_vdi(const struct vdi_iocb *iocb, uint32_t new_snapid,
+		      uint32_t new_vid)
+{
+	uint8_t *new = alloc_inode(iocb, new_snapid, new_vid, NULL);
+	int ret;
+
+	if (!new)
+		return SD_RES_NO_MEM;
+	ret = write_new_inode(new_vid, new);
+	free(new);
+	return ret == SD_RES_SUCCESS ? ret : SD_RES_VDI_WRITE;
+}
+
+/* as sheep/vdi.c clone_vdi(): base gref counts up, new inode from base */
+static int clone_vdi(const struct vdi_iocb *iocb, uint32_t new_snapid,
+		     uint32_t new_vid, uint32_t base_vid)
+{
+	uint8_t *base = NULL, *new = NULL;
+	int ret;
+
+	ret = inode_read_all(base_vid, &base);
+	if (ret != SD_RES_SUCCESS)
+		return ret == SD_RES_NO_MEM ? ret : SD_RES_BASE_VDI_READ;
+	gref_count_up(base);
+	ret = store_write(sd_vid_to_vdi_oid(base_vid),
+			  base + SD_INODE_GREF_OFFSET, GREF_BYTES,
+			  SD_INODE_GREF_OFFSET);
+	if (ret != SD_RES_SUCCESS) {
+		ret = SD_RES_BASE_VDI_WRITE;
+		goto out;
 	}
-	r->rsp.vdi.vdi_id = vid;
-	r->rsp.vdi.copies = h.nr_copies;
-	r->rsp.vdi.block_size_shift = h.block_size_shift;
-	ms_log("new vdi %s vid %x (%s, base %x)", name, vid,
-	       q->vdi.snapid ? "snapshot" : base_vid ? "clone" : "create",
-	       base_vid);
-	ret = SD_RES_SUCCESS;
+	new = alloc_inode(iocb, new_snapid, new_vid, base);
+	ret = new ? write_new_inode(new_vid, new) : SD_RES_NO_MEM;
+	if (ret != SD_RES_SUCCESS && ret != SD_RES_NO_MEM)
+		ret = SD_RES_VDI_WRITE;
 out:
+	free(new);
 	free(base);
 	return ret;
 }
 
-void vdi_op_new(struct ms_request *r)
+static void sleep_ms(unsigned int ms)
 {
-	char name[SD_MAX_VDI_LEN + 1], tag[SD_MAX_VDI_TAG_LEN + 1];
-	int ret = parse_name_tag(r, name, tag, false);
+	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000 };
 
-	if (ret == SD_RES_SUCCESS) {
-		pthread_mutex_lock(&vdi_mutex);
-		ret = new_vdi_locked(r, name);
-		pthread_mutex_unlock(&vdi_mutex);
-	}
-	r->rsp.result = (uint32_t)ret;
-}
-
-/* ---- locks and coherence (section 7) -------------------------------- */
-
-static struct vdi_lock *find_lock(uint32_t vid)
-{
-	struct vdi_lock *l;
-
-	for (l = locks; l; l = l->next)
-		if (l->vid == vid)
-			return l;
-	return NULL;
-}
-
-static void free_lock(struct vdi_lock *victim)
-{
-	struct vdi_lock **pp;
-
-	for (pp = &locks; *pp; pp = &(*pp)->next) {
-		if (*pp == victim) {
-			*pp = victim->next;
-			free(victim);
-			return;
-		}
-	}
-}
-
-static int part_index(const struct vdi_lock *l, uint64_t part_id)
-{
-	uint32_t i;
-
-	for (i = 0; i < l->nr; i++)
-		if (l->part[i] == part_id)
-			return (int)i;
-	return -1;
-}
-
-static void part_remove(struct vdi_lock *l, int i)
-{
-	l->nr--;
-	l->part[i] = l->part[l->nr];
-	l->pstate[i] = l->pstate[l->nr];
-	if (!l->nr)
-		free_lock(l);
-}
-
-static int lock_vdi(uint32_t vid, uint32_t type, uint64_t part_id)
-{
-	struct vdi_lock *l = find_lock(vid);
-	uint32_t i, st = PSTATE_SHARED;
-
-	if (type != SD_LOCK_TYPE_NORMAL && type != SD_LOCK_TYPE_SHARED)
-		return SD_RES_INVALID_PARMS;
-	if (l && (type == SD_LOCK_TYPE_NORMAL || l->state != LSTATE_SHARED ||
-		  part_index(l, part_id) >= 0 || l->nr >= MS_MAX_PARTICIPANTS))
-		return SD_RES_VDI_LOCKED;
-	if (!l) {
-		l = calloc(1, sizeof(*l));
-		if (!l)
-			return SD_RES_NO_MEM;
-		l->vid = vid;
-		l->state = type == SD_LOCK_TYPE_NORMAL ? LSTATE_LOCKED :
-			LSTATE_SHARED;
-		l->next = locks;
-		locks = l;
-		if (type == SD_LOCK_TYPE_NORMAL)
-			return SD_RES_SUCCESS;
-		st = PSTATE_MODIFIED;
-	}
-	for (i = 0; i < l->nr; i++)
-		if (l->pstate[i] == PSTATE_MODIFIED)
-			st = PSTATE_INVALIDATED;
-	l->part[l->nr] = part_id;
-	l->pstate[l->nr] = st;
-	l->nr++;
-	return SD_RES_SUCCESS;
-}
-
-/* GET_VDI_INFO and LOCK_VDI */
-void vdi_op_lookup(struct ms_request *r)
-{
-	char name[SD_MAX_VDI_LEN + 1], tag[SD_MAX_VDI_TAG_LEN + 1];
-	struct lookup lk;
-	int ret = parse_name_tag(r, name, tag, true);
-
-	if (ret != SD_RES_SUCCESS)
-		goto out;
-	pthread_mutex_lock(&vdi_mutex);
-	ret = lookup(name, tag, r->req.vdi.snapid, &lk);
-	if (ret == SD_RES_SUCCESS) {
-		r->rsp.vdi.vdi_id = lk.vid;
-		r->rsp.vdi.copies = lk.hdr.nr_copies;
-		r->rsp.vdi.block_size_shift = lk.hdr.block_size_shift;
-		if (r->req.opcode == SD_OP_LOCK_VDI &&
-		    (ms_cluster.flags & MS_CLUSTER_FLAG_LOCK))
-			ret = lock_vdi(lk.vid, r->req.vdi.type, r->part_id);
-	}
-	pthread_mutex_unlock(&vdi_mutex);
-out:
-	r->rsp.result = (uint32_t)ret;
-}
-
-void vdi_op_release(struct ms_request *r)
-{
-	struct vdi_lock *l;
-	int i;
-
-	r->rsp.result = SD_RES_SUCCESS;
-	if (!(ms_cluster.flags & MS_CLUSTER_FLAG_LOCK))
-		return;
-	pthread_mutex_lock(&vdi_mutex);
-	l = find_lock(r->req.vdi.base_vdi_id);
-	if (l && l->state == LSTATE_LOCKED) {
-		free_lock(l);
-	} else if (l) {
-		i = part_index(l, r->part_id);
-		if (i >= 0)
-			part_remove(l, i);
-	}
-	pthread_mutex_unlock(&vdi_mutex);
-}
-
-int vdi_participant_left(uint64_t part_id)
-{
-	struct vdi_lock *l, *next;
-	int i, n = 0;
-
-	pthread_mutex_lock(&vdi_mutex);
-	for (l = locks; l; l = next) {
-		next = l->next;
-		if (l->state != LSTATE_SHARED)
-			continue;
-		i = part_index(l, part_id);
-		if (i < 0)
-			continue;
-		part_remove(l, i);
-		n++;
-	}
-	pthread_mutex_unlock(&vdi_mutex);
-	return n;
-}
-
-/* an index update of @vid by @part_id: it is MODIFIED, the others stale */
-static void coherence_modified(uint32_t vid, uint64_t part_id)
-{
-	struct vdi_lock *l = find_lock(vid);
-	uint32_t i;
-	int me;
-
-	if (!l || l->state != LSTATE_SHARED)
-		return;
-	me = part_index(l, part_id);
-	if (me >= 0 && l->pstate[me] == PSTATE_MODIFIED)
-		return;
-	for (i = 0; i < l->nr; i++)
-		l->pstate[i] = (int)i == me ? PSTATE_MODIFIED :
-			PSTATE_INVALIDATED;
-}
-
-int vdi_coherence_check(uint64_t oid, uint64_t part_id)
-{
-	struct vdi_lock *l;
-	int ret = SD_RES_SUCCESS, i;
-
-	if (!(ms_cluster.flags & MS_CLUSTER_FLAG_LOCK))
-		return SD_RES_SUCCESS;
-	pthread_mutex_lock(&vdi_mutex);
-	l = find_lock(sd_oid_to_vid(oid));
-	if (l && l->state == LSTATE_SHARED) {
-		i = part_index(l, part_id);
-		if (i >= 0 && l->pstate[i] == PSTATE_INVALIDATED)
-			ret = SD_RES_INODE_INVALIDATED;
-	}
-	pthread_mutex_unlock(&vdi_mutex);
-	return ret;
+	while (nanosleep(&ts, &ts) && errno == EINTR)
+		;
 }
 
 /*
- * The refresh read (section 7): read the inode header and index and mark
- * the reader SHARED again, atomically with respect to index updates (they
- * write the inode under vdi_mutex too), so an update between the read and
- * the state change cannot leave a reader SHARED with a stale index.
+ * As sheep/vdi.c snapshot_vdi(): read the whole base inode, write the whole
+ * base inode back with snap_ctime set and its gref counts up, then create
+ * the new working inode with the index read at first.  Nothing stops index
+ * updates of the base meanwhile ("TODO: multiple sd_write_object should be
+ * performed atomically"): one that lands between the read and the write is
+ * overwritten in the base and missing from the new inode.  The control
+ * "snapshot-delay" widens that window.
  */
-int vdi_refresh_read(uint64_t oid, uint8_t *buf, uint32_t len, uint64_t part_id)
+static int snapshot_vdi(const struct vdi_iocb *iocb, uint32_t new_snapid,
+			uint32_t new_vid, uint32_t base_vid)
 {
-	struct vdi_lock *l;
-	uint32_t j;
-	int i, ret;
-
-	pthread_mutex_lock(&vdi_mutex);
-	ret = store_read(oid, buf, len, 0);
-	if (ret != SD_RES_SUCCESS || !(ms_cluster.flags & MS_CLUSTER_FLAG_LOCK))
-		goto out;
-	l = find_lock(sd_oid_to_vid(oid));
-	if (l && l->state == LSTATE_SHARED) {
-		i = part_index(l, part_id);
-		if (i >= 0) {
-			for (j = 0; j < l->nr; j++)
-				if (l->pstate[j] == PSTATE_MODIFIED)
-					l->pstate[j] = PSTATE_SHARED;
-			l->pstate[i] = PSTATE_SHARED;
-		}
-	}
-out:
-	pthread_mutex_unlock(&vdi_mutex);
-	return ret;
-}
-
-/* ---- index updates (sections 2.2, 5.4) ------------------------------ */
-
-/*
- * Write [off, off+len) of inode @oid.  The part that overlaps the flat
- * index is an index update: entries that changed drop a reference to their
- * old object (deleted when unreferenced), and an entry set to the inode's
- * own vid takes one on its object.
- * Called with vdi_mutex held.
- */
-static int inode_write_locked(uint64_t oid, const uint8_t *buf, uint32_t len,
-			      uint64_t off, uint64_t part_id)
-{
-	uint32_t vid = sd_oid_to_vid(oid), first, n, i;
-	uint64_t s = off, e = off + len, base;
-	uint8_t *old;
+	uint8_t *base = NULL, *new = NULL;
+	unsigned int delay;
 	int ret;
 
-	if (s < SD_INODE_INDEX_OFFSET)
-		s = SD_INODE_INDEX_OFFSET;
-	if (e > SD_INODE_GREF_OFFSET)
-		e = SD_INODE_GREF_OFFSET;
-	if (s >= e || bit_test(hyper_bm, vid))
-		return store_write(oid, buf, len, off);
+	ret = inode_read_all(base_vid, &base);
+	if (ret != SD_RES_SUCCESS)
+		return ret == SD_RES_NO_MEM ? ret : SD_RES_BASE_VDI_READ;
+	delay = __atomic_load_n(&vdi_snapshot_delay_ms, __ATOMIC_RELAXED);
+	if (delay)
+		sleep_ms(delay);
+	sd_put_le64(base + SD_INODE_OFF_SNAP_CTIME, iocb->time);
+	gref_count_up(base);
+	ret = store_write(sd_vid_to_vdi_oid(base_vid), base, SD_INODE_SIZE, 0);
+	if (ret != SD_RES_SUCCESS) {
+		ms_log("updating gref of VDI %x failed: %s", base_vid,
+		       sd_result_str(ret));
+		ret = SD_RES_BASE_VDI_WRITE;
+		goto out;
+	}
+	new = alloc_inode(iocb, new_snapid, new_vid, base);
+	ret = new ? write_new_inode(new_vid, new) : SD_RES_NO_MEM;
+	if (ret != SD_RES_SUCCESS && ret != SD_RES_NO_MEM)
+		ret = SD_RES_VDI_WRITE;
+out:
+	free(new);
+	free(base);
+	return ret;
+}
 
-	first = (uint32_t)((s - SD_INODE_INDEX_OFFSET) / 4);
-	n = (uint32_t)((e - 1 - SD_INODE_INDEX_OFFSET) / 4) - first + 1;
-	base = SD_INODE_INDEX_OFFSET + 4 * (uint64_t)first;
-	old = malloc(2 * (size_t)n * 4);
-	if (!old)
-		return SD_RES_NO_MEM;
-	ret = store_read(oid, old, n * 4, base);
+/*
+ * As sheep/vdi.c rebase_vdi(): the current working VDI @cur_vid becomes a
+ * snapshot and the new working VDI is based on @base_vid.
+ */
+static int rebase_vdi(const struct vdi_iocb *iocb, uint32_t new_snapid,
+		      uint32_t new_vid, uint32_t base_vid, uint32_t cur_vid)
+{
+	uint8_t *base = NULL, *new = NULL, t[8];
+	int ret;
+
+	ret = inode_read_all(base_vid, &base);
+	if (ret != SD_RES_SUCCESS)
+		return ret == SD_RES_NO_MEM ? ret : SD_RES_BASE_VDI_READ;
+	sd_put_le64(t, iocb->time);
+	ret = store_write(sd_vid_to_vdi_oid(cur_vid), t, sizeof(t),
+			  SD_INODE_OFF_SNAP_CTIME);
+	if (ret != SD_RES_SUCCESS) {
+		ret = SD_RES_VDI_WRITE;
+		goto out;
+	}
+	gref_count_up(base);
+	ret = store_write(sd_vid_to_vdi_oid(base_vid),
+			  base + SD_INODE_GREF_OFFSET, GREF_BYTES,
+			  SD_INODE_GREF_OFFSET);
+	if (ret != SD_RES_SUCCESS) {
+		ret = SD_RES_VDI_WRITE;
+		goto out;
+	}
+	new = alloc_inode(iocb, new_snapid, new_vid, base);
+	ret = new ? write_new_inode(new_vid, new) : SD_RES_NO_MEM;
+	if (ret != SD_RES_SUCCESS && ret != SD_RES_NO_MEM)
+		ret = SD_RES_VDI_WRITE;
+out:
+	free(new);
+	free(base);
+	return ret;
+}
+
+/* as sheep/vdi.c vdi_create(): fresh create or clone */
+static int vdi_create(struct ms_request *r, const struct vdi_iocb *iocb,
+		      uint32_t *new_vid)
+{
+	struct vdi_info info;
+	int ret;
+
+	ret = vdi_lookup(iocb, &info);
+	if (ret == SD_RES_SUCCESS) {
+		r->rsp.vdi.vdi_id = info.vid;
+		return SD_RES_VDI_EXIST;
+	}
+	if (ret != SD_RES_NO_VDI)
+		return ret;
+	if (!info.snapid)
+		info.snapid = 1;
+	*new_vid = info.free_bit;
+	ret = node_notify_vdi_add(r->node, *new_vid, iocb->nr_copies,
+				  iocb->base_vid ? iocb->base_vid : info.vid,
+				  iocb->copy_policy, iocb->block_size_shift);
+	if (ret != SD_RES_SUCCESS)
+		return ret;
+	if (!iocb->base_vid)
+		return create_vdi(iocb, info.snapid, *new_vid);
+	return clone_vdi(iocb, info.snapid, *new_vid, iocb->base_vid);
+}
+
+/*
+ * As sheep/vdi.c vdi_snapshot(): NOTIFY_VDI_ADD first (from then on each
+ * node, when it applies it, treats the old vid as a snapshot: READONLY),
+ * then snapshot_vdi() or, when base_vdi_id is not the working vid,
+ * rebase_vdi().
+ */
+static int vdi_snapshot(struct ms_request *r, const struct vdi_iocb *iocb,
+			uint32_t *new_vid)
+{
+	struct vdi_info info;
+	int ret;
+
+	ret = vdi_lookup(iocb, &info);
+	if (ret != SD_RES_SUCCESS)
+		return ret;
+	*new_vid = info.free_bit;
+	ret = node_notify_vdi_add(r->node, *new_vid, iocb->nr_copies, info.vid,
+				  iocb->copy_policy, iocb->block_size_shift);
+	if (ret != SD_RES_SUCCESS)
+		return ret;
+	if (iocb->base_vid == info.vid)
+		return snapshot_vdi(iocb, info.snapid, *new_vid,
+				    iocb->base_vid);
+	return rebase_vdi(iocb, info.snapid, *new_vid, iocb->base_vid,
+			  info.vid);
+}
+
+/* as sheep/ops.c cluster_new_vdi() */
+int vdi_cluster_new(struct ms_request *r)
+{
+	const struct sd_req *q = &r->req;
+	char name[SD_MAX_VDI_LEN + 1], tag[SD_MAX_VDI_TAG_LEN + 1];
+	struct vdi_iocb iocb = { .name = name, .tag = "" };
+	struct timeval tv;
+	uint32_t vid = 0;
+	int ret = parse_name_tag(r, name, tag, false);
+
+	if (ret != SD_RES_SUCCESS)
+		return ret;
+	gettimeofday(&tv, NULL);
+	iocb.time = (uint64_t)tv.tv_sec << 32 | (uint64_t)tv.tv_usec * 1000;
+	iocb.size = q->vdi.vdi_size;
+	iocb.base_vid = q->vdi.base_vdi_id;
+	iocb.copy_policy = q->vdi.copy_policy;
+	iocb.store_policy = q->vdi.store_policy;
+	iocb.nr_copies = q->vdi.copies;
+	iocb.block_size_shift = q->vdi.block_size_shift;
+	/* the client did not choose the redundancy: the cluster's */
+	if (!q->vdi.copies) {
+		iocb.nr_copies = ms_cluster.copies;
+		iocb.copy_policy = ms_cluster.copy_policy;
+	}
+	if (iocb.copy_policy) {
+		/* ec_policy_to_dp(); sheep panics on a zero nibble */
+		uint8_t parity = iocb.copy_policy & 0x0f;
+		uint8_t data = (uint8_t)((iocb.copy_policy >> 4) * 2);
+
+		if (!parity || !data)
+			return SD_RES_INVALID_PARMS;
+		iocb.nr_copies = data + parity;
+	}
+	if (!iocb.block_size_shift)
+		iocb.block_size_shift = ms_cluster.block_shift;
+	/* not checked by sheep: a shift or policy it could not serve */
+	if (iocb.store_policy > 1 ||
+	    iocb.block_size_shift < SD_MIN_BLOCK_SHIFT ||
+	    iocb.block_size_shift > SD_MAX_BLOCK_SHIFT || !iocb.nr_copies)
+		return SD_RES_INVALID_PARMS;
+	if (q->vdi.snapid)
+		ret = vdi_snapshot(r, &iocb, &vid);
+	else
+		ret = vdi_create(r, &iocb, &vid);
+	if (ret == SD_RES_VDI_EXIST)
+		return ret;
+	r->rsp.vdi.vdi_id = vid;
+	r->rsp.vdi.copies = iocb.nr_copies;
+	r->rsp.vdi.block_size_shift = iocb.block_size_shift;
+	if (ret == SD_RES_SUCCESS)
+		ms_log("new vdi %s vid %x (%s, base %x)", name, vid,
+		       q->vdi.snapid ? "snapshot" : iocb.base_vid ? "clone" :
+		       "create", iocb.base_vid);
+	return ret;
+}
+
+/* ---- index updates (sheep/gateway.c gateway_write_obj()) ------------- */
+
+/* as sheep/sheep_priv.h is_data_vid_update(): the range lies entirely in
+ * data_vdi_id[] */
+static bool is_data_vid_update(uint64_t off, uint32_t len)
+{
+	return off >= SD_INODE_INDEX_OFFSET &&
+		off + len <= SD_INODE_GREF_OFFSET;
+}
+
+struct refcnt_work {
+	uint32_t start;
+	uint32_t nr;
+	uint32_t *vids;		/* old entries */
+	uint32_t *new_vids;
+};
+
+/* as sheep/gateway.c update_obj_refcnt(): every old object whose entry
+ * changed loses the reference (and goes when it had the last one) */
+static void update_obj_refcnt(void *arg)
+{
+	struct refcnt_work *w = arg;
+	uint32_t i;
+
+	for (i = 0; i < w->nr; i++) {
+		if (!w->vids[i] || w->vids[i] == w->new_vids[i])
+			continue;
+		drop_ref(w->vids[i], w->start + i);
+	}
+	free(w->vids);
+	free(w->new_vids);
+	free(w);
+}
+
+/*
+ * A write to inode @oid received by node @node: an index update when the
+ * range lies in data_vdi_id[], else a plain write.  The caller did the
+ * TGT check; inodes are never read-only.
+ */
+int vdi_inode_write(int node, uint64_t self, uint64_t oid, const uint8_t *buf,
+		    uint32_t len, uint64_t off)
+{
+	uint32_t vid = sd_oid_to_vid(oid), nr = len / 4, start, i;
+	uint8_t *old = NULL, *refs = NULL, *zero = NULL;
+	struct refcnt_work *w = NULL;
+	int ret;
+
+	if (!is_data_vid_update(off, len))
+		return store_write(oid, buf, len, off);
+	node_invalidate_other_nodes(node, self, vid);
+	start = (uint32_t)((off - SD_INODE_INDEX_OFFSET) / 4);
+	old = malloc((size_t)nr * 4 + 1);
+	refs = malloc((size_t)nr * 8 + 1);
+	zero = calloc(1, (size_t)nr * 8 + 1);
+	if (!old || !refs || !zero) {
+		ret = SD_RES_NO_MEM;
+		goto out;
+	}
+	/* prepare_obj_refcnt(): the previous entries and their gref */
+	ret = store_read(oid, old, nr * 4, sd_inode_index_offset(start));
+	if (ret == SD_RES_SUCCESS)
+		ret = store_read(oid, refs, nr * 8,
+				 SD_INODE_GREF_OFFSET + 8 * (uint64_t)start);
 	if (ret != SD_RES_SUCCESS)
 		goto out;
-	memcpy(old + n * 4, old, n * 4);
-	memcpy(old + n * 4 + (s - base), buf + (s - off), e - s);
 	ret = store_write(oid, buf, len, off);
 	if (ret != SD_RES_SUCCESS)
 		goto out;
-	for (i = 0; i < n; i++) {
-		uint32_t o = sd_get_le32(old + 4 * i);
-		uint32_t nw = sd_get_le32(old + n * 4 + 4 * i);
-
-		if (o == nw)
-			continue;
-		/*
-		 * Like sheep's generational counts: a created object's one
-		 * reference belongs to its own vid's entry; an entry naming
-		 * another vid's object takes none (sheep zeroes its gref), so
-		 * a client that publishes a foreign vid loses that object when
-		 * the owner is deleted -- as it would on a real cluster.
-		 */
-		if (nw == vid)
-			ref_get(sd_vid_to_data_oid(nw, first + i));
-		if (o)
-			drop_ref(o, first + i);
+	/* the gref of the updated range is zeroed */
+	ret = store_write(oid, zero, nr * 8,
+			  SD_INODE_GREF_OFFSET + 8 * (uint64_t)start);
+	if (ret != SD_RES_SUCCESS) {
+		ms_log("updating reference count of inode object %016llx "
+		       "failed: %s", (unsigned long long)oid,
+		       sd_result_str(ret));
+		goto out;
 	}
-	coherence_modified(vid, part_id);
+	if (vdi_is_hyper(vid))
+		goto out;	/* a B-tree root, not entries: not counted */
+	w = calloc(1, sizeof(*w));
+	if (!w || !(w->vids = malloc((size_t)nr * 4 + 1)) ||
+	    !(w->new_vids = malloc((size_t)nr * 4 + 1))) {
+		ret = SD_RES_NO_MEM;
+		goto out;
+	}
+	w->start = start;
+	w->nr = nr;
+	for (i = 0; i < nr; i++) {
+		w->vids[i] = sd_get_le32(old + 4 * i);
+		w->new_vids[i] = sd_get_le32(buf + 4 * i);
+		/* minisheep's count: an entry naming its own vid holds the
+		 * object's reference (sheep's implicit ledger[0] = 1) */
+		if (w->new_vids[i] != w->vids[i] && w->new_vids[i] == vid)
+			ref_get(sd_vid_to_data_oid(vid, start + i));
+	}
+	/* the reference drops run after the reply */
+	group_queue_work(update_obj_refcnt, w);
+	w = NULL;
 out:
+	if (w) {
+		free(w->vids);
+		free(w->new_vids);
+		free(w);
+	}
 	free(old);
-	return ret;
-}
-
-int vdi_inode_write(uint64_t oid, const uint8_t *buf, uint32_t len,
-		    uint64_t off, uint64_t part_id)
-{
-	int ret;
-
-	pthread_mutex_lock(&vdi_mutex);
-	ret = inode_write_locked(oid, buf, len, off, part_id);
-	pthread_mutex_unlock(&vdi_mutex);
+	free(refs);
+	free(zero);
 	return ret;
 }
 
 /*
- * CREATE_AND_WRITE_OBJ of an inode (no known client does it): replace the
- * object and move the references from the old index to the new one.
+ * CREATE_AND_WRITE_OBJ of an inode (no known client does it): sheep just
+ * creates the object; minisheep also moves the references from the old
+ * index to the new one and notes the vid.
  */
 int vdi_inode_create(uint64_t oid, const uint8_t *buf, uint32_t len,
 		     uint64_t off)
@@ -795,15 +844,26 @@ int vdi_inode_create(uint64_t oid, const uint8_t *buf, uint32_t len,
 	if (len && off < SD_INODE_REFRESH_SIZE)
 		memcpy(nw + off, buf, off + len > SD_INODE_REFRESH_SIZE ?
 		       SD_INODE_REFRESH_SIZE - off : len);
-	pthread_mutex_lock(&vdi_mutex);
-	old_flat = bit_test(inuse_bm, vid) && !bit_test(hyper_bm, vid);
-	if (old_flat && read_inode_index(vid, &old) != SD_RES_SUCCESS)
-		old = NULL;
+	old_flat = bit_test(inuse_bm, vid) && !vdi_is_hyper(vid);
+	if (old_flat) {
+		old = malloc(SD_INODE_REFRESH_SIZE);
+		if (old && store_read(oid, old, SD_INODE_REFRESH_SIZE, 0) !=
+		    SD_RES_SUCCESS) {
+			free(old);
+			old = NULL;
+		}
+	}
 	ret = store_create(oid, SD_INODE_SIZE, buf, len, off);
 	if (ret != SD_RES_SUCCESS)
 		goto out;
 	sd_inode_hdr_decode(nw, &h);
-	note_inode(vid, &h);
+	bit_set(inuse_bm, vid);
+	if (!h.name[0])
+		bit_set(deleted_bm, vid);
+	note_inode_object(vid, &h);
+	node_add_vdi_state_all(vid, h.nr_copies, h.snap_ctime != 0,
+			       h.copy_policy, h.block_size_shift,
+			       h.parent_vdi_id);
 	if (h.store_policy != 1)
 		index_get_refs(nw + SD_INODE_INDEX_OFFSET);
 	for (i = 0; old && i < SD_MAX_DATA_OBJS; i++) {
@@ -813,150 +873,144 @@ int vdi_inode_create(uint64_t oid, const uint8_t *buf, uint32_t len,
 			drop_ref(e, i);
 	}
 out:
-	pthread_mutex_unlock(&vdi_mutex);
 	free(old);
 	free(nw);
 	return ret;
 }
 
-void vdi_op_discard(struct ms_request *r)
+/*
+ * As sheep/ops.c local_discard_obj(): if the inode of the oid's vid has a
+ * non-zero entry for it, zero the entry through an index update
+ * (sd_inode_write_vid() -> gateway_write_obj()) and remove the object
+ * itself; SUCCESS also when the entry was already 0.
+ */
+int vdi_local_discard(struct ms_request *r)
 {
-	uint64_t oid = r->req.obj.oid, inode = sd_vid_to_vdi_oid(sd_oid_to_vid(oid));
-	uint32_t idx = sd_oid_to_idx(oid), cur;
+	uint64_t oid = r->req.obj.oid;
+	uint32_t vid = sd_oid_to_vid(oid), idx = sd_oid_to_idx(oid);
+	uint64_t inode = sd_vid_to_vdi_oid(vid);
 	uint8_t e[4], zero[4] = { 0 };
 	int ret;
 
-	if (!sd_oid_is_data(oid) || idx >= SD_MAX_DATA_OBJS ||
-	    bit_test(hyper_bm, sd_oid_to_vid(oid))) {
-		r->rsp.result = SD_RES_INVALID_PARMS;
-		return;
-	}
-	pthread_mutex_lock(&vdi_mutex);
+	if (!sd_oid_is_data(oid) || idx >= SD_MAX_DATA_OBJS || vdi_is_hyper(vid))
+		return SD_RES_INVALID_PARMS;
 	ret = store_read(inode, e, 4, sd_inode_index_offset(idx));
-	cur = sd_get_le32(e);
-	if (ret == SD_RES_SUCCESS && cur)
-		ret = inode_write_locked(inode, zero, 4,
-					 sd_inode_index_offset(idx),
-					 r->part_id);
-	pthread_mutex_unlock(&vdi_mutex);
-	r->rsp.result = (uint32_t)ret;
+	if (ret != SD_RES_SUCCESS || !sd_get_le32(e))
+		return ret;
+	ret = vdi_inode_write(r->node, r->self, inode, zero, 4,
+			      sd_inode_index_offset(idx));
+	if (ret != SD_RES_SUCCESS)
+		return ret;
+	if (store_remove(oid) != SD_RES_SUCCESS)
+		ms_log("failed to remove %016llx", (unsigned long long)oid);
+	return SD_RES_SUCCESS;
 }
 
-/* ---- DEL_VDI -------------------------------------------------------- */
+/* ---- DEL_VDI (sheep/ops.c cluster_del_vdi(), sheep/vdi.c) ------------ */
 
-static int del_vdi_locked(struct ms_request *r, const char *name,
-			  const char *tag)
+/*
+ * As sheep/vdi.c delete_vdi_work(): clear the name, the size and
+ * everything after the header, keep the inode (the hash chain needs it).
+ * Where sheep refuses (logs "still has objects" and leaves the inode as it
+ * is, yet replies SUCCESS and marks the vid deleted), minisheep frees the
+ * entries the client did not zero itself.
+ */
+static int delete_vdi(uint32_t vid)
 {
-	struct lookup lk;
-	uint8_t *buf = NULL;
+	uint8_t *buf = NULL, *index = NULL;
+	struct sd_inode_hdr h;
 	uint32_t i;
 	int ret;
 
-	ret = lookup(name, tag, r->req.vdi.snapid, &lk);
+	ret = inode_read_all(vid, &buf);
 	if (ret != SD_RES_SUCCESS)
 		return ret;
-	r->rsp.vdi.vdi_id = lk.vid;
-	ret = read_inode_index(lk.vid, &buf);
-	if (ret != SD_RES_SUCCESS)
-		return ret;
-	/* keep the header (the hash chain needs the inode), clear the rest */
+	sd_inode_hdr_decode(buf, &h);
+	if (!h.name[0])
+		goto out;		/* already deleted */
+	if (h.store_policy != 1) {
+		index = malloc(INDEX_BYTES);
+		if (!index) {
+			ret = SD_RES_NO_MEM;
+			goto out;
+		}
+		memcpy(index, buf + SD_INODE_INDEX_OFFSET, INDEX_BYTES);
+	}
 	memset(buf + SD_INODE_OFF_NAME, 0, SD_MAX_VDI_LEN);
 	sd_put_le64(buf + SD_INODE_OFF_VDI_SIZE, 0);
-	ret = store_create(sd_vid_to_vdi_oid(lk.vid), SD_INODE_SIZE, buf,
-			   SD_INODE_HEADER_SIZE, 0);
+	memset(buf + SD_INODE_HEADER_SIZE, 0,
+	       SD_INODE_SIZE - SD_INODE_HEADER_SIZE);
+	ret = store_write(sd_vid_to_vdi_oid(vid), buf, SD_INODE_SIZE, 0);
 	if (ret != SD_RES_SUCCESS)
 		goto out;
-	bit_set(deleted_bm, lk.vid);
 	/* entries the client did not zero: free them here */
-	for (i = 0; lk.hdr.store_policy != 1 && i < SD_MAX_DATA_OBJS; i++) {
-		uint32_t e = sd_get_le32(buf + SD_INODE_INDEX_OFFSET + 4 * i);
+	for (i = 0; index && i < SD_MAX_DATA_OBJS; i++) {
+		uint32_t e = sd_get_le32(index + 4 * i);
 
 		if (e)
 			drop_ref(e, i);
 	}
-	ms_log("deleted vdi %s vid %x", name, lk.vid);
+	ms_log("deleted vdi %s vid %x", h.name, vid);
 out:
+	free(index);
 	free(buf);
 	return ret;
 }
 
-void vdi_op_del(struct ms_request *r)
+/* as sheep/ops.c cluster_del_vdi() -> vdi_delete() */
+int vdi_cluster_del(struct ms_request *r)
 {
 	char name[SD_MAX_VDI_LEN + 1], tag[SD_MAX_VDI_TAG_LEN + 1];
+	struct vdi_iocb iocb = { .name = name, .tag = tag };
+	struct vdi_info info;
 	int ret = parse_name_tag(r, name, tag, true);
 
-	if (ret == SD_RES_SUCCESS) {
-		pthread_mutex_lock(&vdi_mutex);
-		ret = del_vdi_locked(r, name, tag);
-		pthread_mutex_unlock(&vdi_mutex);
-	}
-	r->rsp.result = (uint32_t)ret;
+	if (ret != SD_RES_SUCCESS)
+		return ret;
+	iocb.snapid = r->req.vdi.snapid;
+	ret = vdi_lookup(&iocb, &info);
+	if (ret != SD_RES_SUCCESS)
+		return ret;
+	ret = delete_vdi(info.vid);
+	r->rsp.vdi.vdi_id = info.vid;
+	return ret;
 }
 
 /* ---- READ_VDIS / READ_DEL_VDIS / GET_VDI_COPIES ---------------------- */
 
 void vdi_op_read_bitmap(struct ms_request *r, bool deleted)
 {
+	uint32_t i;
+
 	if (r->req.data_length != SD_VDI_BITMAP_SIZE) {
 		r->rsp.result = SD_RES_INVALID_PARMS;
 		return;
 	}
 	if (!ops_alloc_rdata(r, SD_VDI_BITMAP_SIZE))
 		return;
-	pthread_mutex_lock(&vdi_mutex);
-	memcpy(r->rdata, deleted ? deleted_bm : inuse_bm, SD_VDI_BITMAP_SIZE);
-	pthread_mutex_unlock(&vdi_mutex);
-}
-
-static void fill_vdi_state(uint8_t *p, uint32_t vid)
-{
-	uint8_t buf[SD_INODE_HEADER_SIZE];
-	struct sd_inode_hdr h;
-	struct vdi_lock *l = find_lock(vid);
-	uint32_t i;
-
-	memset(&h, 0, sizeof(h));
-	read_hdr(vid, buf, &h);
-	sd_put_le32(p, vid);
-	p[4] = h.nr_copies;
-	p[5] = bit_test(snap_bm, vid);
-	p[6] = bit_test(deleted_bm, vid);
-	p[7] = h.copy_policy;
-	p[8] = h.block_size_shift;
-	sd_put_le32(p + 12, h.parent_vdi_id);
-	sd_put_le32(p + 16, l ? l->state : LSTATE_UNLOCKED);
-	if (l && l->state == LSTATE_LOCKED)
-		cluster_fill_node_id(p + 20);
-	if (!l || l->state != LSTATE_SHARED)
-		return;
-	sd_put_le32(p + 60, l->nr);
-	for (i = 0; i < l->nr; i++) {
-		sd_put_le32(p + 64 + 4 * i, l->pstate[i]);
-		cluster_fill_node_id(p + 188 + 40 * i);
-	}
+	for (i = 0; i < SD_VDI_BITMAP_SIZE; i++)
+		r->rdata[i] = __atomic_load_n(deleted ? &deleted_bm[i] :
+					      &inuse_bm[i], __ATOMIC_ACQUIRE);
+	node_unapplied_bits(r->node, deleted, r->rdata);
 }
 
 void vdi_op_get_copies(struct ms_request *r)
 {
-	uint32_t v, n = 0, i = 0;
+	uint8_t *buf;
+	uint32_t len;
+	int ret;
 
-	pthread_mutex_lock(&vdi_mutex);
-	for (v = 0; v < SD_NR_VDIS; v += 8)
-		n += (uint32_t)__builtin_popcount(inuse_bm[v >> 3]);
-	if ((uint64_t)n * MS_VDI_STATE_SIZE > r->req.data_length) {
-		r->rsp.result = SD_RES_BUFFER_SMALL;
-		goto out;
+	ret = node_fill_vdi_states(r->node, &buf, r->req.data_length, &len);
+	if (ret != SD_RES_SUCCESS) {
+		r->rsp.result = (uint32_t)ret;
+		return;
 	}
-	if (!ops_alloc_rdata(r, n * MS_VDI_STATE_SIZE))
-		goto out;
-	for (v = 1; v < SD_NR_VDIS && i < n; v++)
-		if (inuse_bm[v >> 3] && bit_test(inuse_bm, v))
-			fill_vdi_state(r->rdata + MS_VDI_STATE_SIZE * i++, v);
-out:
-	pthread_mutex_unlock(&vdi_mutex);
+	free(r->rdata);
+	r->rdata = buf;
+	r->rsp.data_length = len;
 }
 
-/* ---- GET_VDI_ATTR (section 10) --------------------------------------- */
+/* ---- GET_VDI_ATTR (sheep/ops.c cluster_get_vdi_attr()) --------------- */
 
 static uint64_t fnv64a(const uint8_t *p, size_t len, uint64_t h)
 {
@@ -967,67 +1021,133 @@ static uint64_t fnv64a(const uint8_t *p, size_t len, uint64_t h)
 	return h;
 }
 
-static int get_attr_locked(struct ms_request *r)
+/* as sheep/sheepdog_proto.h sd_hash_vdi(): 0 is not skipped here */
+static uint32_t hash_vdi(const char *name)
 {
-	const uint8_t *a = r->data;
-	char name[SD_MAX_VDI_LEN + 1], tag[SD_MAX_VDI_TAG_LEN + 1];
-	uint8_t cur[ATTR_HDR_SIZE];
-	uint16_t flags = r->req.flags;
-	uint32_t hashvid, attr_id, n;
-	struct lookup lk;
-	uint64_t h;
-	int ret;
-
-	sd_get_name(a, SD_MAX_VDI_LEN, name);
-	sd_get_name(a + 256, SD_MAX_VDI_TAG_LEN, tag);
-	ret = lookup(name, tag, sd_get_le32(a + 520), &lk);
-	if (ret != SD_RES_SUCCESS)
-		return ret;
-	hashvid = sd_name_to_start_vid(name, strlen(name));
-	h = fnv64a(a, 512, UINT64_C(0xcbf29ce484222325));
-	h = fnv64a(a + 520, 4, h);
-	h = fnv64a(a + 528, 256, h);
-	attr_id = (uint32_t)h;
-	r->rsp.vdi.vdi_id = hashvid;
-	r->rsp.vdi.copies = lk.hdr.nr_copies;
-	for (n = 0; n < ATTR_MAX_PROBES; n++, attr_id++) {
-		uint64_t oid = SD_VDI_ATTR_BIT | ((uint64_t)hashvid << 32) |
-			attr_id;
-
-		r->rsp.vdi.attr_id = attr_id;
-		ret = store_read(oid, cur, ATTR_HDR_SIZE, 0);
-		if (ret == SD_RES_NO_OBJ) {
-			if (!(flags & ATTR_FLAG_CREAT))
-				return SD_RES_NO_OBJ;
-			return store_create(oid, MS_ATTR_OBJ_SIZE, a,
-					    r->data_len, 0);
-		}
-		if (ret != SD_RES_SUCCESS)
-			return ret;
-		if (memcmp(cur, a, 512) || memcmp(cur + 520, a + 520, 4) ||
-		    memcmp(cur + 528, a + 528, 256))
-			continue;
-		if (flags & ATTR_FLAG_EXCL)
-			return SD_RES_VDI_EXIST;
-		if (flags & ATTR_FLAG_DEL)
-			return store_remove(oid);
-		if ((flags & ATTR_FLAG_CREAT) && r->data_len > ATTR_HDR_SIZE)
-			return store_write(oid, a, r->data_len, 0);
-		return SD_RES_SUCCESS;
-	}
-	return SD_RES_FULL_VDI;
+	return (uint32_t)(fnv64a((const uint8_t *)name, strlen(name),
+				 UINT64_C(0xcbf29ce484222325)) &
+			  (SD_NR_VDIS - 1));
 }
 
-void vdi_op_get_attr(struct ms_request *r)
+/* as sheep/vdi.c hash_vdi_attr(): name, tag, snap_id, key */
+static uint32_t hash_vdi_attr(const uint8_t *a)
 {
-	int ret = SD_RES_INVALID_PARMS;
+	uint64_t h = UINT64_C(0xcbf29ce484222325);
 
-	if (r->data_len >= ATTR_HDR_SIZE && r->data_len <= MS_ATTR_OBJ_SIZE &&
-	    r->data[SD_MAX_VDI_LEN - 1] == 0 &&
-	    r->data[SD_MAX_VDI_LEN + SD_MAX_VDI_TAG_LEN - 1] == 0) {
-		pthread_mutex_lock(&vdi_mutex);
-		ret = get_attr_locked(r);
-		pthread_mutex_unlock(&vdi_mutex);
+	h = fnv64a(a, SD_MAX_VDI_LEN + SD_MAX_VDI_TAG_LEN, h);
+	h = fnv64a(a + ATTR_OFF_SNAP_ID, 4, h);
+	h = fnv64a(a + ATTR_OFF_KEY, 256, h);
+	return (uint32_t)h;
+}
+
+/*
+ * As sheep/vdi.c get_vdi_attr(): probe attr_id, attr_id + 1, ... of the
+ * hash vid.  The slot is read unless this is a plain CREAT (wr && !excl),
+ * which creates (replaces) the first slot without looking; a missing
+ * object is created with CREAT; a match (strcmp of name, tag and key,
+ * equal snap_id) gives VDI_EXIST with EXCL, a one-byte "" tombstone at
+ * the name with DEL (the object stays), else SUCCESS.
+ */
+static int get_vdi_attr(uint8_t *vattr, uint32_t data_len, uint32_t vid,
+			uint32_t *attrid, uint64_t create_time, bool wr,
+			bool excl, bool del)
+{
+	uint8_t *tmp = malloc(MS_ATTR_OBJ_SIZE);
+	int ret = SD_RES_NO_OBJ;
+	uint32_t n;
+
+	if (!tmp)
+		return SD_RES_NO_MEM;
+	sd_put_le64(vattr + ATTR_OFF_CTIME, create_time);
+	*attrid = hash_vdi_attr(vattr);
+	/* sheep probes all 2^32 - 1 ids; minisheep gives up earlier */
+	for (n = 0; n < ATTR_MAX_PROBES; n++, (*attrid)++) {
+		uint64_t oid = SD_VDI_ATTR_BIT | ((uint64_t)vid << 32) |
+			*attrid;
+
+		if (excl || !wr)
+			ret = store_read(oid, tmp, MS_ATTR_OBJ_SIZE, 0);
+		if (ret == SD_RES_NO_OBJ && wr) {
+			/* sd_write_object(oid, vattr, data_len, 0, create) */
+			ret = store_create(oid, MS_ATTR_OBJ_SIZE, vattr,
+					   data_len, 0);
+			ret = ret ? SD_RES_EIO : SD_RES_SUCCESS;
+			goto out;
+		}
+		if (ret != SD_RES_SUCCESS)
+			goto out;
+		if (strcmp((char *)tmp, (char *)vattr) == 0 &&
+		    strcmp((char *)tmp + SD_MAX_VDI_LEN,
+			   (char *)vattr + SD_MAX_VDI_LEN) == 0 &&
+		    sd_get_le32(tmp + ATTR_OFF_SNAP_ID) ==
+		    sd_get_le32(vattr + ATTR_OFF_SNAP_ID) &&
+		    strcmp((char *)tmp + ATTR_OFF_KEY,
+			   (char *)vattr + ATTR_OFF_KEY) == 0) {
+			if (excl) {
+				ret = SD_RES_VDI_EXIST;
+			} else if (del) {
+				ret = store_write(oid, "", 1, 0);
+				ret = ret ? SD_RES_EIO : SD_RES_SUCCESS;
+			} else if (wr) {
+				/* unreachable in sheep too: wr && !excl never
+				 * reads */
+				ret = store_write(oid, vattr, MS_ATTR_OBJ_SIZE,
+						  0);
+				ret = ret ? SD_RES_EIO : SD_RES_SUCCESS;
+			} else {
+				ret = SD_RES_SUCCESS;
+			}
+			goto out;
+		}
 	}
-	r->rsp.result = (uint32_t)ret;
+	ret = SD_RES_FULL_VDI;
+out:
+	free(tmp);
+	return ret;
+}
+
+/*
+ * As sheep/ops.c cluster_get_vdi_attr(): look the VDI up by the
+ * attribute's name and tag and the header's snapid, then get_vdi_attr()
+ * on the name's hash vid (the VDI's vid changes with snapshots) with the
+ * VDI's create_time as ctime.  The response carries that hash vid, the
+ * attribute id and the copies of the hash vid.
+ */
+int vdi_cluster_get_attr(struct ms_request *r)
+{
+	struct vdi_iocb iocb = { 0 };
+	uint8_t *a = r->data, *vattr;
+	uint32_t vid, attrid = 0;
+	struct vdi_info info;
+	uint16_t flags = r->req.flags;
+	int ret;
+
+	/* not checked by sheep: a payload holding the whole header, and
+	 * NUL-terminated strings */
+	if (!(flags & SD_FLAG_CMD_WRITE) || r->data_len < ATTR_HDR_SIZE ||
+	    r->data_len > MS_ATTR_OBJ_SIZE || a[SD_MAX_VDI_LEN - 1] ||
+	    a[SD_MAX_VDI_LEN + SD_MAX_VDI_TAG_LEN - 1] ||
+	    a[ATTR_OFF_KEY + 255] || !a[0])
+		return SD_RES_INVALID_PARMS;
+	iocb.name = (const char *)a;
+	iocb.tag = (const char *)a + SD_MAX_VDI_LEN;
+	iocb.snapid = r->req.vdi.snapid;
+	ret = vdi_lookup(&iocb, &info);
+	if (ret != SD_RES_SUCCESS)
+		return ret;
+	/* sheep works on the request buffer, whose size is data_length; the
+	 * hash and the comparisons need the whole header */
+	vattr = calloc(1, MS_ATTR_OBJ_SIZE);
+	if (!vattr)
+		return SD_RES_NO_MEM;
+	memcpy(vattr, a, r->data_len);
+	vid = hash_vdi((const char *)a);
+	ret = get_vdi_attr(vattr, r->data_len, vid, &attrid, info.create_time,
+			   flags & MS_FLAG_CMD_CREAT, flags & MS_FLAG_CMD_EXCL,
+			   flags & MS_FLAG_CMD_DEL);
+	free(vattr);
+	r->rsp.vdi.vdi_id = vid;
+	r->rsp.vdi.attr_id = attrid;
+	r->rsp.vdi.copies = (uint8_t)node_get_vdi_copies(r->node, vid);
+	return ret;
 }

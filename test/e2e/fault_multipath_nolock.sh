@@ -1,0 +1,11 @@
+#!/bin/bash
+# fault_multipath_nolock.sh - issue 14, case "cluster formatted without -l,
+# no snapshot": two gateways (bsopts lock=shared) through nodes 1 and 2 of a
+# sheep cluster without VDI locking write overlapping ranges of a fresh VDI
+# at once.
+# Every acknowledged write must then be readable, not stale, through both
+# gateways and in an image read with sdctl.  See mp_race in
+# fault_common.sh.
+source "$(dirname "$0")/fault_common.sh"
+
+mp_race multipath_nolock nolock two nosnap
