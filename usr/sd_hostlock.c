@@ -23,6 +23,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -43,6 +44,7 @@
 #define HL_COPIES_START		512	/* as dog asks first */
 #define HL_COPIES_MAX		(1U << 17)
 #define HL_PROC_LOCKS_MAX	(4U << 20)
+#define HL_NODE_CACHE		16	/* sheep addresses remembered */
 
 /* ---- escaping, names --------------------------------------------------- */
 
@@ -587,16 +589,24 @@ static int hl_mkdirs(const char *dir)
 	return 0;
 }
 
-static void hl_boot_id(char *out, size_t len)
+static char hl_boot[40];
+static pthread_once_t hl_boot_once = PTHREAD_ONCE_INIT;
+
+static void hl_boot_read(void)
 {
 	FILE *f = fopen("/proc/sys/kernel/random/boot_id", "re");
 
-	out[0] = '\0';
 	if (!f)
 		return;
-	if (fgets(out, (int)len, f))
-		out[strcspn(out, "\n")] = '\0';
+	if (fgets(hl_boot, sizeof(hl_boot), f))
+		hl_boot[strcspn(hl_boot, "\n")] = '\0';
 	fclose(f);
+}
+
+static void hl_boot_id(char *out, size_t len)
+{
+	pthread_once(&hl_boot_once, hl_boot_read);
+	snprintf(out, len, "%s", hl_boot);
 }
 
 /*
@@ -606,18 +616,20 @@ static void hl_boot_id(char *out, size_t len)
 static int hl_open_file(const char *name, bool create, char *path,
 			size_t plen)
 {
+	const int flags = O_RDWR | O_CLOEXEC | O_NOFOLLOW | (create ? O_CREAT : 0);
 	const char *dir = sd_hostlock_dir();
 	int fd, ret;
 
 	if ((size_t)snprintf(path, plen, "%s/%s", dir, name) >= plen)
 		return -ENAMETOOLONG;
-	if (create) {
+	fd = open(path, flags, 0644);
+	if (fd < 0 && errno == ENOENT && create) {
+		/* the first record of this boot: make the directory */
 		ret = hl_mkdirs(dir);
 		if (ret)
 			return ret;
+		fd = open(path, flags, 0644);
 	}
-	fd = open(path, O_RDWR | O_CLOEXEC | O_NOFOLLOW |
-		  (create ? O_CREAT : 0), 0644);
 	return fd < 0 ? -errno : fd;
 }
 
@@ -772,8 +784,56 @@ static void hl_drop(struct hl_open *x)
 }
 
 /*
+ * The sheep node behind each address this process locked through, as
+ * GET_VDI_COPIES named it: GET_VDI_COPIES returns the state of every vid
+ * of the cluster (1428 bytes each), too much to ask at every open.  An
+ * address now served by another node leaves a record naming the old one,
+ * which only makes a later takeover refuse.
+ */
+static struct {
+	pthread_mutex_t mu;
+	unsigned int next;
+	char addr[HL_NODE_CACHE][SD_ADDR_STR_MAX];
+	char node[HL_NODE_CACHE][SD_NODE_STR_MAX];
+} hl_nodes = { .mu = PTHREAD_MUTEX_INITIALIZER };
+
+static bool hl_node_cached(const char *addr, char *node, size_t len)
+{
+	bool found = false;
+	unsigned int i;
+
+	pthread_mutex_lock(&hl_nodes.mu);
+	for (i = 0; i < HL_NODE_CACHE && !found; i++) {
+		if (hl_nodes.addr[i][0] && !strcmp(hl_nodes.addr[i], addr)) {
+			snprintf(node, len, "%s", hl_nodes.node[i]);
+			found = true;
+		}
+	}
+	pthread_mutex_unlock(&hl_nodes.mu);
+	return found;
+}
+
+static void hl_node_learn(const char *addr, const char *node)
+{
+	unsigned int i;
+
+	if (!addr[0] || !node[0])
+		return;
+	pthread_mutex_lock(&hl_nodes.mu);
+	for (i = 0; i < HL_NODE_CACHE; i++)
+		if (!strcmp(hl_nodes.addr[i], addr))
+			break;
+	if (i == HL_NODE_CACHE)
+		i = hl_nodes.next++ % HL_NODE_CACHE;
+	snprintf(hl_nodes.addr[i], sizeof(hl_nodes.addr[i]), "%s", addr);
+	snprintf(hl_nodes.node[i], sizeof(hl_nodes.node[i]), "%s", node);
+	pthread_mutex_unlock(&hl_nodes.mu);
+}
+
+/*
  * Our participation (shared) or the owner (normal) of @vid after our lock
- * succeeded, as GET_VDI_COPIES names it; "" when it cannot be told.
+ * succeeded, as GET_VDI_COPIES names it (or named it for this address
+ * before); "" when it cannot be told.
  */
 static void hl_own_node(struct hl_open *x, uint32_t vid, char *node,
 			size_t len)
@@ -783,6 +843,8 @@ static void hl_own_node(struct hl_open *x, uint32_t vid, char *node,
 	bool used[SD_MAX_PARTICIPANTS] = { false };
 
 	node[0] = '\0';
+	if (hl_node_cached(x->addr, node, len))
+		return;
 	if (sd_vdi_lock_query(x->c, vid, &s)) {
 		sd_clear_error();
 		return;
@@ -790,14 +852,14 @@ static void hl_own_node(struct hl_open *x, uint32_t vid, char *node,
 	if (x->mode == SD_LOCK_NORMAL) {
 		if (s.state == SD_LOCK_STATE_LOCKED)
 			snprintf(node, len, "%s", s.owner);
-		return;
+		goto learn;
 	}
 	if (s.state != SD_LOCK_STATE_SHARED)
 		return;
 	if (!x->p0_known || x->p0.vid != vid) {
 		if (s.nr == 1)
 			snprintf(node, len, "%s", s.part[0]);
-		return;
+		goto learn;
 	}
 	/* the one participant more than before (a multiset difference) */
 	for (i = 0; i < s.nr; i++) {
@@ -813,6 +875,8 @@ static void hl_own_node(struct hl_open *x, uint32_t vid, char *node,
 	}
 	if (found == 1)
 		snprintf(node, len, "%s", s.part[mine]);
+learn:
+	hl_node_learn(x->addr, node);
 }
 
 /* The lock is ours on @vid: write the record, hand the file over. */
@@ -913,7 +977,8 @@ int sd_hostlock_open(struct sd_client *c, const char *name,
 		ret = hl_busy_error(name, x.holder);
 		goto fail;
 	}
-	if (x.have && mode == SD_LOCK_SHARED)
+	if (x.have && mode == SD_LOCK_SHARED &&
+	    !hl_node_cached(x.addr, x.self.node, sizeof(x.self.node)))
 		hl_note_participants(&x);
 
 	ret = hl_lock(&x, &vid, &result);
@@ -952,7 +1017,8 @@ int sd_hostlock_open(struct sd_client *c, const char *name,
 	x.hl->rec.state = SD_HL_RELEASED;
 	hl_write(x.hl->fd, &x.hl->rec);
 	sd_vdi_release(c, vid, hl_type(mode));
-	if (mode == SD_LOCK_SHARED) {
+	if (mode == SD_LOCK_SHARED &&
+	    !hl_node_cached(x.addr, x.self.node, sizeof(x.self.node))) {
 		/* the participants without the dead one, to find ours again */
 		x.p0_known = !sd_vdi_lock_query(c, vid, &x.p0);
 		sd_clear_error();

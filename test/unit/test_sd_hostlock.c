@@ -45,6 +45,9 @@ static struct sd_client *fake_client = (struct sd_client *)&fake;
 
 static void fake_reset(void)
 {
+	/* forget the nodes earlier cases learnt (sd_hostlock.c's cache) */
+	memset(hl_nodes.addr, 0, sizeof(hl_nodes.addr));
+	hl_nodes.next = 0;
 	memset(&fake, 0, sizeof(fake));
 	fake.flags = SD_CLUSTER_FLAG_USE_LOCK;
 	fake.state = SD_LOCK_STATE_UNLOCKED;
@@ -544,6 +547,25 @@ static void case_open_records_owner(void)
 	      r.state);
 }
 
+static void case_node_cache(void)
+{
+	struct sd_hostlock *hl = NULL;
+	struct sd_hl_record r = { .state = SD_HL_EMPTY };
+	int copies;
+
+	fake_reset();
+	use_dir("cache");
+	open_vol0(SD_LOCK_NORMAL, &hl);
+	close_vol0(hl, SD_LOCK_NORMAL);
+	copies = fake.copies;
+	open_vol0(SD_LOCK_NORMAL, &hl);
+	CHECK(copies == 1 && fake.copies == copies &&
+	      !read_record("cache", NULL, &r) && !strcmp(r.node, NODE_A),
+	      "node cache: the next open through the address asks no GET_VDI_COPIES",
+	      "copies %d then %d, node '%s'", copies, fake.copies, r.node);
+	close_vol0(hl, SD_LOCK_NORMAL);
+}
+
 static void case_takeover_normal(void)
 {
 	struct sd_hostlock *hl = NULL, *hl2 = NULL;
@@ -799,7 +821,7 @@ int main(void)
 		case_file_names_long, case_record_round_trip,
 		case_record_rejects, case_node_ids, case_lock_info_find,
 		case_proc_locks, case_decision_normal, case_decision_shared,
-		case_open_records_owner, case_takeover_normal,
+		case_open_records_owner, case_node_cache, case_takeover_normal,
 		case_live_holder_refused, case_owner_moved_refused,
 		case_other_host_refused, case_takeover_shared,
 		case_shared_live_holder, case_shared_other_node,
