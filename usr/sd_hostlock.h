@@ -22,7 +22,8 @@
  * holds flock(LOCK_EX) on it for the life of the handle and keeps in it a
  * few key=value lines (sd_hl_format()): state, pid, VDI, vid, lock type,
  * the sheep node GET_VDI_COPIES names as the lock's owner (or our
- * participation), the address, the cluster, boot id and time.  The file is
+ * participation; remembered per sheep address for the process's later
+ * opens), the address, the cluster, boot id and time.  The file is
  * never unlinked (an unlink would race with another process's flock);
  * close rewrites it to "released" before it sends RELEASE_VDI.
  *
