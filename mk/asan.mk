@@ -17,7 +17,7 @@
 
 ASAN_DIR	:= build/asan
 ASAN_TESTS	?= test/unit/ test/integration/ test/e2e/tgt_ \
-		   test/e2e/nbd_plugin test/e2e/fault_
+		   test/e2e/nbd_ test/e2e/fault_
 ASAN_CFLAGS	:= -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer \
 		   -fno-sanitize-recover=undefined
 

@@ -21,6 +21,7 @@
 #
 # With SHEEP_ADDR set, tests talk to that external sheep instead of starting
 # minisheep; tests that need minisheep's fault controls skip themselves.
+# SHEEP_LOCK_DIR (the VDI lock records, see sd_hostlock.h) is $T_TMP/locks.
 set -u
 TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 SDCTL=$TOP/usr/sdctl
@@ -47,6 +48,10 @@ trap 'exit 130' INT TERM
 
 T_TMP=$(mktemp -d /tmp/sdtest.XXXXXX)
 on_exit "rm -rf '$T_TMP'"
+
+# The host lock records of every gateway and tool this test starts (tgtd,
+# nbdkit, sdctl, the test programs): private to the test, not /run.
+export SHEEP_LOCK_DIR=$T_TMP/locks
 
 free_port() { "$TOP/test/tools/freeport"; }
 

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "sd_hostlock.h"
 #include "sd_vdi.h"
 
 /* " tag 'x'" / " snapshot N" / "" for messages */
@@ -60,13 +61,9 @@ void sd_lookup_req_init(struct sd_request *req, struct iovec *iov,
 	req->out_iovcnt = 1;
 }
 
-/*
- * The lookup round trip.  Returns a connection error (message set by
- * sd_client_call) or 0 with *result and, on success, *vid.
- */
-static int vdi_lookup_raw(struct sd_client *c, const char *name,
-			  const char *tag, uint32_t snapid, uint8_t opcode,
-			  uint32_t lock_type, uint32_t *vid, uint32_t *result)
+int sd_vdi_lookup_raw(struct sd_client *c, const char *name, const char *tag,
+		      uint32_t snapid, uint8_t opcode, uint32_t lock_type,
+		      uint32_t *vid, uint32_t *result)
 {
 	uint8_t payload[SD_MAX_VDI_LEN + SD_MAX_VDI_TAG_LEN];
 	struct sd_request req;
@@ -82,7 +79,8 @@ static int vdi_lookup_raw(struct sd_client *c, const char *name,
 	if (ret)
 		return ret;
 	*result = req.rsp.result;
-	if (req.rsp.result == SD_RES_SUCCESS)
+	if (req.rsp.result == SD_RES_SUCCESS ||
+	    (req.rsp.result == SD_RES_VDI_LOCKED && req.rsp.vdi.vdi_id))
 		*vid = req.rsp.vdi.vdi_id;
 	return 0;
 }
@@ -97,8 +95,8 @@ int sd_vdi_lookup(struct sd_client *c, const char *name, const char *tag,
 
 	if (opcode != SD_OP_GET_VDI_INFO && opcode != SD_OP_LOCK_VDI)
 		return sd_set_error(EINVAL, "bad lookup opcode 0x%02x", opcode);
-	ret = vdi_lookup_raw(c, name, tag, snapid, opcode, lock_type, vid,
-			     &result);
+	ret = sd_vdi_lookup_raw(c, name, tag, snapid, opcode, lock_type, vid,
+				&result);
 	if (ret)
 		return ret;
 	if (result != SD_RES_SUCCESS) {
@@ -409,8 +407,11 @@ static void rl_done(struct sd_request *req, int err)
 						&nr);
 		if (err)
 			goto fail;
-		if (rl->locked_new)
+		if (rl->locked_new) {
+			/* the host record follows the lock to the new vid */
+			sd_hostlock_moved(v->hl, rl->new_vid);
 			rl_release(v->c, rl->cur_vid, lock_type_of(v->lock));
+		}
 		rl_end(v, 0, rl->new_vid, &h, index, nr);
 		return;
 	}
@@ -449,15 +450,36 @@ void sd_vdi_reload_begin(struct sd_vdi *v)
 		rl_end(v, ret, 0, NULL, NULL, 0);
 }
 
+/* GET_VDI_INFO of sd_vdi_open() (no lock): 0 and *vid, or -errno */
+static int vdi_open_lookup(struct sd_client *c,
+			   const struct sd_vdi_open_args *a, const char *snap,
+			   uint32_t *vid)
+{
+	uint32_t result = SD_RES_SUCCESS;
+	char why[SD_ERROR_MAX];
+	int ret;
+
+	ret = sd_vdi_lookup_raw(c, a->name, a->tag, a->snapid,
+				SD_OP_GET_VDI_INFO, 0, vid, &result);
+	if (ret) {
+		snprintf(why, sizeof(why), "%s", sd_get_error());
+		return sd_set_error(-ret, "cannot open VDI '%s'%s: %s",
+				    a->name, snap, why);
+	}
+	if (result != SD_RES_SUCCESS)
+		return sd_set_error(sd_result_to_errno(result),
+				    "cannot open VDI '%s'%s: %s", a->name, snap,
+				    sd_result_str(result));
+	return 0;
+}
+
 int sd_vdi_open(struct sd_client *c, const struct sd_vdi_open_args *a,
 		struct sd_vdi **out)
 {
 	char why[SD_ERROR_MAX], snap[300];
-	uint32_t result = SD_RES_SUCCESS;
 	bool snapshot, locked = false;
 	enum sd_lock_mode lock;
 	struct sd_vdi *v;
-	uint8_t opcode;
 	uint32_t vid = 0;
 	int ret;
 
@@ -474,35 +496,22 @@ int sd_vdi_open(struct sd_client *c, const struct sd_vdi_open_args *a,
 
 	snapshot = (a->tag && *a->tag) || a->snapid;
 	lock = snapshot ? SD_LOCK_NONE : a->lock;
-	opcode = lock == SD_LOCK_NONE ? SD_OP_GET_VDI_INFO : SD_OP_LOCK_VDI;
 	vdi_snap_desc(a->tag, a->snapid, snap, sizeof(snap));
 
 	v = calloc(1, sizeof(*v));
 	if (!v)
 		return sd_set_error(ENOMEM, "out of memory");
 
-	ret = vdi_lookup_raw(c, a->name, a->tag, a->snapid, opcode,
-			     lock_type_of(lock), &vid, &result);
-	if (ret) {
-		snprintf(why, sizeof(why), "%s", sd_get_error());
-		ret = sd_set_error(-ret, "cannot open VDI '%s'%s: %s", a->name,
-				   snap, why);
-		goto fail;
+	if (lock != SD_LOCK_NONE) {
+		/* LOCK_VDI with the host record (takeover of a dead local
+		 * holder's lock); its message is complete */
+		ret = sd_hostlock_open(c, a->name, lock, &vid, &v->hl);
+		locked = !ret;
+	} else {
+		ret = vdi_open_lookup(c, a, snap, &vid);
 	}
-	if (result == SD_RES_VDI_LOCKED && lock == SD_LOCK_SHARED) {
-		/* sheep/vdi.c add_new_participant(): one per sheep node */
-		ret = sd_set_error(EBUSY,
-				   "cannot open VDI '%s': %s (normally, or shared through this sheep node already: give each gateway its own sheep node)",
-				   a->name, sd_result_str(result));
+	if (ret)
 		goto fail;
-	}
-	if (result != SD_RES_SUCCESS) {
-		ret = sd_set_error(sd_result_to_errno(result),
-				   "cannot open VDI '%s'%s: %s", a->name, snap,
-				   sd_result_str(result));
-		goto fail;
-	}
-	locked = lock != SD_LOCK_NONE;
 
 	ret = sd_read_inode_full(c, vid, &v->inode, &v->index, &v->nr_objs);
 	if (ret) {
@@ -547,9 +556,11 @@ fail:
 	if (locked) {
 		/* keep the open error, not the release's */
 		snprintf(why, sizeof(why), "%s", sd_get_error());
+		sd_hostlock_releasing(v->hl);
 		sd_vdi_release(c, vid, lock_type_of(lock));
 		sd_set_error(-ret, "%s", why);
 	}
+	sd_hostlock_free(v->hl);
 	sd_claim_book_free(v->claims);
 	free(v->dirty);
 	free(v->index);
@@ -566,8 +577,12 @@ void sd_vdi_close(struct sd_vdi *v)
 	while (v->bg_inflight)
 		sd_client_cond_wait(v->c, &v->bg_cond, &v->mu);
 	pthread_mutex_unlock(&v->mu);
-	if (v->lock != SD_LOCK_NONE)
+	if (v->lock != SD_LOCK_NONE) {
+		/* the record first: see sd_hostlock_releasing() */
+		sd_hostlock_releasing(v->hl);
 		sd_vdi_release(v->c, v->vid, lock_type_of(v->lock));
+	}
+	sd_hostlock_free(v->hl);
 	pthread_cond_destroy(&v->bg_cond);
 	pthread_mutex_destroy(&v->mu);
 	sd_claim_book_free(v->claims);

@@ -103,6 +103,8 @@ struct sd_vdi_cfence {
 	struct sd_list waiters;
 };
 
+struct sd_hostlock;
+
 struct sd_vdi {
 	struct sd_client *c;
 	char name[SD_MAX_VDI_LEN + 1];
@@ -110,6 +112,8 @@ struct sd_vdi {
 	uint32_t snapid;		/* as asked at open (0 = current) */
 	enum sd_lock_mode lock;		/* lock actually held */
 	bool readonly;			/* opened as a snapshot */
+	struct sd_hostlock *hl;		/* host record of the lock, or NULL
+					 * (sd_hostlock.h) */
 
 	/* from the inode; vid changes on a reload after a snapshot (READONLY);
 	 * written under mu, read with __atomic_load_n outside it */
@@ -172,6 +176,15 @@ void sd_io_reload_finish(struct sd_vdi *v, int err, uint32_t vid,
 int sd_vdi_lookup(struct sd_client *c, const char *name, const char *tag,
 		  uint32_t snapid, uint8_t opcode, uint32_t lock_type,
 		  uint32_t *vid);
+
+/*
+ * The lookup round trip of sd_vdi_lookup() without the result check:
+ * returns a connection error (message set), or 0 with the sheep's *result
+ * and *vid (set on SUCCESS, and on VDI_LOCKED when sheep names the vid).
+ */
+int sd_vdi_lookup_raw(struct sd_client *c, const char *name, const char *tag,
+		      uint32_t snapid, uint8_t opcode, uint32_t lock_type,
+		      uint32_t *vid, uint32_t *result);
 
 /*
  * Synchronous READ_OBJ of the first SD_INODE_HEADER_SIZE bytes of inode

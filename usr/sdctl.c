@@ -3,8 +3,8 @@
  * sdctl.c - command line front of the sdctl VDI tool: the verb table, usage
  * and help texts, option and number parsing, and connecting to the sheep.
  * The verbs themselves live in sdctl_admin.c (create, snapshot, clone,
- * list, delete) and sdctl_io.c (read, write).  Usage errors print one line
- * and exit 2, runtime errors print one line and exit 1.
+ * list, delete, unlock) and sdctl_io.c (read, write).  Usage errors print
+ * one line and exit 2, runtime errors print one line and exit 1.
  */
 #include <ctype.h>
 #include <errno.h>
@@ -65,6 +65,21 @@ static const struct sdctl_verb sdctl_verbs[] = {
 		"  -s, --snapshot TAG|ID    delete that snapshot instead of the\n"
 		"                           working VDI\n",
 		.run = sdctl_vdi_delete,
+	},
+	{
+		.name = "unlock", .opts = "fs:", .min_args = 1, .max_args = 1,
+		.synopsis = "[-f] [-s TAG|SNAPID] NAME",
+		.summary = "release a VDI lock left by a dead gateway",
+		.details =
+		"  -f, --force              release it even while a process of\n"
+		"                           this host has the VDI open\n"
+		"  -s, --snapshot TAG|ID    unlock that snapshot's vid instead\n"
+		"                           of the working VDI\n"
+		"  Releases the lock as 'dog vdi lock unlock' does: a normal\n"
+		"  lock whichever sheep node holds it; a shared lock only for\n"
+		"  the sheep node at ADDR.  Make sure the gateway that held it\n"
+		"  is dead first.\n",
+		.run = sdctl_vdi_unlock,
 	},
 	{
 		.name = "read", .opts = "s:", .min_args = 1, .max_args = 3,
@@ -295,6 +310,7 @@ static const struct option sdctl_all_longopts[] = {
 	{ "block-shift", required_argument, NULL, 'b' },
 	{ "snapshot", required_argument, NULL, 's' },
 	{ "raw", no_argument, NULL, 'r' },
+	{ "force", no_argument, NULL, 'f' },
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -372,6 +388,9 @@ static int sdctl_parse_verb(struct sdctl_cmd *cmd, int argc, char **argv)
 			break;
 		case 'r':
 			cmd->raw = true;
+			break;
+		case 'f':
+			cmd->force = true;
 			break;
 		case ':':
 		case '?':

@@ -25,6 +25,7 @@ struct sdctl_cmd {
 	unsigned int timeout_ms;	/* -t (0 = library default) */
 	unsigned int block_shift;	/* -b (0 = cluster default) */
 	bool raw;			/* -r */
+	bool force;			/* -f */
 	bool have_snap;			/* -s given */
 	char tag[SD_MAX_VDI_TAG_LEN + 1];	/* -s TAG */
 	uint32_t snapid;		/* -s SNAPID */
@@ -48,6 +49,7 @@ int sdctl_vdi_snapshot(struct sdctl_cmd *cmd);
 int sdctl_vdi_clone(struct sdctl_cmd *cmd);
 int sdctl_vdi_list(struct sdctl_cmd *cmd);
 int sdctl_vdi_delete(struct sdctl_cmd *cmd);
+int sdctl_vdi_unlock(struct sdctl_cmd *cmd);
 int sdctl_vdi_read(struct sdctl_cmd *cmd);
 int sdctl_vdi_write(struct sdctl_cmd *cmd);
 

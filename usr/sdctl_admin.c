@@ -1,9 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
  * sdctl_admin.c - the sdctl verbs that manage VDIs: create, snapshot,
- * clone, delete and list (table or raw).  Each one connects, calls the
- * matching sd_vdi_* administration function of the library, and prints
- * either the result or the library's one-line error.
+ * clone, delete, unlock and list (table or raw).  Each one connects, calls
+ * the matching sd_vdi_* administration function of the library, and
+ * prints either the result or the library's one-line error.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -84,6 +84,29 @@ int sdctl_vdi_delete(struct sdctl_cmd *cmd)
 		return ret;
 	if (sd_vdi_delete(c, cmd->argv[0], cmd->tag, cmd->snapid) < 0)
 		ret = sdctl_lib_fail(cmd);
+	sd_client_free(c);
+	return ret;
+}
+
+/*
+ * The operator's way out when a gateway on another host died holding a
+ * lock (on the same host the gateway's restart takes its own dead lock
+ * over, see sd_hostlock.h).  Prints what was released.
+ */
+int sdctl_vdi_unlock(struct sdctl_cmd *cmd)
+{
+	char what[SD_ERROR_MAX];
+	struct sd_client *c;
+	int ret;
+
+	ret = sdctl_connect(cmd, &c);
+	if (ret)
+		return ret;
+	if (sd_vdi_unlock(c, cmd->argv[0], cmd->have_snap ? cmd->tag : NULL,
+			  cmd->snapid, cmd->force, what, sizeof(what)) < 0)
+		ret = sdctl_lib_fail(cmd);
+	else
+		printf("%s\n", what);
 	sd_client_free(c);
 	return ret;
 }

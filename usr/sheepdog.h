@@ -145,4 +145,18 @@ int sd_vdi_delete(struct sd_client *c, const char *name, const char *tag,
 /* Every live VDI and snapshot, sorted by name then snap_id; free() it. */
 int sd_vdi_list(struct sd_client *c, struct sd_vdi_info **out, size_t *n);
 
+/*
+ * Release the lock of VDI @name (the working VDI, or the snapshot @tag /
+ * @snapid) whoever holds it, as dog's "vdi lock unlock": GET_VDI_COPIES
+ * for the lock's type, then RELEASE_VDI of that type.  A normal lock is
+ * released whichever sheep node owns it; from a shared lock sheep removes
+ * only the participation of the node @c talks to (-ENOENT, naming the
+ * participants, when that node has none).  -ENOLCK when not locked.
+ * Refused with -EBUSY when a live process of this host holds the lock
+ * (its host record, see sd_hostlock.h), unless @force.  On success @what
+ * (if not NULL) describes what was released.
+ */
+int sd_vdi_unlock(struct sd_client *c, const char *name, const char *tag,
+		  uint32_t snapid, bool force, char *what, size_t len);
+
 #endif

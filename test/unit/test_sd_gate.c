@@ -16,6 +16,7 @@
 #include "tap.h"
 #include "../../usr/sd_gate.c"
 #include "../../usr/sd_vdi.c"
+#include "../../usr/sd_hostlock.c"
 #include "../../usr/sd_io.c"
 #include "../../usr/sd_claim.c"
 

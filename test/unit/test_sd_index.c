@@ -13,8 +13,10 @@
 #include "../../usr/sd_vdi.h"
 
 /* sd_index_run lives in sd_io.c; its neighbours (sd_vdi.c, whose reload
- * sd_io.c calls, and the connection layer) are never called here */
+ * sd_io.c calls, sd_hostlock.c, which sd_vdi.c calls, and the connection
+ * layer) are never called here */
 #include "../../usr/sd_vdi.c"
+#include "../../usr/sd_hostlock.c"
 #include "../../usr/sd_io.c"
 #include "../../usr/sd_claim.c"
 
@@ -51,6 +53,12 @@ unsigned int sd_client_timeout_ms(const struct sd_client *c)
 uint64_t sd_now_ns(void)
 {
 	return 0;
+}
+
+void sd_client_addr_str(const struct sd_client *c, char *buf, size_t len)
+{
+	(void)c;
+	snprintf(buf, len, "stub");
 }
 
 /* the stubbed client never has an external loop */
