@@ -6,6 +6,8 @@
 #                                               sets SHEEP (an address),
 #                                               SHEEP_DIR, SHEEP_PID, SHEEP_CTL
 #   sheep_addr                                  $SHEEP_ADDR or own minisheep
+#   node_arg N / sheep_node N                   minisheep args for its node N
+#                                               (N >= 2), and its address
 #   free_port                                   a free loopback TCP port
 #   on_exit CMD                                 run CMD at exit (LIFO)
 #   nbdkit_start SOCK ARGS...                   nbdkit on a unix socket;
@@ -140,6 +142,12 @@ sheep_addr() {
 		start_minisheep "$@" || return 1
 	fi
 }
+
+# a second (third...) sheep node of the same minisheep: pass
+# "$(node_arg 2)" to start_minisheep / sheep_addr / fault_setup, talk to it
+# at "$(sheep_node 2)"
+node_arg() { echo "--listen=$1=unix:${SHEEP_DIR:-$T_TMP/sheep}/sock$1"; }
+sheep_node() { echo "unix:${SHEEP_DIR:-$T_TMP/sheep}/sock$1"; }
 
 # true when the test runs against our own minisheep (fault controls exist)
 own_sheep() { [[ -z ${SHEEP_ADDR:-} ]]; }

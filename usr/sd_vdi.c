@@ -216,17 +216,18 @@ static int inode_decode_full(const uint8_t *buf, uint32_t vid,
 	return 0;
 }
 
-int sd_read_inode_full(struct sd_client *c, uint32_t vid,
+int sd_read_inode_full(struct sd_client *c, uint32_t vid, bool refresh,
 		       struct sd_inode_hdr *h, uint32_t **index,
 		       uint32_t *nr_objs)
 {
+	uint32_t len = sd_inode_index_read_len(refresh);
 	uint8_t *buf;
 	int ret;
 
-	buf = malloc(SD_INODE_REFRESH_SIZE);
+	buf = malloc(len);
 	if (!buf)
 		return sd_set_error(ENOMEM, "out of memory");
-	ret = inode_read(c, vid, buf, SD_INODE_REFRESH_SIZE);
+	ret = inode_read(c, vid, buf, len);
 	if (!ret)
 		ret = inode_decode_full(buf, vid, h, index, nr_objs);
 	free(buf);
@@ -321,8 +322,7 @@ static int rl_read(struct sd_vdi *v, int step, uint32_t vid)
 {
 	struct sd_vdi_reload *rl = &v->rl;
 
-	inode_read_req_init(&rl->req, &rl->iov, vid, rl->buf,
-			    SD_INODE_REFRESH_SIZE);
+	inode_read_req_init(&rl->req, &rl->iov, vid, rl->buf, rl->len);
 	if (v->lock == SD_LOCK_SHARED)
 		rl->req.hdr.flags |= SD_FLAG_CMD_TGT;
 	rl->req.done = rl_done;
@@ -371,7 +371,7 @@ static void rl_done(struct sd_request *req, int err)
 	}
 	switch (rl->step) {
 	case RL_STEP_REFRESH:
-		err = inode_read_result(req, rl->cur_vid, SD_INODE_REFRESH_SIZE);
+		err = inode_read_result(req, rl->cur_vid, rl->len);
 		if (!err)
 			err = inode_decode_full(rl->buf, rl->cur_vid, &h, &index,
 						&nr);
@@ -401,7 +401,7 @@ static void rl_done(struct sd_request *req, int err)
 		break;
 	case RL_STEP_READ:
 	default:
-		err = inode_read_result(req, rl->new_vid, SD_INODE_REFRESH_SIZE);
+		err = inode_read_result(req, rl->new_vid, rl->len);
 		if (!err)
 			err = inode_decode_full(rl->buf, rl->new_vid, &h, &index,
 						&nr);
@@ -437,7 +437,8 @@ void sd_vdi_reload_begin(struct sd_vdi *v)
 	pthread_mutex_unlock(&v->mu);
 	rl->locked_new = false;
 	rl->new_vid = 0;
-	rl->buf = malloc(SD_INODE_REFRESH_SIZE);
+	rl->len = sd_inode_index_read_len(v->lock == SD_LOCK_SHARED);
+	rl->buf = malloc(rl->len);
 	if (!rl->buf) {
 		rl_end(v, -ENOMEM, 0, NULL, NULL, 0);
 		return;
@@ -513,7 +514,7 @@ int sd_vdi_open(struct sd_client *c, const struct sd_vdi_open_args *a,
 	if (ret)
 		goto fail;
 
-	ret = sd_read_inode_full(c, vid, &v->inode, &v->index, &v->nr_objs);
+	ret = sd_read_inode_full(c, vid, lock == SD_LOCK_SHARED, &v->inode, &v->index, &v->nr_objs);
 	if (ret) {
 		snprintf(why, sizeof(why), "%s", sd_get_error());
 		ret = sd_set_error(-ret, "cannot open VDI '%s'%s: %s", a->name,

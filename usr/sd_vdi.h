@@ -49,7 +49,8 @@ struct sd_vdi_reload {
 	struct sd_request req;
 	struct iovec iov;
 	uint8_t names[SD_MAX_VDI_LEN + SD_MAX_VDI_TAG_LEN];
-	uint8_t *buf;			/* SD_INODE_REFRESH_SIZE bytes */
+	uint8_t *buf;			/* sd_inode_index_read_len() bytes */
+	uint32_t len;			/* that length */
 };
 
 /*
@@ -194,14 +195,24 @@ int sd_read_inode_hdr(struct sd_client *c, uint32_t vid,
 		      struct sd_inode_hdr *h);
 
 /*
- * Synchronous read of the inode "refresh" range (header + whole index,
- * SD_INODE_REFRESH_SIZE bytes) of @vid.  Checks the header (store_policy 0,
- * block_size_shift 20..31, object count <= 2^20) and returns the header and
- * a malloc'ed host-order index of *nr_objs entries (free() it).
+ * Synchronous read of the inode's header and whole index of @vid.  With
+ * @refresh exactly SD_INODE_REFRESH_SIZE bytes: sheep takes that for a
+ * multipath gateway's refresh read and clears its node's INVALIDATED state
+ * (sheep/gateway.c is_inode_refresh_req(), validate_myself()); a shared
+ * handle wants that, anyone else reads 4 bytes more, as dog does not
+ * touch it either.  Checks the header (store_policy 0, block_size_shift
+ * 20..31, object count <= 2^20) and returns the header and a malloc'ed
+ * host-order index of *nr_objs entries (free() it).
  */
-int sd_read_inode_full(struct sd_client *c, uint32_t vid,
+int sd_read_inode_full(struct sd_client *c, uint32_t vid, bool refresh,
 		       struct sd_inode_hdr *h, uint32_t **index,
 		       uint32_t *nr_objs);
+
+/* bytes of the header + index read (see sd_read_inode_full()) */
+static inline uint32_t sd_inode_index_read_len(bool refresh)
+{
+	return SD_INODE_REFRESH_SIZE + (refresh ? 0 : 4);
+}
 
 /*
  * Fill @req (and @payload, @iov) for a GET_VDI_INFO / LOCK_VDI of @name

@@ -6,8 +6,6 @@
 #                         SKIP unless root, tgt, libiscsi, own minisheep
 #   sheep_start [ARGS]    minisheep on $SHEEP_DIR (socket $SHEEP_SOCK, control
 #                         $SHEEP_CTL); again after sheep_kill9 = a restart
-#   node_arg N            minisheep args for a listener of node N (N >= 2)
-#                         on $SHEEP_DIR/sockN; its address is sheep_node N
 #   sheep_kill9           kill -9 the minisheep and reap it
 #   ms_ctl CMD...         one minisheep control command (fails on error)
 #   iv ARGS...            test/tools/iscsi_verify
@@ -64,12 +62,6 @@ sheep_start() {
 # then, after any restarts)
 # shellcheck disable=SC2016
 on_exit '[[ -n $SHEEP_PID ]] && stop_pid $SHEEP_PID'
-
-# a second (third...) sheep node of the same minisheep: pass
-# "$(node_arg 2)" to fault_setup / sheep_start, talk to it at
-# "$(sheep_node 2)"
-node_arg() { echo "--listen=$1=unix:${SHEEP_DIR:-$T_TMP/sheep}/sock$1"; }
-sheep_node() { echo "unix:${SHEEP_DIR:-$T_TMP/sheep}/sock$1"; }
 
 sheep_kill9() {
 	kill -9 "$SHEEP_PID" 2>/dev/null
@@ -171,7 +163,8 @@ fault_two_gateways() {
 # "lock one" cannot work: a second shared lock through one node is
 # refused).  With "snap", a third party (sdctl through node 3) takes snapshots during
 # the load.  Every acknowledged write is then checked through both
-# gateways and in an image read with sdctl through node 3; a stale read is
+# gateways, in an image read with sdctl through node 3 and in one rebuilt
+# from the store's files (test/tools/store_image); a stale read is
 # a bad block too.  The windows sheep leaves open are widened the way a
 # loaded real cluster does (MP_* below, minisheep controls): creates and
 # index updates take a while, the other nodes learn of an invalidation
@@ -268,9 +261,18 @@ mp_race() {
 		fail "image-holds-every-acked-write" "sdctl: $(cat "$T_TMP/img.err")"
 		MP_BAD_image_holds_every_acked_write=?
 	fi
-	echo "RESULT $name: bad blocks via gateway 1 / gateway 2 / sdctl image:" \
+	# independent of the client library: the store's files themselves
+	if "$TOP/test/tools/store_image" "$SHEEP_DIR" "$VDI" "$T_TMP/store.img" \
+		"$size" 2>"$T_TMP/store.err"; then
+		mp_verify "$T_TMP/store.img" store-holds-every-acked-write \
+			"$LOG1" "$LOG2"
+	else
+		fail "store-holds-every-acked-write" "$(cat "$T_TMP/store.err")"
+		MP_BAD_store_holds_every_acked_write=?
+	fi
+	echo "RESULT $name: bad blocks via gateway 1 / gateway 2 / sdctl image / store:" \
 		"$MP_BAD_gw1_reads_every_acked_write / $MP_BAD_gw2_reads_every_acked_write /" \
-		"$MP_BAD_image_holds_every_acked_write"
+		"$MP_BAD_image_holds_every_acked_write / $MP_BAD_store_holds_every_acked_write"
 	check "gw1-alive" kill -0 "${GW1[0]}"
 	check "gw2-alive" tgtd_alive
 }

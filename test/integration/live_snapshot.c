@@ -14,7 +14,7 @@
  * write, and each snapshot holds, per block, the last write acknowledged
  * before the snapshot started or a write that started before it returned.
  *
- * shared: two clients (one connection each, so each is one coherence
+ * shared: two clients (through two sheep nodes, so each is one coherence
  * participant) open the VDI with SD_LOCK_SHARED; they first write disjoint
  * objects concurrently, then take turns writing overlapping ranges
  * (including first writes of objects the other handle never saw).  Reads
@@ -375,10 +375,10 @@ static int sh_compare(struct sd_vdi *v, const uint64_t *model, uint64_t off,
 	return 0;
 }
 
-static int run_shared(const char *addr, const char *name)
+static int run_shared(const char *addr, const char *addr2, const char *name)
 {
 	struct sd_client *ca = it_client(addr, 1, 20000);
-	struct sd_client *cb = it_client(addr, 1, 20000);
+	struct sd_client *cb = it_client(addr2, 1, 20000);
 	uint64_t *model = calloc(SH_SIZE / IT_BLOCK, sizeof(*model));
 	struct sd_vdi *va = NULL, *vb = NULL, *vf = NULL;
 	struct shw wa, wb;
@@ -492,13 +492,16 @@ int main(int argc, char **argv)
 {
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	if (argc < 4) {
-		fprintf(stderr, "usage: %s ADDR VDI snap|shared\n", argv[0]);
+		fprintf(stderr, "usage: %s ADDR VDI snap|shared [ADDR2]\n",
+			argv[0]);
 		return 2;
 	}
 	if (!strcmp(argv[3], "snap"))
 		return run_snap(argv[1], argv[2]);
+	/* two shared handles need two sheep nodes with locking on */
 	if (!strcmp(argv[3], "shared"))
-		return run_shared(argv[1], argv[2]);
+		return run_shared(argv[1], argc > 4 ? argv[4] : argv[1],
+				  argv[2]);
 	fprintf(stderr, "%s: unknown mode '%s'\n", argv[0], argv[3]);
 	return 2;
 }

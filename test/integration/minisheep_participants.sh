@@ -20,8 +20,7 @@
 #    "node N start" lets it join again;
 #  - with a cluster lag, a node judges with its own, older view: another
 #    node's invalidation reaches it only after the lag;
-#  - --participant connection (kept for live_snapshot.sh) still makes
-#    every connection a participant of its own.
+#  - the --participant option of earlier versions is refused.
 # Needs minisheep itself (skipped with SHEEP_ADDR).
 source "$(dirname "$0")/../lib.sh"
 
@@ -201,27 +200,13 @@ expect_ctl "lag off" "ok lag 0 jitter 0" lag 0
 expect A "release" "ok" close
 expect A "A left" "ok n=2 *" state
 
-# --participant connection: every connection is its own participant
-SHEEP_DIR=$T_TMP/connsheep
-start_minisheep --lock --participant connection ||
-	{ fail "participants: minisheep --participant connection" "cannot start"; exit 1; }
-check "participants: create vdi (connection mode)" \
-	"$SDCTL" -a "$SHEEP" vdi create "$VDI" $((64 * 1024 * 1024))
-proc_start K "$SHEEP" "$VDI"
-expect K "connection mode: connection 0" "ok" raw-connect 0
-expect K "connection mode: connection 1" "ok" raw-connect 1
-expect K "connection mode: lock on connection 0" "res 0x00 *" raw-lock 0
-expect K "connection mode: lock on connection 1 (another participant)" \
-	"res 0x00 *" raw-lock 1
-expect K "connection mode: two participants" "ok n=2 *" state
-expect K "connection mode: a closed connection leaves" "ok" raw-close 1
-sleep 0.3
-expect K "connection mode: one participant" "ok n=1 *" state
+# the per-process and per-connection participant modes of earlier versions
+# are gone: a participant is a node
 out=$("$MINISHEEP" --dir "$T_TMP/bad" --listen "unix:$T_TMP/bad.sock" \
-	--participant process 2>&1)
-if (($? == 2)) && grep -q "bad --participant 'process'" <<<"$out"; then
-	pass "participants: --participant process is gone"
+	--participant connection 2>&1)
+if (($? == 2)) && grep -q "participant" <<<"$out"; then
+	pass "participants: --participant is gone"
 else
-	fail "participants: --participant process is gone" "$out"
+	fail "participants: --participant is gone" "$out"
 fi
 exit $T_FAILED

@@ -43,7 +43,7 @@ static void usage(FILE *f)
 	fprintf(f,
 "usage: %s --dir DIR --listen [N=]ADDR [--listen [N=]ADDR]... [--nosync]\n"
 "                 [--control PATH] [--lock] [--copies N] [--block-shift N]\n"
-"                 [--cluster-lag MS[:JITTER]] [--participant connection]\n"
+"                 [--cluster-lag MS[:JITTER]]\n"
 "                 [--workers N]\n"
 "       %s --ctl PATH COMMAND [ARGS...]\n"
 "ADDR is unix:PATH, tcp:HOST:PORT or tcp:[V6]:PORT; N=ADDR is a listener\n"
@@ -76,7 +76,6 @@ int main(int argc, char **argv)
 		{ "lock", no_argument, NULL, 'L' },
 		{ "copies", required_argument, NULL, 'c' },
 		{ "block-shift", required_argument, NULL, 'z' },
-		{ "participant", required_argument, NULL, 'P' },
 		{ "cluster-lag", required_argument, NULL, 'g' },
 		{ "workers", required_argument, NULL, 'w' },
 		{ "ctl", required_argument, NULL, 'X' },
@@ -132,16 +131,6 @@ int main(int argc, char **argv)
 			shift = parse_int("--block-shift", optarg,
 					  SD_MIN_BLOCK_SHIFT,
 					  SD_MAX_BLOCK_SHIFT);
-			break;
-		case 'P':
-			/* kept for test/integration/live_snapshot.sh only */
-			if (strcmp(optarg, "connection")) {
-				fprintf(stderr, "%s: bad --participant '%s' "
-					"(only 'connection'; a participant is "
-					"a node)\n", MS_NAME, optarg);
-				return 2;
-			}
-			ms_participant_conn = true;
 			break;
 		case 'g':
 			colon = strchr(optarg, ':');

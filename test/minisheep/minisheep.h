@@ -116,7 +116,6 @@ void ref_clear(void);
  * connection id above them.
  */
 extern unsigned int ms_lag_ms, ms_jitter_ms;	/* --cluster-lag MS[:J] */
-extern bool ms_participant_conn;		/* --participant connection */
 
 int node_setup(const bool exists[MS_MAX_NODES],
 	       const uint16_t tcp_port[MS_MAX_NODES]);
@@ -135,8 +134,6 @@ uint32_t node_epoch_nodes(uint32_t epoch, uint32_t *alive_mask,
 /* kill -9 / restart of a node's sheep: leave / join events */
 void node_leave(int n);
 void node_join(int n);
-/* a --participant connection participant is gone */
-void node_participant_gone(int n, uint64_t key);
 void node_set_lag(unsigned int lag_ms, unsigned int jitter_ms);
 void node_stats(int n, char *buf, size_t len);
 void node_locks(int n, char *buf, size_t len);

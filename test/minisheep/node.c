@@ -79,7 +79,6 @@ enum cev_type {
 	CEV_COHERENCE,		/* cluster_inode_coherence() */
 	CEV_LEAVE,		/* sd_leave_handler() */
 	CEV_JOIN,		/* sd_accept_handler() */
-	CEV_PART_GONE,		/* --participant connection: closed */
 };
 
 struct cev {
@@ -112,7 +111,6 @@ struct epoch_rec {
 };
 
 unsigned int ms_lag_ms, ms_jitter_ms;
-bool ms_participant_conn;
 
 static pthread_mutex_t ns_mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t ns_cond;
@@ -510,9 +508,6 @@ static int apply(struct view *v, const struct cev *ev)
 	case CEV_JOIN:
 		v->epoch++;
 		return SD_RES_SUCCESS;
-	case CEV_PART_GONE:
-		remove_from_participants(v, ev->who);
-		return SD_RES_SUCCESS;
 	case CEV_NOP:
 	case CEV_NEW_VDI:
 	default:
@@ -736,17 +731,6 @@ void node_join(int n)
 	epoch_record_locked(gview.epoch);
 	ms_log("node %d (port %u) joined, epoch %u", n + 1, nodes[n].port,
 	       gview.epoch);
-	pthread_mutex_unlock(&ns_mu);
-}
-
-void node_participant_gone(int n, uint64_t key)
-{
-	struct cev ev = { .type = CEV_PART_GONE };
-
-	pthread_mutex_lock(&ns_mu);
-	ev.sender = n;
-	ev.who = key;
-	ev_post(&ev);
 	pthread_mutex_unlock(&ns_mu);
 }
 

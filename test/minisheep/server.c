@@ -216,13 +216,7 @@ static void conn_close(struct ms_conn *c)
 	free_list(&c->outq);
 	free_list(&c->held);
 	c->nheld = 0;
-	/*
-	 * Sheep releases nothing when a client disconnects.  With
-	 * --participant connection the connection stands for a node, and
-	 * that "node" leaves.
-	 */
-	if (ms_participant_conn)
-		node_participant_gone(c->node, c->self);
+	/* sheep releases nothing when a client disconnects */
 }
 
 /* free closed connections nothing refers to any more */
@@ -317,9 +311,6 @@ static void complete(struct ms_request *r)
 {
 	sd_list_del(&r->link);
 	if (r->conn->closed) {
-		/* --participant connection: a lock taken after it closed */
-		if (ms_participant_conn && r->req.opcode == SD_OP_LOCK_VDI)
-			node_participant_gone(r->node, r->self);
 		req_free(r);
 		return;
 	}
@@ -536,8 +527,6 @@ static void accept_client(struct ev *l)
 	c->id = next_conn_id++;
 	c->node = ((struct listener *)l)->node;
 	c->self = node_key(c->node);
-	if (ms_participant_conn)
-		c->self |= c->id << 16;
 	sd_list_init(&c->outq);
 	sd_list_init(&c->held);
 	sd_list_add_tail(&c->link, &live_conns);
@@ -1047,11 +1036,10 @@ int server_run(const char **listen, const int *listen_node, int nr_listen,
 	for (i = 0; i < MS_MAX_NODES; i++)
 		if (exists[i])
 			ms_log("node %d: id 127.0.0.1:%u", i + 1, node_port(i));
-	ms_log("ready (dir %s, copies %u, shift %u%s%s%s, %d workers, "
+	ms_log("ready (dir %s, copies %u, shift %u%s%s, %d workers, "
 	       "cluster lag %u ms, jitter %u ms)", ms_dir,
 	       ms_cluster.copies, ms_cluster.block_shift,
 	       ms_use_lock() ? ", locking" : "",
-	       ms_participant_conn ? " (participant = connection)" : "",
 	       ms_nosync ? ", nosync" : "", ms_workers, ms_lag_ms,
 	       ms_jitter_ms);
 

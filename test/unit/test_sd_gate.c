@@ -77,7 +77,7 @@ void sd_client_addr_str(const struct sd_client *c, char *buf, size_t len)
 }
 
 /* fake sheep for the synchronous calls */
-static uint8_t *fake_inode;		/* SD_INODE_REFRESH_SIZE bytes */
+static uint8_t *fake_inode;		/* SD_INODE_REFRESH_SIZE + 4 bytes */
 static uint32_t fake_vid = 0x100;
 static uint32_t lookup_result;
 static uint32_t inode_result;
@@ -149,7 +149,7 @@ static void fake_inode_make(uint32_t vid, uint64_t size, uint8_t shift,
 	h.vdi_id = vid;
 	h.snap_id = 1;
 	h.snap_ctime = snapshot ? 12345 : 0;
-	memset(fake_inode, 0, SD_INODE_REFRESH_SIZE);
+	memset(fake_inode, 0, SD_INODE_REFRESH_SIZE + 4);
 	sd_inode_hdr_encode(&h, fake_inode);
 	for (i = 0; i < n; i++)
 		sd_put_le32(fake_inode + sd_inode_index_offset(i), idx[i]);
@@ -389,8 +389,9 @@ static void test_open_close(void)
 	CHECK(last_inode_read.opcode == SD_OP_READ_OBJ &&
 	      last_inode_read.obj.oid == sd_vid_to_vdi_oid(V) &&
 	      last_inode_read.obj.offset == 0 &&
-	      last_inode_read.data_length == SD_INODE_REFRESH_SIZE,
-	      "open: refresh read of the inode", "oid %#llx len %u",
+	      last_inode_read.data_length == SD_INODE_REFRESH_SIZE + 4,
+	      "open: header + index read, 4 bytes longer than a multipath "
+	      "refresh read", "oid %#llx len %u",
 	      (unsigned long long)last_inode_read.obj.oid,
 	      last_inode_read.data_length);
 	CHECK(sd_vdi_vid(v) == V && sd_vdi_size(v) == 10 * (uint64_t)OBJ + 4096 &&
@@ -1129,8 +1130,8 @@ static void test_readonly_reload(void)
 	r = find_req(SD_OP_READ_OBJ, 0);
 	CHECK(r && r->hdr.obj.oid == sd_vid_to_vdi_oid(W) &&
 	      r->hdr.obj.offset == 0 &&
-	      r->hdr.data_length == SD_INODE_REFRESH_SIZE,
-	      "locked: refresh read of the new inode", "r %p", (void *)r);
+	      r->hdr.data_length == SD_INODE_REFRESH_SIZE + 4,
+	      "locked: header + index read of the new inode", "r %p", (void *)r);
 	if (!r)
 		goto out;
 	fake_inode_make(W, 16 * (uint64_t)OBJ, SH, 0, snapidx, 16, false);
@@ -1235,6 +1236,16 @@ static struct sd_vdi *open_shared(void)
 		exit(1);
 	}
 	return v;
+}
+
+static void test_shared_open(void)
+{
+	struct sd_vdi *v = open_shared();
+
+	CHECK(last_inode_read.data_length == SD_INODE_REFRESH_SIZE,
+	      "shared open: an exact refresh read (validates our node)",
+	      "len %u", last_inode_read.data_length);
+	sd_vdi_close(v);
 }
 
 /* the pending read fence on inode @vid (8 bytes of snap_ctime) */
@@ -1859,7 +1870,8 @@ out:
 
 int main(void)
 {
-	fake_inode = calloc(1, SD_INODE_REFRESH_SIZE);
+	/* a non-refresh read of the index reads 4 bytes more */
+	fake_inode = calloc(1, SD_INODE_REFRESH_SIZE + 4);
 	test_gate_table();
 	test_open_close();
 	test_reads();
@@ -1872,6 +1884,7 @@ int main(void)
 	test_block_status();
 	test_readonly_reload();
 	test_readonly_failures();
+	test_shared_open();
 	test_shared_mode();
 	test_shared_fence();
 	test_uncertain_gate();
