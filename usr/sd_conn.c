@@ -52,6 +52,8 @@
 #define SD_RECV_BUDGET		1024	/* reads per wakeup, for fairness */
 #define SD_SEND_IOV		(IOV_MAX < 1024 ? IOV_MAX : 1024)
 #define SD_PROCESS_ROUNDS	16	/* loop passes per sd_client_process */
+#define SD_RETRY_MIN_MS		10	/* first retry of a transient result */
+#define SD_RETRY_MAX_MS		500
 
 enum sd_conn_state {
 	SD_CONN_IDLE,		/* no socket; connect on the next loop pass */
@@ -115,6 +117,8 @@ struct sd_client {
 
 	/* I/O thread only (and sd_client_free after the join) */
 	struct sd_list queue;		/* waiting for a READY connection */
+	struct sd_list delayed;		/* transient results: retried later */
+	uint32_t gone_mask;		/* addresses whose node is going away */
 	struct sd_list timers;		/* every accepted request, by deadline */
 	bool ever_ready;		/* some connection was once established */
 	uint32_t failed_mask;		/* addresses whose connect failed */
@@ -662,6 +666,71 @@ static size_t rx_consume(struct sd_conn *cn, const uint8_t *src, size_t n)
 	return used;
 }
 
+/*
+ * Every connection on address @idx goes to the next address: its node said
+ * it is going away (requests in flight on them are resent or fail as on a
+ * lost connection).  With one address they reconnect to it after backoff.
+ */
+static void addr_gone(struct sd_client *c, unsigned int idx)
+{
+	uint64_t now = sd_now_ns();
+	unsigned int i;
+
+	for (i = 0; i < c->nr_conns; i++) {
+		struct sd_conn *cn = &c->conns[i];
+
+		if (cn->addr_idx != idx || cn->state == SD_CONN_DEAD)
+			continue;
+		if (cn->state != SD_CONN_IDLE)
+			conn_lost(c, cn);
+		if (c->nr_addrs > 1) {
+			cn->addr_idx = (idx + 1) % c->nr_addrs;
+			cn->state = SD_CONN_DEAD;
+			cn->retry_ns = now;
+		}
+	}
+	if (c->nr_addrs > 1)
+		stat_add(&c->st.failovers, 1);
+}
+
+/*
+ * A reply with a cluster-transient result: send @r again after a backoff
+ * unless its deadline comes first.  True when @r was taken care of (a
+ * retry, or its -ETIMEDOUT completion).
+ */
+static bool retry_transient(struct sd_client *c, struct sd_conn *cn,
+			    struct sd_request *r)
+{
+	uint32_t res = r->rsp.result;
+	uint64_t now = sd_now_ns(), delay;
+	unsigned int idx = cn->addr_idx;
+
+	if (!sd_result_is_transient(res) ||
+	    (res == SD_RES_NETWORK_ERROR && !(r->req_flags & SD_REQ_RESEND)))
+		return false;
+	delay = (uint64_t)SD_RETRY_MIN_MS << (r->retries < 6 ? r->retries : 6);
+	if (delay > SD_RETRY_MAX_MS)
+		delay = SD_RETRY_MAX_MS;
+	/* not now: the connection is being parsed */
+	if (res == SD_RES_SHUTDOWN || res == SD_RES_KILLED ||
+	    res == SD_RES_NETWORK_ERROR)
+		c->gone_mask |= 1U << idx;
+	if (now + delay * SD_NS_PER_MS >= r->deadline_ns) {
+		/* the node's state outlasts the deadline: a timeout */
+		sd_list_init(&r->link);
+		req_complete(c, r, -ETIMEDOUT, idx);
+		return true;
+	}
+	r->retries++;
+	r->retry_ns = now + delay * SD_NS_PER_MS;
+	r->conn = NULL;
+	r->sent = 0;
+	r->in_len = 0;
+	sd_list_add_tail(&r->link, &c->delayed);
+	stat_add(&c->st.transient, 1);
+	return true;
+}
+
 static void rx_finish(struct sd_client *c, struct sd_conn *cn)
 {
 	struct sd_request *r = cn->rx_req;
@@ -670,7 +739,27 @@ static void rx_finish(struct sd_client *c, struct sd_conn *cn)
 	r->in_len = cn->rx_len;
 	slot_free(cn, r);
 	cn->nr_assigned--;
+	sd_list_del(&r->link);
+	if (retry_transient(c, cn, r))
+		return;
+	sd_list_init(&r->link);
 	req_complete(c, r, 0, cn->addr_idx);
+}
+
+/* delayed retries whose time has come go back to the queue */
+static void retry_due(struct sd_client *c, uint64_t now)
+{
+	struct sd_list *pos, *n;
+
+	sd_list_for_each_safe(pos, n, &c->delayed) {
+		struct sd_request *r = sd_list_entry(pos, struct sd_request,
+						     link);
+
+		if (r->retry_ns > now)
+			continue;
+		sd_list_del(&r->link);
+		sd_list_add_tail(&r->link, &c->queue);
+	}
 }
 
 static int bad_reply(struct sd_client *c, struct sd_conn *cn)
@@ -884,6 +973,7 @@ static void fail_fast(struct sd_client *c)
 static uint64_t next_wakeup(struct sd_client *c)
 {
 	uint64_t t = UINT64_MAX;
+	struct sd_list *pos, *n;
 	unsigned int i;
 
 	if (!sd_list_empty(&c->timers))
@@ -903,6 +993,13 @@ static uint64_t next_wakeup(struct sd_client *c)
 	/* requeued by a lost connection while another one is READY */
 	if (!sd_list_empty(&c->queue) && pick_conn(c))
 		t = 0;
+	sd_list_for_each_safe(pos, n, &c->delayed) {
+		struct sd_request *r = sd_list_entry(pos, struct sd_request,
+						     link);
+
+		if (r->retry_ns < t)
+			t = r->retry_ns;
+	}
 	return t;
 }
 
@@ -963,9 +1060,16 @@ static bool client_work(struct sd_client *c)
 
 	if (!take_submissions(c))
 		return false;
+	while (c->gone_mask) {
+		unsigned int idx = (unsigned int)__builtin_ctz(c->gone_mask);
+
+		c->gone_mask &= c->gone_mask - 1;
+		addr_gone(c, idx);
+	}
 	conns_advance(c, now);
 	fail_fast(c);
 	expire(c, now);
+	retry_due(c, now);
 	dispatch(c);
 	return true;
 }
@@ -1204,6 +1308,7 @@ int sd_client_new(const struct sd_client_opts *o, struct sd_client **out)
 	sd_list_init(&c->submitq);
 	sd_list_init(&c->queue);
 	sd_list_init(&c->timers);
+	sd_list_init(&c->delayed);
 	c->nr_addrs = o->nr_addrs;
 	c->nr_conns = o->nr_conns ? o->nr_conns : SD_DEFAULT_CONNS;
 	c->timeout_ms = o->timeout_ms ? o->timeout_ms : SD_DEFAULT_TIMEOUT_MS;
@@ -1314,6 +1419,7 @@ void sd_client_free(struct sd_client *c)
 		sd_list_splice_tail(&cn->sendq, &all);
 	}
 	sd_list_splice_tail(&c->queue, &all);
+	sd_list_splice_tail(&c->delayed, &all);
 	pthread_mutex_lock(&c->lock);
 	sd_list_splice_tail(&c->submitq, &all);
 	pthread_mutex_unlock(&c->lock);
@@ -1345,6 +1451,7 @@ static int client_enqueue(struct sd_client *c, struct sd_request *req)
 	req->conn = NULL;
 	req->sent = 0;
 	req->attempts = 0;
+	req->retries = 0;
 	req->in_len = 0;
 	sd_list_init(&req->tlink);
 
@@ -1475,6 +1582,8 @@ void sd_client_get_stats(struct sd_client *c, struct sd_client_stats *st)
 	st->submitted = __atomic_load_n(&c->st.submitted, __ATOMIC_RELAXED);
 	st->completed = __atomic_load_n(&c->st.completed, __ATOMIC_RELAXED);
 	st->resent = __atomic_load_n(&c->st.resent, __ATOMIC_RELAXED);
+	st->transient = __atomic_load_n(&c->st.transient, __ATOMIC_RELAXED);
+	st->failovers = __atomic_load_n(&c->st.failovers, __ATOMIC_RELAXED);
 	st->timeouts = __atomic_load_n(&c->st.timeouts, __ATOMIC_RELAXED);
 	st->reconnects = __atomic_load_n(&c->st.reconnects, __ATOMIC_RELAXED);
 	st->bad_replies = __atomic_load_n(&c->st.bad_replies, __ATOMIC_RELAXED);

@@ -18,6 +18,13 @@
  *
  * On DEAD every request sent on that connection is either requeued at the
  * head of the client queue (SD_REQ_RESEND) or completed with -ECONNRESET.
+ *
+ * Cluster-transient results (see sd_result_is_transient()) never reach
+ * done(): the request is sent again after a backoff (10 ms doubling to
+ * 500 ms) until its deadline, and then fails with -ETIMEDOUT.  A result
+ * that says the node is going away (SHUTDOWN, KILLED, NETWORK_ERROR) also
+ * moves every connection on that address to the next one, as a lost
+ * connection would.
  */
 #ifndef SD_CONN_H
 #define SD_CONN_H
@@ -78,6 +85,8 @@ struct sd_request {
 	uint8_t wire[SD_HDR_SIZE];	/* encoded header */
 	uint32_t slot;			/* index in the connection's id table */
 	uint32_t attempts;		/* times sent */
+	uint32_t retries;		/* transient results retried */
+	uint64_t retry_ns;		/* delayed: when to queue it again */
 	size_t sent;			/* bytes of header + payload sent */
 };
 
@@ -185,6 +194,8 @@ struct sd_client_stats {
 	uint64_t submitted;
 	uint64_t completed;
 	uint64_t resent;
+	uint64_t transient;		/* transient results retried */
+	uint64_t failovers;		/* addresses left for a going node */
 	uint64_t timeouts;
 	uint64_t reconnects;
 	uint64_t bad_replies;

@@ -50,6 +50,8 @@
 #define IO_ZERO_BUF	(UINT32_C(4) << 20)
 #define IO_REDO_MAX	32	/* READONLY/INVALIDATED retries of a piece */
 #define IO_RECHECK_TRIES 3	/* re-reads of an uncertain index entry */
+#define IO_BACKOFF_MIN_NS (UINT64_C(10) * 1000000)	/* NO_OBJ retries */
+#define IO_BACKOFF_MAX_NS (UINT64_C(500) * 1000000)
 
 /* never written: lives in .bss, shared by every zero write */
 static uint8_t sd_zero_buf[IO_ZERO_BUF];
@@ -75,6 +77,8 @@ enum piece_state {
 	PIECE_CFENCE,	/* shared mode: published, waiting for a cluster
 			 * fence */
 	PIECE_ENTRYCHECK, /* shared mode: NO_OBJ, index entry re-read */
+	PIECE_BACKOFF,	/* NO_OBJ of an object the index names: waits to
+			 * start again (recovery) */
 };
 
 /* piece_start() results besides <= 0 (finished with that error) */
@@ -100,6 +104,7 @@ struct io_piece {
 	uint64_t cfence_need;		/* shared-mode publish: the cluster
 					 * fence that must come back */
 	bool noobj_checked;		/* shared mode: NO_OBJ re-checked once */
+	unsigned int backoffs;		/* NO_OBJ retries so far */
 	struct sd_claim *claim;		/* shared mode: held on the object */
 	uint32_t claim_vid;		/* v->vid when it was asked for */
 	uint32_t new_entry;		/* index value being published */
@@ -674,6 +679,7 @@ static void piece_finish(struct io_piece *p, int err, struct sd_list *todo,
 	p->fence_need = 0;
 	p->cfence_need = 0;
 	p->noobj_checked = false;
+	p->backoffs = 0;
 	piece_claim_end(p);
 	if (err && !call->err)
 		call->err = err;
@@ -1312,6 +1318,64 @@ static int piece_holecheck_done(struct io_piece *p, struct sd_list *todo)
 	return ret ? ret : PIECE_PENDING;
 }
 
+static void piece_backoff_done(struct sd_request *req, int cerr);
+
+/*
+ * NO_OBJ for an object the index names (mu held): while nodes recover,
+ * sheep answers that for objects not yet back on the nodes now responsible
+ * for them (doc/reliability.md, Cluster changes).  The piece gives up its
+ * gate and claim and starts again after a backoff (10 ms doubling to
+ * 500 ms) until its call's deadline; then it fails with -ETIMEDOUT, the
+ * retryable timeout.  PIECE_PENDING or -errno.
+ */
+static int piece_backoff(struct io_piece *p, struct sd_list *todo)
+{
+	struct sd_vdi *v = p->call->v;
+	uint64_t now = sd_now_ns(), delay;
+	int ret;
+
+	delay = IO_BACKOFF_MIN_NS << (p->backoffs < 6 ? p->backoffs : 6);
+	if (delay > IO_BACKOFF_MAX_NS)
+		delay = IO_BACKOFF_MAX_NS;
+	if (p->call->err || now + delay >= p->call->deadline_ns)
+		return p->call->err ? p->call->err :
+		       sd_set_error(ETIMEDOUT, "VDI '%s': object %u: %s",
+				    v->name, p->span.idx,
+				    sd_result_str(SD_RES_NO_OBJ));
+	p->backoffs++;
+	piece_claim_end(p);
+	piece_gate_open(p, todo);
+	p->resume_index = false;
+	memset(&p->req, 0, sizeof(p->req));
+	p->req.done = piece_backoff_done;
+	p->req.priv = p;
+	ret = sd_client_sleep(v->c, &p->req, now + delay);
+	if (ret)
+		return ret;
+	p->state = PIECE_BACKOFF;
+	return PIECE_PENDING;
+}
+
+/* I/O thread: a piece's backoff is over: start it again. */
+static void piece_backoff_done(struct sd_request *req, int cerr)
+{
+	struct io_piece *p = req->priv;
+	struct sd_vdi *v = p->call->v;
+	struct sd_list todo, done_calls;
+
+	sd_list_init(&todo);
+	sd_list_init(&done_calls);
+	pthread_mutex_lock(&v->mu);
+	if (cerr) {
+		piece_finish(p, cerr, &todo, &done_calls);
+	} else {
+		p->state = PIECE_IDLE;
+		sd_list_add_tail(&p->link, &todo);
+	}
+	pthread_mutex_unlock(&v->mu);
+	io_run(v, &todo, &done_calls);
+}
+
 /*
  * Shared mode: a write met NO_OBJ and re-read the index entry (mu held).
  * Another gateway deallocated the object (or the entry changed): learn the
@@ -1329,7 +1393,7 @@ static int piece_entrycheck_done(struct io_piece *p, struct sd_list *todo)
 	if (e >= SD_NR_VDIS)
 		return -EPROTO;
 	if (e == v->index[i])
-		return -sd_result_to_errno(SD_RES_NO_OBJ);
+		return piece_backoff(p, todo);
 	if (!sd_gate_find(&v->gates, i))
 		v->index[i] = e;
 	p->state = PIECE_IDLE;
@@ -1545,6 +1609,15 @@ static void piece_req_done(struct sd_request *req, int cerr)
 	    piece_redo(p, res, &todo))
 		goto run;
 
+	if (meta && res == SD_RES_NO_OBJ) {
+		/* a copy-on-write source or our inode not recovered yet */
+		ret = piece_backoff(p, &todo);
+		if (ret == PIECE_PENDING)
+			goto run;
+		err = ret;
+		goto end;
+	}
+
 	switch (p->state) {
 	case PIECE_CREATE:
 		if (err)
@@ -1599,6 +1672,13 @@ static void piece_req_done(struct sd_request *req, int cerr)
 			err = ret;
 			break;
 		}
+		if (res == SD_RES_NO_OBJ) {
+			ret = piece_backoff(p, &todo);
+			if (ret == PIECE_PENDING)
+				goto run;
+			err = ret;
+			break;
+		}
 		if (!err && v->lock == SD_LOCK_SHARED &&
 		    kind_writes(call->kind)) {
 			/*
@@ -1625,6 +1705,7 @@ static void piece_req_done(struct sd_request *req, int cerr)
 	}
 	if (err && meta && p->gate_held && is_transport_err(cerr))
 		bg_recheck_start(v, p, &todo);
+end:
 	piece_gate_open(p, &todo);
 	piece_finish(p, err, &todo, &done_calls);
 run:
@@ -1685,6 +1766,7 @@ static struct io_call *call_new(struct sd_vdi *v, enum io_kind kind,
 		p->fence_need = 0;
 		p->cfence_need = 0;
 		p->noobj_checked = false;
+		p->backoffs = 0;
 		p->claim = NULL;
 		p->iov = p->iov_inline;
 		p->iovcnt = 0;

@@ -378,12 +378,34 @@ static const struct {
 	{ SD_RES_HALT, EIO, "Sheepdog is stopped serving IO request" },
 	{ SD_RES_READONLY, EROFS, "Object is read-only" },
 	{ SD_RES_INODE_INVALIDATED, ESTALE, "Inode object is invalidated" },
+	{ SD_RES_OLD_NODE_VER, EAGAIN, "Request has an old epoch" },
+	{ SD_RES_NEW_NODE_VER, EAGAIN, "Request has a new epoch" },
+	{ SD_RES_NETWORK_ERROR, EIO, "Network error between sheep" },
 	{ SD_RES_BUFFER_SMALL, ENOBUFS, "The buffer is too small" },
 	{ SD_RES_NO_SUPPORT, EOPNOTSUPP, "Operation is not supported" },
 	{ SD_RES_KILLED, ESHUTDOWN, "Node is killed" },
 	{ SD_RES_CLUSTER_ERROR, EIO, "Cluster driver error" },
 	{ SD_RES_COLLECTING_CINFO, EAGAIN, "Sheep is collecting cluster information" },
 };
+
+bool sd_result_is_transient(uint32_t result)
+{
+	switch (result) {
+	case SD_RES_HALT:
+	case SD_RES_SHUTDOWN:
+	case SD_RES_KILLED:
+	case SD_RES_STARTUP:
+	case SD_RES_WAIT_FOR_FORMAT:
+	case SD_RES_WAIT_FOR_JOIN:
+	case SD_RES_OLD_NODE_VER:
+	case SD_RES_NEW_NODE_VER:
+	case SD_RES_NETWORK_ERROR:
+	case SD_RES_COLLECTING_CINFO:
+		return true;
+	default:
+		return false;
+	}
+}
 
 const char *sd_result_str(uint32_t result)
 {

@@ -87,6 +87,9 @@
 #define SD_RES_HALT		0x19
 #define SD_RES_READONLY		0x1A
 #define SD_RES_INODE_INVALIDATED 0x1D
+#define SD_RES_OLD_NODE_VER	0x81
+#define SD_RES_NEW_NODE_VER	0x82
+#define SD_RES_NETWORK_ERROR	0x86
 #define SD_RES_BUFFER_SMALL	0x88
 #define SD_RES_NO_SUPPORT	0x8B
 #define SD_RES_KILLED		0x8D
@@ -377,6 +380,14 @@ void sd_get_name(const uint8_t *field, size_t size, char *out);
 const char *sd_result_str(uint32_t result);
 /* best errno for a result code (positive), e.g. NO_SPACE -> ENOSPC */
 int sd_result_to_errno(uint32_t result);
+/*
+ * A state of the cluster or of one node that the next epoch or another
+ * node clears: the request was not executed (or, for NETWORK_ERROR, may
+ * have been partly) and is worth sending again: HALT, SHUTDOWN, KILLED,
+ * STARTUP, WAIT_FOR_FORMAT, WAIT_FOR_JOIN, OLD/NEW_NODE_VER,
+ * NETWORK_ERROR, COLLECTING_CINFO (doc/reliability.md, Cluster changes).
+ */
+bool sd_result_is_transient(uint32_t result);
 /* printable opcode name, e.g. "READ_OBJ" */
 const char *sd_opcode_str(uint8_t opcode);
 

@@ -59,6 +59,8 @@ struct fake_sheep {
 	int drop_after;		/* hold n requests then close (once) */
 	enum fs_bad bad;	/* next reply malformed (once) */
 	uint32_t extra;		/* extra READ_OBJ payload bytes */
+	int transient_n;	/* answer the next n requests with: */
+	uint32_t transient_res;
 	int restart_ms;		/* close everything, reopen after ms */
 	int down;
 	bool stop;
@@ -244,6 +246,16 @@ static void fs_serve(int i)
 		}
 		return;
 	}
+	if (fs.transient_n) {
+		struct sd_rsp rsp = { .opcode = rq.opcode, .id = rq.id,
+				      .result = fs.transient_res };
+
+		if (fs.transient_n > 0)
+			fs.transient_n--;
+		sd_rsp_encode(&rsp, hdr);
+		fs_send(fc->fd, hdr, NULL, 0);
+		return;
+	}
 	bad = fs.bad;
 	fs.bad = FS_BAD_NONE;
 	extra = fs.extra;
@@ -374,6 +386,7 @@ static void fs_reset(void)
 	fs.drop_after = 0;
 	fs.bad = FS_BAD_NONE;
 	fs.extra = 0;
+	fs.transient_n = 0;
 	fs.used_conns = 0;
 	for (int i = 0; i < FS_MAX_CONNS; i++)
 		if (fs.conns[i])
@@ -965,6 +978,73 @@ static void test_failover(void)
 	unlink(path);
 }
 
+/*
+ * Cluster-transient results are sent again after a backoff until the
+ * deadline; a node going away also closes that address's connections.
+ */
+static void test_transient(void)
+{
+	struct sd_addr a = addr_of(fs.path);
+	struct sd_client_stats st;
+	struct sd_client *c;
+	struct treq t;
+	uint64_t t0;
+	int ret, closed0;
+
+	fs_reset();
+	if (new_client(&a, 1, 2, 3000, &c)) {
+		CHECK(0, "transient: client", "%s", sd_get_error());
+		return;
+	}
+	FS_SET(transient_res, SD_RES_HALT);
+	FS_SET(transient_n, 3);
+	treq_read(&t, test_oid(50), 0, 4096, 1, 0);
+	t0 = sd_now_ns();
+	ret = sd_client_call(c, &t.req);
+	sd_client_get_stats(c, &st);
+	CHECK(ret == 0 && read_ok(&t) && st.transient == 3 &&
+	      ms_since(t0) >= 10 + 20 + 40,
+	      "transient: HALT three times, then served after backoff",
+	      "ret %d result %#x transient %llu ms %llu", ret,
+	      t.req.rsp.result, (unsigned long long)st.transient,
+	      (unsigned long long)ms_since(t0));
+	free(t.buf);
+
+	closed0 = fs_get(&fs.closed);
+	FS_SET(transient_res, SD_RES_KILLED);
+	FS_SET(transient_n, 1);
+	treq_read(&t, test_oid(51), 0, 4096, 1, SD_REQ_RESEND);
+	ret = sd_client_call(c, &t.req);
+	msleep(50);
+	CHECK(ret == 0 && read_ok(&t) && fs_get(&fs.closed) > closed0,
+	      "transient: KILLED closes the address's connections, the "
+	      "request is served after a reconnect",
+	      "ret %d closed %d -> %d", ret, closed0, fs_get(&fs.closed));
+	free(t.buf);
+
+	FS_SET(transient_res, SD_RES_WAIT_FOR_JOIN);
+	FS_SET(transient_n, -1);	/* for ever */
+	treq_read(&t, test_oid(52), 0, 4096, 1, 0);
+	t.req.deadline_ns = sd_now_ns() + UINT64_C(700) * 1000000;
+	t0 = sd_now_ns();
+	ret = sd_client_call(c, &t.req);
+	CHECK(ret == -ETIMEDOUT && ms_since(t0) < 700 + 300,
+	      "transient: a state that outlasts the deadline is a timeout",
+	      "ret %d ms %llu", ret, (unsigned long long)ms_since(t0));
+	free(t.buf);
+	FS_SET(transient_n, 0);
+
+	FS_SET(transient_res, SD_RES_EIO);
+	FS_SET(transient_n, 1);
+	treq_read(&t, test_oid(53), 0, 4096, 1, 0);
+	ret = sd_client_call(c, &t.req);
+	CHECK(ret == 0 && t.req.rsp.result == SD_RES_EIO,
+	      "transient: other results reach the caller at once",
+	      "ret %d result %#x", ret, t.req.rsp.result);
+	free(t.buf);
+	sd_client_free(c);
+}
+
 static void test_failfast(void)
 {
 	struct sd_addr a;
@@ -1422,6 +1502,7 @@ int main(void)
 	test_resend();
 	test_malformed();
 	test_long_reply();
+	test_transient();
 	test_failover();
 	test_failfast();
 	test_restart();

@@ -57,9 +57,11 @@ unsigned int sd_client_timeout_ms(const struct sd_client *c)
 	return TIMEOUT_MS;
 }
 
+static uint64_t now_extra;	/* added to NOW_NS */
+
 uint64_t sd_now_ns(void)
 {
-	return NOW_NS;
+	return NOW_NS + now_extra;
 }
 
 /* the stubbed client never has an external loop */
@@ -1796,6 +1798,87 @@ out:
 	sd_vdi_close(v);
 }
 
+/* the pending timer (sd_client_sleep) */
+static struct sd_request *find_timer(void)
+{
+	int k;
+
+	for (k = 0; k < nr_pending; k++)
+		if (pending[k]->req_flags & SD_REQ_TIMER)
+			return pending[k];
+	return NULL;
+}
+
+/*
+ * NO_OBJ for an object the index names (nodes recovering): the piece waits
+ * and starts again until its deadline, then fails with -ETIMEDOUT.
+ */
+static void test_noobj_backoff(void)
+{
+	struct sd_vdi *v = open_std();
+	struct done_rec d = { 0, 0 };
+	static uint8_t b[4096];
+	struct iovec io = { b, sizeof(b) };
+	struct sd_request *r, *t;
+	int guard = 0;
+
+	sd_vdi_aio_read(v, &io, 1, 0, rec_done, &d);
+	reply(find_oid(SD_OP_READ_OBJ, sd_vid_to_data_oid(V, 0)),
+	      SD_RES_NO_OBJ, 0);
+	t = find_timer();
+	CHECK(t && nr_pending == 1 && d.calls == 0 &&
+	      t->deadline_ns == NOW_NS + IO_BACKOFF_MIN_NS,
+	      "NO_OBJ: the read waits 10 ms", "t %p pending %d calls %d",
+	      (void *)t, nr_pending, d.calls);
+	if (t)
+		reply(t, SD_RES_SUCCESS, 0);
+	r = find_oid(SD_OP_READ_OBJ, sd_vid_to_data_oid(V, 0));
+	CHECK(r && d.calls == 0, "NO_OBJ: then the read is sent again",
+	      "r %p", (void *)r);
+	if (r)
+		reply(r, SD_RES_SUCCESS, 0x5a);
+	CHECK(d.calls == 1 && !d.err && b[0] == 0x5a,
+	      "NO_OBJ: the object recovered, the read completes",
+	      "calls %d err %d", d.calls, d.err);
+
+	/* a copy-on-write create whose source is not back yet: the gate
+	 * opens while it waits */
+	d.calls = 0;
+	sd_vdi_aio_write(v, &io, 1, 1 * (uint64_t)OBJ, 0, rec_done, &d);
+	r = find_req(SD_OP_CREATE_AND_WRITE_OBJ, 0);
+	CHECK(r && r->hdr.obj.cow_oid == sd_vid_to_data_oid(P, 1),
+	      "NO_OBJ: COW create of an inherited object", "r %p", (void *)r);
+	if (r)
+		reply(r, SD_RES_NO_OBJ, 0);
+	CHECK(find_timer() && !sd_gate_find(&v->gates, 1),
+	      "NO_OBJ: the create waits with its gate open", "pending %d",
+	      nr_pending);
+	while (nr_pending && guard++ < 20)
+		reply(pending[0], SD_RES_SUCCESS, 0);
+	CHECK(d.calls == 1 && !d.err && v->index[1] == V,
+	      "NO_OBJ: the create is made again and published",
+	      "calls %d err %d idx %#x", d.calls, d.err, v->index[1]);
+
+	/* it lasts past the deadline: -ETIMEDOUT */
+	d.calls = 0;
+	sd_vdi_aio_read(v, &io, 1, 0, rec_done, &d);
+	guard = 0;
+	while (!d.calls && nr_pending && guard++ < 100) {
+		r = pending[0];
+		if (r->req_flags & SD_REQ_TIMER) {
+			now_extra = r->deadline_ns - NOW_NS;
+			reply(r, SD_RES_SUCCESS, 0);
+		} else {
+			reply(r, SD_RES_NO_OBJ, 0);
+		}
+	}
+	CHECK(d.calls == 1 && d.err == -ETIMEDOUT && nr_pending == 0,
+	      "NO_OBJ until the deadline: the read fails with -ETIMEDOUT",
+	      "calls %d err %d rounds %d", d.calls, d.err, guard);
+	now_extra = 0;
+	sd_vdi_close(v);
+}
+
 static void test_uncertain_gate(void)
 {
 	struct sd_vdi *v = open_std();
@@ -1887,6 +1970,7 @@ int main(void)
 	test_shared_open();
 	test_shared_mode();
 	test_shared_fence();
+	test_noobj_backoff();
 	test_uncertain_gate();
 	free(fake_inode);
 	return t_exit();
