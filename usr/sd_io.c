@@ -1379,8 +1379,8 @@ static void piece_backoff_done(struct sd_request *req, int cerr)
 /*
  * Shared mode: a write met NO_OBJ and re-read the index entry (mu held).
  * Another gateway deallocated the object (or the entry changed): learn the
- * entry and start the piece again (it claims and allocates); an unchanged
- * entry leaves the NO_OBJ standing.
+ * entry and start the piece again (it claims and allocates); with the entry
+ * unchanged the object is not recovered yet: wait (piece_backoff()).
  */
 static int piece_entrycheck_done(struct io_piece *p, struct sd_list *todo)
 {
