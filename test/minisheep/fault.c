@@ -61,6 +61,16 @@ static const struct {
 	{ "NETWORK_ERROR", MS_RES_NETWORK_ERROR },
 };
 
+const char *fault_result_name(uint32_t code)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(result_names) / sizeof(result_names[0]); i++)
+		if (result_names[i].code == code)
+			return result_names[i].name;
+	return NULL;
+}
+
 bool fault_error_for(uint8_t opcode, uint32_t *result)
 {
 	if (!ms_faults.err_on[opcode])

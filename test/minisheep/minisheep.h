@@ -330,6 +330,8 @@ struct ms_faults {
 extern struct ms_faults ms_faults;
 /* true if @opcode must be answered with *result without executing */
 bool fault_error_for(uint8_t opcode, uint32_t *result);
+/* "NO_OBJ" for SD_RES_NO_OBJ...; NULL if unknown */
+const char *fault_result_name(uint32_t code);
 /* run one control command line; writes the one-line answer */
 void fault_command(char *line, char *out, size_t outlen);
 

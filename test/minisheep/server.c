@@ -116,6 +116,8 @@ static uint64_t node_requests[MS_MAX_NODES], node_conns[MS_MAX_NODES];
 static uint64_t node_ops[MS_MAX_NODES][256];
 static bool node_stall[MS_MAX_NODES];
 static uint64_t node_executing[MS_MAX_NODES];
+/* what queue.c decided: answers by result (low byte of the code), holds */
+static uint64_t gate_answers[256], gate_holds;
 /* node timers (monotonic ms, 0 = none): joining after a start with a
  * delay, going away at the end of a clean stop or cluster shutdown */
 static uint64_t node_join_at[MS_MAX_NODES], node_stop_at[MS_MAX_NODES];
@@ -403,10 +405,12 @@ static void admit(struct ms_request *r)
 	}
 	switch (queue_admit(r, &result, &due)) {
 	case QUEUE_REPLY:
+		gate_answers[result & 0xff]++;
 		ops_reply_error(r, result);
 		complete(r);
 		break;
 	case QUEUE_HOLD:
+		gate_holds++;
 		/* at least 1 ms on: a due request is admitted again */
 		r->due_ms = due > ms_now_ms() ? due : ms_now_ms() + 1;
 		sd_list_add_tail(&r->link, &exec_delayed);
@@ -1001,6 +1005,17 @@ void server_stats(char *buf, size_t len)
 							    __ATOMIC_RELAXED),
 			(unsigned long long)__atomic_load_n(
 				&store_nr_tmp_exists, __ATOMIC_RELAXED));
+	for (n = 0; n < 256 && off < len; n++) {
+		const char *name = fault_result_name((uint32_t)n);
+
+		if (gate_answers[n])
+			off += (size_t)snprintf(buf + off, len - off,
+				" gate.%s=%llu", name ? name : "?",
+				(unsigned long long)gate_answers[n]);
+	}
+	if (off < len)
+		off += (size_t)snprintf(buf + off, len - off, " gate.held=%llu",
+					(unsigned long long)gate_holds);
 	for (n = 0; n < MS_MAX_NODES && off < len; n++) {
 		if (!node_exists(n))
 			continue;
