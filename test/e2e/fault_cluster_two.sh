@@ -4,12 +4,12 @@
 # through tgtd + the module (three copies: one copy remains on node 3),
 # LU on node 1 with fallbacks to nodes 2 and 3, as in the issue's real
 # 3-node run that gave a MEDIUM ERROR.  After 3 s both come back and are
-# recovered together (copies missing on them for up to 2 s, 30% of the
+# recovered together (copies missing on them for up to 2 s, 50% of the
 # data objects answering NO_OBJ meanwhile).  The initiator must see no
 # error, and every acknowledged write must be in the VDI.
 source "$(dirname "$0")/fault_common.sh"
 
-cl_setup cluster_two --recovery 2000:30
+cl_setup cluster_two --recovery 2000:50
 cl_lu "$CL_N1" "$CL_N2" "$CL_N3"
 cl_load 10
 cl_at 2000 node 1 kill
