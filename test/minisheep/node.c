@@ -1338,7 +1338,8 @@ bool node_halted(int n, uint32_t vid, bool write)
 	pthread_mutex_lock(&ns_mu);
 	v = view_of(n);
 	ret = !v->members ||
-		(write && (ms_cluster.flags & MS_CLUSTER_FLAG_STRICT) &&
+		(write && (__atomic_load_n(&ms_cluster.flags, __ATOMIC_ACQUIRE) &
+			   MS_CLUSTER_FLAG_STRICT) &&
 		 __builtin_popcount(v->members) < copies_of(v, vid));
 	pthread_mutex_unlock(&ns_mu);
 	return ret;
