@@ -276,3 +276,205 @@ mp_race() {
 	check "gw1-alive" kill -0 "${GW1[0]}"
 	check "gw2-alive" tgtd_alive
 }
+
+# ---- issue 15: a cluster that changes under I/O ----------------------------
+#
+# Three minisheep nodes over one store (node 1 is $SHEEP, 2 and 3 through
+# node_arg), three copies; faults are scheduled on one timeline from the
+# start of a verified write load (cl_at), then every acknowledged write is
+# checked through the gateway, in an image read with sdctl and in one
+# rebuilt from the store's files; no write may fail.
+#
+#   cl_setup NAME [MINISHEEP ARGS]  fault_setup (tgtd, target 1) + 3 nodes;
+#                       VDI $CL_VDI of $CL_SIZE; addresses CL_N1..CL_N3
+#   cl_lu ADDR [FALLBACK...]  LU 1 on $CL_VDI, bsopts timeout=$CL_TIMEOUT
+#                       and fallback= each; URL in $URL
+#   cl_load SECONDS [SEED]    verified QD16 load on $URL in the background
+#                       (every result logged, none fatal); starts the clock
+#   cl_nbd_setup NAME [MINISHEEP ARGS]  the same without tgtd, for the NBD
+#                       plugin (SKIP without nbdkit)
+#   cl_nbd_serve SOCK ADDR [FALLBACK...]  nbdkit + plugin on unix socket SOCK
+#                       (pid in CL_NBD_PIDS, stopped at exit)
+#   cl_nbd_load SOCK SECONDS [SEED]  nbd_verify's load through SOCK
+#   cl_at MS CMD...     at MS ms after the load started: minisheep control
+#   cl_finish SRC GATE...   wait for the load; checks: the faults hit
+#                       (minisheep answered each gate.GATE, or held
+#                       requests for "held"), no write failed (the senses
+#                       of those that did are counted), every acknowledged
+#                       write is in SRC (iscsi:// URL or nbd socket), in
+#                       sdctl's image and in the store's files
+CL_TIMEOUT=${CL_TIMEOUT:-8}
+CL_SIZE=$((64 * 1024 * 1024))
+CL_LOGS=()
+CL_NBD_PIDS=()
+NV=$TOP/test/tools/nbd_verify
+
+cl_nodes() {
+	CL_N1=$SHEEP
+	CL_N2=$(sheep_node 2)
+	CL_N3=$(sheep_node 3)
+	CL_VDI=$(vdi_name "$1")
+	make_vdi "$CL_VDI" "$CL_SIZE"
+}
+
+cl_setup() {
+	local name=$1
+	shift
+	fault_setup "$name" --copies 3 "$(node_arg 2)" "$(node_arg 3)" "$@"
+	cl_nodes "$name"
+}
+
+cl_lu() {
+	local first=$1 opts="timeout=$CL_TIMEOUT" a
+	shift
+	for a in "$@"; do opts+=";fallback=$a"; done
+	check "lu-new" tgt_lu 1 1 "$first:$CL_VDI" sheepdog "$opts"
+	URL=$(tgt_url "$IQN" 1)
+}
+
+cl_start_clock() {
+	CL_T0=$(now_ms)
+	echo "load ${CL_LOG##*/} started"
+}
+
+cl_load() {
+	local seed=${2:-1}
+	CL_LOG=$T_TMP/load$seed.log
+	CL_LOGS+=("$CL_LOG")
+	iv "$URL" --write-load "$1" --qd 16 --seed "$seed" \
+		--blocks $((CL_SIZE / 4096)) --log "$CL_LOG" \
+		--expect-errors any >"$T_TMP/load$seed.out" 2>&1 &
+	CL_LOAD=$!
+	bg_started CL_LOAD
+	cl_start_clock
+}
+
+cl_nbd_setup() {
+	local name=$1 rc
+	shift
+	if ! own_sheep; then
+		skip "$name" "needs minisheep's fault controls (SHEEP_ADDR is set)"
+		exit 0
+	fi
+	if ! command -v nbdkit >/dev/null; then
+		skip "$name" "nbdkit is not installed"
+		exit 0
+	fi
+	if [[ ! -f $TOP/usr/nbdkit-sheepdog-plugin.so || ! -x $NV ]]; then
+		fail "$name" "build first: the plugin and test/tools/nbd_verify"
+		exit 1
+	fi
+	SHEEP_DIR=$T_TMP/sheep
+	if ! sheep_start --copies 3 "$(node_arg 2)" "$(node_arg 3)" "$@"; then
+		fail "$name" "cannot start minisheep"
+		exit 1
+	fi
+	cl_nodes "$name"
+}
+
+stop_nbds() {
+	local p
+	for p in "${CL_NBD_PIDS[@]}"; do stop_pid "$p"; done
+	CL_NBD_PIDS=()
+}
+on_exit stop_nbds
+
+cl_nbd_serve() {
+	local sock=$1 first=$2 args=() a
+	shift 2
+	for a in "$@"; do args+=("fallback=$a"); done
+	NBD_PID=
+	if ! nbdkit_start "$sock" "$TOP/usr/nbdkit-sheepdog-plugin.so" \
+		vdi="$CL_VDI" addr="$first" timeout="$CL_TIMEOUT" "${args[@]}"
+	then
+		fail "nbdkit" "cannot start nbdkit with the plugin"
+		exit 1
+	fi
+	CL_NBD_PIDS+=("$NBD_PID")
+	NBD_PID=
+}
+
+cl_nbd_load() {
+	local sock=$1 seed=${3:-1}
+	CL_LOG=$T_TMP/load$seed.log
+	CL_LOGS+=("$CL_LOG")
+	"$NV" "$sock" --write-load "$2" --qd 16 --seed "$seed" \
+		--blocks $((CL_SIZE / 4096)) --log "$CL_LOG" \
+		--expect-errors any >"$T_TMP/load$seed.out" 2>&1 &
+	CL_LOAD=$!
+	bg_started CL_LOAD
+	cl_start_clock
+}
+
+cl_at() {
+	local ms=$1
+	shift
+	while (($(now_ms) - CL_T0 < ms)); do sleep 0.02; done
+	echo "$(($(now_ms) - CL_T0)) ms: $*"
+	ms_ctl "$@" || fail "ctl" "minisheep refused '$*'"
+}
+
+# wait for the current load; its output is printed
+cl_wait_load() {
+	bg_wait CL_LOAD || fail "load-ran" "$(tail -n 2 "${CL_LOG%.log}.out")"
+	cat "${CL_LOG%.log}.out"
+}
+
+# verify_with SRC NAME LOG...: iscsi_verify for images and iscsi://,
+# nbd_verify for an NBD socket
+verify_with() {
+	local src=$1 name=$2
+	shift 2
+	if [[ -S $src ]]; then
+		if "$NV" "$src" --check "$@" >"$T_TMP/check.out" 2>&1; then
+			pass "$name"
+		else
+			fail "$name" "$(tail -n 1 "$T_TMP/check.out"); e.g. $(grep -m2 '^BAD' "$T_TMP/check.out" | tr '\n' ';')"
+		fi
+	elif [[ $src == iscsi://* ]]; then
+		verify_logs "$src" "$name" "$@"
+	elif "$NV" "$src" --check "$@" >"$T_TMP/check.out" 2>&1; then
+		pass "$name"
+	else
+		fail "$name" "$(tail -n 1 "$T_TMP/check.out"); e.g. $(grep -m2 '^BAD' "$T_TMP/check.out" | tr '\n' ';')"
+	fi
+}
+
+cl_finish() {
+	local src=$1 g stats nf
+	shift
+	[[ -n ${CL_LOAD:-} ]] && cl_wait_load
+	stats=$("$MINISHEEP" --ctl "$SHEEP_CTL" stats)
+	echo "minisheep:" $(tr ' ' '\n' <<<"$stats" | grep -E '^(gate|node[0-9])\.')
+	for g in "$@"; do
+		if [[ $g == held ]]; then
+			[[ " $stats " =~ \ gate\.held=[1-9] ]] &&
+				pass "fault-hit-held" ||
+				fail "fault-hit-held" "minisheep never held a request"
+		elif [[ " $stats " == *" gate.$g="* ]]; then
+			pass "fault-hit-$g"
+		else
+			fail "fault-hit-$g" "minisheep never answered $g"
+		fi
+	done
+	echo "worst write latency: $(cat "${CL_LOGS[@]}" | awk '$1 == "W" || $1 == "F" { l = ($6 - $5) / 1000; if (l > m) m = l } END { printf "%.0f ms\n", m }')"
+	nf=$(cat "${CL_LOGS[@]}" | grep -c '^F ')
+	if ((nf == 0)); then
+		pass "no-initiator-errors"
+	else
+		fail "no-initiator-errors" "$nf writes failed ($(cat "${CL_LOGS[@]}" | awk '$1 == "F" { print $7, $8, $9, $10 }' | sort | uniq -c | sort -rn | awk '{ printf "%s%d x %s %s/%s/%s", s, $1, $2, $3, $4, $5; s = ", " }')), e.g. $(cat "${CL_LOGS[@]}" | grep -m1 '^F ')"
+	fi
+	verify_with "$src" "acked-writes-present-gateway" "${CL_LOGS[@]}"
+	if sd_image "$CL_VDI" 0 "$CL_SIZE" "$T_TMP/img"; then
+		verify_with "$T_TMP/img" "acked-writes-present-sheep" "${CL_LOGS[@]}"
+	else
+		fail "acked-writes-present-sheep" "sdctl: $(cat "$T_TMP/img.err")"
+	fi
+	if "$TOP/test/tools/store_image" "$SHEEP_DIR" "$CL_VDI" \
+		"$T_TMP/store.img" "$CL_SIZE" 2>"$T_TMP/store.err"; then
+		verify_with "$T_TMP/store.img" "acked-writes-present-store" \
+			"${CL_LOGS[@]}"
+	else
+		fail "acked-writes-present-store" "$(cat "$T_TMP/store.err")"
+	fi
+}

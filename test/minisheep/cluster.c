@@ -100,7 +100,8 @@ static int cluster_read(const char *path)
  * Load DIR/config, or format a new cluster.  Options given on the command
  * line (copies/shift >= 0, lock) override the stored values and are saved.
  */
-int cluster_load(const char *dir, int copies, int shift, bool lock)
+int cluster_load(const char *dir, int copies, int shift, bool lock,
+		 bool strict)
 {
 	char path[PATH_MAX + 16];
 	int ret;
@@ -126,6 +127,8 @@ int cluster_load(const char *dir, int copies, int shift, bool lock)
 		ms_cluster.block_shift = (uint8_t)shift;
 	if (lock)
 		ms_cluster.flags |= MS_CLUSTER_FLAG_LOCK;
+	if (strict)
+		ms_cluster.flags |= MS_CLUSTER_FLAG_STRICT;
 	if (!ms_cluster.ctime)
 		ms_cluster.ctime = ms_now_ctime();
 	if (!ms_cluster.copies)
@@ -242,6 +245,9 @@ void cluster_stat(struct ms_request *r)
 	}
 	r->rsp.data_length = (uint32_t)(p - r->rdata) < len ?
 		(uint32_t)(p - r->rdata) : (uint32_t)len;
+	/* local_stat_cluster(): the log, and the status as the result */
+	if (node_state(r->node) == MS_NODE_WAIT)
+		r->rsp.result = SD_RES_WAIT_FOR_JOIN;
 }
 
 void cluster_info(struct ms_request *r)
@@ -266,7 +272,13 @@ void cluster_info(struct ms_request *r)
 	sd_put_le16(p + 16, ms_cluster.flags);
 	p[18] = ms_cluster.copies;
 	p[19] = ms_cluster.copy_policy;
-	p[20] = 1;				/* SD_STATUS_OK */
+	/* sys->cinfo.status of the node that answers */
+	switch (node_state(r->node)) {
+	case MS_NODE_WAIT: p[20] = 2; break;		/* SD_STATUS_WAIT */
+	case MS_NODE_SHUTDOWN: p[20] = 3; break;
+	case MS_NODE_STOPPING: p[20] = 4; break;	/* SD_STATUS_KILLED */
+	default: p[20] = 1; break;			/* SD_STATUS_OK */
+	}
 	p[21] = ms_cluster.block_shift;
 	memcpy(p + 25, ms_cluster.store, strnlen(ms_cluster.store, 15));
 	fill_nodes(p + 48, (len - 48) / MS_NODE_SIZE, mask);

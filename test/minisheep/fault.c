@@ -3,7 +3,8 @@
  * fault.c - minisheep's fault injection: the state set through the control
  * socket and the parser of its one-line commands (delay, reorder,
  * drop-after, stall, error, op-delay, snapshot-delay, create-delay, lag,
- * node N kill|start|stall|stats, kill-connections, stats, reset).  Every
+ * recovery, node N kill|start|shutdown|stall|stats|locks, cluster
+ * shutdown, kill-connections, stats, reset).  Every
  * answer is one line, "ok ..." or "error: ...".  Runs on the event-loop
  * thread only, so the state needs no locking (the delays read on worker
  * threads are single words).
@@ -55,7 +56,20 @@ static const struct {
 	{ "KILLED", SD_RES_KILLED },
 	{ "CLUSTER_ERROR", SD_RES_CLUSTER_ERROR },
 	{ "COLLECTING_CINFO", SD_RES_COLLECTING_CINFO },
+	{ "OLD_NODE_VER", MS_RES_OLD_NODE_VER },
+	{ "NEW_NODE_VER", MS_RES_NEW_NODE_VER },
+	{ "NETWORK_ERROR", MS_RES_NETWORK_ERROR },
 };
+
+const char *fault_result_name(uint32_t code)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(result_names) / sizeof(result_names[0]); i++)
+		if (result_names[i].code == code)
+			return result_names[i].name;
+	return NULL;
+}
 
 bool fault_error_for(uint8_t opcode, uint32_t *result)
 {
@@ -230,15 +244,50 @@ static void cmd_lag(char **arg, int n, char *out, size_t outlen)
 	snprintf(out, outlen, "ok lag %lu jitter %lu", lag, jitter);
 }
 
-/* node N kill|start|stall on|off|stats */
+/* recovery MS [PCT]: the recovery window after each epoch change */
+static void cmd_recovery(char **arg, int n, char *out, size_t outlen)
+{
+	unsigned long ms, pct = 0;
+
+	if (n < 2 || n > 3 || !parse_uint(arg[1], 600000, &ms) ||
+	    (n == 3 && !parse_uint(arg[2], 100, &pct))) {
+		snprintf(out, outlen, "error: usage: recovery MS [NOOBJ_PERCENT]");
+		return;
+	}
+	node_set_recovery((unsigned int)ms, (unsigned int)pct);
+	snprintf(out, outlen, "ok recovery %lu noobj %lu", ms, pct);
+}
+
+/* cluster shutdown [LINGER_MS] */
+static void cmd_cluster(char **arg, int n, char *out, size_t outlen)
+{
+	unsigned long ms = 300;
+
+	if (n < 2 || n > 3 || strcasecmp(arg[1], "shutdown") ||
+	    (n == 3 && !parse_uint(arg[2], 600000, &ms))) {
+		snprintf(out, outlen, "error: usage: cluster shutdown [LINGER_MS]");
+		return;
+	}
+	if (server_cluster_shutdown((unsigned int)ms))
+		snprintf(out, outlen, "error: no node is up");
+	else
+		snprintf(out, outlen, "ok cluster shutting down, epoch %u",
+			 node_epoch(-1));
+}
+
+#define NODE_USAGE "node N kill|start [JOIN_MS [COLLECT_MS]]|" \
+	"shutdown [LINGER_MS]|stall on|off|stats|locks"
+
+/* node N kill|start [JOIN_MS [COLLECT_MS]]|shutdown [MS]|stall on|off|
+ * stats|locks */
 static void cmd_node(char **arg, int n, char *out, size_t outlen)
 {
-	unsigned long num;
+	unsigned long num, a1 = 0, a2 = 0;
 	int nd, ret;
 
 	if (n < 3 || !parse_uint(arg[1], MS_MAX_NODES, &num) || !num) {
-		snprintf(out, outlen, "error: usage: node N kill|start|"
-			 "stall on|off|stats|locks (N = 1..%d)", MS_MAX_NODES);
+		snprintf(out, outlen, "error: usage: " NODE_USAGE
+			 " (N = 1..%d)", MS_MAX_NODES);
 		return;
 	}
 	nd = (int)num - 1;
@@ -254,17 +303,39 @@ static void cmd_node(char **arg, int n, char *out, size_t outlen)
 		else
 			snprintf(out, outlen, "ok node %lu killed, epoch %u",
 				 num, node_epoch(-1));
-	} else if (n == 3 && !strcasecmp(arg[2], "start")) {
-		ret = server_node_start(nd);
+	} else if (n >= 3 && n <= 5 && !strcasecmp(arg[2], "start")) {
+		if ((n >= 4 && !parse_uint(arg[3], 600000, &a1)) ||
+		    (n == 5 && !parse_uint(arg[4], 600000, &a2))) {
+			snprintf(out, outlen, "error: usage: " NODE_USAGE);
+			return;
+		}
+		ret = server_node_start(nd, (unsigned int)a1,
+					(unsigned int)a2);
 		if (ret == -EALREADY)
 			snprintf(out, outlen, "error: node %lu is running",
 				 num);
 		else if (ret)
 			snprintf(out, outlen, "error: node %lu cannot listen "
 				 "again (see the log)", num);
+		else if (node_state(nd) == MS_NODE_WAIT)
+			snprintf(out, outlen, "ok node %lu started, waiting "
+				 "to join, epoch %u", num, node_epoch(nd));
 		else
 			snprintf(out, outlen, "ok node %lu started, epoch %u",
 				 num, node_epoch(nd));
+	} else if ((n == 3 || n == 4) && !strcasecmp(arg[2], "shutdown")) {
+		a1 = 300;
+		if (n == 4 && !parse_uint(arg[3], 600000, &a1)) {
+			snprintf(out, outlen, "error: usage: " NODE_USAGE);
+			return;
+		}
+		ret = server_node_shutdown(nd, (unsigned int)a1);
+		if (ret == -EALREADY)
+			snprintf(out, outlen, "error: node %lu is not up",
+				 num);
+		else
+			snprintf(out, outlen, "ok node %lu shutting down, "
+				 "epoch %u", num, node_epoch(nd));
 	} else if (n == 4 && !strcasecmp(arg[2], "stall") &&
 		   (!strcasecmp(arg[3], "on") || !strcasecmp(arg[3], "off"))) {
 		server_node_stall(nd, !strcasecmp(arg[3], "on"));
@@ -287,8 +358,7 @@ static void cmd_node(char **arg, int n, char *out, size_t outlen)
 			(unsigned long long)reqs, (unsigned long long)conns);
 		server_node_ops(nd, out + off, outlen - off);
 	} else {
-		snprintf(out, outlen, "error: usage: node N kill|start|"
-			 "stall on|off|stats|locks");
+		snprintf(out, outlen, "error: usage: " NODE_USAGE);
 	}
 }
 
@@ -326,6 +396,10 @@ void fault_command(char *line, char *out, size_t outlen)
 		cmd_lag(arg, n, out, outlen);
 	} else if (!strcasecmp(arg[0], "node")) {
 		cmd_node(arg, n, out, outlen);
+	} else if (!strcasecmp(arg[0], "cluster")) {
+		cmd_cluster(arg, n, out, outlen);
+	} else if (!strcasecmp(arg[0], "recovery")) {
+		cmd_recovery(arg, n, out, outlen);
 	} else if (!strcasecmp(arg[0], "kill-connections") && n == 1) {
 		server_kill_connections();
 		snprintf(out, outlen, "ok connections closed");
@@ -341,11 +415,12 @@ void fault_command(char *line, char *out, size_t outlen)
 		__atomic_store_n(&vdi_snapshot_delay_ms, 0, __ATOMIC_RELAXED);
 		__atomic_store_n(&store_create_delay_ms, 0, __ATOMIC_RELAXED);
 		node_set_lag(ms_lag_ms, ms_jitter_ms);
+		node_set_recovery(ms_recovery_ms, ms_recovery_pct);
 		snprintf(out, outlen, "ok all faults off");
 	} else {
 		snprintf(out, outlen, "error: unknown command '%s' (delay, "
 			 "reorder, drop-after, stall, error, op-delay, "
-			 "snapshot-delay, create-delay, lag, node, "
-			 "kill-connections, stats, reset)", arg[0]);
+			 "snapshot-delay, create-delay, lag, recovery, node, "
+			 "cluster, kill-connections, stats, reset)", arg[0]);
 	}
 }

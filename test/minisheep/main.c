@@ -43,8 +43,8 @@ static void usage(FILE *f)
 	fprintf(f,
 "usage: %s --dir DIR --listen [N=]ADDR [--listen [N=]ADDR]... [--nosync]\n"
 "                 [--control PATH] [--lock] [--copies N] [--block-shift N]\n"
-"                 [--cluster-lag MS[:JITTER]]\n"
-"                 [--workers N]\n"
+"                 [--cluster-lag MS[:JITTER]] [--strict]\n"
+"                 [--recovery MS[:NOOBJ_PERCENT]] [--workers N]\n"
 "       %s --ctl PATH COMMAND [ARGS...]\n"
 "ADDR is unix:PATH, tcp:HOST:PORT or tcp:[V6]:PORT; N=ADDR is a listener\n"
 "of node N (1..8), plain ADDR one of node 1.  See minisheep(8).\n",
@@ -78,6 +78,8 @@ int main(int argc, char **argv)
 		{ "block-shift", required_argument, NULL, 'z' },
 		{ "cluster-lag", required_argument, NULL, 'g' },
 		{ "workers", required_argument, NULL, 'w' },
+		{ "strict", no_argument, NULL, 'S' },
+		{ "recovery", required_argument, NULL, 'R' },
 		{ "ctl", required_argument, NULL, 'X' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -85,10 +87,10 @@ int main(int argc, char **argv)
 	const char *listen[MS_MAX_LISTEN], *dir = NULL, *ctl = NULL;
 	int listen_node[MS_MAX_LISTEN];
 	int nr_listen = 0, copies = -1, shift = -1, c;
-	bool lock = false;
+	bool lock = false, strict = false;
 	char *colon;
 
-	while ((c = getopt_long(argc, argv, "+d:l:nC:Lc:z:P:g:w:X:h", opts,
+	while ((c = getopt_long(argc, argv, "+d:l:nC:Lc:z:P:g:w:SR:X:h", opts,
 				NULL)) != -1) {
 		switch (c) {
 		case 'd':
@@ -147,6 +149,20 @@ int main(int argc, char **argv)
 			ms_workers = parse_int("--workers", optarg, 0,
 					       MS_MAX_WORKERS);
 			break;
+		case 'S':
+			strict = true;
+			break;
+		case 'R':
+			colon = strchr(optarg, ':');
+			if (colon) {
+				*colon = '\0';
+				ms_recovery_pct = (unsigned int)parse_int(
+					"--recovery percent", colon + 1, 0,
+					100);
+			}
+			ms_recovery_ms = (unsigned int)parse_int("--recovery",
+							optarg, 0, 600000);
+			break;
 		case 'X':
 			return ctl_client_main(optarg, argc - optind,
 					       argv + optind);
@@ -186,7 +202,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	signal(SIGPIPE, SIG_IGN);
-	if (cluster_load(dir, copies, shift, lock) || store_init(dir))
+	if (cluster_load(dir, copies, shift, lock, strict) || store_init(dir))
 		return 1;
 	return server_run(listen, listen_node, nr_listen, ctl);
 }

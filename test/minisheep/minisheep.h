@@ -7,11 +7,14 @@
  * keeps objects as files, refcount.c counts inode references to data
  * objects, node.c holds the nodes, the ordered cluster event queue and each
  * node's own view of the VDI state (locks, participants, coherence,
- * snapshot flags), group.c runs cluster operations one at a time and the
+ * snapshot flags, membership, epochs, object placement and recovery
+ * windows), group.c runs cluster operations one at a time and the
  * asynchronous reference drops, vdi.c owns the VDI operations (lookup,
- * NEW_VDI, DEL_VDI, GET_VDI_ATTR, index updates), ops.c executes one
- * request, pool.c runs requests on worker threads, server.c is the event
- * loop, fault.c the control socket and ctl_client.c the --ctl client.
+ * NEW_VDI, DEL_VDI, GET_VDI_ATTR, index updates), queue.c decides what a
+ * request meets before it runs (node status, epochs, recovery, HALT),
+ * ops.c executes one request, pool.c runs requests on worker threads,
+ * server.c is the event loop, fault.c the control socket and
+ * ctl_client.c the --ctl client.
  */
 #ifndef MINISHEEP_H
 #define MINISHEEP_H
@@ -31,10 +34,23 @@
 #define MS_ATTR_OBJ_SIZE	66320
 #define MS_BTREE_OBJ_SIZE	(UINT32_C(1) << 22)
 #define MS_LEDGER_OBJ_SIZE	(UINT32_C(1) << 22)
+#define MS_CLUSTER_FLAG_STRICT	0x0001	/* dog cluster format -t */
 #define MS_CLUSTER_FLAG_LOCK	0x0008
 #define MS_NODE_SIZE		80
 #define MS_VDI_STATE_SIZE	1428
 #define MS_MAX_PARTICIPANTS	31
+
+/*
+ * sheep's internal results (include/internal_proto.h), which its gateway
+ * handles itself; only fault injection ("error OP RESULT") sends them to a
+ * client
+ */
+#define MS_RES_OLD_NODE_VER	0x81
+#define MS_RES_NEW_NODE_VER	0x82
+#define MS_RES_NETWORK_ERROR	0x86
+
+/* node_recovery_gate(): hold the request and look again later */
+#define MS_GATE_WAIT		0x10000
 
 /* GET_VDI_ATTR flags (sheep's SD_FLAG_CMD_CREAT, _EXCL, _DEL) */
 #define MS_FLAG_CMD_CREAT	0x0100
@@ -59,7 +75,8 @@ extern char ms_dir[];		/* data directory */
 extern bool ms_nosync;
 extern int ms_workers;		/* worker threads; 0 = run in the event loop */
 
-int cluster_load(const char *dir, int copies, int shift, bool lock);
+int cluster_load(const char *dir, int copies, int shift, bool lock,
+		 bool strict);
 int cluster_save(void);
 uint64_t ms_now_ctime(void);
 static inline bool ms_use_lock(void)
@@ -116,11 +133,25 @@ void ref_clear(void);
  * connection id above them.
  */
 extern unsigned int ms_lag_ms, ms_jitter_ms;	/* --cluster-lag MS[:J] */
+extern unsigned int ms_recovery_ms, ms_recovery_pct;	/* --recovery */
+
+/* sheep's sys->cinfo.status of one node, and its absence */
+enum ms_node_state {
+	MS_NODE_DOWN,		/* killed or stopped */
+	MS_NODE_WAIT,		/* SD_STATUS_WAIT: listening, not accepted */
+	MS_NODE_UP,		/* SD_STATUS_OK */
+	MS_NODE_STOPPING,	/* SD_STATUS_KILLED: SIGTERM, dog node kill */
+	MS_NODE_SHUTDOWN,	/* SD_STATUS_SHUTDOWN: dog cluster shutdown */
+};
 
 int node_setup(const bool exists[MS_MAX_NODES],
 	       const uint16_t tcp_port[MS_MAX_NODES]);
 bool node_exists(int n);
+/* a member of the cluster: UP, STOPPING or SHUTDOWN */
 bool node_alive(int n);
+enum ms_node_state node_state(int n);
+const char *node_state_name(enum ms_node_state st);
+void node_set_state(int n, enum ms_node_state st);
 uint64_t node_key(int n);
 uint16_t node_port(int n);
 int node_nr_alive(void);
@@ -131,9 +162,23 @@ void node_fill_sd_node(uint8_t *p, int n);
 uint32_t node_epoch(int n);	/* the epoch node @n has reached */
 uint32_t node_epoch_nodes(uint32_t epoch, uint32_t *alive_mask,
 			  uint64_t *time_s);
-/* kill -9 / restart of a node's sheep: leave / join events */
+/* a member leaves / a node joins: events, a new epoch, recovery */
 void node_leave(int n);
-void node_join(int n);
+void node_join(int n, unsigned int collect_ms);
+/* a non-member (WAIT, or after a cluster shutdown) goes down */
+void node_down(int n);
+/* the cluster was down: form it from the waiting nodes in @ready once
+ * they include the latest epoch's nodes; true if it formed */
+bool node_form_cluster(uint32_t ready);
+uint32_t node_waiting_mask(void);
+void node_set_recovery(unsigned int ms, unsigned int pct);
+/* what a gateway request meets (queue.c): SD_RES_SUCCESS, SD_RES_NO_OBJ
+ * or MS_GATE_WAIT until *until_us */
+int node_recovery_gate(int n, uint64_t oid, bool read, uint64_t *until_us);
+uint64_t node_membership_wait_us(void);
+bool node_halted(int n, uint32_t vid, bool write);
+bool node_collecting(int n);
+uint32_t node_members(int n);
 void node_set_lag(unsigned int lag_ms, unsigned int jitter_ms);
 void node_stats(int n, char *buf, size_t len);
 void node_locks(int n, char *buf, size_t len);
@@ -195,6 +240,15 @@ void vdi_note_deleted(uint32_t vid);
  * base write */
 extern unsigned int vdi_snapshot_delay_ms;
 
+/* ---- queue.c: what a request meets before it runs --------------------- */
+
+enum queue_verdict { QUEUE_RUN, QUEUE_REPLY, QUEUE_HOLD };
+struct ms_request;
+/* QUEUE_REPLY: answer *result without running; QUEUE_HOLD: look again at
+ * *due_ms (monotonic) */
+enum queue_verdict queue_admit(struct ms_request *r, uint32_t *result,
+			       uint64_t *due_ms);
+
 /* ---- requests (ops.c executes, server.c moves them) ------------------ */
 
 struct ms_conn;
@@ -218,6 +272,8 @@ struct ms_request {
 /* an operation sheep runs as a cluster operation with a process_work step,
  * one at a time cluster-wide (sheep/ops.c) */
 bool ops_is_cluster(uint8_t opcode);
+/* version and opcode check: SD_RES_SUCCESS or the error */
+int ops_check(const struct sd_req *q);
 void ops_execute(struct ms_request *r);
 void ops_reply_error(struct ms_request *r, uint32_t result);
 /* allocate the response buffer; false (and NO_MEM) on failure */
@@ -248,7 +304,9 @@ void server_release_stalled(void);
 void server_stats(char *buf, size_t len);
 /* node controls; return 0 or -errno */
 int server_node_kill(int n);
-int server_node_start(int n);
+int server_node_start(int n, unsigned int join_ms, unsigned int collect_ms);
+int server_node_shutdown(int n, unsigned int linger_ms);
+int server_cluster_shutdown(unsigned int linger_ms);
 void server_node_stall(int n, bool on);
 bool server_node_stalled(int n);
 void server_node_counters(int n, uint64_t *requests, uint64_t *conns);
@@ -272,6 +330,8 @@ struct ms_faults {
 extern struct ms_faults ms_faults;
 /* true if @opcode must be answered with *result without executing */
 bool fault_error_for(uint8_t opcode, uint32_t *result);
+/* "NO_OBJ" for SD_RES_NO_OBJ...; NULL if unknown */
+const char *fault_result_name(uint32_t code);
 /* run one control command line; writes the one-line answer */
 void fault_command(char *line, char *out, size_t outlen);
 

@@ -23,6 +23,14 @@
  * that joins copies (sheep's joining node gets the vdi state of the
  * cluster), and it answers for nodes that are gone.
  *
+ * Membership: a node is DOWN (killed), WAIT (listening but not accepted:
+ * WAIT_FOR_JOIN, its old epoch), UP, STOPPING (a clean stop: KILLED
+ * answers until it leaves) or SHUTDOWN (cluster shutdown).  UP, STOPPING
+ * and SHUTDOWN nodes are members: they apply events and count in the node
+ * sets.  Every leave and join is an event (each view keeps its member
+ * set) and a new epoch, with its node set, the set before it and the
+ * recovery window in force (see node_recovery_gate()).
+ *
  * One mutex guards the nodes, the queue and the views.
  */
 #include <errno.h>
@@ -67,6 +75,7 @@ struct view {
 	struct vstate *b[VIEW_BUCKETS];
 	uint32_t nr;
 	uint32_t epoch;
+	uint32_t members;	/* bit n: node n (sheep's vnode_info) */
 };
 
 enum cev_type {
@@ -97,7 +106,9 @@ struct cev {
 
 struct node {
 	bool exists;
-	bool alive;
+	bool alive;		/* a member: UP, STOPPING or SHUTDOWN */
+	enum ms_node_state state;
+	uint64_t collect_until_us;	/* COLLECTING_CINFO until then */
 	uint16_t port;
 	struct view view;
 	uint64_t applied;	/* seq of the last event applied */
@@ -107,10 +118,15 @@ struct node {
 struct epoch_rec {
 	uint32_t epoch;
 	uint32_t alive;		/* bit n: node n */
+	uint32_t prev;		/* the node set before */
 	uint64_t time_s;
+	uint64_t rec_start_us;	/* its recovery starts (monotonic) */
+	uint32_t rec_ms;	/* and lasts at most */
+	uint32_t rec_pct;	/* objects not in the recovery list */
 };
 
 unsigned int ms_lag_ms, ms_jitter_ms;
+unsigned int ms_recovery_ms, ms_recovery_pct;
 
 static pthread_mutex_t ns_mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t ns_cond;
@@ -120,8 +136,10 @@ static struct cev *ev_head, *ev_tail;
 static uint64_t ev_last_seq;
 static uint64_t rnd_state = 0x9e3779b97f4a7c15ULL;
 static unsigned int lag_ms, jitter_ms;
+static unsigned int rec_ms, rec_pct;
 static struct epoch_rec epochs[EPOCH_HISTORY];
 static uint32_t nr_epochs;
+static uint64_t member_seq;	/* the last leave or join event */
 
 /* ---- helpers ---------------------------------------------------------- */
 
@@ -204,6 +222,8 @@ void node_fill_sd_node(uint8_t *p, int n)
 
 static void epoch_record_locked(uint32_t epoch)
 {
+	uint32_t prev = nr_epochs ? epochs[nr_epochs - 1].alive :
+		alive_mask_locked();
 	struct epoch_rec *e;
 
 	if (nr_epochs == EPOCH_HISTORY) {
@@ -213,7 +233,12 @@ static void epoch_record_locked(uint32_t epoch)
 	e = &epochs[nr_epochs++];
 	e->epoch = epoch;
 	e->alive = alive_mask_locked();
+	e->prev = prev;
 	e->time_s = (uint64_t)time(NULL);
+	/* every node starts its recovery once it applied the change */
+	e->rec_start_us = ms_now_us() + ((uint64_t)lag_ms + jitter_ms) * 1000;
+	e->rec_ms = rec_ms;
+	e->rec_pct = rec_pct;
 }
 
 /* the node set of @epoch; returns its epoch number or 0 if unknown */
@@ -268,6 +293,7 @@ static int view_copy(struct view *dst, const struct view *src)
 
 	view_clear(dst);
 	dst->epoch = src->epoch;
+	dst->members = src->members;
 	for (i = 0; i < VIEW_BUCKETS; i++) {
 		for (e = src->b[i]; e; e = e->next) {
 			c = malloc(sizeof(*c));
@@ -502,10 +528,14 @@ static int apply(struct view *v, const struct cev *ev)
 	case CEV_COHERENCE:
 		return inode_coherence_update(v, ev->vid, ev->arg, ev->who);
 	case CEV_LEAVE:
+		/* sd_leave_handler(): new vnode_info, inc_and_log_epoch() */
 		remove_from_participants(v, ev->who);
+		v->members &= ~(1u << ev->sender);
 		v->epoch++;
 		return SD_RES_SUCCESS;
 	case CEV_JOIN:
+		/* sd_accept_handler() -> update_cluster_info() */
+		v->members |= 1u << ev->sender;
 		v->epoch++;
 		return SD_RES_SUCCESS;
 	case CEV_NOP:
@@ -658,6 +688,7 @@ int node_setup(const bool exists[MS_MAX_NODES],
 	for (n = 0; n < MS_MAX_NODES; n++) {
 		nodes[n].exists = exists[n];
 		nodes[n].alive = exists[n];
+		nodes[n].state = exists[n] ? MS_NODE_UP : MS_NODE_DOWN;
 		nodes[n].port = tcp_port[n];
 	}
 	/* no TCP listener: 7000+N-1, or the next port no other node has */
@@ -677,18 +708,25 @@ int node_setup(const bool exists[MS_MAX_NODES],
 		} while (clash);
 		nodes[n].port = p;
 	}
+	rec_ms = ms_recovery_ms;
+	rec_pct = ms_recovery_pct;
 	gview.epoch = 1;
-	for (n = 0; n < MS_MAX_NODES; n++)
+	gview.members = alive_mask_locked();
+	for (n = 0; n < MS_MAX_NODES; n++) {
 		nodes[n].view.epoch = 1;
+		nodes[n].view.members = gview.members;
+	}
 	epoch_record_locked(1);
 	return 0;
 }
 
 /*
- * kill -9 of node @n's sheep: it applies nothing any more; the others
- * learn that it left (sd_leave_handler(): remove_node_from_participants()
- * drops its shared-lock participations, normal locks it owns stay, the
- * epoch goes up), each after the lag.
+ * Node @n's sheep is gone (kill -9, or the end of a clean stop): it
+ * applies nothing any more; the others learn that it left
+ * (sd_leave_handler(): remove_node_from_participants() drops its
+ * shared-lock participations, normal locks it owns stay, the epoch goes
+ * up and recovery starts), each after the lag.  The last member leaves no
+ * epoch behind: nobody is left to log it.
  */
 void node_leave(int n)
 {
@@ -696,22 +734,49 @@ void node_leave(int n)
 
 	pthread_mutex_lock(&ns_mu);
 	if (!nodes[n].alive) {
+		nodes[n].state = MS_NODE_DOWN;
 		pthread_mutex_unlock(&ns_mu);
 		return;
 	}
 	nodes[n].alive = false;
+	nodes[n].state = MS_NODE_DOWN;
 	nodes[n].pending = NULL;
+	if (!alive_mask_locked()) {
+		ms_log("node %d (port %u) left, the last one: the cluster is "
+		       "down at epoch %u", n + 1, nodes[n].port, gview.epoch);
+		pthread_mutex_unlock(&ns_mu);
+		return;
+	}
 	ev.sender = n;
 	ev.who = node_key(n);
-	ev_post(&ev);
+	member_seq = ev_post(&ev);
 	epoch_record_locked(gview.epoch);
 	ms_log("node %d (port %u) left, epoch %u", n + 1, nodes[n].port,
 	       gview.epoch);
 	pthread_mutex_unlock(&ns_mu);
 }
 
-/* node @n's sheep is back: it gets the cluster's VDI state and joins */
-void node_join(int n)
+/* a node that is not a member stops (a WAIT node killed, or a node of a
+ * cluster that shut down: sd_leave_handler() ignores leaves then) */
+void node_down(int n)
+{
+	pthread_mutex_lock(&ns_mu);
+	nodes[n].alive = false;
+	nodes[n].state = MS_NODE_DOWN;
+	nodes[n].pending = NULL;
+	pthread_mutex_unlock(&ns_mu);
+}
+
+/*
+ * Node @n's sheep is back and accepted (sd_accept_handler() ->
+ * update_cluster_info()): it gets the cluster's VDI state, the epoch goes
+ * up and recovery starts; its store was purged (setup_backend_store()
+ * calls purge_obj() for a node that is not in the latest epoch), so
+ * every object placed on it is missing there until recovered.  On a
+ * cluster with locking it collects the lock state for @collect_ms
+ * (SD_NODE_STATUS_COLLECTING_CINFO, collect_cinfo()).
+ */
+void node_join(int n, unsigned int collect_ms)
 {
 	struct cev ev = { .type = CEV_JOIN };
 
@@ -725,12 +790,106 @@ void node_join(int n)
 	nodes[n].applied = ev_last_seq;
 	nodes[n].pending = NULL;
 	nodes[n].alive = true;
+	nodes[n].state = MS_NODE_UP;
+	nodes[n].collect_until_us = collect_ms ?
+		ms_now_us() + (uint64_t)collect_ms * 1000 : 0;
 	ev.sender = n;
 	ev.who = node_key(n);
-	ev_post(&ev);
+	member_seq = ev_post(&ev);
 	epoch_record_locked(gview.epoch);
 	ms_log("node %d (port %u) joined, epoch %u", n + 1, nodes[n].port,
 	       gview.epoch);
+	pthread_mutex_unlock(&ns_mu);
+}
+
+enum ms_node_state node_state(int n)
+{
+	enum ms_node_state st;
+
+	pthread_mutex_lock(&ns_mu);
+	st = node_exists(n) ? nodes[n].state : MS_NODE_DOWN;
+	pthread_mutex_unlock(&ns_mu);
+	return st;
+}
+
+/* WAIT (listening, not accepted), STOPPING or SHUTDOWN; a WAIT node keeps
+ * the view and epoch it had when it went down (create_cluster() reads its
+ * own latest epoch) */
+void node_set_state(int n, enum ms_node_state st)
+{
+	pthread_mutex_lock(&ns_mu);
+	nodes[n].state = st;
+	pthread_mutex_unlock(&ns_mu);
+}
+
+static uint32_t waiting_mask_locked(void)
+{
+	uint32_t m = 0;
+	int n;
+
+	for (n = 0; n < MS_MAX_NODES; n++)
+		if (nodes[n].exists && nodes[n].state == MS_NODE_WAIT)
+			m |= 1u << n;
+	return m;
+}
+
+/*
+ * The cluster was down (every node killed, or a cluster shutdown) and
+ * nodes start again: as sheep/group.c cluster_wait_check() and
+ * enough_nodes_gathered(), it stays WAIT until every node of the latest
+ * epoch is back; then the waiting nodes (mask @ready) form the cluster.
+ * The epoch stays when they are exactly the latest epoch's nodes (no
+ * recovery); otherwise it goes up and the newcomers recover
+ * (update_cluster_info(): membership_changed()).  Returns true when it
+ * formed.
+ */
+bool node_form_cluster(uint32_t ready)
+{
+	uint32_t last, n;
+
+	pthread_mutex_lock(&ns_mu);
+	last = nr_epochs ? epochs[nr_epochs - 1].alive : 0;
+	if (alive_mask_locked() || !ready || (ready & last) != last) {
+		pthread_mutex_unlock(&ns_mu);
+		return false;
+	}
+	if (ready != last)
+		gview.epoch++;
+	gview.members = ready;
+	for (n = 0; n < MS_MAX_NODES; n++) {
+		if (!(ready & (1u << n)))
+			continue;
+		if (view_copy(&nodes[n].view, &gview))
+			ms_log("node %u: out of memory copying the VDI state",
+			       n + 1);
+		nodes[n].applied = ev_last_seq;
+		nodes[n].pending = NULL;
+		nodes[n].alive = true;
+		nodes[n].state = MS_NODE_UP;
+	}
+	if (ready != last)
+		epoch_record_locked(gview.epoch);
+	ms_log("the cluster is up again, epoch %u", gview.epoch);
+	pthread_mutex_unlock(&ns_mu);
+	return true;
+}
+
+/* the nodes that listen but wait to be accepted */
+uint32_t node_waiting_mask(void)
+{
+	uint32_t m;
+
+	pthread_mutex_lock(&ns_mu);
+	m = waiting_mask_locked();
+	pthread_mutex_unlock(&ns_mu);
+	return m;
+}
+
+void node_set_recovery(unsigned int ms, unsigned int pct)
+{
+	pthread_mutex_lock(&ns_mu);
+	rec_ms = ms;
+	rec_pct = pct;
 	pthread_mutex_unlock(&ns_mu);
 }
 
@@ -750,11 +909,25 @@ uint32_t node_epoch(int n)
 	if (node_exists(n) && nodes[n].alive) {
 		view_sync(n, ms_now_us());
 		e = nodes[n].view.epoch;
+	} else if (node_exists(n) && nodes[n].state == MS_NODE_WAIT) {
+		e = nodes[n].view.epoch;	/* the one it went down with */
 	} else {
 		e = gview.epoch;
 	}
 	pthread_mutex_unlock(&ns_mu);
 	return e;
+}
+
+const char *node_state_name(enum ms_node_state st)
+{
+	switch (st) {
+	case MS_NODE_UP: return "alive";
+	case MS_NODE_WAIT: return "waiting";
+	case MS_NODE_STOPPING: return "stopping";
+	case MS_NODE_SHUTDOWN: return "shutdown";
+	case MS_NODE_DOWN:
+	default: return "killed";
+	}
 }
 
 void node_stats(int n, char *buf, size_t len)
@@ -767,8 +940,9 @@ void node_stats(int n, char *buf, size_t len)
 	for (ev = nodes[n].pending; ev; ev = ev->next)
 		behind++;
 	snprintf(buf, len, "state=%s port=%u epoch=%u applied=%llu behind=%llu "
-		 "vdis=%u", nodes[n].alive ? "alive" : "killed", nodes[n].port,
-		 nodes[n].alive ? nodes[n].view.epoch : gview.epoch,
+		 "vdis=%u", node_state_name(nodes[n].state), nodes[n].port,
+		 nodes[n].alive || nodes[n].state == MS_NODE_WAIT ?
+		 nodes[n].view.epoch : gview.epoch,
 		 (unsigned long long)nodes[n].applied,
 		 (unsigned long long)behind, nodes[n].view.nr);
 	pthread_mutex_unlock(&ns_mu);
@@ -965,6 +1139,232 @@ void node_unapplied_bits(int n, bool deleted, uint8_t *bitmap)
 					(uint8_t)~(1u << (ev->vid & 7));
 	}
 	pthread_mutex_unlock(&ns_mu);
+}
+
+/* ---- placement, recovery windows, HALT ---------------------------------- */
+
+static uint64_t mix64(uint64_t x)
+{
+	x ^= x >> 33;
+	x *= 0xff51afd7ed558ccdULL;
+	x ^= x >> 33;
+	x *= 0xc4ceb9fe1a85ec53ULL;
+	x ^= x >> 33;
+	return x;
+}
+
+/*
+ * The nodes of set @mask that hold an object's copies.  Sheep places them
+ * on its consistent hash ring (oid_to_vnodes(): 128 vnodes per node, one
+ * copy per zone, get_obj_copy_number(): min(copies, nr_zones)); minisheep
+ * ranks the nodes by a hash of the oid and the node's port (rendezvous
+ * hashing), every node its own zone, so an object moves only when a node
+ * holding it leaves or a node ranking higher joins.  Returns a mask.
+ */
+static uint32_t place(uint64_t oid, uint32_t mask, int copies)
+{
+	uint32_t out = 0;
+	int k, n;
+
+	for (k = 0; k < copies; k++) {
+		uint64_t best_score = 0;
+		int best = -1;
+
+		for (n = 0; n < MS_MAX_NODES; n++) {
+			uint64_t sc;
+
+			if (!(mask & ~out & (1u << n)))
+				continue;
+			sc = mix64(oid ^ mix64((uint64_t)nodes[n].port + 1));
+			if (best < 0 || sc > best_score) {
+				best = n;
+				best_score = sc;
+			}
+		}
+		if (best < 0)
+			break;
+		out |= 1u << best;
+	}
+	return out;
+}
+
+enum copy_state { COPY_OK, COPY_WAIT, COPY_NOOBJ };
+
+/*
+ * The copy of @oid on node @m, while the recovery windows of the recent
+ * epochs are open (ns_mu held).  A copy is missing when a change placed
+ * it on @m anew (a node that joins was purged, so every copy placed on it
+ * is new) and its recovery has not reached it: each copy is recovered at
+ * a time of its own within the window (sheep recovers the listed objects
+ * one by one, recover_object_main()).  Meanwhile requests that need it
+ * wait on the node's wait queue (request_in_recovery(): oid_in_recovery()
+ * true), except the share rec_pct of data objects that are not in the
+ * recovery list (oid_in_recovery() false: "not in the recovery list", or
+ * a list that was cut short by the next epoch), which answer NO_OBJ
+ * (default_write()/default_read() of a missing file) until recovered.
+ * *@until is when it will be there.
+ */
+static enum copy_state copy_state(uint64_t oid, int m, int copies,
+				  uint64_t now, uint64_t *until)
+{
+	enum copy_state st = COPY_OK;
+	uint32_t i;
+
+	*until = 0;
+	for (i = 0; i < nr_epochs; i++) {
+		const struct epoch_rec *e = &epochs[i];
+		uint64_t h, r;
+
+		if (!e->rec_ms ||
+		    e->rec_start_us + (uint64_t)e->rec_ms * 1000 <= now)
+			continue;
+		if (!(place(oid, e->alive, copies) & (1u << m)) ||
+		    (place(oid, e->prev, copies) & (1u << m)))
+			continue;
+		h = mix64(oid ^ ((uint64_t)e->epoch << 32) ^ (uint64_t)m);
+		r = e->rec_start_us + (uint64_t)e->rec_ms * 1000 *
+			(h & 1023) / 1024;
+		if (r <= now)
+			continue;
+		if (r > *until)
+			*until = r;
+		if (sd_oid_is_data(oid) && (h >> 32) % 100 < e->rec_pct)
+			st = COPY_NOOBJ;
+		else if (st == COPY_OK)
+			st = COPY_WAIT;
+	}
+	return st;
+}
+
+/*
+ * What a gateway request on @oid (READ_OBJ, WRITE_OBJ, REMOVE_OBJ; the
+ * COW source of a create as a read) meets on node @n while copies are
+ * being recovered; creates are never held (request_in_recovery()).
+ * Sheep's gateway first waits for its own copy (queue_gateway_request():
+ * request_in_recovery() on the local oid); then a read takes any copy
+ * that answers (gateway_replication_read(): local first, then the others;
+ * a peer whose copy is being recovered holds the read until it is), a
+ * write needs every copy (gateway_forward_request(),
+ * wait_forward_request(): any failing peer fails it).  Returns
+ * SD_RES_SUCCESS (go on), SD_RES_NO_OBJ, or MS_GATE_WAIT with the time to
+ * look again in *@until_us.
+ */
+int node_recovery_gate(int n, uint64_t oid, bool read, uint64_t *until_us)
+{
+	uint64_t now = ms_now_us(), until, wait_min = UINT64_MAX;
+	bool any_ok = false, any_noobj = false;
+	enum copy_state st;
+	struct view *v;
+	uint32_t tg;
+	int copies, m, ret = SD_RES_SUCCESS;
+
+	pthread_mutex_lock(&ns_mu);
+	v = view_of(n);
+	copies = copies_of(v, sd_oid_to_vid(oid));
+	tg = place(oid, v->members, copies);
+	if ((tg & (1u << n)) &&
+	    copy_state(oid, n, copies, now, &until) == COPY_WAIT) {
+		*until_us = until;
+		ret = MS_GATE_WAIT;
+		goto out;
+	}
+	for (m = 0; m < MS_MAX_NODES; m++) {
+		if (!(tg & (1u << m)))
+			continue;
+		st = copy_state(oid, m, copies, now, &until);
+		if (st == COPY_OK)
+			any_ok = true;
+		else if (st == COPY_NOOBJ)
+			any_noobj = true;
+		else if (until < wait_min)
+			wait_min = until;
+	}
+	if (read && (any_ok || !tg))
+		goto out;
+	if (wait_min != UINT64_MAX) {
+		*until_us = wait_min;
+		ret = MS_GATE_WAIT;
+	} else if (any_noobj) {
+		ret = SD_RES_NO_OBJ;
+	}
+out:
+	pthread_mutex_unlock(&ns_mu);
+	return ret;
+}
+
+/*
+ * The epoch checks between a gateway and its peers: a peer whose epoch is
+ * older waits for its own (check_request_epoch(): NEW_NODE_VER, wait
+ * queue), a gateway whose epoch is older is told OLD_NODE_VER and waits
+ * for its epoch to be lifted (gateway_op_done(),
+ * wakeup_requests_on_epoch()); a peer that left fails the forward and the
+ * gateway retries (NETWORK_ERROR) until its epoch changes.  None of it
+ * reaches the client: a gateway request goes on once every member has
+ * applied the latest leave or join.  Returns 0, or the time to look again.
+ */
+uint64_t node_membership_wait_us(void)
+{
+	uint64_t now = ms_now_us(), due = 0;
+	struct cev *ev;
+	int m;
+
+	pthread_mutex_lock(&ns_mu);
+	for (m = 0; m < MS_MAX_NODES; m++) {
+		if (!nodes[m].exists || !nodes[m].alive)
+			continue;
+		view_sync(m, now);
+		if (nodes[m].applied >= member_seq)
+			continue;
+		for (ev = nodes[m].pending; ev; ev = ev->next)
+			if (ev->seq == member_seq && ev->due_us[m] > due)
+				due = ev->due_us[m];
+	}
+	pthread_mutex_unlock(&ns_mu);
+	return due;
+}
+
+/*
+ * As sheep/request.c queue_gateway_request(): HALT when the node knows no
+ * node with storage ("there is no living nodes"), and, on a cluster
+ * formatted strict (dog cluster format -t, SD_CLUSTER_FLAG_STRICT), for a
+ * write or create while the node's set has fewer zones than the vdi's
+ * copies (has_enough_zones(), get_vdi_copy_number()).
+ */
+bool node_halted(int n, uint32_t vid, bool write)
+{
+	struct view *v;
+	bool ret;
+
+	pthread_mutex_lock(&ns_mu);
+	v = view_of(n);
+	ret = !v->members ||
+		(write && (__atomic_load_n(&ms_cluster.flags, __ATOMIC_ACQUIRE) &
+			   MS_CLUSTER_FLAG_STRICT) &&
+		 __builtin_popcount(v->members) < copies_of(v, vid));
+	pthread_mutex_unlock(&ns_mu);
+	return ret;
+}
+
+/* sys->node_status == SD_NODE_STATUS_COLLECTING_CINFO */
+bool node_collecting(int n)
+{
+	bool ret;
+
+	pthread_mutex_lock(&ns_mu);
+	ret = node_exists(n) && nodes[n].collect_until_us > ms_now_us();
+	pthread_mutex_unlock(&ns_mu);
+	return ret;
+}
+
+/* the members node @n knows of */
+uint32_t node_members(int n)
+{
+	uint32_t m;
+
+	pthread_mutex_lock(&ns_mu);
+	m = view_of(n)->members;
+	pthread_mutex_unlock(&ns_mu);
+	return m;
 }
 
 /* ---- notifications and cluster operations ------------------------------ */

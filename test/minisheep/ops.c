@@ -173,6 +173,14 @@ static bool known_opcode(uint8_t op)
 	return strcmp(sd_opcode_str(op), "UNKNOWN_OP") != 0;
 }
 
+/* sheep/request.c queue_request()'s first checks: version, opcode */
+int ops_check(const struct sd_req *q)
+{
+	if (!known_opcode(q->opcode))
+		return SD_RES_INVALID_PARMS;
+	return check_version(q);
+}
+
 /*
  * A cluster operation (on the cluster thread): once this node processed
  * the events before it (node_catch_up(), sheep's sd_block_handler()), its
@@ -319,7 +327,8 @@ void ops_execute(struct ms_request *r)
 	} else {
 		dispatch(r);
 		if (p->result != SD_RES_SUCCESS &&
-		    r->req.opcode != SD_OP_OIDS_EXIST)
+		    r->req.opcode != SD_OP_OIDS_EXIST &&
+		    r->req.opcode != SD_OP_STAT_CLUSTER)
 			ops_alloc_rdata(r, 0);
 	}
 	p->epoch = node_epoch(r->node);

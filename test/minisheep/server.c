@@ -11,10 +11,15 @@
  * injected errors), serves the control socket itself and shuts down
  * cleanly on SIGTERM/SIGINT.  Every listener belongs to a node
  * (--listen N=ADDR) and so does every connection it accepts; requests
- * carry their node.  Cluster operations go to group.c's cluster thread,
- * everything else to the worker pool.  Killing a node (control "node N
- * kill", like kill -9 of that sheep) closes its listeners and its client
- * connections; "node N start" opens the listeners again.
+ * carry their node.  Before a request runs, queue.c decides what it meets
+ * on its node (status, epochs, recovery, HALT): it runs, is answered at
+ * once, or is held and asked about again later.  Cluster operations go to
+ * group.c's cluster thread, everything else to the worker pool.  Killing
+ * a node (control "node N kill", like kill -9 of that sheep) closes its
+ * listeners and its client connections; "node N start" opens the
+ * listeners again and the node joins, at once or after a while in which
+ * it answers WAIT_FOR_JOIN; "node N shutdown" is a clean stop (KILLED
+ * answers, then it leaves) and "cluster shutdown" stops every node.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -110,6 +115,15 @@ static uint64_t stat_requests, stat_connections, stat_ops[256];
 static uint64_t node_requests[MS_MAX_NODES], node_conns[MS_MAX_NODES];
 static uint64_t node_ops[MS_MAX_NODES][256];
 static bool node_stall[MS_MAX_NODES];
+static uint64_t node_executing[MS_MAX_NODES];
+/* what queue.c decided: answers by result (low byte of the code), holds */
+static uint64_t gate_answers[256], gate_holds;
+/* node timers (monotonic ms, 0 = none): joining after a start with a
+ * delay, going away at the end of a clean stop or cluster shutdown */
+static uint64_t node_join_at[MS_MAX_NODES], node_stop_at[MS_MAX_NODES];
+static unsigned int node_collect_ms[MS_MAX_NODES];
+#define STOP_GRACE_MS		10000	/* a stop waits at most this for
+					   its requests to finish */
 static bool stopping;
 
 uint64_t ms_now_ms(void)
@@ -345,8 +359,12 @@ static void drain_done(void)
 	sd_list_splice_tail(&done_list, &list);
 	pthread_mutex_unlock(&done_mutex);
 	sd_list_for_each_safe(pos, n, &list) {
+		struct ms_request *r = sd_list_entry(pos, struct ms_request,
+						     link);
+
 		nr_executing--;
-		complete(sd_list_entry(pos, struct ms_request, link));
+		node_executing[r->node]--;
+		complete(r);
 	}
 }
 
@@ -359,6 +377,7 @@ static void execute(struct ms_request *r)
 		return;
 	}
 	nr_executing++;
+	node_executing[r->node]++;
 	if (ops_is_cluster(r->req.opcode))
 		group_queue_cluster(r);
 	else
@@ -370,13 +389,37 @@ static bool is_stalled(const struct ms_request *r)
 	return ms_faults.stall || node_stall[r->node];
 }
 
-/* execute now, or hold it (stall) */
-static void execute_or_stall(struct ms_request *r)
+/*
+ * Hold it (stall), or ask queue.c what it meets: run it, answer it at
+ * once, or hold it and ask again at its due time (sheep's wait queue and
+ * requeue_request())
+ */
+static void admit(struct ms_request *r)
 {
-	if (is_stalled(r))
+	uint32_t result = SD_RES_SUCCESS;
+	uint64_t due = 0;
+
+	if (is_stalled(r)) {
 		sd_list_add_tail(&r->link, &stalled);
-	else
+		return;
+	}
+	switch (queue_admit(r, &result, &due)) {
+	case QUEUE_REPLY:
+		gate_answers[result & 0xff]++;
+		ops_reply_error(r, result);
+		complete(r);
+		break;
+	case QUEUE_HOLD:
+		gate_holds++;
+		/* at least 1 ms on: a due request is admitted again */
+		r->due_ms = due > ms_now_ms() ? due : ms_now_ms() + 1;
+		sd_list_add_tail(&r->link, &exec_delayed);
+		break;
+	case QUEUE_RUN:
+	default:
 		execute(r);
+		break;
+	}
 }
 
 /* a whole request (header and payload) has been read from @c */
@@ -396,7 +439,7 @@ static void request_read(struct ms_conn *c, struct ms_request *r, bool answered)
 		r->due_ms = ms_now_ms() + ms_faults.op_delay_ms[r->req.opcode];
 		sd_list_add_tail(&r->link, &exec_delayed);
 	} else {
-		execute_or_stall(r);
+		admit(r);
 	}
 	if (c->closed)
 		return;
@@ -656,7 +699,7 @@ void server_release_stalled(void)
 		if (is_stalled(r))
 			continue;
 		sd_list_del(&r->link);
-		execute(r);
+		admit(r);
 	}
 }
 
@@ -687,31 +730,32 @@ static void listener_close(struct listener *l)
 	l->open = false;
 }
 
-/*
- * kill -9 of node @n's sheep: its listeners stop (the UNIX socket files
- * stay: new connects are refused), its client connections close (requests
- * already executing finish, their replies are dropped), and the node
- * leaves the cluster (node.c).
- */
-int server_node_kill(int n)
+static void t_min(uint64_t *a, uint64_t b)
 {
-	struct sd_list *pos, *next;
+	if (b < *a)
+		*a = b;
+}
+
+static void node_close_listeners(int n)
+{
 	int i;
 
-	if (!node_exists(n))
-		return -ENOENT;
-	if (!node_alive(n))
-		return -EALREADY;
 	for (i = 0; i < nr_listeners; i++)
 		if (listeners[i].ev.kind == EV_LISTEN && listeners[i].node == n)
 			listener_close(&listeners[i]);
+}
+
+/* close node @n's client connections and drop the requests it holds */
+static void node_drop_clients(int n)
+{
+	struct sd_list *pos, *next;
+
 	sd_list_for_each_safe(pos, next, &live_conns) {
 		struct ms_conn *c = sd_list_entry(pos, struct ms_conn, link);
 
 		if (c->node == n)
 			conn_close(c);
 	}
-	/* its held requests die with it */
 	sd_list_for_each_safe(pos, next, &stalled) {
 		struct ms_request *r = sd_list_entry(pos, struct ms_request,
 						     link);
@@ -726,34 +770,198 @@ int server_node_kill(int n)
 		if (r->node == n)
 			req_free(r);
 	}
-	node_leave(n);
+}
+
+/* node @n's held requests are admitted again now (its status changed) */
+static void node_regate(int n)
+{
+	struct sd_list *pos;
+
+	for (pos = exec_delayed.next; pos != &exec_delayed; pos = pos->next) {
+		struct ms_request *r = sd_list_entry(pos, struct ms_request,
+						     link);
+
+		if (r->node == n)
+			r->due_ms = 0;
+	}
+}
+
+/* replies of node @n not yet written */
+static bool node_replies_pending(int n)
+{
+	struct sd_list *pos;
+
+	for (pos = live_conns.next; pos != &live_conns; pos = pos->next) {
+		struct ms_conn *c = sd_list_entry(pos, struct ms_conn, link);
+
+		if (c->node == n && (!sd_list_empty(&c->outq) || c->nheld))
+			return true;
+	}
+	for (pos = delayed.next; pos != &delayed; pos = pos->next)
+		if (sd_list_entry(pos, struct ms_request, link)->node == n)
+			return true;
+	return false;
+}
+
+/*
+ * kill -9 of node @n's sheep: its listeners stop (the UNIX socket files
+ * stay: new connects are refused), its client connections close (requests
+ * already executing finish, their replies are dropped; held ones are
+ * dropped), and a member leaves the cluster (node.c).
+ */
+int server_node_kill(int n)
+{
+	enum ms_node_state st;
+
+	if (!node_exists(n))
+		return -ENOENT;
+	st = node_state(n);
+	if (st == MS_NODE_DOWN)
+		return -EALREADY;
+	node_close_listeners(n);
+	node_drop_clients(n);
+	node_join_at[n] = node_stop_at[n] = 0;
+	if (st == MS_NODE_UP || st == MS_NODE_STOPPING)
+		node_leave(n);
+	else
+		node_down(n);
 	return 0;
 }
 
 static int listener_open(struct listener *l);
 
-/* node @n's sheep starts again on the same addresses and joins */
-int server_node_start(int n)
+/*
+ * Node @n's sheep starts again on the same addresses (sheep/sheep.c
+ * main(): it listens before it joins).  It joins at once, or after
+ * @join_ms in which it is WAIT (queue.c: WAIT_FOR_JOIN, its old epoch):
+ * the time the cluster driver takes to accept it.  While the cluster is
+ * down it waits for the latest epoch's nodes (nodes_tick()).
+ */
+int server_node_start(int n, unsigned int join_ms, unsigned int collect_ms)
 {
 	int i, ret = 0;
 
 	if (!node_exists(n))
 		return -ENOENT;
-	if (node_alive(n))
+	if (node_state(n) != MS_NODE_DOWN)
 		return -EALREADY;
 	for (i = 0; i < nr_listeners; i++)
 		if (listeners[i].ev.kind == EV_LISTEN &&
 		    listeners[i].node == n && listener_open(&listeners[i]))
 			ret = -EADDRINUSE;
 	if (ret) {
-		for (i = 0; i < nr_listeners; i++)
-			if (listeners[i].ev.kind == EV_LISTEN &&
-			    listeners[i].node == n)
-				listener_close(&listeners[i]);
+		node_close_listeners(n);
 		return ret;
 	}
-	node_join(n);
+	if (!join_ms && node_nr_alive()) {
+		node_join(n, collect_ms);
+		return 0;
+	}
+	node_set_state(n, MS_NODE_WAIT);
+	node_collect_ms[n] = collect_ms;
+	node_join_at[n] = join_ms ? ms_now_ms() + join_ms : 0;
+	ms_log("node %d listening, waiting to join%s", n + 1,
+	       node_nr_alive() ? "" : " (the cluster is down)");
 	return 0;
+}
+
+/*
+ * A clean stop of node @n (SIGTERM: sheep/sheep.c signal_handler(); or
+ * dog node kill: sheep/ops.c local_kill_node()): status KILLED, so every
+ * request it reads from now on, and every one it held, is answered KILLED
+ * (queue_request()); requests already running finish and are answered.
+ * Sheep exits once nothing is outstanding; a slow request (one waiting for
+ * recovery) keeps it up for a while: minisheep stays at least
+ * @linger_ms.  Then its connections close and it leaves the cluster.  Its
+ * listeners close at once (local_kill_node() unregisters them).
+ */
+int server_node_shutdown(int n, unsigned int linger_ms)
+{
+	if (!node_exists(n))
+		return -ENOENT;
+	if (node_state(n) != MS_NODE_UP)
+		return -EALREADY;
+	node_close_listeners(n);
+	node_set_state(n, MS_NODE_STOPPING);
+	node_stop_at[n] = ms_now_ms() + (linger_ms ? linger_ms : 1);
+	node_regate(n);
+	ms_log("node %d stopping (KILLED for %u ms)", n + 1, linger_ms);
+	return 0;
+}
+
+/*
+ * dog cluster shutdown (sheep/ops.c cluster_shutdown(), run by every
+ * node): status SHUTDOWN everywhere, so requests are answered SHUTDOWN
+ * for @linger_ms; then every node stops without a new epoch
+ * (sd_leave_handler() ignores leaves during a shutdown).  Nodes started
+ * again wait until all of them are back (nodes_tick()).
+ */
+int server_cluster_shutdown(unsigned int linger_ms)
+{
+	int n, nr = 0;
+
+	for (n = 0; n < MS_MAX_NODES; n++) {
+		if (!node_exists(n) || node_state(n) != MS_NODE_UP)
+			continue;
+		node_close_listeners(n);
+		node_set_state(n, MS_NODE_SHUTDOWN);
+		node_stop_at[n] = ms_now_ms() + (linger_ms ? linger_ms : 1);
+		node_regate(n);
+		nr++;
+	}
+	if (!nr)
+		return -EALREADY;
+	ms_log("cluster shutdown (SHUTDOWN for %u ms)", linger_ms);
+	return 0;
+}
+
+/*
+ * Node state changes that are due: a stopping node goes once its time is
+ * up and its requests are answered (at most STOP_GRACE_MS later), a node
+ * whose join delay passed joins, and a cluster that was down forms again
+ * from the waiting nodes.  Returns when to look again.
+ */
+static uint64_t nodes_tick(uint64_t now)
+{
+	uint64_t next = UINT64_MAX;
+	uint32_t ready;
+	int n;
+
+	for (n = 0; n < MS_MAX_NODES; n++) {
+		if (node_stop_at[n] && now >= node_stop_at[n] &&
+		    ((!node_executing[n] && !node_replies_pending(n)) ||
+		     now >= node_stop_at[n] + STOP_GRACE_MS)) {
+			enum ms_node_state st = node_state(n);
+
+			node_stop_at[n] = 0;
+			node_drop_clients(n);
+			if (st == MS_NODE_STOPPING)
+				node_leave(n);
+			else
+				node_down(n);
+			ms_log("node %d stopped", n + 1);
+		} else if (node_stop_at[n]) {
+			t_min(&next, now >= node_stop_at[n] ? now + 5 :
+			      node_stop_at[n]);
+		}
+		if (node_join_at[n] && now >= node_join_at[n]) {
+			node_join_at[n] = 0;
+			/* sd_accept_handler(); a cluster that is down waits */
+			if (node_nr_alive())
+				node_join(n, node_collect_ms[n]);
+		} else if (node_join_at[n]) {
+			t_min(&next, node_join_at[n]);
+		}
+	}
+	if (!node_nr_alive()) {
+		ready = node_waiting_mask();
+		for (n = 0; n < MS_MAX_NODES; n++)
+			if (node_join_at[n])
+				ready &= ~(1u << n);
+		if (ready)
+			node_form_cluster(ready);
+	}
+	return next;
 }
 
 static size_t print_ops(char *buf, size_t len, size_t off,
@@ -797,14 +1005,26 @@ void server_stats(char *buf, size_t len)
 							    __ATOMIC_RELAXED),
 			(unsigned long long)__atomic_load_n(
 				&store_nr_tmp_exists, __ATOMIC_RELAXED));
+	for (n = 0; n < 256 && off < len; n++) {
+		const char *name = fault_result_name((uint32_t)n);
+
+		if (gate_answers[n])
+			off += (size_t)snprintf(buf + off, len - off,
+				" gate.%s=%llu", name ? name : "?",
+				(unsigned long long)gate_answers[n]);
+	}
+	if (off < len)
+		off += (size_t)snprintf(buf + off, len - off, " gate.held=%llu",
+					(unsigned long long)gate_holds);
 	for (n = 0; n < MS_MAX_NODES && off < len; n++) {
 		if (!node_exists(n))
 			continue;
 		off += (size_t)snprintf(buf + off, len - off,
 			" node%d.state=%s node%d.requests=%llu "
 			"node%d.connections=%llu", n + 1,
-			node_alive(n) ? (node_stall[n] ? "stalled" : "alive") :
-			"killed", n + 1, (unsigned long long)node_requests[n],
+			node_state(n) == MS_NODE_UP && node_stall[n] ?
+			"stalled" : node_state_name(node_state(n)), n + 1,
+			(unsigned long long)node_requests[n],
 			n + 1, (unsigned long long)node_conns[n]);
 	}
 }
@@ -821,8 +1041,8 @@ void server_node_ops(int n, char *buf, size_t len)
 
 static int run_timers(void)
 {
-	uint64_t now = ms_now_ms(), next = UINT64_MAX;
-	struct sd_list *pos, *n;
+	uint64_t now = ms_now_ms(), next = UINT64_MAX, t;
+	struct sd_list due = SD_LIST_INIT(due), *pos, *n;
 
 	sd_list_for_each_safe(pos, n, &delayed) {
 		struct ms_request *r = sd_list_entry(pos, struct ms_request,
@@ -833,6 +1053,7 @@ static int run_timers(void)
 		else if (r->due_ms < next)
 			next = r->due_ms;
 	}
+	/* the due ones leave the list before admit() may hold them again */
 	sd_list_for_each_safe(pos, n, &exec_delayed) {
 		struct ms_request *r = sd_list_entry(pos, struct ms_request,
 						     link);
@@ -841,11 +1062,23 @@ static int run_timers(void)
 			req_free(r);	/* never executed: no answer */
 		} else if (r->due_ms <= now) {
 			sd_list_del(&r->link);
-			execute_or_stall(r);
-		} else if (r->due_ms < next) {
-			next = r->due_ms;
+			sd_list_add_tail(&r->link, &due);
 		}
 	}
+	sd_list_for_each_safe(pos, n, &due) {
+		sd_list_del(pos);
+		admit(sd_list_entry(pos, struct ms_request, link));
+	}
+	sd_list_for_each_safe(pos, n, &exec_delayed) {
+		struct ms_request *r = sd_list_entry(pos, struct ms_request,
+						     link);
+
+		if (r->due_ms < next)
+			next = r->due_ms;
+	}
+	t = nodes_tick(now);
+	if (t < next)
+		next = t;
 	sd_list_for_each_safe(pos, n, &live_conns) {
 		struct ms_conn *c = sd_list_entry(pos, struct ms_conn, link);
 

@@ -39,13 +39,12 @@ int main(void)
 #include <iscsi/iscsi.h>
 #include <iscsi/scsi-lowlevel.h>
 
-#define BLK		4096u
-#define STAMP_MAGIC	0x5946565349435349ULL	/* "ISCSIVFY" little-endian */
 #define MAX_QD		256
 #define UA_RETRIES	8
-#define NO_TIME		INT64_MAX
 
 static const char *prog = "iscsi_verify";
+
+#include "verify_common.h"
 
 /* ---- options ---------------------------------------------------------- */
 
@@ -182,84 +181,6 @@ static int parse_args(int argc, char **argv, struct opts *o)
 	if (o->mode == MODE_LOAD && !o->log)
 		return die_usage("%s", "--write-load needs --log FILE");
 	return 0;
-}
-
-/* ---- time and stamps ---------------------------------------------------- */
-
-static int64_t now_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
-static void put64(uint8_t *p, uint64_t v)
-{
-	for (int i = 0; i < 8; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static uint64_t get64(const uint8_t *p)
-{
-	uint64_t v = 0;
-
-	for (int i = 7; i >= 0; i--)
-		v = (v << 8) | p[i];
-	return v;
-}
-
-static uint64_t mix64(uint64_t x)
-{
-	x ^= x >> 33;
-	x *= 0xff51afd7ed558ccdULL;
-	x ^= x >> 33;
-	x *= 0xc4ceb9fe1a85ec53ULL;
-	x ^= x >> 33;
-	return x;
-}
-
-static void stamp_fill(uint8_t *buf, uint64_t block, uint64_t seed,
-		       uint64_t gen)
-{
-	uint64_t s = mix64(block * 0x9e3779b97f4a7c15ULL ^ mix64(seed) ^
-			   (gen << 20)) | 1;
-	unsigned int i;
-
-	put64(buf, STAMP_MAGIC);
-	put64(buf + 8, block);
-	put64(buf + 16, seed);
-	put64(buf + 24, gen);
-	for (i = 32; i < BLK; i += 8) {
-		s ^= s << 13;
-		s ^= s >> 7;
-		s ^= s << 17;
-		put64(buf + i, s);
-	}
-}
-
-enum content { C_ZERO, C_STAMP, C_MISPLACED, C_TORN, C_GARBAGE };
-
-static enum content stamp_classify(const uint8_t *buf, uint64_t block,
-				   uint64_t *seed, uint64_t *gen)
-{
-	static uint8_t want[BLK];
-	unsigned int i;
-
-	if (get64(buf) != STAMP_MAGIC) {
-		for (i = 0; i < BLK; i++)
-			if (buf[i])
-				return C_GARBAGE;
-		return C_ZERO;
-	}
-	*seed = get64(buf + 16);
-	*gen = get64(buf + 24);
-	if (get64(buf + 8) != block) {
-		*seed = get64(buf + 8);		/* report the block it belongs to */
-		return C_MISPLACED;
-	}
-	stamp_fill(want, block, *seed, *gen);
-	return memcmp(want, buf, BLK) ? C_TORN : C_STAMP;
 }
 
 /* ---- iSCSI session -------------------------------------------------------- */
@@ -527,12 +448,6 @@ struct load {
 	uint8_t *busy;		/* per block of the range: a write in flight */
 };
 
-static uint64_t rng_next(uint64_t *s)
-{
-	*s = *s * 6364136223846793005ULL + 1442695040888963407ULL;
-	return mix64(*s);
-}
-
 static void load_done(struct engine *e, struct slot *sl, int status,
 		      struct scsi_task *task)
 {
@@ -728,151 +643,10 @@ static int run_one(struct session *s, const struct opts *o)
 
 /* ---- checker ---------------------------------------------------------------- */
 
-struct rec {
-	uint64_t block, seed, gen;
-	int64_t t0, t1;		/* t1 = NO_TIME unless acknowledged */
-	bool acked;
-};
-
-struct model {
-	struct rec *r;
-	size_t n, cap;
-};
-
-static int rec_cmp(const void *a, const void *b)
-{
-	const struct rec *x = a, *y = b;
-
-	if (x->block != y->block)
-		return x->block < y->block ? -1 : 1;
-	return x->t0 < y->t0 ? -1 : x->t0 > y->t0;
-}
-
-static int model_load(struct model *m, const char *path)
-{
-	char line[256], kind[4], status[16];
-	unsigned long lineno = 0;
-	struct rec r;
-	FILE *f;
-	int ret = 0;
-
-	f = fopen(path, "r");
-	if (!f) {
-		fprintf(stderr, "%s: cannot open log %s: %s\n", prog, path,
-			strerror(errno));
-		return -1;
-	}
-	while (fgets(line, sizeof(line), f)) {
-		lineno++;
-		if (line[0] == '#' || line[0] == '\n')
-			continue;
-		memset(&r, 0, sizeof(r));
-		if (sscanf(line, "%3s %" SCNu64 " %" SCNu64 " %" SCNu64 " %" SCNd64 " %" SCNd64 " %15s",
-			   kind, &r.seed, &r.gen, &r.block, &r.t0, &r.t1,
-			   status) < 6 || (strcmp(kind, "W") && strcmp(kind, "F"))) {
-			fprintf(stderr, "%s: %s:%lu: malformed log line\n",
-				prog, path, lineno);
-			ret = -1;
-			break;
-		}
-		r.acked = kind[0] == 'W';
-		if (!r.acked)
-			r.t1 = NO_TIME;	/* may land at any time */
-		if (m->n == m->cap) {
-			size_t cap = m->cap ? 2 * m->cap : 4096;
-			struct rec *nr = realloc(m->r, cap * sizeof(*nr));
-
-			if (!nr) {
-				fprintf(stderr, "%s: out of memory\n", prog);
-				ret = -1;
-				break;
-			}
-			m->r = nr;
-			m->cap = cap;
-		}
-		m->r[m->n++] = r;
-	}
-	fclose(f);
-	return ret;
-}
-
 struct reader {
 	struct session s;
 	struct engine e;
 };
-
-/* verdict on one block; returns true when it is acceptable */
-static bool judge(const struct rec *w, size_t n, const uint8_t *buf,
-		  char *why, size_t whylen)
-{
-	uint64_t block = w[0].block, seed = 0, gen = 0;
-	const struct rec *found = NULL, *last_acked = NULL;
-	size_t i;
-
-	for (i = 0; i < n; i++)
-		if (w[i].acked && (!last_acked || w[i].t0 > last_acked->t0))
-			last_acked = &w[i];
-	switch (stamp_classify(buf, block, &seed, &gen)) {
-	case C_ZERO:
-		if (!last_acked)
-			return true;
-		snprintf(why, whylen, "block %" PRIu64 " reads zeros, but write seed %" PRIu64 " gen %" PRIu64 " was acknowledged",
-			 block, last_acked->seed, last_acked->gen);
-		return false;
-	case C_GARBAGE:
-		snprintf(why, whylen, "block %" PRIu64 " holds bytes no writer wrote", block);
-		return false;
-	case C_MISPLACED:
-		snprintf(why, whylen, "block %" PRIu64 " holds the data written to block %" PRIu64,
-			 block, seed);
-		return false;
-	case C_TORN:
-		snprintf(why, whylen, "block %" PRIu64 " is torn (header seed %" PRIu64 " gen %" PRIu64 ", body differs)",
-			 block, seed, gen);
-		return false;
-	case C_STAMP:
-		break;
-	}
-	for (i = 0; i < n; i++)
-		if (w[i].seed == seed && w[i].gen == gen)
-			found = &w[i];
-	if (!found) {
-		snprintf(why, whylen, "block %" PRIu64 " holds write seed %" PRIu64 " gen %" PRIu64 ", which no log records",
-			 block, seed, gen);
-		return false;
-	}
-	for (i = 0; i < n; i++) {
-		if (!w[i].acked || &w[i] == found)
-			continue;
-		if (w[i].t0 > found->t1) {
-			snprintf(why, whylen, "block %" PRIu64 " is stale: holds seed %" PRIu64 " gen %" PRIu64 ", but seed %" PRIu64 " gen %" PRIu64 " was submitted %.3f s after it completed and was acknowledged",
-				 block, seed, gen, w[i].seed, w[i].gen,
-				 (double)(w[i].t0 - found->t1) / 1e6);
-			return false;
-		}
-	}
-	return true;
-}
-
-struct check {
-	struct model *m;
-	size_t *grp;		/* start index of each block's records */
-	size_t nr_grp, next, bad, checked;
-	unsigned int qd;
-	bool io_error;
-};
-
-static void check_one(struct check *C, size_t g, const uint8_t *buf)
-{
-	size_t a = C->grp[g], b = C->grp[g + 1];
-	char why[512];
-
-	C->checked++;
-	if (judge(&C->m->r[a], b - a, buf, why, sizeof(why)))
-		return;
-	if (C->bad++ < 20)
-		printf("BAD %s\n", why);
-}
 
 static void check_done(struct engine *e, struct slot *sl, int status,
 		       struct scsi_task *task)
@@ -897,51 +671,14 @@ static int run_check(const char *src, const struct opts *o)
 	struct model m = { 0 };
 	struct check C;
 	static struct reader rd;	/* its slots may outlive this call */
-	size_t i, g;
-	int ret = 1, fd = -1;
+	int ret = 1;
 	bool iscsi = !strncmp(src, "iscsi://", 8);
 
-	memset(&C, 0, sizeof(C));
-	for (i = 0; i < (size_t)o->nr_logs; i++)
-		if (model_load(&m, o->logs[i]))
-			goto out;
-	if (!m.n) {
-		fprintf(stderr, "%s: the logs record no write\n", prog);
+	if (check_prepare(&C, &m, o->logs, o->nr_logs))
 		goto out;
-	}
-	qsort(m.r, m.n, sizeof(*m.r), rec_cmp);
-	C.m = &m;
-	C.grp = malloc((m.n + 1) * sizeof(*C.grp));
-	if (!C.grp) {
-		fprintf(stderr, "%s: out of memory\n", prog);
-		goto out;
-	}
-	for (i = 0; i < m.n; i++)
-		if (!i || m.r[i].block != m.r[i - 1].block)
-			C.grp[C.nr_grp++] = i;
-	C.grp[C.nr_grp] = m.n;
-
 	if (!iscsi) {
-		static uint8_t buf[BLK];
-
-		fd = open(src, O_RDONLY);
-		if (fd < 0) {
-			fprintf(stderr, "%s: cannot open %s: %s\n", prog, src,
-				strerror(errno));
+		if (check_image(&C, src))
 			goto out;
-		}
-		for (g = 0; g < C.nr_grp; g++) {
-			uint64_t block = m.r[C.grp[g]].block;
-			ssize_t got = pread(fd, buf, BLK, (off_t)(block * BLK));
-
-			if (got != (ssize_t)BLK) {
-				printf("BAD block %" PRIu64 " is beyond the image %s\n",
-				       block, src);
-				C.bad++;
-				continue;
-			}
-			check_one(&C, g, buf);
-		}
 	} else {
 		if (session_open(&rd.s, src, o))
 			goto out;
@@ -985,8 +722,6 @@ static int run_check(const char *src, const struct opts *o)
 	printf("checked=%zu writes=%zu bad=%zu\n", C.checked, m.n, C.bad);
 	ret = C.bad ? 1 : 0;
 out:
-	if (fd >= 0)
-		close(fd);
 	free(C.grp);
 	free(m.r);
 	return ret;
