@@ -357,8 +357,17 @@ struct sense_case {
 
 #define R BS_SD_DIR_READ
 #define W BS_SD_DIR_WRITE
+/* one class of errno each: the case is named after the errno */
 #define PATH(e, d) { "sense-" #e, -e, d, TGT_SK_ABORTED_COMMAND, \
 		     TGT_ASC_LU_COMM_FAILURE }
+#define FULL(e, d) { "sense-" #e, -e, d, TGT_SK_DATA_PROTECT, \
+		     TGT_ASC_SPACE_ALLOC_FAILED_WP }
+#define WPROT(e, d) { "sense-" #e, -e, d, TGT_SK_DATA_PROTECT, \
+		      TGT_ASC_WRITE_PROTECT }
+#define LBA(e, d) { "sense-" #e, -e, d, TGT_SK_ILLEGAL_REQUEST, \
+		    TGT_ASC_LBA_OUT_OF_RANGE }
+#define MEDIUM(e, d, asc) { "sense-" #e "-" #d, -e, d, \
+			    TGT_SK_MEDIUM_ERROR, TGT_ASC_##asc }
 
 static const struct sense_case sense_cases[] = {
 	/* a lost or slow sheep is a path problem: retry or fail over */
@@ -366,28 +375,14 @@ static const struct sense_case sense_cases[] = {
 	PATH(ECONNABORTED, W), PATH(ECANCELED, R), PATH(EHOSTUNREACH, W),
 	PATH(EHOSTDOWN, R), PATH(ENETUNREACH, W), PATH(ENETDOWN, R),
 	PATH(ENOTCONN, W), PATH(EPIPE, R), PATH(ENOMEM, W), PATH(EAGAIN, R),
-	{ "sense-ENOSPC", -ENOSPC, W, TGT_SK_DATA_PROTECT,
-	  TGT_ASC_SPACE_ALLOC_FAILED_WP },
-	{ "sense-EDQUOT", -EDQUOT, W, TGT_SK_DATA_PROTECT,
-	  TGT_ASC_SPACE_ALLOC_FAILED_WP },
-	{ "sense-EROFS", -EROFS, W, TGT_SK_DATA_PROTECT, TGT_ASC_WRITE_PROTECT },
-	{ "sense-EPERM", -EPERM, R, TGT_SK_DATA_PROTECT, TGT_ASC_WRITE_PROTECT },
-	{ "sense-EACCES", -EACCES, W, TGT_SK_DATA_PROTECT,
-	  TGT_ASC_WRITE_PROTECT },
-	{ "sense-EINVAL", -EINVAL, R, TGT_SK_ILLEGAL_REQUEST,
-	  TGT_ASC_LBA_OUT_OF_RANGE },
-	{ "sense-ERANGE", -ERANGE, W, TGT_SK_ILLEGAL_REQUEST,
-	  TGT_ASC_LBA_OUT_OF_RANGE },
+	/* a full cluster, a read-only VDI */
+	FULL(ENOSPC, W), FULL(EDQUOT, W),
+	WPROT(EROFS, W), WPROT(EPERM, R), WPROT(EACCES, W),
+	LBA(EINVAL, R), LBA(ERANGE, W),
 	/* anything else: a medium error of the direction concerned */
-	{ "sense-EIO-read", -EIO, R, TGT_SK_MEDIUM_ERROR, TGT_ASC_READ_ERROR },
-	{ "sense-EIO-write", -EIO, W, TGT_SK_MEDIUM_ERROR,
-	  TGT_ASC_WRITE_ERROR },
-	{ "sense-EPROTO-read", -EPROTO, R, TGT_SK_MEDIUM_ERROR,
-	  TGT_ASC_READ_ERROR },
-	{ "sense-ENOENT-write", -ENOENT, W, TGT_SK_MEDIUM_ERROR,
-	  TGT_ASC_WRITE_ERROR },
-	{ "sense-ESTALE-write", -ESTALE, W, TGT_SK_MEDIUM_ERROR,
-	  TGT_ASC_WRITE_ERROR },
+	MEDIUM(EIO, R, READ_ERROR), MEDIUM(EIO, W, WRITE_ERROR),
+	MEDIUM(EPROTO, R, READ_ERROR), MEDIUM(ENOENT, W, WRITE_ERROR),
+	MEDIUM(ESTALE, W, WRITE_ERROR),
 };
 
 static void test_sense_table(void)
