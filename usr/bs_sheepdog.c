@@ -51,8 +51,11 @@ void bs_sd_req_set_err(struct bs_sd_req *req, int err)
 		atomic_compare_exchange_strong(&req->err, &zero, err);
 }
 
-/* complete with explicit sense (the caller still drops its reference) */
-void bs_sd_req_fail(struct bs_sd_req *req, uint8_t key, uint16_t asc)
+/*
+ * Record explicit sense for the request's completion (any thread); it wins
+ * over an errno.  The caller still drops its reference.
+ */
+void bs_sd_req_set_sense(struct bs_sd_req *req, uint8_t key, uint16_t asc)
 {
 	req->sense_key = key;
 	req->sense_asc = asc;
@@ -170,7 +173,11 @@ static void submit_read(struct bs_sd_req *req)
 				      bs_sd_aio_done, req));
 }
 
-static void submit_write(struct bs_sd_req *req)
+/*
+ * The data-out part of a write-class command: range, buffer and FUA.
+ * False when there is nothing to write.
+ */
+static bool prepare_write(struct bs_sd_req *req)
 {
 	struct tgt_scsi_cmd *cmd = req->cmd;
 
@@ -178,13 +185,19 @@ static void submit_write(struct bs_sd_req *req)
 	req->off = cmd->offset;
 	req->len = cmd->out_sdb.length;
 	if (!req->len)
-		return;
+		return false;
 	req->iov.iov_base = tgt_cmd_out_buf(cmd);
 	req->iov.iov_len = req->len;
 	req->io_flags = bs_sd_write_needs_fua(cmd->dev, cmd->scb) ?
 			SD_IO_FUA : 0;
+	return true;
+}
+
+static void submit_write(struct bs_sd_req *req)
+{
+	if (!prepare_write(req))
+		return;
 	if (!bs_sd_rl_write_begin(req)) {
-		atomic_fetch_add(&req->pending, 1);
 		bs_sd_work_queue(req, bs_sd_job_locked_write);
 		return;
 	}
@@ -192,22 +205,17 @@ static void submit_write(struct bs_sd_req *req)
 				       req->io_flags, bs_sd_aio_done, req));
 }
 
-/* data-out commands handled by a worker: WRITE AND VERIFY, ORWRITE */
-static void submit_worker_write(struct bs_sd_req *req, bs_sd_work_fn fn)
+/* the data-out commands a worker runs: WRITE AND VERIFY, ORWRITE */
+static void submit_write_verify(struct bs_sd_req *req)
 {
-	struct tgt_scsi_cmd *cmd = req->cmd;
+	if (prepare_write(req))
+		bs_sd_work_queue(req, bs_sd_job_write_verify);
+}
 
-	req->dir = BS_SD_DIR_WRITE;
-	req->off = cmd->offset;
-	req->len = cmd->out_sdb.length;
-	if (!req->len)
-		return;
-	req->iov.iov_base = tgt_cmd_out_buf(cmd);
-	req->iov.iov_len = req->len;
-	req->io_flags = bs_sd_write_needs_fua(cmd->dev, cmd->scb) ?
-			SD_IO_FUA : 0;
-	atomic_fetch_add(&req->pending, 1);
-	bs_sd_work_queue(req, fn);
+static void submit_orwrite(struct bs_sd_req *req)
+{
+	if (prepare_write(req))
+		bs_sd_work_queue(req, bs_sd_job_orwrite);
 }
 
 static bool range_ok(struct bs_sd_lu *sl, uint64_t lba, uint64_t blocks)
@@ -222,7 +230,8 @@ static void submit_verify(struct bs_sd_req *req)
 	struct tgt_scsi_cmd *cmd = req->cmd;
 	struct bs_sd_lu *sl = req->sl;
 	const uint8_t *cdb = cmd->scb;
-	unsigned int bytchk = (cdb[1] >> 1) & 3;
+	unsigned int bytchk = (cdb[1] >> TGT_CDB1_BYTCHK_SHIFT) &
+			      TGT_CDB1_BYTCHK_MASK;
 	uint64_t lba = bs_sd_cdb_lba(cdb);
 	uint64_t blocks = bs_sd_cdb_blocks(cdb);
 	uint64_t bs = 1ULL << sl->blk_shift;
@@ -230,23 +239,23 @@ static void submit_verify(struct bs_sd_req *req)
 	req->dir = BS_SD_DIR_READ;
 	req->off = lba << sl->blk_shift;
 	req->len = blocks << sl->blk_shift;
-	if (bytchk == 0 || !blocks)
+	if (bytchk == TGT_BYTCHK_NONE || !blocks)
 		return;
 	if (!range_ok(sl, lba, blocks)) {
-		bs_sd_req_fail(req, TGT_SK_ILLEGAL_REQUEST,
-			       TGT_ASC_LBA_OUT_OF_RANGE);
+		bs_sd_req_set_sense(req, TGT_SK_ILLEGAL_REQUEST,
+				    TGT_ASC_LBA_OUT_OF_RANGE);
 		return;
 	}
-	if (bytchk == 2) {
-		bs_sd_req_fail(req, TGT_SK_ILLEGAL_REQUEST,
-			       TGT_ASC_INVALID_FIELD_IN_CDB);
+	if (bytchk == TGT_BYTCHK_RESERVED) {
+		bs_sd_req_set_sense(req, TGT_SK_ILLEGAL_REQUEST,
+				    TGT_ASC_INVALID_FIELD_IN_CDB);
 		return;
 	}
 	req->iov.iov_base = tgt_cmd_out_buf(cmd);
-	if (bytchk == 3) {
+	if (bytchk == TGT_BYTCHK_ONE_BLOCK) {
 		if (cmd->out_sdb.length < bs) {
-			bs_sd_req_fail(req, TGT_SK_ILLEGAL_REQUEST,
-				       TGT_ASC_PARAM_LIST_LENGTH);
+			bs_sd_req_set_sense(req, TGT_SK_ILLEGAL_REQUEST,
+					    TGT_ASC_PARAM_LIST_LENGTH);
 			return;
 		}
 		req->iov.iov_len = bs;
@@ -257,7 +266,6 @@ static void submit_verify(struct bs_sd_req *req)
 	}
 	if (!req->len)
 		return;
-	atomic_fetch_add(&req->pending, 1);
 	bs_sd_work_queue(req, bs_sd_job_verify);
 }
 
@@ -266,9 +274,9 @@ static void submit_sync_cache(struct bs_sd_req *req)
 	struct tgt_scsi_cmd *cmd = req->cmd;
 
 	req->dir = BS_SD_DIR_WRITE;
-	if (cmd->scb[1] & 0x02) {	/* IMMED */
-		bs_sd_req_fail(req, TGT_SK_ILLEGAL_REQUEST,
-			       TGT_ASC_INVALID_FIELD_IN_CDB);
+	if (cmd->scb[1] & TGT_CDB1_SYNC_IMMED) {
+		bs_sd_req_set_sense(req, TGT_SK_ILLEGAL_REQUEST,
+				    TGT_ASC_INVALID_FIELD_IN_CDB);
 		return;
 	}
 	if (req->sl->readonly)
@@ -295,7 +303,7 @@ static void submit_unmap(struct bs_sd_req *req)
 				  tgt_get_be16(tgt_cmd_out_buf(cmd)),
 				  tgt_get_be16((uint8_t *)tgt_cmd_out_buf(cmd) + 2),
 				  key, asc);
-		bs_sd_req_fail(req, key, asc);
+		bs_sd_req_set_sense(req, key, asc);
 		return;
 	}
 	for (i = 0; i < nr; i++) {
@@ -316,31 +324,33 @@ static void submit_write_same(struct bs_sd_req *req)
 	uint64_t lba = bs_sd_cdb_lba(cdb);
 	uint64_t blocks = bs_sd_cdb_blocks(cdb);
 	uint64_t bs = 1ULL << sl->blk_shift;
-	bool unmap = cdb[1] & 0x08;
-	bool ndob = cdb[0] == 0x93 && (cdb[1] & 0x01);
+	bool unmap = cdb[1] & TGT_CDB1_WS_UNMAP;
+	bool ndob = cdb[0] == TGT_OP_WRITE_SAME_16 &&
+		    (cdb[1] & TGT_CDB1_WS_NDOB);
 	const void *block = tgt_cmd_out_buf(cmd);
 
 	req->dir = BS_SD_DIR_WRITE;
 	if (lba > cap) {
-		bs_sd_req_fail(req, TGT_SK_ILLEGAL_REQUEST,
-			       TGT_ASC_LBA_OUT_OF_RANGE);
+		bs_sd_req_set_sense(req, TGT_SK_ILLEGAL_REQUEST,
+				    TGT_ASC_LBA_OUT_OF_RANGE);
 		return;
 	}
 	if (!blocks)
 		blocks = cap - lba;	/* 0 = to the end of the LU */
 	if (!range_ok(sl, lba, blocks)) {
-		bs_sd_req_fail(req, TGT_SK_ILLEGAL_REQUEST,
-			       TGT_ASC_LBA_OUT_OF_RANGE);
+		bs_sd_req_set_sense(req, TGT_SK_ILLEGAL_REQUEST,
+				    TGT_ASC_LBA_OUT_OF_RANGE);
 		return;
 	}
-	if (cdb[1] & 0x06) {		/* LBDATA / PBDATA: no stamping */
-		bs_sd_req_fail(req, TGT_SK_ILLEGAL_REQUEST,
-			       TGT_ASC_INVALID_FIELD_IN_CDB);
+	/* no stamping of LBAs into the blocks */
+	if (cdb[1] & (TGT_CDB1_WS_LBDATA | TGT_CDB1_WS_PBDATA)) {
+		bs_sd_req_set_sense(req, TGT_SK_ILLEGAL_REQUEST,
+				    TGT_ASC_INVALID_FIELD_IN_CDB);
 		return;
 	}
 	if (!ndob && cmd->out_sdb.length < bs) {
-		bs_sd_req_fail(req, TGT_SK_ILLEGAL_REQUEST,
-			       TGT_ASC_INVALID_FIELD_IN_CDB);
+		bs_sd_req_set_sense(req, TGT_SK_ILLEGAL_REQUEST,
+				    TGT_ASC_INVALID_FIELD_IN_CDB);
 		return;
 	}
 	req->off = lba << sl->blk_shift;
@@ -372,9 +382,77 @@ static void submit_write_same(struct bs_sd_req *req)
 	/* a non-zero block: replicate it on a worker */
 	req->iov.iov_base = (void *)block;
 	req->iov.iov_len = bs;
-	atomic_fetch_add(&req->pending, 1);
 	bs_sd_work_queue(req, bs_sd_job_write_same);
 }
+
+/* PRE-FETCH: nothing to read ahead */
+static void submit_prefetch(struct bs_sd_req *req)
+{
+	(void)req;
+}
+
+typedef void (*bs_sd_submit_fn)(struct bs_sd_req *req);
+
+/*
+ * Every opcode the module advertises to tgtd, with the function that
+ * starts it, or NULL for the commands tgt's SBC layer answers itself: they
+ * must be advertised too, since once TEST UNIT READY is in the bitmap tgtd
+ * rejects every opcode that is not.  register_bs_module() makes both the
+ * template's bitmap and the dispatch array from this table.
+ */
+static const struct {
+	uint8_t opcode;
+	bs_sd_submit_fn submit;
+} bs_sd_ops[] = {
+	/* answered by tgt */
+	{ TGT_OP_TEST_UNIT_READY, NULL },
+	{ TGT_OP_REQUEST_SENSE, NULL },
+	{ TGT_OP_FORMAT_UNIT, NULL },
+	{ TGT_OP_INQUIRY, NULL },
+	{ TGT_OP_MODE_SELECT_6, NULL },
+	{ TGT_OP_RESERVE_6, NULL },
+	{ TGT_OP_RELEASE_6, NULL },
+	{ TGT_OP_MODE_SENSE_6, NULL },
+	{ TGT_OP_START_STOP_UNIT, NULL },
+	{ TGT_OP_SEND_DIAGNOSTIC, NULL },
+	{ TGT_OP_PREVENT_ALLOW_REMOVAL, NULL },
+	{ TGT_OP_READ_CAPACITY_10, NULL },
+	{ TGT_OP_MODE_SELECT_10, NULL },
+	{ TGT_OP_MODE_SENSE_10, NULL },
+	{ TGT_OP_PERSISTENT_RESERVE_IN, NULL },
+	{ TGT_OP_PERSISTENT_RESERVE_OUT, NULL },
+	{ TGT_OP_SERVICE_ACTION_IN_16, NULL },
+	{ TGT_OP_REPORT_LUNS, NULL },
+	{ TGT_OP_MAINTENANCE_IN, NULL },
+	/* executed by the module */
+	{ TGT_OP_READ_6, submit_read },
+	{ TGT_OP_READ_10, submit_read },
+	{ TGT_OP_READ_12, submit_read },
+	{ TGT_OP_READ_16, submit_read },
+	{ TGT_OP_WRITE_6, submit_write },
+	{ TGT_OP_WRITE_10, submit_write },
+	{ TGT_OP_WRITE_12, submit_write },
+	{ TGT_OP_WRITE_16, submit_write },
+	{ TGT_OP_WRITE_VERIFY_10, submit_write_verify },
+	{ TGT_OP_WRITE_VERIFY_12, submit_write_verify },
+	{ TGT_OP_WRITE_VERIFY_16, submit_write_verify },
+	{ TGT_OP_VERIFY_10, submit_verify },
+	{ TGT_OP_VERIFY_12, submit_verify },
+	{ TGT_OP_VERIFY_16, submit_verify },
+	{ TGT_OP_SYNCHRONIZE_CACHE_10, submit_sync_cache },
+	{ TGT_OP_SYNCHRONIZE_CACHE_16, submit_sync_cache },
+	{ TGT_OP_PRE_FETCH_10, submit_prefetch },
+	{ TGT_OP_PRE_FETCH_16, submit_prefetch },
+	{ TGT_OP_UNMAP, submit_unmap },
+	{ TGT_OP_WRITE_SAME_10, submit_write_same },
+	{ TGT_OP_WRITE_SAME_16, submit_write_same },
+	{ TGT_OP_ORWRITE_16, submit_orwrite },
+};
+
+#define BS_SD_NR_OPS (sizeof(bs_sd_ops) / sizeof(bs_sd_ops[0]))
+
+/* bs_sd_ops by opcode; filled once by register_bs_module() */
+static bs_sd_submit_fn bs_sd_dispatch[256];
 
 static int bs_sd_cmd_submit(struct tgt_scsi_cmd *cmd)
 {
@@ -393,43 +471,14 @@ static int bs_sd_cmd_submit(struct tgt_scsi_cmd *cmd)
 	sd_list_init(&req->rl_link);
 	tgt_cmd_set_async(cmd);
 
-	if (!sl->vdi) {
-		bs_sd_req_fail(req, 0x02, 0x3a00);	/* NOT READY, no medium */
-		goto out;
-	}
-
-	switch (req->opcode) {
-	case 0x08: case 0x28: case 0xa8: case 0x88:
-		submit_read(req);
-		break;
-	case 0x0a: case 0x2a: case 0xaa: case 0x8a:
-		submit_write(req);
-		break;
-	case 0x2e: case 0xae: case 0x8e:
-		submit_worker_write(req, bs_sd_job_write_verify);
-		break;
-	case 0x8b:
-		submit_worker_write(req, bs_sd_job_orwrite);
-		break;
-	case 0x2f: case 0xaf: case 0x8f:
-		submit_verify(req);
-		break;
-	case 0x35: case 0x91:
-		submit_sync_cache(req);
-		break;
-	case 0x34: case 0x90:
-		break;		/* PRE-FETCH: nothing to read ahead */
-	case 0x42:
-		submit_unmap(req);
-		break;
-	case 0x41: case 0x93:
-		submit_write_same(req);
-		break;
-	default:
-		bs_sd_req_fail(req, TGT_SK_ILLEGAL_REQUEST, 0x2000);
-		break;
-	}
-out:
+	if (!sl->vdi)
+		bs_sd_req_set_sense(req, TGT_SK_NOT_READY,
+				    TGT_ASC_MEDIUM_NOT_PRESENT);
+	else if (!bs_sd_dispatch[req->opcode])
+		bs_sd_req_set_sense(req, TGT_SK_ILLEGAL_REQUEST,
+				    TGT_ASC_INVALID_OPCODE);
+	else
+		bs_sd_dispatch[req->opcode](req);
 	bs_sd_req_put(req);	/* the submitter's reference */
 	return 0;
 }
@@ -559,8 +608,8 @@ static int bs_sd_open(struct tgt_scsi_lu *lu, char *path, int *fd,
 
 	/* thin provisioning: UNMAP without --params, LBPME/LBPRZ advertised */
 	lu->attrs.thinprovisioning = 1;
-	vpd_refresh(lu, 0xb0);
-	vpd_refresh(lu, 0xb2);
+	vpd_refresh(lu, TGT_VPD_BLOCK_LIMITS);
+	vpd_refresh(lu, TGT_VPD_LB_PROVISIONING);
 	if (sl->readonly)
 		lu->attrs.readonly = 1;
 	if (!lu->attrs.no_auto_lbppbe) {
@@ -602,12 +651,14 @@ __attribute__((visibility("default"))) void register_bs_module(void);
 
 void register_bs_module(void)
 {
-	unsigned int i;
+	unsigned long *map = bs_sd_template.bs_supported_ops;
+	size_t i;
 
-	for (i = 0; i < bs_sd_nr_supported_opcodes; i++) {
-		uint8_t op = bs_sd_supported_opcodes[i];
+	for (i = 0; i < BS_SD_NR_OPS; i++) {
+		uint8_t op = bs_sd_ops[i].opcode;
 
-		bs_sd_template.bs_supported_ops[op / 64] |= 1UL << (op % 64);
+		map[op / 64] |= 1UL << (op % 64);
+		bs_sd_dispatch[op] = bs_sd_ops[i].submit;
 	}
 	register_backingstore_template(&bs_sd_template);
 }

@@ -122,8 +122,6 @@ void bs_sd_share_put(struct bs_sd_share *s);
 struct sd_vdi *bs_sd_share_vdi(const struct bs_sd_share *s);
 
 /* bs_sheepdog_cdb.c */
-extern const uint8_t bs_sd_supported_opcodes[];
-extern const unsigned int bs_sd_nr_supported_opcodes;
 uint64_t bs_sd_cdb_lba(const uint8_t *cdb);
 uint32_t bs_sd_cdb_blocks(const uint8_t *cdb);
 bool bs_sd_write_needs_fua(struct tgt_scsi_lu *lu, const uint8_t *cdb);
@@ -141,7 +139,7 @@ int bs_sd_unmap_parse(const uint8_t *buf, uint32_t buflen,
 		      uint8_t *key, uint16_t *asc);
 
 /* bs_sheepdog.c */
-void bs_sd_req_fail(struct bs_sd_req *req, uint8_t key, uint16_t asc);
+void bs_sd_req_set_sense(struct bs_sd_req *req, uint8_t key, uint16_t asc);
 void bs_sd_req_set_err(struct bs_sd_req *req, int err);
 void bs_sd_req_put(struct bs_sd_req *req);
 void bs_sd_aio_done(void *opaque, int err);

@@ -1,10 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
- * bs_sheepdog_cdb.c - SCSI helpers of the sheepdog backing store: the opcode
- * list the module advertises to tgtd, LBA and block-count decoding of the
- * read/write-class CDBs, the FUA decision, the UNMAP parameter-list parser
- * and the table that turns a library errno into sense key + ASC/ASCQ.
- * Pure functions: nothing here touches tgtd state except find_mode_page.
+ * bs_sheepdog_cdb.c - SCSI helpers of the sheepdog backing store: LBA and
+ * block-count decoding of the read/write-class CDBs, the FUA decision, the
+ * UNMAP parameter-list parser and the table that turns a library errno into
+ * sense key + ASC/ASCQ.  Pure functions: nothing here touches tgtd state
+ * except find_mode_page (test/unit/test_bs_sheepdog_cdb.c tests them).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -12,45 +12,6 @@
 #include <string.h>
 
 #include "bs_sheepdog.h"
-
-/*
- * Every opcode the module executes plus every opcode tgt's SBC layer answers
- * itself: once TEST UNIT READY is in the bitmap, tgtd rejects all others.
- */
-const uint8_t bs_sd_supported_opcodes[] = {
-	/* answered by tgt */
-	0x00,	/* TEST UNIT READY */
-	0x03,	/* REQUEST SENSE */
-	0x04,	/* FORMAT UNIT */
-	0x12,	/* INQUIRY */
-	0x15,	/* MODE SELECT 6 */
-	0x16,	/* RESERVE 6 */
-	0x17,	/* RELEASE 6 */
-	0x1a,	/* MODE SENSE 6 */
-	0x1b,	/* START STOP UNIT */
-	0x1d,	/* SEND DIAGNOSTIC */
-	0x1e,	/* PREVENT ALLOW MEDIUM REMOVAL */
-	0x25,	/* READ CAPACITY 10 */
-	0x55,	/* MODE SELECT 10 */
-	0x5a,	/* MODE SENSE 10 */
-	0x5e,	/* PERSISTENT RESERVE IN */
-	0x5f,	/* PERSISTENT RESERVE OUT */
-	0x9e,	/* SERVICE ACTION IN 16 (READ CAPACITY 16, GET LBA STATUS) */
-	0xa0,	/* REPORT LUNS */
-	0xa3,	/* MAINTENANCE IN (REPORT SUPPORTED OPCODES ...) */
-	/* executed by the module */
-	0x08, 0x28, 0xa8, 0x88,	/* READ 6/10/12/16 */
-	0x0a, 0x2a, 0xaa, 0x8a,	/* WRITE 6/10/12/16 */
-	0x2e, 0xae, 0x8e,	/* WRITE AND VERIFY 10/12/16 */
-	0x2f, 0xaf, 0x8f,	/* VERIFY 10/12/16 */
-	0x35, 0x91,		/* SYNCHRONIZE CACHE 10/16 */
-	0x34, 0x90,		/* PRE-FETCH 10/16 */
-	0x42,			/* UNMAP */
-	0x41, 0x93,		/* WRITE SAME 10/16 */
-	0x8b,			/* ORWRITE 16 */
-};
-const unsigned int bs_sd_nr_supported_opcodes =
-	sizeof(bs_sd_supported_opcodes) / sizeof(bs_sd_supported_opcodes[0]);
 
 /* CDB size from the opcode's group code */
 static unsigned int cdb_group_len(uint8_t op)
@@ -74,7 +35,8 @@ uint64_t bs_sd_cdb_lba(const uint8_t *cdb)
 {
 	switch (cdb_group_len(cdb[0])) {
 	case 6:
-		return (uint64_t)(cdb[1] & 0x1f) << 16 | cdb[2] << 8 | cdb[3];
+		return (uint64_t)(cdb[1] & TGT_CDB6_LBA_MASK) << 16 |
+		       cdb[2] << 8 | cdb[3];
 	case 10:
 	case 12:
 		return tgt_get_be32(cdb + 2);
@@ -110,7 +72,7 @@ bool bs_sd_write_needs_fua(struct tgt_scsi_lu *lu, const uint8_t *cdb)
 
 	if (lu->bsoflags & O_SYNC)
 		return true;
-	if (cdb_group_len(cdb[0]) != 6 && (cdb[1] & 0x08))
+	if (cdb_group_len(cdb[0]) != 6 && (cdb[1] & TGT_CDB1_FUA))
 		return true;
 	pg = find_mode_page(lu, TGT_MODE_PG_CACHING, 0);
 	if (pg && !(pg->data[0] & TGT_CACHING_WCE))

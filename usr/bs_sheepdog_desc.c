@@ -256,11 +256,9 @@ int bs_sd_target_resolve(struct bs_sd_lu *sl, const char *path,
 	if (!sl->bsopts_given)
 		bs_sd_opts_parse(NULL, &sl->opts, why, sizeof(why));
 	if (sd_target_parse(path, t)) {
-		if (strstr(sd_get_error(), path))
-			log_error("bs_sheepdog: %s\n", sd_get_error());
-		else
-			log_error("bs_sheepdog: bad backing store '%s': %s\n",
-				  path, sd_get_error());
+		/* the grammar's messages quote the string already */
+		sd_error_context("bad backing store '%s'", path);
+		log_error("bs_sheepdog: %s\n", sd_get_error());
 		return -1;
 	}
 	return 0;

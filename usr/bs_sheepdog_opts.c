@@ -9,34 +9,18 @@
  * Unknown keys give TGTADM_UNKNOWN_PARAM, bad values TGTADM_INVALID_REQUEST;
  * either way a one-line reason is left in the caller's buffer.
  */
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "bs_sheepdog.h"
 
-static int parse_uint(const char *v, unsigned int min, unsigned int max,
-		      unsigned int *out)
-{
-	char *end;
-	unsigned long n;
-
-	if (*v < '0' || *v > '9')
-		return -EINVAL;
-	errno = 0;
-	n = strtoul(v, &end, 10);
-	if (errno || *end || n < min || n > max)
-		return -EINVAL;
-	*out = (unsigned int)n;
-	return 0;
-}
-
 static int parse_item(char *item, struct bs_sd_opts *o, char *why,
 		      size_t whylen)
 {
 	char *eq = strchr(item, '=');
 	const char *key = item, *val;
+	uint64_t n;
 
 	if (!eq) {
 		snprintf(why, whylen, "'%s' is not KEY=VALUE", item);
@@ -46,11 +30,13 @@ static int parse_item(char *item, struct bs_sd_opts *o, char *why,
 	val = eq + 1;
 
 	if (!strcmp(key, "timeout")) {
-		if (parse_uint(val, 1, BS_SD_MAX_TIMEOUT_S, &o->timeout_s))
+		if (sd_parse_uint(key, val, 1, BS_SD_MAX_TIMEOUT_S, &n))
 			goto bad_value;
+		o->timeout_s = (unsigned int)n;
 	} else if (!strcmp(key, "connections")) {
-		if (parse_uint(val, 1, SD_MAX_CONNS, &o->nr_conns))
+		if (sd_parse_uint(key, val, 1, SD_MAX_CONNS, &n))
 			goto bad_value;
+		o->nr_conns = (unsigned int)n;
 	} else if (!strcmp(key, "lock")) {
 		if (!strcmp(val, "none"))
 			o->lock = SD_LOCK_NONE;

@@ -76,11 +76,15 @@ void bs_sd_workers_stop(struct bs_sd_lu *sl)
 	sl->nr_workers = 0;
 }
 
-/* Hand @req to a worker; the worker drops the submitter's reference. */
+/*
+ * Hand @req to a worker, which runs @fn with a reference of its own and
+ * drops it when the job is done.
+ */
 void bs_sd_work_queue(struct bs_sd_req *req, bs_sd_work_fn fn)
 {
 	struct bs_sd_lu *sl = req->sl;
 
+	atomic_fetch_add(&req->pending, 1);
 	req->work = fn;
 	pthread_mutex_lock(&sl->work_lock);
 	sd_list_add_tail(&req->link, &sl->work_list);
@@ -196,8 +200,8 @@ static int compare_range(struct bs_sd_req *req, const uint8_t *buf,
 			i = memcmp(tmp, buf + done, n) ? 0 : n;
 		}
 		if (i != n) {
-			req->sense_key = TGT_SK_MISCOMPARE;
-			req->sense_asc = TGT_ASC_MISCOMPARE_VERIFY;
+			bs_sd_req_set_sense(req, TGT_SK_MISCOMPARE,
+					    TGT_ASC_MISCOMPARE_VERIFY);
 			ret = 1;
 			break;
 		}

@@ -30,9 +30,12 @@
 #define SDK_MAX_REQUEST		(32u * 1024 * 1024)
 #define SDK_MIN_BLOCK		512u
 
+#define SDK_STR_(x) #x
+#define SDK_STR(x) SDK_STR_(x)
+
 /* Parameters, filled by .config and checked by .config_complete. */
 static char *cfg_vdi;
-static char *cfg_tag;
+static char cfg_tag[SD_VDI_TAG_MAX + 1];	/* "" = no tag */
 static uint32_t cfg_snapid;
 static bool cfg_snapshot_set;
 static struct sd_addr cfg_addrs[SD_MAX_ADDRS];	/* addr= ..., then fallback= ... */
@@ -88,27 +91,21 @@ static int sdk_fail(const char *what, int r)
 static void sdk_unload(void)
 {
 	free(cfg_vdi);
-	free(cfg_tag);
 	cfg_vdi = NULL;
-	cfg_tag = NULL;
 }
 
-static int sdk_dup_once(char **dst, const char *key, const char *value,
-			size_t max)
+static int sdk_config_vdi(const char *value)
 {
-	size_t len = strlen(value);
-
-	if (*dst) {
-		nbdkit_error("%s= given twice", key);
+	if (cfg_vdi) {
+		nbdkit_error("vdi= given twice");
 		return -1;
 	}
-	if (len == 0 || len > max) {
-		nbdkit_error("%s='%s': must be 1 to %zu bytes", key, value,
-			     max);
+	if (sd_check_names(value, NULL)) {
+		nbdkit_error("vdi='%s': %s", value, sd_get_error());
 		return -1;
 	}
-	*dst = strdup(value);
-	if (!*dst) {
+	cfg_vdi = strdup(value);
+	if (!cfg_vdi) {
 		nbdkit_error("strdup: %m");
 		return -1;
 	}
@@ -118,27 +115,12 @@ static int sdk_dup_once(char **dst, const char *key, const char *value,
 /* An all-digit snapshot value is a snapshot id, anything else a tag. */
 static int sdk_config_snapshot(const char *value)
 {
-	const char *p;
-	unsigned long long id;
-	char *end;
-
 	if (cfg_snapshot_set) {
 		nbdkit_error("snapshot= given twice");
 		return -1;
 	}
-	for (p = value; *p >= '0' && *p <= '9'; p++)
-		;
-	if (*value && !*p) {
-		errno = 0;
-		id = strtoull(value, &end, 10);
-		if (errno || id == 0 || id > UINT32_MAX) {
-			nbdkit_error("snapshot='%s': bad snapshot id "
-				     "(1..4294967295)", value);
-			return -1;
-		}
-		cfg_snapid = id;
-	} else if (sdk_dup_once(&cfg_tag, "snapshot", value,
-				SD_MAX_VDI_TAG_LEN) < 0) {
+	if (sd_parse_snapshot(value, strlen(value), cfg_tag, &cfg_snapid)) {
+		nbdkit_error("snapshot='%s': %s", value, sd_get_error());
 		return -1;
 	}
 	cfg_snapshot_set = true;
@@ -168,18 +150,18 @@ static int sdk_config_timeout(const char *value)
 	return 0;
 }
 
+/* nbdkit's number syntax: decimal, 0x... hex or 0... octal */
 static int sdk_config_conns(const char *value)
 {
-	const char *p;
-	unsigned long n;
+	unsigned int n;
 
 	if (cfg_conns_set) {
 		nbdkit_error("connections= given twice");
 		return -1;
 	}
-	for (p = value; *p >= '0' && *p <= '9'; p++)
-		;
-	n = (*value && !*p && p - value <= 3) ? strtoul(value, NULL, 10) : 0;
+	if (nbdkit_parse_unsigned("connections: bad number of connections (1.."
+				  SDK_STR(SD_MAX_CONNS) ")", value, &n) < 0)
+		return -1;
 	if (n < 1 || n > SD_MAX_CONNS) {
 		nbdkit_error("connections='%s': bad number of connections "
 			     "(1..%d)", value, SD_MAX_CONNS);
@@ -224,7 +206,7 @@ static int sdk_config_lock(const char *value)
 static int sdk_config(const char *key, const char *value)
 {
 	if (!strcmp(key, "vdi"))
-		return sdk_dup_once(&cfg_vdi, key, value, SD_MAX_VDI_LEN);
+		return sdk_config_vdi(value);
 	if (!strcmp(key, "snapshot"))
 		return sdk_config_snapshot(value);
 	/* several addr= and any fallback= all feed the failover list */
@@ -509,9 +491,6 @@ static void sdk_dump_plugin(void)
 	printf("sheepdog_max_connections=%d\n", SD_MAX_CONNS);
 	printf("sheepdog_max_fallbacks=%d\n", SD_MAX_ADDRS - 1);
 }
-
-#define SDK_STR_(x) #x
-#define SDK_STR(x) SDK_STR_(x)
 
 #define sdk_config_help \
 "vdi=NAME                   (required) The Sheepdog VDI to export.\n" \

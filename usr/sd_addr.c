@@ -28,10 +28,7 @@
 
 #include "sd_addr.h"
 #include "sd_error.h"
-
-#define SD_VDI_NAME_MAX		255	/* + NUL = the 256-byte wire field */
-#define SD_TAG_MAX		255
-#define SD_QUOTE_MAX		120	/* bytes of input quoted in a message */
+#include "sd_parse.h"
 
 /* when a name resolves to several addresses, wait this long on all but the last */
 #define SD_CONNECT_TRY_MS	3000
@@ -40,40 +37,10 @@ _Static_assert(sizeof(((struct sockaddr_un *)0)->sun_path) > SD_ADDR_PATH_MAX,
 	       "PATH fits sun_path with its NUL");
 _Static_assert(sizeof(((struct sd_target *)0)->vdi) > SD_VDI_NAME_MAX,
 	       "vdi field size");
-_Static_assert(sizeof(((struct sd_target *)0)->tag) > SD_TAG_MAX,
+_Static_assert(sizeof(((struct sd_target *)0)->tag) > SD_VDI_TAG_MAX,
 	       "tag field size");
 
 /* ---- error helpers --------------------------------------------------- */
-
-struct sd_quote {
-	char s[SD_QUOTE_MAX * 4 + 8];
-};
-
-/*
- * Printable copy of @len bytes of @p for an error message: control and
- * non-ASCII bytes become \xNN (so a message stays one line) and long input
- * is cut with "...".
- */
-static const char *sd_quote(struct sd_quote *q, const char *p, size_t len)
-{
-	size_t i, o = 0;
-
-	for (i = 0; i < len && i < SD_QUOTE_MAX; i++) {
-		unsigned char c = (unsigned char)p[i];
-
-		if (c >= 0x20 && c < 0x7f)
-			q->s[o++] = (char)c;
-		else
-			o += (size_t)snprintf(q->s + o, sizeof(q->s) - o,
-					      "\\x%02x", c);
-	}
-	if (i < len) {
-		memcpy(q->s + o, "...", 3);
-		o += 3;
-	}
-	q->s[o] = '\0';
-	return q->s;
-}
 
 /* what the message says before the quoted input, and the input itself */
 struct sd_parse_ctx {
@@ -84,17 +51,25 @@ struct sd_parse_ctx {
 static int sd_parse_error(const struct sd_parse_ctx *ctx, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
-static int sd_parse_error(const struct sd_parse_ctx *ctx, const char *fmt, ...)
+/* "bad address 'INPUT'" in front of the current message; -EINVAL */
+static int sd_parse_context(const struct sd_parse_ctx *ctx)
 {
 	struct sd_quote q;
+
+	return sd_error_context("%s '%s'", ctx->what,
+				sd_quote(&q, ctx->input, strlen(ctx->input)));
+}
+
+static int sd_parse_error(const struct sd_parse_ctx *ctx, const char *fmt, ...)
+{
 	char why[SD_ERROR_MAX];
 	va_list ap;
 
 	va_start(ap, fmt);
 	vsnprintf(why, sizeof(why), fmt, ap);
 	va_end(ap);
-	return sd_set_error(EINVAL, "%s '%s': %s", ctx->what,
-			    sd_quote(&q, ctx->input, strlen(ctx->input)), why);
+	sd_set_error(EINVAL, "%s", why);
+	return sd_parse_context(ctx);
 }
 
 /* ---- parsing --------------------------------------------------------- */
@@ -103,18 +78,6 @@ static int sd_parse_error(const struct sd_parse_ctx *ctx, const char *fmt, ...)
 static size_t sd_token_len(const char *p)
 {
 	return strcspn(p, ":");
-}
-
-static bool sd_all_digits(const char *p, size_t len)
-{
-	size_t i;
-
-	if (!len)
-		return false;
-	for (i = 0; i < len; i++)
-		if (!isdigit((unsigned char)p[i]))
-			return false;
-	return true;
 }
 
 /*
@@ -152,25 +115,16 @@ static bool sd_host_char_ok(char c)
 static int sd_parse_port(const struct sd_parse_ctx *ctx, const char *p,
 			 uint16_t *port, const char **end)
 {
-	size_t len = sd_token_len(p), i;
-	unsigned long v = 0;
-	struct sd_quote q;
+	size_t len = sd_token_len(p);
+	uint64_t v;
 
 	if (!len)
 		return sd_parse_error(ctx, "missing port (expected tcp:HOST:PORT)");
-	for (i = 0; i < len; i++) {
-		if (!isdigit((unsigned char)p[i]) || v > 65535)
-			goto bad;
-		v = v * 10 + (unsigned long)(p[i] - '0');
-	}
-	if (v < 1 || v > 65535)
-		goto bad;
+	if (sd_parse_uint_n("port", p, len, 1, UINT16_MAX, &v))
+		return sd_parse_context(ctx);
 	*port = (uint16_t)v;
 	*end = p + len;
 	return 0;
-bad:
-	return sd_parse_error(ctx, "bad port '%s' (must be 1..65535)",
-			      sd_quote(&q, p, len));
 }
 
 /* "[IPV6]:PORT" at @p (p[0] == '[') */
@@ -324,7 +278,7 @@ int sd_target_parse(const char *s, struct sd_target *out)
 	struct sd_target t;
 	struct sd_quote q;
 	const char *p = "";
-	size_t len, i;
+	size_t len;
 	int ret;
 
 	memset(&t, 0, sizeof(t));
@@ -338,11 +292,8 @@ int sd_target_parse(const char *s, struct sd_target *out)
 		return sd_parse_error(&ctx, "missing VDI name (expected ADDR:VDI[:TAG|:SNAPID])");
 	p++;	/* ':' */
 	len = sd_token_len(p);
-	if (!len)
-		return sd_parse_error(&ctx, "empty VDI name");
-	if (len > SD_VDI_NAME_MAX)
-		return sd_parse_error(&ctx, "VDI name is %zu bytes (max %d)",
-				      len, SD_VDI_NAME_MAX);
+	if (sd_check_vdi_name_len(len))
+		return sd_parse_context(&ctx);
 	memcpy(t.vdi, p, len);
 	t.vdi[len] = '\0';
 	p += len;
@@ -352,22 +303,8 @@ int sd_target_parse(const char *s, struct sd_target *out)
 		len = sd_token_len(p);
 		if (!len)
 			return sd_parse_error(&ctx, "empty tag or snapshot id after ':'");
-		if (sd_all_digits(p, len)) {
-			unsigned long long v = 0;
-
-			for (i = 0; i < len && v <= UINT32_MAX; i++)
-				v = v * 10 + (unsigned long long)(p[i] - '0');
-			if (v < 1 || v > UINT32_MAX)
-				return sd_parse_error(&ctx, "bad snapshot id '%s' (must be 1..4294967295)",
-						      sd_quote(&q, p, len));
-			t.snapid = (uint32_t)v;
-		} else {
-			if (len > SD_TAG_MAX)
-				return sd_parse_error(&ctx, "tag is %zu bytes (max %d)",
-						      len, SD_TAG_MAX);
-			memcpy(t.tag, p, len);
-			t.tag[len] = '\0';
-		}
+		if (sd_parse_snapshot(p, len, t.tag, &t.snapid))
+			return sd_parse_context(&ctx);
 		p += len;
 	}
 

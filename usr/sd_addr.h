@@ -9,14 +9,17 @@
  * PATH runs to the next ':' and is at most 107 bytes (sun_path).  HOST is a
  * name (resolved with getaddrinfo at connect time) or an IPv4 literal;
  * IPv6 literals must be bracketed.  PORT is 1..65535.  VDI and TAG are 1..255
- * bytes (each fills a 256-byte NUL-terminated wire field).  A suffix of all digits is a snapshot id (1..4294967295), anything
- * else a tag.
+ * bytes (each fills a 256-byte NUL-terminated wire field, see sd_parse.h).
+ * A suffix of all digits is a snapshot id (1..4294967295), anything else a
+ * tag.
  */
 #ifndef SD_ADDR_H
 #define SD_ADDR_H
 
 #include <stdint.h>
 #include <stddef.h>
+
+#include "sd_proto.h"
 
 #define SD_ADDR_PATH_MAX	107
 #define SD_ADDR_HOST_MAX	255
@@ -37,8 +40,8 @@ struct sd_addr {
 
 struct sd_target {
 	struct sd_addr addr;
-	char vdi[256 + 1];
-	char tag[256 + 1];	/* "" unless a tag was given */
+	char vdi[SD_VDI_NAME_MAX + 1];
+	char tag[SD_VDI_TAG_MAX + 1];	/* "" unless a tag was given */
 	uint32_t snapid;	/* 0 unless a snapshot id was given */
 };
 

@@ -73,23 +73,44 @@ static int admin_call(struct sd_client *c, struct sd_req *hdr,
 static int admin_result_error(const char *name, const char *what,
 			      uint32_t result)
 {
-	return sd_set_error(sd_result_to_errno(result), "VDI '%s'%s: %s",
-			    name, what, sd_result_str(result));
+	sd_set_error(sd_result_to_errno(result), "%s", sd_result_str(result));
+	return sd_error_context("VDI '%s'%s", name, what);
 }
 
 /*
- * Prefix the current message (e.g. a connection error) with the VDI name,
- * unless it already names the VDI.
+ * Name the VDI in front of the current message (e.g. a connection error),
+ * unless the message has its context already.  Returns @ret.
  */
 static int admin_name_error(const char *name, int ret)
 {
-	char msg[SD_ERROR_MAX], prefix[SD_MAX_VDI_LEN + 8];
+	sd_error_context("VDI '%s'", name);
+	return ret;
+}
 
-	snprintf(msg, sizeof(msg), "%s", sd_get_error());
-	snprintf(prefix, sizeof(prefix), "VDI '%s'", name);
-	if (!strncmp(msg, prefix, strlen(prefix)))
-		return ret;
-	return sd_set_error(-ret, "VDI '%s': %s", name, msg);
+/*
+ * GET_VDI_INFO of @name (with @tag or @snapid); a refusal names the VDI and
+ * the snapshot asked for, as sd_vdi_lookup() does.
+ */
+static int admin_lookup(struct sd_client *c, const char *name,
+			const char *tag, uint32_t snapid, uint32_t *vid)
+{
+	uint32_t result = SD_RES_SUCCESS;
+	char what[SD_VDI_TAG_MAX + 16];
+	int ret;
+
+	ret = sd_vdi_lookup_raw(c, name, tag, snapid, SD_OP_GET_VDI_INFO, 0,
+				vid, &result);
+	if (ret < 0)
+		return admin_name_error(name, ret);
+	if (result == SD_RES_SUCCESS)
+		return 0;
+	if (tag && *tag)
+		snprintf(what, sizeof(what), " tag '%s'", tag);
+	else if (snapid)
+		snprintf(what, sizeof(what), " snapshot %u", snapid);
+	else
+		what[0] = '\0';
+	return admin_result_error(name, what, result);
 }
 
 /* READ_OBJ of exactly @len bytes at @off of the inode of @vid. */
@@ -184,26 +205,6 @@ static int admin_new_vdi(struct sd_client *c, const char *name,
 	return 0;
 }
 
-static int admin_check_name(const char *name)
-{
-	if (!name || !*name)
-		return sd_set_error(EINVAL, "empty VDI name");
-	if (strlen(name) >= SD_MAX_VDI_LEN)
-		return sd_set_error(EINVAL,
-				    "VDI name too long (%zu bytes, at most %d)",
-				    strlen(name), SD_MAX_VDI_LEN - 1);
-	return 0;
-}
-
-static int admin_check_tag(const char *tag)
-{
-	if (tag && strlen(tag) >= SD_MAX_VDI_TAG_LEN)
-		return sd_set_error(EINVAL,
-				    "tag too long (%zu bytes, at most %d)",
-				    strlen(tag), SD_MAX_VDI_TAG_LEN - 1);
-	return 0;
-}
-
 /* Look up @name (+tag/snapid) and read its inode header. */
 static int admin_find(struct sd_client *c, const char *name, const char *tag,
 		      uint32_t snapid, uint32_t *vid,
@@ -211,15 +212,12 @@ static int admin_find(struct sd_client *c, const char *name, const char *tag,
 {
 	int ret;
 
-	ret = admin_check_name(name);
+	ret = sd_check_names(name, tag);
 	if (ret < 0)
 		return ret;
-	ret = admin_check_tag(tag);
+	ret = admin_lookup(c, name, tag, snapid, vid);
 	if (ret < 0)
 		return ret;
-	ret = sd_vdi_lookup(c, name, tag, snapid, SD_OP_GET_VDI_INFO, 0, vid);
-	if (ret < 0)
-		return admin_name_error(name, ret);
 	ret = sd_read_inode_hdr(c, *vid, ih);
 	if (ret < 0)
 		return admin_name_error(name, ret);
@@ -289,7 +287,7 @@ int sd_vdi_create(struct sd_client *c, const char *name, uint64_t size,
 	uint64_t max;
 	int ret;
 
-	ret = admin_check_name(name);
+	ret = sd_check_names(name, NULL);
 	if (ret < 0)
 		return ret;
 	if (shift && (shift < SD_MIN_BLOCK_SHIFT ||
@@ -321,16 +319,6 @@ int sd_vdi_create(struct sd_client *c, const char *name, uint64_t size,
 
 /* ---- snapshot --------------------------------------------------------- */
 
-static bool admin_all_digits(const char *s)
-{
-	if (!*s)
-		return false;
-	for (; *s; s++)
-		if (*s < '0' || *s > '9')
-			return false;
-	return true;
-}
-
 int sd_vdi_snapshot(struct sd_client *c, const char *name, const char *tag,
 		    uint32_t *snap_vid)
 {
@@ -341,13 +329,10 @@ int sd_vdi_snapshot(struct sd_client *c, const char *name, const char *tag,
 
 	if (!tag)
 		tag = "";
-	ret = admin_check_name(name);
+	ret = sd_check_names(name, tag);
 	if (ret < 0)
 		return ret;
-	ret = admin_check_tag(tag);
-	if (ret < 0)
-		return ret;
-	if (admin_all_digits(tag))
+	if (sd_all_digits(tag, strlen(tag)))
 		return sd_set_error(EINVAL,
 				    "VDI '%s': tag '%s' is all digits (it would read as a snapshot id)",
 				    name, tag);
@@ -361,15 +346,14 @@ int sd_vdi_snapshot(struct sd_client *c, const char *name, const char *tag,
 				    name);
 
 	if (*tag) {
-		ret = sd_vdi_lookup(c, name, tag, 0, SD_OP_GET_VDI_INFO, 0,
-				    &other);
+		ret = admin_lookup(c, name, tag, 0, &other);
 		if (ret == 0)
 			return sd_set_error(EEXIST,
 					    "VDI '%s': tag '%s' exists already",
 					    name, tag);
 		/* NO_TAG is the expected answer (ENOENT) */
 		if (ret != -ENOENT)
-			return admin_name_error(name, ret);
+			return ret;
 		sd_clear_error();
 	}
 
@@ -406,7 +390,7 @@ int sd_vdi_clone(struct sd_client *c, const char *src, const char *tag,
 
 	if (!tag)
 		tag = "";
-	ret = admin_check_name(dst);
+	ret = sd_check_names(dst, NULL);
 	if (ret < 0)
 		return ret;
 	if (!*tag && !snapid)
@@ -523,10 +507,8 @@ static int admin_read_bitmap(struct sd_client *c, uint8_t op, uint8_t *map,
 	ret = admin_call(c, &hdr, NULL, 0, map, SD_VDI_BITMAP_SIZE, true,
 			 &rsp, &got);
 	if (ret < 0) {
-		char msg[SD_ERROR_MAX];
-
-		snprintf(msg, sizeof(msg), "%s", sd_get_error());
-		return sd_set_error(-ret, "listing VDIs: %s", msg);
+		sd_error_context("listing VDIs");
+		return ret;
 	}
 	if (optional && (rsp.result == SD_RES_INVALID_PARMS ||
 			 rsp.result == SD_RES_NO_SUPPORT)) {

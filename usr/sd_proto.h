@@ -106,6 +106,9 @@
 #define SD_VDI_BITMAP_SIZE	(SD_NR_VDIS / 8)	/* READ_VDIS payload */
 #define SD_MAX_VDI_LEN		256	/* name field, NUL-padded */
 #define SD_MAX_VDI_TAG_LEN	256
+/* the longest VDI name and snapshot tag: the field less its NUL */
+#define SD_VDI_NAME_MAX		(SD_MAX_VDI_LEN - 1)
+#define SD_VDI_TAG_MAX		(SD_MAX_VDI_TAG_LEN - 1)
 #define SD_MAX_DATA_OBJS	(1U << 20)
 #define SD_DEFAULT_BLOCK_SHIFT	22	/* 4 MiB objects */
 #define SD_MIN_BLOCK_SHIFT	20

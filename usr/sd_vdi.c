@@ -25,19 +25,6 @@ static void vdi_snap_desc(const char *tag, uint32_t snapid, char *buf,
 		buf[0] = '\0';
 }
 
-static int vdi_check_names(const char *name, const char *tag)
-{
-	if (!name || !*name)
-		return sd_set_error(EINVAL, "missing VDI name");
-	if (strlen(name) >= SD_MAX_VDI_LEN)
-		return sd_set_error(EINVAL, "VDI name '%.32s...' is longer than %d bytes",
-				    name, SD_MAX_VDI_LEN - 1);
-	if (tag && strlen(tag) >= SD_MAX_VDI_TAG_LEN)
-		return sd_set_error(EINVAL, "snapshot tag '%.32s...' is longer than %d bytes",
-				    tag, SD_MAX_VDI_TAG_LEN - 1);
-	return 0;
-}
-
 void sd_lookup_req_init(struct sd_request *req, struct iovec *iov,
 			uint8_t payload[SD_MAX_VDI_LEN + SD_MAX_VDI_TAG_LEN],
 			const char *name, const char *tag, uint32_t snapid,
@@ -70,7 +57,7 @@ int sd_vdi_lookup_raw(struct sd_client *c, const char *name, const char *tag,
 	struct iovec iov;
 	int ret;
 
-	ret = vdi_check_names(name, tag);
+	ret = sd_check_names(name, tag);
 	if (ret)
 		return ret;
 	sd_lookup_req_init(&req, &iov, payload, name, tag, snapid, opcode,
@@ -487,7 +474,7 @@ int sd_vdi_open(struct sd_client *c, const struct sd_vdi_open_args *a,
 	*out = NULL;
 	if (!c || !a)
 		return sd_set_error(EINVAL, "sd_vdi_open: missing arguments");
-	ret = vdi_check_names(a->name, a->tag);
+	ret = sd_check_names(a->name, a->tag);
 	if (ret)
 		return ret;
 	if (a->lock != SD_LOCK_NONE && a->lock != SD_LOCK_NORMAL &&

@@ -164,34 +164,17 @@ int sdctl_fail(const char *fmt, ...)
 	return SDCTL_EXIT_FAIL;
 }
 
-static bool sdctl_is_conn_errno(int e)
-{
-	switch (e) {
-	case ECONNREFUSED:
-	case ECONNRESET:
-	case ECONNABORTED:
-	case EHOSTUNREACH:
-	case ENETUNREACH:
-	case ETIMEDOUT:
-	case EPIPE:
-	case EACCES:
-	case ENOTSOCK:
-	case ECANCELED:
-		return true;
-	default:
-		return false;
-	}
-}
-
-int sdctl_lib_fail(const struct sdctl_cmd *cmd)
+/*
+ * The library's message as it is: it names the VDI, and a failure to reach
+ * the sheep names the sheep's address ("READ_VDIS to tcp:...: ...").
+ */
+int sdctl_lib_fail(void)
 {
 	const char *msg = sd_get_error();
 	int e = sd_get_errno();
 
 	if (!*msg)
 		msg = e ? strerror(e) : "unknown error";
-	if (sdctl_is_conn_errno(e) && !strstr(msg, cmd->addr))
-		return sdctl_fail("%s (sheep at %s)", msg, cmd->addr);
 	return sdctl_fail("%s", msg);
 }
 
@@ -199,15 +182,11 @@ int sdctl_lib_fail(const struct sdctl_cmd *cmd)
 
 int sdctl_parse_size(const char *s, uint64_t *out)
 {
+	const char *end = s + strspn(s, "0123456789");
 	unsigned int shift = 0;
-	unsigned long long v;
-	char *end;
+	uint64_t v;
 
-	if (*s < '0' || *s > '9')
-		return -EINVAL;
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (errno)
+	if (sd_parse_uint_n("size", s, end - s, 0, UINT64_MAX, &v))
 		return -EINVAL;
 	switch (*end) {
 	case '\0':
@@ -231,53 +210,15 @@ int sdctl_parse_size(const char *s, uint64_t *out)
 		return -EINVAL;
 	if (shift && v > (UINT64_MAX >> shift))
 		return -EINVAL;
-	*out = (uint64_t)v << shift;
-	return 0;
-}
-
-static int sdctl_parse_uint(const char *s, unsigned long max,
-			    unsigned long *out)
-{
-	unsigned long v;
-	char *end;
-
-	if (*s < '0' || *s > '9')
-		return -EINVAL;
-	errno = 0;
-	v = strtoul(s, &end, 10);
-	if (errno || *end || v > max)
-		return -EINVAL;
-	*out = v;
+	*out = v << shift;
 	return 0;
 }
 
 /* -s TAG|SNAPID: all digits is a snapshot id, anything else a tag */
 static int sdctl_parse_snap(struct sdctl_cmd *cmd, const char *s)
 {
-	unsigned long long id;
-	const char *p;
-	char *end;
-
-	if (!*s)
-		return sdctl_usage_error(cmd, "empty snapshot tag");
-	for (p = s; *p >= '0' && *p <= '9'; p++)
-		;
-	if (!*p) {
-		errno = 0;
-		id = strtoull(s, &end, 10);
-		if (errno || id == 0 || id > UINT32_MAX)
-			return sdctl_usage_error(cmd,
-				"bad snapshot id '%s' (1..4294967295)", s);
-		cmd->snapid = (uint32_t)id;
-		cmd->tag[0] = '\0';
-	} else {
-		if (strlen(s) >= SD_MAX_VDI_TAG_LEN)
-			return sdctl_usage_error(cmd,
-				"snapshot tag too long (at most %d bytes)",
-				SD_MAX_VDI_TAG_LEN - 1);
-		snprintf(cmd->tag, sizeof(cmd->tag), "%s", s);
-		cmd->snapid = 0;
-	}
+	if (sd_parse_snapshot(s, strlen(s), cmd->tag, &cmd->snapid))
+		return sdctl_usage_error(cmd, "%s", sd_get_error());
 	cmd->have_snap = true;
 	return SDCTL_EXIT_OK;
 }
@@ -297,7 +238,7 @@ int sdctl_connect(const struct sdctl_cmd *cmd, struct sd_client **c)
 	o.nr_conns = SDCTL_NR_CONNS;
 	o.timeout_ms = cmd->timeout_ms;
 	if (sd_client_new(&o, c) < 0)
-		return sdctl_lib_fail(cmd);
+		return sdctl_lib_fail();
 	return SDCTL_EXIT_OK;
 }
 
@@ -320,14 +261,14 @@ static const struct option sdctl_all_longopts[] = {
 /* Options common to every position: -a, -t.  SDCTL_EXIT_* */
 static int sdctl_common_opt(struct sdctl_cmd *cmd, int c, const char *arg)
 {
-	unsigned long v;
+	uint64_t v;
 
 	switch (c) {
 	case 'a':
 		cmd->addr = arg;
 		return SDCTL_EXIT_OK;
 	case 't':
-		if (sdctl_parse_uint(arg, SDCTL_MAX_TIMEOUT_S, &v) < 0 || !v)
+		if (sd_parse_uint("timeout", arg, 1, SDCTL_MAX_TIMEOUT_S, &v))
 			return sdctl_usage_error(cmd,
 				"bad timeout '%s' (1..%d seconds)", arg,
 				SDCTL_MAX_TIMEOUT_S);
@@ -356,7 +297,7 @@ static int sdctl_parse_verb(struct sdctl_cmd *cmd, int argc, char **argv)
 	struct option longopts[SDCTL_NR_LONGOPTS];
 	char shortopts[32];
 	size_t i, n = 0;
-	unsigned long shift;
+	uint64_t shift;
 	int c, ret;
 
 	snprintf(shortopts, sizeof(shortopts), ":a:t:h%s", v->opts);
@@ -373,9 +314,9 @@ static int sdctl_parse_verb(struct sdctl_cmd *cmd, int argc, char **argv)
 			sdctl_print_verb_usage(v);
 			exit(SDCTL_EXIT_OK);
 		case 'b':
-			if (sdctl_parse_uint(optarg, SD_MAX_BLOCK_SHIFT,
-					     &shift) < 0 ||
-			    shift < SD_MIN_BLOCK_SHIFT)
+			if (sd_parse_uint("block shift", optarg,
+					  SD_MIN_BLOCK_SHIFT, SD_MAX_BLOCK_SHIFT,
+					  &shift))
 				return sdctl_usage_error(cmd,
 					"bad block shift '%s' (%d..%d)", optarg,
 					SD_MIN_BLOCK_SHIFT, SD_MAX_BLOCK_SHIFT);

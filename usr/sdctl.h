@@ -27,7 +27,7 @@ struct sdctl_cmd {
 	bool raw;			/* -r */
 	bool force;			/* -f */
 	bool have_snap;			/* -s given */
-	char tag[SD_MAX_VDI_TAG_LEN + 1];	/* -s TAG */
+	char tag[SD_VDI_TAG_MAX + 1];	/* -s TAG */
 	uint32_t snapid;		/* -s SNAPID */
 	int argc;			/* operands after the options */
 	char **argv;
@@ -60,9 +60,8 @@ int sdctl_usage_error(const struct sdctl_cmd *cmd, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 /* "sdctl: <message>" on stderr; returns SDCTL_EXIT_FAIL */
 int sdctl_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-/* report the library's last error (naming the address for connection
- * errors); returns SDCTL_EXIT_FAIL */
-int sdctl_lib_fail(const struct sdctl_cmd *cmd);
+/* report the library's last error; returns SDCTL_EXIT_FAIL */
+int sdctl_lib_fail(void);
 
 /* byte count with an optional K/M/G/T suffix (powers of 1024) */
 int sdctl_parse_size(const char *s, uint64_t *out);

@@ -31,7 +31,7 @@ int sdctl_vdi_create(struct sdctl_cmd *cmd)
 	if (ret)
 		return ret;
 	if (sd_vdi_create(c, name, size, (uint8_t)cmd->block_shift, &vid) < 0)
-		ret = sdctl_lib_fail(cmd);
+		ret = sdctl_lib_fail();
 	sd_client_free(c);
 	return ret;
 }
@@ -50,7 +50,7 @@ int sdctl_vdi_snapshot(struct sdctl_cmd *cmd)
 	if (ret)
 		return ret;
 	if (sd_vdi_snapshot(c, cmd->argv[0], cmd->tag, &vid) < 0)
-		ret = sdctl_lib_fail(cmd);
+		ret = sdctl_lib_fail();
 	sd_client_free(c);
 	return ret;
 }
@@ -69,7 +69,7 @@ int sdctl_vdi_clone(struct sdctl_cmd *cmd)
 		return ret;
 	if (sd_vdi_clone(c, cmd->argv[0], cmd->tag, cmd->snapid, cmd->argv[1],
 			 &vid) < 0)
-		ret = sdctl_lib_fail(cmd);
+		ret = sdctl_lib_fail();
 	sd_client_free(c);
 	return ret;
 }
@@ -83,7 +83,7 @@ int sdctl_vdi_delete(struct sdctl_cmd *cmd)
 	if (ret)
 		return ret;
 	if (sd_vdi_delete(c, cmd->argv[0], cmd->tag, cmd->snapid) < 0)
-		ret = sdctl_lib_fail(cmd);
+		ret = sdctl_lib_fail();
 	sd_client_free(c);
 	return ret;
 }
@@ -104,7 +104,7 @@ int sdctl_vdi_unlock(struct sdctl_cmd *cmd)
 		return ret;
 	if (sd_vdi_unlock(c, cmd->argv[0], cmd->have_snap ? cmd->tag : NULL,
 			  cmd->snapid, cmd->force, what, sizeof(what)) < 0)
-		ret = sdctl_lib_fail(cmd);
+		ret = sdctl_lib_fail();
 	else
 		printf("%s\n", what);
 	sd_client_free(c);
@@ -242,7 +242,7 @@ int sdctl_vdi_list(struct sdctl_cmd *cmd)
 	if (ret)
 		return ret;
 	if (sd_vdi_list(c, &l, &n) < 0) {
-		ret = sdctl_lib_fail(cmd);
+		ret = sdctl_lib_fail();
 		goto out;
 	}
 	if (cmd->raw)

@@ -49,7 +49,7 @@ static int sdctl_open_vdi(struct sdctl_cmd *cmd, struct sd_client **c,
 	a.snapid = cmd->snapid;
 	a.lock = SD_LOCK_NONE;
 	if (sd_vdi_open(*c, &a, v) < 0) {
-		ret = sdctl_lib_fail(cmd);
+		ret = sdctl_lib_fail();
 		sd_client_free(*c);
 		return ret;
 	}
@@ -148,7 +148,7 @@ int sdctl_vdi_read(struct sdctl_cmd *cmd)
 	for (pos = off; pos < end; pos += n) {
 		n = sdctl_next_chunk(pos, end - pos);
 		if (sd_vdi_pread(v, buf, n, pos) < 0) {
-			ret = sdctl_lib_fail(cmd);
+			ret = sdctl_lib_fail();
 			goto out;
 		}
 		ret = sdctl_write_all(STDOUT_FILENO, buf, n);
@@ -208,7 +208,7 @@ int sdctl_vdi_write(struct sdctl_cmd *cmd)
 			goto out;
 		}
 		if (got && sd_vdi_pwrite(v, buf, (size_t)got, pos, 0) < 0) {
-			ret = sdctl_lib_fail(cmd);
+			ret = sdctl_lib_fail();
 			goto out;
 		}
 		if ((size_t)got < n)

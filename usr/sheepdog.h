@@ -3,8 +3,9 @@
  * sheepdog.h - the client library's public API (layers 3 and 4).
  *
  * Front ends (the tgt module, the NBD plugin, sdctl) use only this header,
- * sd_addr.h, sd_conn.h's client functions and sd_error.h.  They never build
- * wire requests themselves.
+ * sd_addr.h, sd_conn.h's client functions, sd_error.h and sd_parse.h (the
+ * number, snapshot-selector and VDI-name rules they share with the
+ * library).  They never build wire requests themselves.
  *
  * Conventions: functions return 0 or a negative errno and leave a one-line
  * message in sd_get_error() on the calling thread.  Async calls return 0
@@ -23,6 +24,7 @@
 #include "sd_addr.h"
 #include "sd_conn.h"
 #include "sd_error.h"
+#include "sd_parse.h"
 
 struct sd_vdi;
 

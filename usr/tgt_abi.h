@@ -157,13 +157,20 @@ _Static_assert(offsetof(struct tgt_scsi_lu, attrs.no_auto_lbppbe) == 6521,
 	       "scsi_lu.attrs.no_auto_lbppbe");
 _Static_assert(offsetof(struct tgt_scsi_lu, attrs.lu_vpd) == 6528,
 	       "scsi_lu.attrs.lu_vpd");
-_Static_assert(offsetof(struct tgt_scsi_lu, attrs.lu_vpd[0x30]) == 6912,
-	       "scsi_lu.attrs.lu_vpd[0xb0]");
-_Static_assert(offsetof(struct tgt_scsi_lu, attrs.lu_vpd[0x32]) == 6928,
-	       "scsi_lu.attrs.lu_vpd[0xb2]");
 
 /* VPD pages 0x80.. live at lu_vpd[page & 0x7f] */
 #define TGT_VPD_INDEX(page)	((page) & 0x7f)
+
+/* VPD pages the module refreshes */
+#define TGT_VPD_BLOCK_LIMITS	0xb0
+#define TGT_VPD_LB_PROVISIONING	0xb2
+
+_Static_assert(offsetof(struct tgt_scsi_lu,
+			attrs.lu_vpd[TGT_VPD_INDEX(TGT_VPD_BLOCK_LIMITS)]) ==
+	       6912, "scsi_lu.attrs.lu_vpd[0xb0]");
+_Static_assert(offsetof(struct tgt_scsi_lu,
+			attrs.lu_vpd[TGT_VPD_INDEX(TGT_VPD_LB_PROVISIONING)]) ==
+	       6928, "scsi_lu.attrs.lu_vpd[0xb2]");
 
 /* tgtadm_err values a store returns from bs_init */
 #define TGTADM_SUCCESS		0
@@ -237,12 +244,71 @@ static inline void *tgt_cmd_out_buf(struct tgt_scsi_cmd *cmd)
 	return (void *)(uintptr_t)cmd->out_sdb.buffer;
 }
 
+/* SCSI operation codes (SPC/SBC) the module advertises */
+#define TGT_OP_TEST_UNIT_READY		0x00
+#define TGT_OP_REQUEST_SENSE		0x03
+#define TGT_OP_FORMAT_UNIT		0x04
+#define TGT_OP_READ_6			0x08
+#define TGT_OP_WRITE_6			0x0a
+#define TGT_OP_INQUIRY			0x12
+#define TGT_OP_MODE_SELECT_6		0x15
+#define TGT_OP_RESERVE_6		0x16
+#define TGT_OP_RELEASE_6		0x17
+#define TGT_OP_MODE_SENSE_6		0x1a
+#define TGT_OP_START_STOP_UNIT		0x1b
+#define TGT_OP_SEND_DIAGNOSTIC		0x1d
+#define TGT_OP_PREVENT_ALLOW_REMOVAL	0x1e
+#define TGT_OP_READ_CAPACITY_10		0x25
+#define TGT_OP_READ_10			0x28
+#define TGT_OP_WRITE_10			0x2a
+#define TGT_OP_WRITE_VERIFY_10		0x2e
+#define TGT_OP_VERIFY_10		0x2f
+#define TGT_OP_PRE_FETCH_10		0x34
+#define TGT_OP_SYNCHRONIZE_CACHE_10	0x35
+#define TGT_OP_WRITE_SAME_10		0x41
+#define TGT_OP_UNMAP			0x42
+#define TGT_OP_MODE_SELECT_10		0x55
+#define TGT_OP_MODE_SENSE_10		0x5a
+#define TGT_OP_PERSISTENT_RESERVE_IN	0x5e
+#define TGT_OP_PERSISTENT_RESERVE_OUT	0x5f
+#define TGT_OP_READ_16			0x88
+#define TGT_OP_WRITE_16			0x8a
+#define TGT_OP_ORWRITE_16		0x8b
+#define TGT_OP_WRITE_VERIFY_16		0x8e
+#define TGT_OP_VERIFY_16		0x8f
+#define TGT_OP_PRE_FETCH_16		0x90
+#define TGT_OP_SYNCHRONIZE_CACHE_16	0x91
+#define TGT_OP_WRITE_SAME_16		0x93
+#define TGT_OP_SERVICE_ACTION_IN_16	0x9e	/* READ CAPACITY 16, GET LBA STATUS */
+#define TGT_OP_REPORT_LUNS		0xa0
+#define TGT_OP_MAINTENANCE_IN		0xa3	/* REPORT SUPPORTED OPCODES ... */
+#define TGT_OP_READ_12			0xa8
+#define TGT_OP_WRITE_12			0xaa
+#define TGT_OP_WRITE_VERIFY_12		0xae
+#define TGT_OP_VERIFY_12		0xaf
+
+/* CDB byte 1 bits */
+#define TGT_CDB1_FUA		0x08	/* READ/WRITE 10/12/16, ORWRITE */
+#define TGT_CDB1_SYNC_IMMED	0x02	/* SYNCHRONIZE CACHE */
+#define TGT_CDB1_WS_UNMAP	0x08	/* WRITE SAME */
+#define TGT_CDB1_WS_PBDATA	0x04
+#define TGT_CDB1_WS_LBDATA	0x02
+#define TGT_CDB1_WS_NDOB	0x01	/* WRITE SAME 16 only */
+#define TGT_CDB1_BYTCHK_SHIFT	1	/* VERIFY: BYTCHK, 2 bits */
+#define TGT_CDB1_BYTCHK_MASK	0x03
+#define TGT_BYTCHK_NONE		0	/* BYTCHK values: no data-out */
+#define TGT_BYTCHK_ALL		1	/* compare every block */
+#define TGT_BYTCHK_RESERVED	2
+#define TGT_BYTCHK_ONE_BLOCK	3	/* compare one block with each */
+#define TGT_CDB6_LBA_MASK	0x1f	/* 6-byte CDB: LBA bits 20..16 */
+
 /* SAM status */
 #define TGT_SAM_GOOD		0x00
 #define TGT_SAM_CHECK_CONDITION	0x02
 
 /* sense keys */
 #define TGT_SK_NO_SENSE		0x00
+#define TGT_SK_NOT_READY	0x02
 #define TGT_SK_MEDIUM_ERROR	0x03
 #define TGT_SK_HARDWARE_ERROR	0x04
 #define TGT_SK_ILLEGAL_REQUEST	0x05
@@ -256,11 +322,13 @@ static inline void *tgt_cmd_out_buf(struct tgt_scsi_cmd *cmd)
 #define TGT_ASC_READ_ERROR		0x1100
 #define TGT_ASC_PARAM_LIST_LENGTH	0x1a00
 #define TGT_ASC_MISCOMPARE_VERIFY	0x1d00
+#define TGT_ASC_INVALID_OPCODE		0x2000
 #define TGT_ASC_LBA_OUT_OF_RANGE	0x2100
 #define TGT_ASC_INVALID_FIELD_IN_CDB	0x2400
 #define TGT_ASC_INVALID_FIELD_IN_PARAM	0x2600
 #define TGT_ASC_WRITE_PROTECT		0x2700
 #define TGT_ASC_SPACE_ALLOC_FAILED_WP	0x2707
+#define TGT_ASC_MEDIUM_NOT_PRESENT	0x3a00
 #define TGT_ASC_INTERNAL_TARGET_FAILURE	0x4400
 
 /* big-endian getters (our own) */
