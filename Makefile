@@ -10,7 +10,7 @@ CC	?= gcc
 CFLAGS	?= -O2 -g
 WARN	:= -Wall -Wextra -Werror
 ALL_CFLAGS := -std=gnu11 $(WARN) -fPIC -fvisibility=hidden -fno-strict-aliasing -D_GNU_SOURCE \
-	-pthread -Iusr -MMD -MP $(CFLAGS) $(EXTRA_CFLAGS)
+	-pthread -Iusr/lib/include -Iusr/lib -MMD -MP $(CFLAGS) $(EXTRA_CFLAGS)
 LDLIBS	:= -pthread
 # Hardening (Debian's defaults); fortify needs optimisation.
 HARDEN	:= -fstack-protector-strong \
@@ -21,9 +21,9 @@ LDFLAGS	?= -Wl,-z,relro -Wl,-z,now
 PREFIX	?= /usr
 BSDIR	?= /usr/lib/tgt/backing-store
 
-LIB_SRCS	:= $(sort $(wildcard usr/sd_*.c))
+LIB_SRCS	:= $(sort $(wildcard usr/lib/sd_*.c))
 LIB_OBJS	:= $(LIB_SRCS:.c=.o)
-LIB		:= usr/libsheepdog.a
+LIB		:= usr/lib/libsheepdog.a
 
 SDCTL_SRCS	:= $(sort $(wildcard usr/sdctl*.c))
 MODULE_SRCS	:= $(sort $(wildcard usr/bs_sheepdog*.c))
@@ -95,14 +95,15 @@ install: all
 	install -m 0755 usr/sdctl $(DESTDIR)$(PREFIX)/bin/sdctl
 
 clean:
-	rm -f usr/*.o usr/*.d usr/*.a usr/*.so usr/sdctl \
+	rm -f usr/*.o usr/*.d usr/*.so usr/sdctl \
+		usr/lib/*.o usr/lib/*.d usr/lib/*.a \
 		test/minisheep/*.o test/minisheep/*.d test/minisheep/minisheep \
 		test/unit/*.d $(UNIT_BINS) test/integration/*.d $(ITEST_BINS) \
 		test/tools/*.d $(TOOL_BINS)
 
 .PHONY: all check demo demo-stop install clean
 
--include $(wildcard usr/*.d test/*/*.d)
+-include $(wildcard usr/*.d usr/lib/*.d test/*/*.d)
 
 # Feature fragments (bench, vm, fuzz, asan, deb): one file per feature.
 include $(wildcard mk/*.mk)

@@ -19,11 +19,11 @@ FUZZ_BINS	:= $(addprefix $(FUZZ_DIR)/fuzz_,$(FUZZ_NAMES))
 FUZZ_SAN	:= -fsanitize=address,undefined -fno-sanitize-recover=undefined \
 		   -fno-omit-frame-pointer
 FUZZ_CFLAGS	:= -std=gnu11 -g -O1 -Wall -Wextra -fno-strict-aliasing \
-		   -D_GNU_SOURCE -pthread -Iusr $(FUZZ_SAN)
-FUZZ_LIB_OBJS	:= $(patsubst usr/%.c,$(FUZZ_DIR)/obj/%.o,$(LIB_SRCS))
+		   -D_GNU_SOURCE -pthread -Iusr/lib/include -Iusr/lib $(FUZZ_SAN)
+FUZZ_LIB_OBJS	:= $(patsubst usr/lib/%.c,$(FUZZ_DIR)/obj/%.o,$(LIB_SRCS))
 FUZZ_LIB	:= $(FUZZ_DIR)/libsheepdog.a
 
-$(FUZZ_DIR)/obj/%.o: usr/%.c
+$(FUZZ_DIR)/obj/%.o: usr/lib/%.c
 	@mkdir -p $(@D)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -MMD -MP -c -o $@ $<
 

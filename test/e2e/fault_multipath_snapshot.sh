@@ -22,7 +22,7 @@
 #    and gateway 1, which has not written since, must read that write (not
 #    the snapshot's copy it still indexes); then gateway 2 overwrites a
 #    block of an object gateway 1 now indexes as inherited, and gateway 1
-#    must read that too (the read fences of usr/sd_io.c).
+#    must read that too (the read fences of usr/lib/sd_io.c).
 # Load layout (4 KiB blocks; object = 1024 blocks; VDI 32 MiB, fresh):
 #   A gw1 [0, 3072)     12 s, from the start       objects 0-2
 #   B gw2 [2048, 5120)  12 s, from the start       objects 2-4 (2 shared)

@@ -57,7 +57,7 @@ stats_conns() {
 }
 # the module's default number of connections (an LU without connections=)
 DEF_CONNS=$(sed -n 's/^#define SD_DEFAULT_CONNS[[:space:]]*\([0-9]*\).*/\1/p' \
-	"$TOP/usr/sd_conn.h")
+	"$TOP/usr/lib/sd_conn.h")
 # the stock behaviour this works around (upstream sheepdog issue #176)
 cat >"$CONF" <<EOF
 <target $IQN>

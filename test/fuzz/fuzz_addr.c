@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
- * fuzz_addr.c - fuzz harness for the address grammar (usr/sd_addr.c).
+ * fuzz_addr.c - fuzz harness for the address grammar (usr/lib/sd_addr.c).
  *
  * The input, as a NUL-terminated string, goes through sd_addr_parse,
  * sd_addr_parse_prefix and sd_target_parse.  On success every field must

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
- * fuzz_inode.c - fuzz harness for the wire codecs of usr/sd_proto.c.
+ * fuzz_inode.c - fuzz harness for the wire codecs of usr/lib/sd_proto.c.
  *
  * The input, zero-padded to SD_INODE_HEADER_SIZE, is decoded as an inode
  * header, and its first 48 bytes as a request and as a response header.
@@ -8,7 +8,7 @@
  * (names up to their first NUL), write zeros everywhere else, and be a
  * fixed point (decoding the result and encoding again changes nothing).
  * The significant byte ranges below come from the layouts documented in
- * usr/sd_proto.h, written out independently of the codec.
+ * usr/lib/sd_proto.h, written out independently of the codec.
  * fuzz_one_inode() is also called by test/unit/test_fuzz_regress.c.
  */
 #include <stdbool.h>

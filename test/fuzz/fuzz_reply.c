@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
  * fuzz_reply.c - fuzz harness for the reply path of the connection layer
- * (usr/sd_conn.c), driven through the real client over a real socket.
+ * (usr/lib/sd_conn.c), driven through the real client over a real socket.
  *
  * Input: byte 0 gives the number of requests (1..8), then three bytes per
  * request describe it (opcode, reply buffer capacity and its split into

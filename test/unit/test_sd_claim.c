@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
- * test_sd_claim.c - unit test of the allocation claims (usr/sd_claim.c)
+ * test_sd_claim.c - unit test of the allocation claims (usr/lib/sd_claim.c)
  * against a stubbed connection layer: sd_client_submit() and
  * sd_client_sleep() only record requests and timers, and each case answers
  * them one by one and checks what the claim sends next: the claim key and
@@ -15,7 +15,7 @@
 #include <string.h>
 
 #include "tap.h"
-#include "../../usr/sd_claim.c"
+#include "../../usr/lib/sd_claim.c"
 
 /* ---- stubbed connection layer ------------------------------------------ */
 

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
- * test_sd_conn.c - unit tests of layer 2 (usr/sd_conn.c) against a small
+ * test_sd_conn.c - unit tests of layer 2 (usr/lib/sd_conn.c) against a small
  * scriptable fake sheep that runs in a thread of this process on a unix
  * socket in a private temporary directory.  The fake answers READ_OBJ with
  * a pattern derived from oid and offset, checks WRITE_OBJ payloads against
@@ -23,8 +23,8 @@
 #include <sys/un.h>
 
 #include "tap.h"
-#include "../../usr/sd_conn.h"
-#include "../../usr/sd_error.h"
+#include "../../usr/lib/sd_conn.h"
+#include "../../usr/lib/sd_error.h"
 
 /* ---- the fake sheep -------------------------------------------------- */
 

@@ -1,14 +1,14 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
  * test_sd_error.c - unit test of the thread-local last error
- * (usr/sd_error.c): sd_set_error's return and errno, and that
+ * (usr/lib/sd_error.c): sd_set_error's return and errno, and that
  * sd_error_context() adds a context once per message.
  */
 #include <errno.h>
 #include <pthread.h>
 #include <string.h>
 
-#include "../../usr/sd_error.c"
+#include "../../usr/lib/sd_error.c"
 #include "tap.h"
 
 static void test_set(void)

@@ -14,11 +14,11 @@
 #include <string.h>
 
 #include "tap.h"
-#include "../../usr/sd_gate.c"
-#include "../../usr/sd_vdi.c"
-#include "../../usr/sd_hostlock.c"
-#include "../../usr/sd_io.c"
-#include "../../usr/sd_claim.c"
+#include "../../usr/lib/sd_gate.c"
+#include "../../usr/lib/sd_vdi.c"
+#include "../../usr/lib/sd_hostlock.c"
+#include "../../usr/lib/sd_io.c"
+#include "../../usr/lib/sd_claim.c"
 
 /* ---- stubbed connection layer ----------------------------------------- */
 

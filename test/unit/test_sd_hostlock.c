@@ -19,7 +19,7 @@
 #include <unistd.h>
 
 #include "tap.h"
-#include "../../usr/sd_hostlock.c"
+#include "../../usr/lib/sd_hostlock.c"
 
 /* ---- a fake sheep: one VDI, lock state as sheep 1.0 keeps it ----------- */
 

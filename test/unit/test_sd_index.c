@@ -10,15 +10,15 @@
 #include <string.h>
 
 #include "tap.h"
-#include "../../usr/sd_vdi.h"
+#include "../../usr/lib/sd_vdi_internal.h"
 
 /* sd_index_run lives in sd_io.c; its neighbours (sd_vdi.c, whose reload
  * sd_io.c calls, sd_hostlock.c, which sd_vdi.c calls, and the connection
  * layer) are never called here */
-#include "../../usr/sd_vdi.c"
-#include "../../usr/sd_hostlock.c"
-#include "../../usr/sd_io.c"
-#include "../../usr/sd_claim.c"
+#include "../../usr/lib/sd_vdi.c"
+#include "../../usr/lib/sd_hostlock.c"
+#include "../../usr/lib/sd_io.c"
+#include "../../usr/lib/sd_claim.c"
 
 int sd_client_sleep(struct sd_client *c, struct sd_request *req,
 		    uint64_t wake_ns)

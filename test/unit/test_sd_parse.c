@@ -1,14 +1,14 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
  * test_sd_parse.c - unit test of the shared parsers and checks
- * (usr/sd_parse.c): decimal numbers with a range, the snapshot selector
+ * (usr/lib/sd_parse.c): decimal numbers with a range, the snapshot selector
  * TAG|SNAPID, the VDI name and tag length limits, and quoting; each
  * failure must be -EINVAL with the documented message.
  */
 #include <errno.h>
 #include <string.h>
 
-#include "../../usr/sd_parse.c"
+#include "../../usr/lib/sd_parse.c"
 #include "tap.h"
 
 /* ---- numbers ----------------------------------------------------------- */

@@ -11,7 +11,7 @@
 #include <string.h>
 
 #include "sd_hostlock.h"
-#include "sd_vdi.h"
+#include "sd_vdi_internal.h"
 
 /* " tag 'x'" / " snapshot N" / "" for messages */
 static void vdi_snap_desc(const char *tag, uint32_t snapid, char *buf,

@@ -15,7 +15,7 @@
 #include <string.h>
 
 #include "sheepdog.h"
-#include "sd_vdi.h"
+#include "sd_vdi_internal.h"
 
 /* dog zeroes at most this many non-zero index entries per WRITE_OBJ */
 #define ADMIN_DEL_BATCH		128

@@ -1,12 +1,14 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * sd_vdi.h - internal view of an open VDI, shared by sd_vdi.c (open, close,
- * lookup, inode load), sd_io.c (data path) and sd_admin.c (which uses the
- * synchronous lookup and inode-header helpers), plus the pure index math
- * (byte range -> object pieces, allocation runs) the unit tests check.
+ * sd_vdi_internal.h - the library's internal view of an open VDI, shared
+ * by sd_vdi.c (open, close, lookup, inode load), sd_io.c (data path) and
+ * sd_admin.c (which uses the synchronous lookup and inode-header helpers),
+ * plus the pure index math (byte range -> object pieces, allocation runs)
+ * the unit tests check.  Front ends see struct sd_vdi only as an opaque
+ * handle (sheepdog.h).
  */
-#ifndef SD_VDI_H
-#define SD_VDI_H
+#ifndef SD_VDI_INTERNAL_H
+#define SD_VDI_INTERNAL_H
 
 #include <stdint.h>
 #include <stdbool.h>

@@ -43,7 +43,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "sd_vdi.h"
+#include "sd_vdi_internal.h"
 
 #define IO_SLOTS_MAX	64	/* piece slots of one call */
 #define IO_INLINE_IOV	4	/* sub-iovec entries without malloc */

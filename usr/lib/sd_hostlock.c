@@ -36,7 +36,7 @@
 #include <sys/sysmacros.h>
 
 #include "sd_hostlock.h"
-#include "sd_vdi.h"
+#include "sd_vdi_internal.h"
 
 #define HL_MAGIC		"bs_sheepdog-hostlock 1"
 #define HL_NAME_MAX		200	/* below NAME_MAX */
