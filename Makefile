@@ -1,10 +1,21 @@
-# bs_sheepdog - plain GNU make, builds in place.
+# bs_sheepdog - plain GNU make; everything it builds goes under build/.
 #
 #   make            library, sdctl, minisheep, module, plugin, tests
 #   make check      build and run every test; ends with "N passed, N failed"
 #   make demo       minisheep + VDI + tgtd with the module on 127.0.0.1:3260
 #   make demo-stop  stop what the demo started
 #   make install    module (and sdctl) under $(DESTDIR)
+#   make clean      remove build/
+#
+# build/obj/           objects and dependency files, by source path
+# build/lib/           libsheepdog.a, bs_sheepdog.so (tgt module),
+#                      nbdkit-sheepdog-plugin.so (nbdkit plugin)
+# build/bin/           sdctl, minisheep
+# build/test/unit/     unit test programs (test/unit/test_*.c)
+# build/test/integration/  library test programs (test/integration/*.c)
+# build/test/tools/    load generators and checkers (test/tools/*.c)
+# build/deb/ (make deb), build/fuzz/ (make fuzz), build/asan/ (make
+# check-asan), build/vm/ (make check-vm): see mk/.
 
 CC	?= gcc
 CFLAGS	?= -O2 -g
@@ -21,59 +32,82 @@ LDFLAGS	?= -Wl,-z,relro -Wl,-z,now
 PREFIX	?= /usr
 BSDIR	?= /usr/lib/tgt/backing-store
 
+B	:= build
+OBJ	:= $(B)/obj
+# build/obj/DIR/NAME.o of each DIR/NAME.c
+objs	= $(patsubst %.c,$(OBJ)/%.o,$(1))
+
 LIB_SRCS	:= $(sort $(wildcard usr/lib/sd_*.c))
-LIB_OBJS	:= $(LIB_SRCS:.c=.o)
-LIB		:= usr/lib/libsheepdog.a
+LIB		:= $(B)/lib/libsheepdog.a
 
 SDCTL_SRCS	:= $(sort $(wildcard usr/sdctl*.c))
 MODULE_SRCS	:= $(sort $(wildcard usr/bs_sheepdog*.c))
 PLUGIN_SRCS	:= $(sort $(wildcard usr/nbdkit_sheepdog*.c))
 MINISHEEP_SRCS	:= $(sort $(wildcard test/minisheep/*.c))
 UNIT_SRCS	:= $(sort $(wildcard test/unit/test_*.c))
-UNIT_BINS	:= $(UNIT_SRCS:.c=)
+UNIT_BINS	:= $(patsubst %.c,$(B)/%,$(UNIT_SRCS))
 ITEST_SRCS	:= $(sort $(wildcard test/integration/*.c))
-ITEST_BINS	:= $(ITEST_SRCS:.c=)
+ITEST_BINS	:= $(patsubst %.c,$(B)/%,$(ITEST_SRCS))
 TOOL_SRCS	:= $(sort $(wildcard test/tools/*.c))
-TOOL_BINS	:= $(TOOL_SRCS:.c=)
+TOOL_BINS	:= $(patsubst %.c,$(B)/%,$(TOOL_SRCS))
 
-PROGS := $(if $(SDCTL_SRCS),usr/sdctl) \
-	 $(if $(MINISHEEP_SRCS),test/minisheep/minisheep) \
-	 $(if $(MODULE_SRCS),usr/bs_sheepdog.so) \
-	 $(if $(PLUGIN_SRCS),usr/nbdkit-sheepdog-plugin.so)
+SDCTL		:= $(B)/bin/sdctl
+MINISHEEP	:= $(B)/bin/minisheep
+MODULE		:= $(B)/lib/bs_sheepdog.so
+PLUGIN		:= $(B)/lib/nbdkit-sheepdog-plugin.so
+
+PROGS := $(if $(SDCTL_SRCS),$(SDCTL)) \
+	 $(if $(MINISHEEP_SRCS),$(MINISHEEP)) \
+	 $(if $(MODULE_SRCS),$(MODULE)) \
+	 $(if $(PLUGIN_SRCS),$(PLUGIN))
 
 all: $(LIB) $(PROGS) $(UNIT_BINS) $(ITEST_BINS) $(TOOL_BINS)
 
-%.o: %.c
+$(OBJ)/%.o: %.c
+	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) -c -o $@ $<
 
-$(LIB): $(LIB_OBJS)
+$(LIB): $(call objs,$(LIB_SRCS))
+	@mkdir -p $(@D)
 	rm -f $@
 	ar rcs $@ $^
 
-usr/sdctl: $(SDCTL_SRCS:.c=.o) $(LIB)
+$(SDCTL): $(call objs,$(SDCTL_SRCS)) $(LIB)
+	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-test/minisheep/minisheep: $(MINISHEEP_SRCS:.c=.o) $(LIB)
+$(MINISHEEP): $(call objs,$(MINISHEEP_SRCS)) $(LIB)
+	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 # The module: everything hidden except register_bs_module; tgtd's symbols
 # stay undefined and are resolved when tgtd dlopens it.
-usr/bs_sheepdog.so: $(MODULE_SRCS:.c=.o) $(LIB)
+$(MODULE): $(call objs,$(MODULE_SRCS)) $(LIB)
+	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -shared -Wl,--exclude-libs,ALL -o $@ $^ $(LDLIBS)
 
-usr/nbdkit-sheepdog-plugin.so: $(PLUGIN_SRCS:.c=.o) $(LIB)
+$(PLUGIN): $(call objs,$(PLUGIN_SRCS)) $(LIB)
+	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -shared -Wl,--exclude-libs,ALL -o $@ $^ $(LDLIBS)
+
+# A test program is compiled and linked from its one source file; its
+# dependency file goes to build/obj like the others.
+define TEST_LINK
+@mkdir -p $(@D) $(OBJ)/$(<D)
+$(CC) $(ALL_CFLAGS) -MF $(OBJ)/$(<:.c=.d) -MT $@ -Itest/unit -o $@ $< \
+	$(LIB) $(LDLIBS) $(TOOL_LDLIBS_$(notdir $@))
+endef
 
 # Unit tests include the source under test and stub its neighbours
 # (SPDK style); the library archive supplies whatever they do not stub.
-test/unit/%: test/unit/%.c $(LIB)
-	$(CC) $(ALL_CFLAGS) -Itest/unit -o $@ $< $(LIB) $(LDLIBS)
+$(B)/test/unit/%: test/unit/%.c $(LIB)
+	$(TEST_LINK)
 
-test/integration/%: test/integration/%.c $(LIB)
-	$(CC) $(ALL_CFLAGS) -Itest/unit -o $@ $< $(LIB) $(LDLIBS)
+$(B)/test/integration/%: test/integration/%.c $(LIB)
+	$(TEST_LINK)
 
-test/tools/%: test/tools/%.c $(LIB)
-	$(CC) $(ALL_CFLAGS) -Itest/unit -o $@ $< $(LIB) $(LDLIBS) $(TOOL_LDLIBS_$(notdir $@))
+$(B)/test/tools/%: test/tools/%.c $(LIB)
+	$(TEST_LINK)
 
 # Both install what is missing first (as root), then build.
 check:
@@ -91,19 +125,15 @@ demo-stop:
 
 install: all
 	install -d $(DESTDIR)$(BSDIR) $(DESTDIR)$(PREFIX)/bin
-	$(if $(MODULE_SRCS),install -m 0644 usr/bs_sheepdog.so $(DESTDIR)$(BSDIR)/bs_sheepdog.so)
-	install -m 0755 usr/sdctl $(DESTDIR)$(PREFIX)/bin/sdctl
+	$(if $(MODULE_SRCS),install -m 0644 $(MODULE) $(DESTDIR)$(BSDIR)/bs_sheepdog.so)
+	install -m 0755 $(SDCTL) $(DESTDIR)$(PREFIX)/bin/sdctl
 
 clean:
-	rm -f usr/*.o usr/*.d usr/*.so usr/sdctl \
-		usr/lib/*.o usr/lib/*.d usr/lib/*.a \
-		test/minisheep/*.o test/minisheep/*.d test/minisheep/minisheep \
-		test/unit/*.d $(UNIT_BINS) test/integration/*.d $(ITEST_BINS) \
-		test/tools/*.d $(TOOL_BINS)
+	rm -rf $(B)
 
 .PHONY: all check demo demo-stop install clean
 
--include $(wildcard usr/*.d usr/lib/*.d test/*/*.d)
+-include $(wildcard $(OBJ)/usr/*.d $(OBJ)/usr/lib/*.d $(OBJ)/test/*/*.d)
 
 # Feature fragments (bench, vm, fuzz, asan, deb): one file per feature.
 include $(wildcard mk/*.mk)

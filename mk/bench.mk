@@ -8,7 +8,7 @@
 # doc/benchmarks.md), BENCH_SHEEP_OPTS and SHEEP_ADDR tune it (see the
 # script's header).  test/e2e/bench_smoke.sh runs it small in make check.
 
-# test/tools/iscsi_load needs libiscsi: see mk/faulttools.mk (without
+# build/test/tools/iscsi_load needs libiscsi: see mk/faulttools.mk (without
 # libiscsi-dev the tool builds as a stub, see its header, so a plain `make`
 # does not need the package).
 

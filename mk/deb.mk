@@ -3,12 +3,12 @@
 #   tgt-sheepdog_$(DEB_VERSION)_$(arch).deb            module, export tool
 #   nbdkit-plugin-sheepdog_$(DEB_VERSION)_$(arch).deb  plugin, systemd unit
 #   sheepdog-sdctl_$(DEB_VERSION)_$(arch).deb          sdctl
-# into $(DEB_OUT) (default: the top directory).
+# into $(DEB_OUT) (default: build/deb).
 
 DEB_VERSION	?= 0.1.0
-DEB_OUT		?= $(CURDIR)
+DEB_OUT		?= $(CURDIR)/$(B)/deb
 
-deb: usr/bs_sheepdog.so usr/nbdkit-sheepdog-plugin.so usr/sdctl
+deb: $(MODULE) $(PLUGIN) $(SDCTL)
 	@bash pkg/build-deb.sh $(DEB_OUT) $(DEB_VERSION)
 
 .PHONY: deb

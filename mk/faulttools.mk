@@ -1,24 +1,28 @@
-# mk/faulttools.mk - link test/tools/iscsi_verify (the fault tests' iSCSI
-# initiator) and test/tools/iscsi_load (the benchmark's) with libiscsi.
-# Without libiscsi-dev a stub is built instead that exits 77, and the tests
-# that need it report SKIP.
+# mk/faulttools.mk - link build/test/tools/iscsi_verify (the fault tests'
+# iSCSI initiator) and build/test/tools/iscsi_load (the benchmark's) with
+# libiscsi.  Without libiscsi-dev a stub is built instead that exits 77,
+# and the tests that need it report SKIP.
 #
-# Whether libiscsi was there is recorded in test/tools/.libiscsi, which is
-# rewritten only when the answer changes: a tool built as a stub before
-# `make check` installed libiscsi-dev (make demo does that) is rebuilt.
+# Whether libiscsi was there is recorded in build/test/tools/.libiscsi,
+# which is rewritten only when the answer changes: a tool built as a stub
+# before `make check` installed libiscsi-dev (make demo does that) is
+# rebuilt.
 LIBISCSI := $(if $(wildcard /usr/include/iscsi/iscsi.h),yes,no)
 
-test/tools/.libiscsi: FORCE
+$(B)/test/tools/.libiscsi: FORCE
+	@mkdir -p $(@D)
 	@echo $(LIBISCSI) | cmp -s - $@ 2>/dev/null || echo $(LIBISCSI) >$@
 
-test/tools/iscsi_verify test/tools/iscsi_load: test/tools/.libiscsi
+$(B)/test/tools/iscsi_verify $(B)/test/tools/iscsi_load: $(B)/test/tools/.libiscsi
 
 ifeq ($(LIBISCSI),yes)
 TOOL_LDLIBS_iscsi_verify := -liscsi
 TOOL_LDLIBS_iscsi_load := -liscsi
 else
-test/tools/iscsi_verify: test/tools/iscsi_verify.c $(LIB)
-	$(CC) $(ALL_CFLAGS) -DISCSI_VERIFY_STUB -o $@ $< $(LDLIBS)
+$(B)/test/tools/iscsi_verify: test/tools/iscsi_verify.c $(LIB)
+	@mkdir -p $(@D) $(OBJ)/$(<D)
+	$(CC) $(ALL_CFLAGS) -MF $(OBJ)/$(<:.c=.d) -MT $@ -DISCSI_VERIFY_STUB \
+		-o $@ $< $(LDLIBS)
 endif
 
 .PHONY: FORCE

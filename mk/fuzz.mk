@@ -8,8 +8,8 @@
 #
 # The library is compiled again with clang, coverage instrumentation and
 # ASan+UBSan into build/fuzz/obj; the grown corpora and the artifacts stay
-# under build/fuzz.  test/unit/test_fuzz_regress replays the seeds and the
-# saved findings in `make check` without clang.
+# under build/fuzz.  test/unit/test_fuzz_regress.c replays the seeds and
+# the saved findings in `make check` without clang.
 
 FUZZ_CC		?= clang
 FUZZ_SECONDS	?= 60

@@ -7,7 +7,7 @@
 #   VM_ACCEL=kvm|tcg   force the accelerator (default: probe KVM)
 #   VM_TIMEOUT=SECONDS wall-clock limit of the guest
 
-check-vm: usr/sdctl test/minisheep/minisheep usr/bs_sheepdog.so test/tools/freeport
+check-vm: $(SDCTL) $(MINISHEEP) $(MODULE) $(B)/test/tools/freeport
 	@bash test/vm/run.sh
 
 .PHONY: check-vm

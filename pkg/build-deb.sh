@@ -28,7 +28,7 @@ UNITDIR=/lib/systemd/system
 die() { echo "build-deb: $*" >&2; exit 1; }
 
 [[ $VERSION =~ ^[0-9][A-Za-z0-9.+~-]*$ ]] || die "bad version '$VERSION'"
-for f in usr/bs_sheepdog.so usr/nbdkit-sheepdog-plugin.so usr/sdctl; do
+for f in build/lib/bs_sheepdog.so build/lib/nbdkit-sheepdog-plugin.so build/bin/sdctl; do
 	[[ -f $TOP/$f ]] || die "$f is not built (run make first)"
 done
 # nbdkit's plugin directory, from nbdkit itself when it is installed
@@ -90,7 +90,7 @@ finish() {	# finish DEPENDS-LIBC: control file, md5sums, dpkg-deb
 
 # ---- tgt-sheepdog
 pkg=tgt-sheepdog root=$STAGE/$pkg
-inst_bin 0644 "$TOP/usr/bs_sheepdog.so" "$BSDIR/bs_sheepdog.so"
+inst_bin 0644 "$TOP/build/lib/bs_sheepdog.so" "$BSDIR/bs_sheepdog.so"
 inst 0755 "$TOP/scripts/export-vdi.sh" usr/sbin/tgt-sheepdog-export
 inst_man "$TOP/doc/bs_sheepdog.8" 8 bs_sheepdog
 inst_man "$TOP/doc/tgt-sheepdog-export.8" 8 tgt-sheepdog-export
@@ -99,20 +99,20 @@ inst 0644 "$TOP/README" "usr/share/doc/$pkg/README"
 inst 0644 "$TOP/doc/setup-guide.md" "usr/share/doc/$pkg/setup-guide.md"
 inst 0644 "$TOP/pkg/examples/vol0.conf" "usr/share/doc/$pkg/examples/vol0.conf"
 inst 0644 "$TOP/pkg/examples/targets.conf" "usr/share/doc/$pkg/examples/targets.conf"
-finish "$(libc_dep "$TOP/usr/bs_sheepdog.so")"
+finish "$(libc_dep "$TOP/build/lib/bs_sheepdog.so")"
 
 # ---- nbdkit-plugin-sheepdog
 pkg=nbdkit-plugin-sheepdog root=$STAGE/$pkg
-inst_bin 0644 "$TOP/usr/nbdkit-sheepdog-plugin.so" "${PLUGINDIR#/}/nbdkit-sheepdog-plugin.so"
+inst_bin 0644 "$TOP/build/lib/nbdkit-sheepdog-plugin.so" "${PLUGINDIR#/}/nbdkit-sheepdog-plugin.so"
 inst_man "$TOP/doc/nbdkit-sheepdog-plugin.1" 1 nbdkit-sheepdog-plugin
-inst 0644 "$TOP/systemd/nbdkit-sheepdog@.service" "${UNITDIR#/}/nbdkit-sheepdog@.service"
+inst 0644 "$TOP/pkg/systemd/nbdkit-sheepdog@.service" "${UNITDIR#/}/nbdkit-sheepdog@.service"
 inst_doc
 inst 0644 "$TOP/pkg/examples/nbdkit-sheepdog.conf" "usr/share/doc/$pkg/examples/vol0.conf"
-finish "$(libc_dep "$TOP/usr/nbdkit-sheepdog-plugin.so")"
+finish "$(libc_dep "$TOP/build/lib/nbdkit-sheepdog-plugin.so")"
 
 # ---- sheepdog-sdctl
 pkg=sheepdog-sdctl root=$STAGE/$pkg
-inst_bin 0755 "$TOP/usr/sdctl" usr/bin/sdctl
+inst_bin 0755 "$TOP/build/bin/sdctl" usr/bin/sdctl
 inst_man "$TOP/doc/sdctl.8" 8 sdctl
 inst_doc
-finish "$(libc_dep "$TOP/usr/sdctl")"
+finish "$(libc_dep "$TOP/build/bin/sdctl")"

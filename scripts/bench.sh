@@ -9,12 +9,12 @@
 # three, then runs the same eight workloads (4 KiB random read/write at
 # QD1 and QD32 over the whole disk, the same at QD32 on one 4 MiB object,
 # 1 MiB sequential read/write at QD8) against seven paths:
-#   ours      stock tgtd + usr/bs_sheepdog.so       (test/tools/iscsi_load)
+#   ours      stock tgtd + build/lib/bs_sheepdog.so       (build/test/tools/iscsi_load)
 #   thread    the same with bsopts loop=thread (the library's own I/O thread
 #             instead of tgtd's main loop)
 #   builtin   the same tgtd with an empty module dir, i.e. its own sheepdog
 #   rdwr      the same tgtd, rdwr store on the tmpfs file  (the ceiling)
-#   lib       the library alone                      (test/tools/sd_load)
+#   lib       the library alone                      (build/test/tools/sd_load)
 #   nbd       fio --ioengine=nbd -> nbdkit + our plugin
 #   nbdfile   fio --ioengine=nbd -> nbdkit file plugin on the tmpfs file
 # Each cell runs $BENCH_RUNS times (3) for $BENCH_TIME seconds (4); the run
@@ -38,9 +38,9 @@ BENCH_OUT=${BENCH_OUT:-$TOP/doc/benchmarks.md}
 BENCH_PNG=${BENCH_OUT%.md}.png
 BENCH_SIZE_MB=${BENCH_SIZE_MB:-1024}
 HOT=$((4 * 1024 * 1024))
-ISCSI_LOAD=$TOP/test/tools/iscsi_load
-SD_LOAD=$TOP/test/tools/sd_load
-PLUGIN=$TOP/usr/nbdkit-sheepdog-plugin.so
+ISCSI_LOAD=$TOP/build/test/tools/iscsi_load
+SD_LOAD=$TOP/build/test/tools/sd_load
+PLUGIN=$TOP/build/lib/nbdkit-sheepdog-plugin.so
 HZ=$(getconf CLK_TCK)
 
 die() { echo "bench: $*" >&2; exit 1; }
@@ -77,7 +77,7 @@ ensure_packages
 # iscsi_load is a stub when it was built before libiscsi-dev was installed
 if ! "$ISCSI_LOAD" --help >/dev/null 2>&1; then
 	rm -f "$ISCSI_LOAD"
-	make -s test/tools/iscsi_load >&2 || die "cannot build iscsi_load"
+	make -s build/test/tools/iscsi_load >&2 || die "cannot build iscsi_load"
 fi
 for f in "$ISCSI_LOAD" "$SD_LOAD" "$SDCTL" "$PLUGIN" "$MINISHEEP" "$TGT_MODULE"; do
 	[[ -x $f || -f $f ]] || die "$f is not built (run make)"

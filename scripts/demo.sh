@@ -69,7 +69,7 @@ fi
 
 # ---- packages and build
 bash "$TOP/scripts/install-deps.sh" demo || die "cannot install the packages"
-make -C "$TOP" -s usr/bs_sheepdog.so usr/sdctl test/minisheep/minisheep
+make -C "$TOP" -s build/lib/bs_sheepdog.so build/bin/sdctl build/bin/minisheep
 mkdir -p "$DEMO_DIR" "$BS_DIR"
 pid_alive "$DEMO_DIR/tgtd.pid" && die "already running (scripts/demo.sh stop first)"
 
@@ -82,7 +82,7 @@ else
 	VDI=${VDI:-demo0}
 	mkdir -p "$DEMO_DIR/sheep"
 	SHEEP=unix:$DEMO_DIR/sheep/sock
-	"$TOP/test/minisheep/minisheep" --dir "$DEMO_DIR/sheep" \
+	"$TOP/build/bin/minisheep" --dir "$DEMO_DIR/sheep" \
 		--listen "$SHEEP" --control "$DEMO_DIR/sheep/ctl" --lock \
 		>>"$DEMO_DIR/minisheep.log" 2>&1 &
 	echo $! >"$DEMO_DIR/minisheep.pid"
@@ -92,7 +92,7 @@ else
 	done
 	[[ -S $DEMO_DIR/sheep/sock ]] || die "minisheep did not start (see $DEMO_DIR/minisheep.log)"
 	say "minisheep (pid $(cat "$DEMO_DIR/minisheep.pid")) listening on $SHEEP"
-	if "$TOP/usr/sdctl" -a "$SHEEP" vdi create "$VDI" 1G 2>"$DEMO_DIR/sdctl.err"
+	if "$TOP/build/bin/sdctl" -a "$SHEEP" vdi create "$VDI" 1G 2>"$DEMO_DIR/sdctl.err"
 	then
 		say "created VDI $VDI (1 GiB)"
 	else
@@ -104,7 +104,7 @@ fi
 moddir=$DEMO_DIR/modules
 rm -rf "$moddir"
 mkdir -p "$moddir"
-cp "$TOP/usr/bs_sheepdog.so" "$moddir/"
+cp "$TOP/build/lib/bs_sheepdog.so" "$moddir/"
 ctl=$((PORT % 1000 + 100))
 echo "$ctl" >"$DEMO_DIR/tgtd.ctl"
 unshare -m --propagation private -- sh -c \
@@ -138,7 +138,7 @@ if [[ -n ${SHEEP_ADDR:-} ]]; then
 	say "read-only data check on $URL (existing VDI, nothing written)"
 	qemu-img dd -f raw -O raw bs=64k count=16 if="$URL" \
 		of="$DEMO_DIR/check.iscsi" >/dev/null || check_fail "iSCSI read"
-	"$TOP/usr/sdctl" -a "$SHEEP" vdi read "$VDI" 0 1M \
+	"$TOP/build/bin/sdctl" -a "$SHEEP" vdi read "$VDI" 0 1M \
 		>"$DEMO_DIR/check.sheep" || check_fail "sdctl read"
 else
 	say "qemu-io round trip on $URL, checked in the store with sdctl"
@@ -147,7 +147,7 @@ else
 	cat "$DEMO_DIR/check.qemu-io"
 	! grep -q 'failed' "$DEMO_DIR/check.qemu-io" || check_fail "qemu-io verify"
 	head -c 65536 /dev/zero | tr '\0' '\325' >"$DEMO_DIR/check.iscsi"
-	"$TOP/usr/sdctl" -a "$SHEEP" vdi read "$VDI" 1M 64k \
+	"$TOP/build/bin/sdctl" -a "$SHEEP" vdi read "$VDI" 1M 64k \
 		>"$DEMO_DIR/check.sheep" || check_fail "sdctl read"
 fi
 cmp -s "$DEMO_DIR/check.iscsi" "$DEMO_DIR/check.sheep" ||

@@ -97,7 +97,7 @@ fi
 # ---- does the VDI (snapshot) exist?
 find_sdctl() {
 	if [[ -n ${SDCTL:-} ]]; then echo "$SDCTL"
-	elif [[ -x $TOP/usr/sdctl ]]; then echo "$TOP/usr/sdctl"
+	elif [[ -x $TOP/build/bin/sdctl ]]; then echo "$TOP/build/bin/sdctl"
 	else command -v sdctl || true
 	fi
 }

@@ -26,8 +26,8 @@
 # SHEEP_LOCK_DIR (the VDI lock records, see sd_hostlock.h) is $T_TMP/locks.
 set -u
 TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-SDCTL=$TOP/usr/sdctl
-MINISHEEP=$TOP/test/minisheep/minisheep
+SDCTL=$TOP/build/bin/sdctl
+MINISHEEP=$TOP/build/bin/minisheep
 T_FAILED=0
 T_EXIT_CMDS=()
 
@@ -55,7 +55,7 @@ on_exit "rm -rf '$T_TMP'"
 # nbdkit, sdctl, the test programs): private to the test, not /run.
 export SHEEP_LOCK_DIR=$T_TMP/locks
 
-free_port() { "$TOP/test/tools/freeport"; }
+free_port() { "$TOP/build/test/tools/freeport"; }
 
 T_PRELOAD_ENV=()
 if [[ -n ${T_PRELOAD:-} ]]; then

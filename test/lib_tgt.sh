@@ -5,7 +5,7 @@
 #                             unshare and a private mount namespace work
 #   tgt_start [builtin]       start the stock /usr/sbin/tgtd in a private mount
 #                             namespace whose /usr/lib/tgt/backing-store holds
-#                             only the freshly built usr/bs_sheepdog.so (or
+#                             only the freshly built build/lib/bs_sheepdog.so (or
 #                             nothing with "builtin"; "installed" runs it
 #                             as is, loading /usr/lib/tgt/backing-store);
 #                             iSCSI portal on
@@ -30,7 +30,7 @@
 TGTD=${TGTD:-/usr/sbin/tgtd}
 TGTADM=${TGTADM:-/usr/sbin/tgtadm}
 TGT_BS_DIR=/usr/lib/tgt/backing-store
-TGT_MODULE=$TOP/usr/bs_sheepdog.so
+TGT_MODULE=$TOP/build/lib/bs_sheepdog.so
 TGT_PID=
 TGT_TIDS=()
 TGT_OUT=$T_TMP/tgtadm.out
@@ -51,7 +51,7 @@ tgt_require() {
 		exit 0
 	fi
 	if [[ ! -f $TGT_MODULE ]]; then
-		fail "$name" "usr/bs_sheepdog.so is not built"
+		fail "$name" "build/lib/bs_sheepdog.so is not built"
 		exit 1
 	fi
 	# Debian's tgt package does not create the module directory

@@ -1,7 +1,7 @@
 #!/bin/bash
 # Run every test and print the closing line "N passed, N failed, N skipped".
 #
-# A test is a unit binary (test/unit/test_*), or a script under
+# A test is a unit binary (build/test/unit/test_*), or a script under
 # test/integration/ or test/e2e/ (except the sourced helpers lib_*.sh and
 # *_common.sh).  Each prints one line per check:
 # "PASS: name", "FAIL: name: why" or "SKIP: name: why".  A test that exits
@@ -14,7 +14,7 @@ out=$top/test/out
 mkdir -p "$out"
 
 tests=()
-for t in test/unit/test_*; do
+for t in build/test/unit/test_*; do
 	[[ -x $t && $t != *.c && $t != *.d ]] && tests+=("$t")
 done
 for t in test/integration/*.sh test/e2e/*.sh; do

@@ -8,7 +8,7 @@
 #                         $SHEEP_CTL); again after sheep_kill9 = a restart
 #   sheep_kill9           kill -9 the minisheep and reap it
 #   ms_ctl CMD...         one minisheep control command (fails on error)
-#   iv ARGS...            test/tools/iscsi_verify
+#   iv ARGS...            build/test/tools/iscsi_verify
 #   bg_started VAR        stop the background job whose pid is in $VAR at
 #                         exit, unless bg_wait VAR reaped it before
 #   bg_wait VAR           wait for that job; its exit status
@@ -20,7 +20,7 @@
 source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
 source "$TOP/test/lib_tgt.sh"
 
-IV=$TOP/test/tools/iscsi_verify
+IV=$TOP/build/test/tools/iscsi_verify
 SHEEP_PID=
 
 iv() { "$IV" "$@"; }
@@ -98,7 +98,7 @@ fault_setup() {
 	"$IV" >/dev/null 2>&1
 	rc=$?
 	if [[ ! -x $IV ]] || ((rc == 77)); then
-		skip "$name" "test/tools/iscsi_verify needs libiscsi (apt-get install libiscsi-dev)"
+		skip "$name" "build/test/tools/iscsi_verify needs libiscsi (apt-get install libiscsi-dev)"
 		exit 0
 	fi
 	TGT_SHEEP_START=sheep_start tgt_setup "$name" "$@"
@@ -164,7 +164,7 @@ fault_two_gateways() {
 # refused).  With "snap", a third party (sdctl through node 3) takes snapshots during
 # the load.  Every acknowledged write is then checked through both
 # gateways, in an image read with sdctl through node 3 and in one rebuilt
-# from the store's files (test/tools/store_image); a stale read is
+# from the store's files (build/test/tools/store_image); a stale read is
 # a bad block too.  The windows sheep leaves open are widened the way a
 # loaded real cluster does (MP_* below, minisheep controls): creates and
 # index updates take a while, the other nodes learn of an invalidation
@@ -262,7 +262,7 @@ mp_race() {
 		MP_BAD_image_holds_every_acked_write=?
 	fi
 	# independent of the client library: the store's files themselves
-	if "$TOP/test/tools/store_image" "$SHEEP_DIR" "$VDI" "$T_TMP/store.img" \
+	if "$TOP/build/test/tools/store_image" "$SHEEP_DIR" "$VDI" "$T_TMP/store.img" \
 		"$size" 2>"$T_TMP/store.err"; then
 		mp_verify "$T_TMP/store.img" store-holds-every-acked-write \
 			"$LOG1" "$LOG2"
@@ -307,7 +307,7 @@ CL_TIMEOUT=${CL_TIMEOUT:-8}
 CL_SIZE=$((64 * 1024 * 1024))
 CL_LOGS=()
 CL_NBD_PIDS=()
-NV=$TOP/test/tools/nbd_verify
+NV=$TOP/build/test/tools/nbd_verify
 
 cl_nodes() {
 	CL_N1=$SHEEP
@@ -360,8 +360,8 @@ cl_nbd_setup() {
 		skip "$name" "nbdkit is not installed"
 		exit 0
 	fi
-	if [[ ! -f $TOP/usr/nbdkit-sheepdog-plugin.so || ! -x $NV ]]; then
-		fail "$name" "build first: the plugin and test/tools/nbd_verify"
+	if [[ ! -f $TOP/build/lib/nbdkit-sheepdog-plugin.so || ! -x $NV ]]; then
+		fail "$name" "build first: the plugin and build/test/tools/nbd_verify"
 		exit 1
 	fi
 	SHEEP_DIR=$T_TMP/sheep
@@ -384,7 +384,7 @@ cl_nbd_serve() {
 	shift 2
 	for a in "$@"; do args+=("fallback=$a"); done
 	NBD_PID=
-	if ! nbdkit_start "$sock" "$TOP/usr/nbdkit-sheepdog-plugin.so" \
+	if ! nbdkit_start "$sock" "$TOP/build/lib/nbdkit-sheepdog-plugin.so" \
 		vdi="$CL_VDI" addr="$first" timeout="$CL_TIMEOUT" "${args[@]}"
 	then
 		fail "nbdkit" "cannot start nbdkit with the plugin"
@@ -470,7 +470,7 @@ cl_finish() {
 	else
 		fail "acked-writes-present-sheep" "sdctl: $(cat "$T_TMP/img.err")"
 	fi
-	if "$TOP/test/tools/store_image" "$SHEEP_DIR" "$CL_VDI" \
+	if "$TOP/build/test/tools/store_image" "$SHEEP_DIR" "$CL_VDI" \
 		"$T_TMP/store.img" "$CL_SIZE" 2>"$T_TMP/store.err"; then
 		verify_with "$T_TMP/store.img" "acked-writes-present-store" \
 			"${CL_LOGS[@]}"

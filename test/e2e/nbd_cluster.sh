@@ -4,7 +4,7 @@
 # nodes 2 and 3, timeout=8) in front of a three-node, three-copy
 # minisheep (recovery windows of 1.5 s with 30% of the data objects
 # answering NO_OBJ, a 100 ms cluster lag), a verified write load
-# (test/tools/nbd_verify, QD16) in each phase:
+# (build/test/tools/nbd_verify, QD16) in each phase:
 #  a. the gateway's node stops cleanly (KILLED for 0.5 s) and returns;
 #  b. node 2 (where the plugin went) is killed and returns, then node 3;
 #  c. two nodes (3, where the plugin went, and 1) are killed at once and

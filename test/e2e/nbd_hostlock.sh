@@ -10,7 +10,7 @@
 # dead predecessor's lock over) and the data reads back.
 source "$(dirname "$0")/../lib.sh"
 
-PLUGIN=${NBD_PLUGIN:-$TOP/usr/nbdkit-sheepdog-plugin.so}
+PLUGIN=${NBD_PLUGIN:-$TOP/build/lib/nbdkit-sheepdog-plugin.so}
 MIB=1048576
 OBJ=$((4 * MIB))
 missing=

@@ -10,7 +10,7 @@
 # in captive mode (-U - --run) where it exits with its command.
 source "$(dirname "$0")/../lib.sh"
 
-PLUGIN=${NBD_PLUGIN:-$TOP/usr/nbdkit-sheepdog-plugin.so}	# or an installed one
+PLUGIN=${NBD_PLUGIN:-$TOP/build/lib/nbdkit-sheepdog-plugin.so}	# or an installed one
 MIB=1048576
 OBJ=$((4 * MIB))	# minisheep's default object size (block shift 22)
 SIZE=$((64 * MIB))

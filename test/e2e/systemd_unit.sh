@@ -1,5 +1,5 @@
 #!/bin/bash
-# systemd_unit.sh - the templated unit systemd/nbdkit-sheepdog@.service:
+# systemd_unit.sh - the templated unit pkg/systemd/nbdkit-sheepdog@.service:
 # systemd-analyze verify accepts it without a warning (when available), and
 # its ExecStart line, expanded by hand the way systemd would (%i, %t,
 # Environment= then EnvironmentFile= variables, $VAR split into words,
@@ -8,8 +8,8 @@
 # The installed plugin name "sheepdog" is replaced by the built plugin.
 source "$(dirname "$0")/../lib.sh"
 
-UNIT=$TOP/systemd/nbdkit-sheepdog@.service
-PLUGIN=$TOP/usr/nbdkit-sheepdog-plugin.so
+UNIT=$TOP/pkg/systemd/nbdkit-sheepdog@.service
+PLUGIN=$TOP/build/lib/nbdkit-sheepdog-plugin.so
 
 if ! command -v nbdkit >/dev/null || ! command -v nbdinfo >/dev/null ||
    ! command -v nbdcopy >/dev/null; then
@@ -17,7 +17,7 @@ if ! command -v nbdkit >/dev/null || ! command -v nbdinfo >/dev/null ||
 	exit 0
 fi
 if [[ ! -f $PLUGIN ]]; then
-	fail systemd-unit "usr/nbdkit-sheepdog-plugin.so is not built"
+	fail systemd-unit "build/lib/nbdkit-sheepdog-plugin.so is not built"
 	exit 1
 fi
 

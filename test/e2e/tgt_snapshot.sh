@@ -76,7 +76,7 @@ fi
 if own_sheep; then
 	if command -v nbdkit >/dev/null; then
 		if timeout 20 "${T_PRELOAD_ENV[@]}" nbdkit -U - \
-			"$TOP/usr/nbdkit-sheepdog-plugin.so" \
+			"$TOP/build/lib/nbdkit-sheepdog-plugin.so" \
 			addr="$SHEEP" vdi="$VDI" lock=normal --run true \
 			>"$T_TMP/nbdkit.out" 2>&1; then
 			fail "second-open-locked" "another client opened the locked VDI"

@@ -91,7 +91,7 @@ else
 fi
 
 # the VDI is still locked by this tgtd (another client cannot take it)
-PLUGIN=$TOP/usr/nbdkit-sheepdog-plugin.so
+PLUGIN=$TOP/build/lib/nbdkit-sheepdog-plugin.so
 nbd_open() {
 	timeout 20 "${T_PRELOAD_ENV[@]}" nbdkit -U - "$PLUGIN" addr="$SHEEP" \
 		vdi="$VDI" lock=normal --run true >"$T_TMP/nbdkit.out" 2>&1

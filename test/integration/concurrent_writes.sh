@@ -8,7 +8,7 @@
 source "$(dirname "$0")/../lib.sh"
 source "$(dirname "$0")/itest.bash"
 
-BIN=$TOP/test/integration/concurrent_writes
+BIN=$TOP/build/test/integration/concurrent_writes
 [[ -x $BIN ]] || { fail "concurrent: binary" "$BIN not built"; exit 1; }
 sheep_addr || { fail "concurrent: sheep" "cannot start minisheep"; exit 1; }
 it_run "concurrent" "$BIN" "$SHEEP" "$(vdi_name conc)" ${CONCURRENT_SEED:-}

@@ -6,7 +6,7 @@
 source "$(dirname "$0")/../lib.sh"
 source "$(dirname "$0")/itest.bash"
 
-BIN=$TOP/test/integration/discard
+BIN=$TOP/build/test/integration/discard
 [[ -x $BIN ]] || { fail "discard: binary" "$BIN not built"; exit 1; }
 sheep_addr || { fail "discard: sheep" "cannot start minisheep"; exit 1; }
 it_run "discard" "$BIN" "$SHEEP" "$(vdi_name disc)"

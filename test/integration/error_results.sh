@@ -7,7 +7,7 @@
 source "$(dirname "$0")/../lib.sh"
 source "$(dirname "$0")/itest.bash"
 
-BIN=$TOP/test/integration/error_results
+BIN=$TOP/build/test/integration/error_results
 if ! own_sheep; then
 	skip "errors: injected results" "needs minisheep's fault controls (SHEEP_ADDR set)"
 	exit 0

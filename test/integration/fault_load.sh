@@ -12,7 +12,7 @@
 source "$(dirname "$0")/../lib.sh"
 source "$(dirname "$0")/itest.bash"
 
-BIN=$TOP/test/integration/fault_load
+BIN=$TOP/build/test/integration/fault_load
 if ! own_sheep; then
 	for m in reorder delay drop kill restart; do
 		skip "fault[$m]" "needs minisheep's fault controls (SHEEP_ADDR set)"

@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 #
 # hostlock.sh - VDI locks left by a dead gateway: the library's takeover on
-# the same host (test/integration/hostlock suite, see hostlock.c) and
+# the same host (build/test/integration/hostlock suite, see hostlock.c) and
 # `sdctl vdi unlock` against a minisheep started with --lock: a lock left
 # by a process killed with -9 is released (exit 0, one line on stdout) and
 # the VDI opens again; an unlocked or missing VDI fails with one line; a
@@ -12,7 +12,7 @@
 source "$(dirname "$0")/../lib.sh"
 source "$(dirname "$0")/itest.bash"
 
-BIN=$TOP/test/integration/hostlock
+BIN=$TOP/build/test/integration/hostlock
 [[ -x $BIN ]] || { fail "hostlock: binary" "$BIN not built"; exit 1; }
 if ! own_sheep; then
 	skip "hostlock" "needs a locking minisheep (SHEEP_ADDR set)"

@@ -9,7 +9,7 @@
 source "$(dirname "$0")/../lib.sh"
 source "$(dirname "$0")/itest.bash"
 
-BIN=$TOP/test/integration/io_patterns
+BIN=$TOP/build/test/integration/io_patterns
 [[ -x $BIN ]] || { fail "io_patterns: binary" "$BIN not built"; exit 1; }
 sheep_addr || { fail "io_patterns: sheep" "cannot start minisheep"; exit 1; }
 
@@ -17,7 +17,7 @@ sheep_addr || { fail "io_patterns: sheep" "cannot start minisheep"; exit 1; }
 sdctl_compare() {
 	local shift=$1 vdi=$2 dir=$3 n off len what bad=0 why=""
 	if [[ ! -x $SDCTL ]]; then
-		skip "patterns[shift $shift]: sdctl vdi read" "usr/sdctl not built"
+		skip "patterns[shift $shift]: sdctl vdi read" "build/bin/sdctl not built"
 		return
 	fi
 	while read -r n off len what; do

@@ -11,7 +11,7 @@
 source "$(dirname "$0")/../lib.sh"
 source "$(dirname "$0")/itest.bash"
 
-BIN=$TOP/test/integration/live_snapshot
+BIN=$TOP/build/test/integration/live_snapshot
 [[ -x $BIN ]] || { fail "live snapshot: binary" "$BIN not built"; exit 1; }
 sheep_addr --lock "$(node_arg 2)" || { fail "live snapshot: sheep" "cannot start minisheep"; exit 1; }
 it_run "live snapshot" "$BIN" "$SHEEP" "$(vdi_name live)" snap

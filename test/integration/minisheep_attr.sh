@@ -22,7 +22,7 @@
 # Needs minisheep itself (skipped with SHEEP_ADDR).
 source "$(dirname "$0")/../lib.sh"
 
-BIN=$TOP/test/integration/participants
+BIN=$TOP/build/test/integration/participants
 [[ -x $BIN ]] || { fail "attr: binary" "$BIN not built"; exit 1; }
 if ! own_sheep; then
 	skip "attr" "tests minisheep's GET_VDI_ATTR (SHEEP_ADDR set)"

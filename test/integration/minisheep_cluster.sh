@@ -25,7 +25,7 @@
 # Needs minisheep itself (skipped with SHEEP_ADDR).
 source "$(dirname "$0")/../lib.sh"
 
-BIN=$TOP/test/integration/cluster_probe
+BIN=$TOP/build/test/integration/cluster_probe
 [[ -x $BIN ]] || { fail "cluster: binary" "$BIN not built"; exit 1; }
 if ! own_sheep; then
 	skip "cluster" "tests minisheep's cluster model (SHEEP_ADDR set)"

@@ -3,7 +3,7 @@
 #
 # minisheep_participants.sh - minisheep's sheep nodes as lock participants,
 # as in sheep 1.0 (sheep/vdi.c vdi_lock() keyed by the node that received
-# LOCK_VDI).  Several test/integration/participants processes, each talking
+# LOCK_VDI).  Several build/test/integration/participants processes, each talking
 # to one node and driven line by line through FIFOs, check that:
 #  - two gateways on two nodes are two participants, reported with the
 #    nodes' ids (127.0.0.1 and the node's TCP port, else 7000+N-1);
@@ -24,7 +24,7 @@
 # Needs minisheep itself (skipped with SHEEP_ADDR).
 source "$(dirname "$0")/../lib.sh"
 
-BIN=$TOP/test/integration/participants
+BIN=$TOP/build/test/integration/participants
 [[ -x $BIN ]] || { fail "participants: binary" "$BIN not built"; exit 1; }
 if ! own_sheep; then
 	skip "participants" "tests minisheep's node model (SHEEP_ADDR set)"

@@ -46,9 +46,9 @@ if ((n == 1)) && grep -q ' 0 workers,' "$T_TMP/minisheep.log"; then
 else
 	fail "workers: --workers 0 runs one thread" "$n threads; log: $(tail -n 1 "$T_TMP/minisheep.log")"
 fi
-it_run "workers 0: concurrent" "$TOP/test/integration/concurrent_writes" \
+it_run "workers 0: concurrent" "$TOP/build/test/integration/concurrent_writes" \
 	"$SHEEP" "$(vdi_name w0conc)"
 mkdir -p "$T_TMP/pat"
-it_run "workers 0: patterns" "$TOP/test/integration/io_patterns" \
+it_run "workers 0: patterns" "$TOP/build/test/integration/io_patterns" \
 	"$SHEEP" "$(vdi_name w0pat)" 0 64 "$T_TMP/pat"
 exit $T_FAILED

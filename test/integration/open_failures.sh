@@ -8,7 +8,7 @@
 source "$(dirname "$0")/../lib.sh"
 source "$(dirname "$0")/itest.bash"
 
-BIN=$TOP/test/integration/open_failures
+BIN=$TOP/build/test/integration/open_failures
 [[ -x $BIN ]] || { fail "open: binary" "$BIN not built"; exit 1; }
 sheep_addr || { fail "open: sheep" "cannot start minisheep"; exit 1; }
 addr=$SHEEP

@@ -7,7 +7,7 @@
 source "$(dirname "$0")/../lib.sh"
 source "$(dirname "$0")/itest.bash"
 
-BIN=$TOP/test/integration/snapshot_clone
+BIN=$TOP/build/test/integration/snapshot_clone
 [[ -x $BIN ]] || { fail "snapshot: binary" "$BIN not built"; exit 1; }
 sheep_addr || { fail "snapshot: sheep" "cannot start minisheep"; exit 1; }
 it_run "snapshot" "$BIN" "$SHEEP" "$(vdi_name snap)"

@@ -183,7 +183,7 @@ int main(int argc, char **argv)
 	char *slash;
 
 	(void)argc;
-	/* <top>/test/unit/test_fuzz_regress -> <top>/test/fuzz */
+	/* <top>/build/test/unit/test_fuzz_regress -> <top>/test/fuzz */
 	n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
 	if (n <= 0) {
 		snprintf(exe, sizeof(exe), "%s", argv[0]);
@@ -193,7 +193,7 @@ int main(int argc, char **argv)
 	slash = strrchr(exe, '/');
 	if (slash)
 		*slash = '\0';
-	snprintf(fuzz, sizeof(fuzz), "%s/../fuzz", slash ? exe : ".");
+	snprintf(fuzz, sizeof(fuzz), "%s/../../../test/fuzz", slash ? exe : ".");
 
 	for (h = 0; h < NR_HARNESSES; h++) {
 		char what[64];
