@@ -89,7 +89,7 @@ mkdir -p "$TGT_BS_DIR"
 # ---- the store: minisheep on tmpfs, two filled VDIs, a filled file -------
 
 BENCH_TMP=$(mktemp -d /dev/shm/sdbench.XXXXXX) || die "no tmpfs in /dev/shm"
-on_exit "rm -rf '$BENCH_TMP'"
+on_exit rm -rf "$BENCH_TMP"
 if [[ -z ${SHEEP_ADDR:-} ]]; then
 	SHEEP_DIR=$BENCH_TMP/sheep
 	# shellcheck disable=SC2086 # options are words
@@ -111,7 +111,6 @@ CEILING=$BENCH_TMP/ceiling.img
 for v in "$VDI_OURS" "$VDI_BUILTIN"; do
 	"$SDCTL" -a "$SHEEP" vdi create "$v" "$SIZE" >&2 ||
 		die "cannot create VDI $v"
-	own_sheep || on_exit "'$SDCTL' -a '$SHEEP' vdi delete '$v' >/dev/null 2>&1"
 	say "filling $v"
 	"$SD_LOAD" --once -m write -b 1M -q 8 "$SHEEP" "$v" >/dev/null ||
 		die "cannot fill VDI $v"

@@ -9,7 +9,9 @@
 #   node_arg N / sheep_node N                   minisheep args for its node N
 #                                               (N >= 2), and its address
 #   free_port                                   a free loopback TCP port
-#   on_exit CMD                                 run CMD at exit (LIFO)
+#   on_exit CMD [ARG...]                        run CMD ARG... at exit (LIFO)
+#   stop_var_pid VAR                            stop the pid held in $VAR, if any
+#   quiet CMD...                                CMD with its output discarded
 #   nbdkit_start SOCK ARGS...                   nbdkit on a unix socket;
 #                                               sets NBD_PID
 #   nbdkit_stop                                 stop it (if started)
@@ -29,7 +31,6 @@ TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 SDCTL=$TOP/build/bin/sdctl
 MINISHEEP=$TOP/build/bin/minisheep
 T_FAILED=0
-T_EXIT_CMDS=()
 
 pass() { echo "PASS: $1"; }
 fail() { echo "FAIL: $1: ${2:-failed}"; T_FAILED=1; }
@@ -40,16 +41,24 @@ check() {
 	if "$@"; then pass "$name"; else fail "$name" "command failed: $*"; fi
 }
 
-on_exit() { T_EXIT_CMDS=("$1" "${T_EXIT_CMDS[@]}"); }
+# The exit actions, last registered first, each stored as its argv: the
+# word count, then the words.  No action is a string to evaluate.
+T_EXIT_ARGV=()
+on_exit() { T_EXIT_ARGV=("$#" "$@" "${T_EXIT_ARGV[@]}"); }
 t_run_exit() {
-	local c
-	for c in "${T_EXIT_CMDS[@]}"; do eval "$c" || true; done
+	local i=0 n
+	while ((i < ${#T_EXIT_ARGV[@]})); do
+		n=${T_EXIT_ARGV[i]}
+		"${T_EXIT_ARGV[@]:i+1:n}" || true
+		i=$((i + n + 1))
+	done
 }
 trap 't_run_exit' EXIT
 trap 'exit 130' INT TERM
 
 T_TMP=$(mktemp -d /tmp/sdtest.XXXXXX)
-on_exit "rm -rf '$T_TMP'"
+on_exit rm -rf "$T_TMP"
+on_exit t_delete_vdis
 
 # The host lock records of every gateway and tool this test starts (tgtd,
 # nbdkit, sdctl, the test programs): private to the test, not /run.
@@ -75,6 +84,14 @@ stop_pid() {
 	done
 	kill -9 "$pid" 2>/dev/null
 	wait "$pid" 2>/dev/null
+	return 0
+}
+# run CMD ARG... with its output discarded
+quiet() { "$@" >/dev/null 2>&1; }
+
+# stop the pid that variable VAR holds when this runs (nothing if empty)
+stop_var_pid() {
+	[[ -n ${!1:-} ]] && stop_pid "${!1}"
 	return 0
 }
 
@@ -125,7 +142,7 @@ start_minisheep() {
 	"$MINISHEEP" --dir "$SHEEP_DIR" --listen "unix:$SHEEP_SOCK" \
 		--control "$SHEEP_CTL" "$@" >>"$T_TMP/minisheep.log" 2>&1 &
 	SHEEP_PID=$!
-	on_exit "stop_pid $SHEEP_PID"
+	on_exit stop_pid "$SHEEP_PID"
 	if ! wait_for_socket "$SHEEP_SOCK"; then
 		echo "minisheep did not start:" >&2
 		cat "$T_TMP/minisheep.log" >&2
@@ -154,3 +171,29 @@ own_sheep() { [[ -z ${SHEEP_ADDR:-} ]]; }
 
 # unique VDI name per test run (safe on a shared external cluster)
 vdi_name() { echo "t$$-$1"; }
+
+# At exit, on an external sheep ($SHEEP_ADDR), delete every VDI and
+# snapshot named by vdi_name in this run, pass or fail: the suite leaves
+# nothing behind on a user's cluster.  Snapshots go first, then the
+# working VDIs; a few rounds, since a clone's parent may refuse to go
+# before it.  Our own minisheep goes away with $T_TMP.
+t_delete_vdis() {
+	local round name id rest
+	own_sheep && return 0
+	[[ -n ${SHEEP:-} && -x $SDCTL ]] || return 0
+	for round in 1 2 3; do
+		local left=0
+		while read -r name id rest; do
+			[[ $name == "t$$-"* ]] || continue
+			left=1
+			if [[ $id != 0 ]]; then
+				"$SDCTL" -a "$SHEEP" -t 10 vdi delete -s "$id" "$name"
+			else
+				"$SDCTL" -a "$SHEEP" -t 10 vdi delete "$name"
+			fi >/dev/null 2>&1
+		done < <("$SDCTL" -a "$SHEEP" -t 10 vdi list -r 2>/dev/null |
+			 sort -k2,2nr)
+		((left)) || return 0
+	done
+	return 0
+}

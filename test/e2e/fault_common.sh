@@ -26,7 +26,7 @@ SHEEP_PID=
 iv() { "$IV" "$@"; }
 
 # shellcheck disable=SC2016
-bg_started() { on_exit "[[ -n \${$1:-} ]] && stop_pid \$$1"; }
+bg_started() { on_exit stop_var_pid "$1"; }
 bg_wait() {
 	local pid=${!1} rc
 	wait "$pid"
@@ -61,7 +61,7 @@ sheep_start() {
 # stops whichever minisheep runs at exit (single quotes: the pid is read
 # then, after any restarts)
 # shellcheck disable=SC2016
-on_exit '[[ -n $SHEEP_PID ]] && stop_pid $SHEEP_PID'
+on_exit stop_var_pid SHEEP_PID
 
 sheep_kill9() {
 	kill -9 "$SHEEP_PID" 2>/dev/null

@@ -81,8 +81,7 @@ qemu_io() {
 
 V=$(vdi_name nbd)
 V2=$(vdi_name nbd2)
-# clean up on an external cluster (runs before our minisheep is stopped)
-on_exit "sdctl vdi delete -s snap1 '$V' >/dev/null 2>&1; sdctl vdi delete '$V' >/dev/null 2>&1; sdctl vdi delete '$V2' >/dev/null 2>&1"
+# (on an external cluster, t_delete_vdis in lib.sh deletes both at exit)
 if ! sdctl vdi create "$V" "$SIZE" || ! sdctl vdi create "$V2" "$SIZE"; then
 	fail nbd_create "sdctl vdi create failed"
 	exit 1

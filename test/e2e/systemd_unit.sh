@@ -148,12 +148,12 @@ wait_pidfile() {
 if env "${env_args[@]}" "${CMD[@]}" >"$T_TMP/nbdkit.out" 2>&1 &&
    wait_pidfile; then
 	NBD_PID=$(cat "$PIDFILE")
-	on_exit "stop_pid $NBD_PID"
+	on_exit stop_pid "$NBD_PID"
 	pass "execstart-runs"
 else
 	fail "execstart-runs" "$(head -3 "$T_TMP/nbdkit.out")"
 	# a daemon that wrote its pid file late is still ours to stop
-	[[ -s $PIDFILE ]] && on_exit "stop_pid $(cat "$PIDFILE")"
+	[[ -s $PIDFILE ]] && on_exit stop_pid "$(cat "$PIDFILE")"
 	exit 1
 fi
 URI="nbd+unix:///?socket=$NBD_SOCK"

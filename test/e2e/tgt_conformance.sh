@@ -36,7 +36,7 @@ check "lu-sheepdog" tgt_lu 1 1 "$SHEEP:$VDI"
 shm=/dev/shm
 [[ -d $shm && -w $shm ]] || shm=$T_TMP
 IMG=$(mktemp "$shm/bs_sheepdog-cu.XXXXXX")
-on_exit "rm -f '$IMG'"
+on_exit rm -f "$IMG"
 truncate -s $((64 * M)) "$IMG"
 check "lu-rdwr" tgt_lu 1 2 "$IMG" rdwr
 tgtadm_c --lld iscsi --mode logicalunit --op update --tid 1 --lun 2 \

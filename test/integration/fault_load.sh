@@ -50,7 +50,7 @@ start_load() {
 	it_run "fault[$mode]" "$BIN" "$SHEEP" "$(vdi_name "f$mode")" \
 		"fault[$mode]" --stop "$STOP" --ready "$T_TMP/$mode.ready" "$@" &
 	LOAD_PID=$!
-	on_exit "stop_pid $LOAD_PID"
+	on_exit stop_pid "$LOAD_PID"
 	if ! wait_file "$T_TMP/$mode.ready"; then
 		fail "fault[$mode]: load started" "no ready file"
 		return 1

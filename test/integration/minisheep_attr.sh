@@ -48,7 +48,7 @@ proc_start() {
 	"$BIN" "$2" "$3" <"$T_TMP/$name.in" >"$T_TMP/$name.out" \
 		2>>"$T_TMP/$name.err" &
 	P_PID[$name]=$!
-	on_exit "stop_pid ${P_PID[$name]}"
+	on_exit stop_pid "${P_PID[$name]}"
 	exec {w}>"$T_TMP/$name.in"
 	exec {r}<"$T_TMP/$name.out"
 	P_IN[$name]=$w

@@ -192,7 +192,8 @@ host_check() {
 # ---- boot ---------------------------------------------------------------------------------
 mkfifo "$T_TMP/results.in" "$T_TMP/results.out"
 exec {RFD}<>"$T_TMP/results.out" {WFD}<>"$T_TMP/results.in"
-on_exit "exec $RFD<&- $WFD>&-"
+close_results() { exec {RFD}<&- {WFD}>&-; }
+on_exit close_results
 : >"$T_TMP/console.log"
 APPEND="console=ttyS0,115200 panic=-1 loglevel=6"
 APPEND+=" vmt.initiator=$INIT_IQN vmt.target=$IQN vmt.snaptarget=$SNAP_IQN"
@@ -210,7 +211,7 @@ NETDEV="user,id=n0,restrict=on,guestfwd=tcp:10.0.2.100:3260-cmd:$BUSYBOX nc 127.
 	-netdev "$NETDEV" -device virtio-net-pci,netdev=n0 \
 	>"$T_TMP/qemu.log" 2>&1 &
 QEMU_PID=$!
-on_exit 'stop_pid $QEMU_PID'
+on_exit stop_var_pid QEMU_PID
 say "qemu pid $QEMU_PID ($ACCEL), limit $LIMIT s"
 
 boot_start=$SECONDS
