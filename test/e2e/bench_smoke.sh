@@ -45,7 +45,18 @@ OLD GENERATED LINE
 <!-- bench:end -->
 hand-written tail
 EOF
-procs() { pgrep -c -x "$1" || true; }
+# processes named $1 that the benchmark started and left running: they
+# inherit BENCH_SMOKE_MARK (other test runs on the box do not count)
+MARK=$$-$RANDOM$RANDOM
+export BENCH_SMOKE_MARK=$MARK
+procs() {
+	local p n=0
+	for p in $(pgrep -x "$1"); do
+		tr '\0' '\n' <"/proc/$p/environ" 2>/dev/null |
+			grep -qx "BENCH_SMOKE_MARK=$MARK" && n=$((n + 1))
+	done
+	echo "$n"
+}
 before="$(procs tgtd) $(procs minisheep) $(procs nbdkit)"
 doc_sum=$(cat "$TOP/doc/benchmarks.md" "$TOP/doc/benchmarks.png" | md5sum)
 
