@@ -228,12 +228,10 @@ struct blk_writes {
 
 static struct blk_writes *racy_index(void)
 {
-	struct blk_writes *bw = calloc(RACY_BLOCKS, sizeof(*bw));
+	struct blk_writes *bw = it_alloc(RACY_BLOCKS * sizeof(*bw));
 	int t, i;
 	uint32_t b;
 
-	if (!bw)
-		it_die("concurrent: alloc", "no memory");
 	for (t = 0; t < NR_THREADS; t++)
 		for (i = 0; i < workers[t].nr_racy; i++) {
 			struct racy_write *r = &workers[t].racy[i];
@@ -364,10 +362,7 @@ int main(int argc, char **argv)
 	int t, ret, errors = 0, readbad = 0, nracy = 0;
 	char why[300] = "";
 
-	if (argc < 3) {
-		fprintf(stderr, "usage: %s ADDR VDI [SEED]\n", argv[0]);
-		return 2;
-	}
+	it_usage(argc >= 3, argv[0], "ADDR VDI [SEED]");
 	if (argc > 3)
 		seed_str = argv[3];
 	seed = seed_str && seed_str[0] ? strtoull(seed_str, NULL, 0) :
@@ -378,10 +373,8 @@ int main(int argc, char **argv)
 	vdi = it_create_open(c, argv[2], VDI_SIZE, 0, SD_LOCK_NORMAL,
 			     "concurrent", NULL);
 	S = sd_vdi_object_size(vdi);
-	shadow = calloc(1, VDI_SIZE);
-	blk_locks = calloc(LOCK_BLOCKS, sizeof(*blk_locks));
-	if (!shadow || !blk_locks)
-		it_die("concurrent: alloc", "no memory");
+	shadow = it_alloc(VDI_SIZE);
+	blk_locks = it_alloc(LOCK_BLOCKS * sizeof(*blk_locks));
 	for (b = 0; b < LOCK_BLOCKS; b++)
 		pthread_mutex_init(&blk_locks[b], NULL);
 	pthread_barrier_init(&start_line, NULL, NR_THREADS);

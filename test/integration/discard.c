@@ -96,19 +96,14 @@ int main(int argc, char **argv)
 	struct sd_vdi *v = NULL;
 	int ret;
 
-	if (argc < 3) {
-		fprintf(stderr, "usage: %s ADDR VDI\n", argv[0]);
-		return 2;
-	}
+	it_usage(argc >= 3, argv[0], "ADDR VDI");
 	c = it_client(argv[1], 0, 10000);
 	v = it_create_open(c, argv[2], VDI_SIZE, 0, SD_LOCK_NORMAL, "discard",
 			   NULL);
 	S = sd_vdi_object_size(v);
 	if (VDI_SIZE < 16 * S)
 		it_die("discard: size", "object size %" PRIu64 " too large", S);
-	shadow = calloc(1, VDI_SIZE);
-	if (!shadow)
-		it_die("discard: alloc", "no memory");
+	shadow = it_alloc(VDI_SIZE);
 
 	/* objects 0-4 and 6-7 full of data, object 5 untouched */
 	it_write_pat(v, 0, 5 * S, 7, shadow, "discard: fill objects 0-4");

@@ -38,11 +38,7 @@ int main(int argc, char **argv)
 	bool alloc;
 	int ret;
 
-	if (argc < 3) {
-		fprintf(stderr, "usage: IT_SHEEP_CTL=PATH %s ADDR VDI\n",
-			argv[0]);
-		return 2;
-	}
+	it_usage(argc >= 3, argv[0], "ADDR VDI (IT_SHEEP_CTL: control socket)");
 	ctl_path = getenv("IT_SHEEP_CTL");
 	if (!ctl_path || !ctl_path[0]) {
 		t_skip("errors: injected results",

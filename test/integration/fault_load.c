@@ -355,12 +355,10 @@ static void vread_done(void *opaque, int err)
  */
 static int verify_slots(struct sd_vdi *v, char *why, size_t wl)
 {
-	struct vread *r = calloc(nr_slots, sizeof(*r));
+	struct vread *r = it_alloc(nr_slots * sizeof(*r));
 	int i, bad = 0, ret, left = 0;
 	char w[300];
 
-	if (!r)
-		it_die(cname("alloc"), "no memory");
 	for (i = 0; i < nr_slots; i++) {
 		r[i].buf = it_alloc(slots[i].len);
 		r[i].iov.iov_base = r[i].buf;

@@ -199,11 +199,8 @@ static void case_crash_takeover(const char *name)
 	sd_vdi_close(v);
 	CHECK(!record_of(c, name, &r) && r.state == SD_HL_RELEASED,
 	      "close: record says released", "state %d", r.state);
-	ret = it_open(c, name, NULL, 0, SD_LOCK_NORMAL, &v);
-	CHECK(!ret, "close: the lock was released (reopen)", "%s",
-	      sd_get_error());
-	if (!ret)
-		sd_vdi_close(v);
+	it_open_expect(c, name, NULL, SD_LOCK_NORMAL, 0,
+		       "close: the lock was released (reopen)");
 	sd_client_free(c);
 }
 
@@ -233,11 +230,8 @@ static void case_live_holder(const char *name)
 	      "live holder: sd_vdi_unlock refuses without force",
 	      "ret %d '%s'", ret, sd_get_error());
 	end_hold(pid, tell);
-	ret = it_open(c, name, NULL, 0, SD_LOCK_NORMAL, &v);
-	CHECK(!ret, "live holder: after it closed, the open succeeds", "%s",
-	      sd_get_error());
-	if (!ret)
-		sd_vdi_close(v);
+	it_open_expect(c, name, NULL, SD_LOCK_NORMAL, 0,
+		       "live holder: after it closed, the open succeeds");
 	sd_client_free(c);
 }
 
@@ -266,11 +260,8 @@ static void case_other_host(const char *name, const char *dir_a,
 	CHECK(!ret && strstr(what, "released the normal lock"),
 	      "other host: sd_vdi_unlock releases it", "ret %d '%s'", ret,
 	      sd_get_error());
-	ret = it_open(c, name, NULL, 0, SD_LOCK_NORMAL, &v);
-	CHECK(!ret, "other host: then the open succeeds", "%s",
-	      sd_get_error());
-	if (!ret)
-		sd_vdi_close(v);
+	it_open_expect(c, name, NULL, SD_LOCK_NORMAL, 0,
+		       "other host: then the open succeeds");
 	sd_client_free(c);
 }
 
@@ -313,11 +304,7 @@ int main(int argc, char **argv)
 	char name[300], dir_a[PATH_MAX], dir_b[PATH_MAX];
 	const char *base;
 
-	if (argc != 4) {
-		fprintf(stderr, "usage: %s ADDR VDI suite|crash|hold\n",
-			argv[0]);
-		return 2;
-	}
+	it_usage(argc == 4, argv[0], "ADDR VDI suite|crash|hold");
 	addr = argv[1];
 	if (!strcmp(argv[3], "crash"))
 		child_crash(argv[2], SD_LOCK_NORMAL);

@@ -183,11 +183,7 @@ int main(int argc, char **argv)
 	uint8_t byte;
 	int ret;
 
-	if (argc < 5) {
-		fprintf(stderr, "usage: %s ADDR VDI SHIFT SIZE_MIB [DUMPDIR]\n",
-			argv[0]);
-		return 2;
-	}
+	it_usage(argc >= 5, argv[0], "ADDR VDI SHIFT SIZE_MIB [DUMPDIR]");
 	shift = atoi(argv[3]);
 	vdi_size = strtoull(argv[4], NULL, 0) * IT_MIB;
 	snprintf(prefix, sizeof(prefix), "patterns[shift %u]",
@@ -208,9 +204,7 @@ int main(int argc, char **argv)
 	if (vdi_size < 10 * S)
 		it_die(cname("size"), "VDI must hold at least 10 objects");
 
-	shadow = calloc(1, vdi_size);
-	if (!shadow)
-		it_die(cname("alloc"), "no memory for the model");
+	shadow = it_alloc(vdi_size);
 
 	do_write(v, S - 1000, 3001, 11, "straddle 2 objects, unaligned");
 	do_write(v, 3 * S - 12345, S + 12345 + 20003, 12,

@@ -45,6 +45,15 @@
 		exit(1);					\
 	} while (0)
 
+/* exit 2 with "usage: PROG USAGE" unless @ok (the arguments fit) */
+static inline void it_usage(bool ok, const char *prog, const char *usage)
+{
+	if (ok)
+		return;
+	fprintf(stderr, "usage: %s %s\n", prog, usage);
+	exit(2);
+}
+
 /* "PREFIX: WHAT", a check name, in one of 8 rotating buffers */
 static inline const char *it_name(const char *prefix, const char *what)
 {
@@ -56,9 +65,10 @@ static inline const char *it_name(const char *prefix, const char *what)
 	return buf[n];
 }
 
+/* @len zeroed bytes; dies when there is no memory */
 static inline void *it_alloc(size_t len)
 {
-	void *p = malloc(len ? len : 1);
+	void *p = calloc(1, len ? len : 1);
 
 	if (!p)
 		it_die("alloc", "out of memory (%zu bytes)", len);
@@ -115,6 +125,23 @@ static inline int it_open(struct sd_client *c, const char *name,
 	a.snapid = snapid;
 	a.lock = lock;
 	return sd_vdi_open(c, &a, v);
+}
+
+/*
+ * Open @vdi (@tag, lock @lock) through @c and close it again: one check
+ * @name that the open returned @want.  Returns what it returned.
+ */
+static inline int it_open_expect(struct sd_client *c, const char *vdi,
+				 const char *tag, enum sd_lock_mode lock,
+				 int want, const char *name)
+{
+	struct sd_vdi *v = NULL;
+	int ret = it_open(c, vdi, tag, 0, lock, &v);
+
+	CHECK(ret == want, name, "returned %d: %s", ret, sd_get_error());
+	if (!ret)
+		sd_vdi_close(v);
+	return ret;
 }
 
 /*

@@ -107,12 +107,10 @@ struct blk {
 
 static struct blk *index_blocks(struct writer *ws, int nw, uint64_t size)
 {
-	struct blk *b = calloc(size / IT_BLOCK, sizeof(*b));
+	struct blk *b = it_alloc(size / IT_BLOCK * sizeof(*b));
 	int t;
 	size_t k;
 
-	if (!b)
-		it_die("alloc", "out of memory");
 	for (t = 0; t < nw; t++)
 		for (k = 0; k < ws[t].n; k++) {
 			struct wrec *r = &ws[t].recs[k];
@@ -372,7 +370,7 @@ static int run_shared(const char *addr, const char *addr2, const char *name)
 {
 	struct sd_client *ca = it_client(addr, 1, 20000);
 	struct sd_client *cb = it_client(addr2, 1, 20000);
-	uint64_t *model = calloc(SH_SIZE / IT_BLOCK, sizeof(*model));
+	uint64_t *model = it_alloc(SH_SIZE / IT_BLOCK * sizeof(*model));
 	struct sd_vdi *va = NULL, *vb = NULL, *vf = NULL;
 	struct shw wa, wb;
 	pthread_t ta, tb;
@@ -381,8 +379,6 @@ static int run_shared(const char *addr, const char *addr2, const char *name)
 	uint32_t vid = 0;
 	int ret, k;
 
-	if (!model)
-		it_die("alloc", "out of memory");
 	ret = sd_vdi_create(ca, name, SH_SIZE, 20, &vid);
 	if (ret)
 		it_die("shared: create", "%d %s", ret, sd_get_error());
@@ -488,11 +484,7 @@ int main(int argc, char **argv)
 	int ret;
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
-	if (argc < 3) {
-		fprintf(stderr, "usage: [IT_SHEEP_NODE2=ADDR2] %s ADDR VDI\n",
-			argv[0]);
-		return 2;
-	}
+	it_usage(argc >= 3, argv[0], "ADDR VDI (IT_SHEEP_NODE2: ADDR2)");
 	ret = run_snap(argv[1], argv[2]);
 	/* two shared handles need two sheep nodes with locking on */
 	if (node2 && node2[0]) {

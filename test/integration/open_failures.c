@@ -81,22 +81,6 @@ static void unreachable(void)
 	sd_client_free(c);
 }
 
-/*
- * Open @vdi (@tag) through @c and close it again: one check @name that the
- * open returned @want.  Returns what it returned.
- */
-static int open_expect(struct sd_client *c, const char *vdi, const char *tag,
-		       enum sd_lock_mode lock, int want, const char *name)
-{
-	struct sd_vdi *v = NULL;
-	int ret = it_open(c, vdi, tag, 0, lock, &v);
-
-	CHECK(ret == want, name, "returned %d: %s", ret, sd_get_error());
-	if (!ret)
-		sd_vdi_close(v);
-	return ret;
-}
-
 static void locking(const char *lockaddr, const char *vdi)
 {
 	struct sd_client *c1, *c2;
@@ -119,23 +103,24 @@ static void locking(const char *lockaddr, const char *vdi)
 	      sd_get_error());
 	if (ret)
 		goto out;
-	ret = open_expect(c2, vdi, NULL, SD_LOCK_NORMAL, -EBUSY,
-			  "lock: second normal lock from another client "
-			  "-> -EBUSY");
+	ret = it_open_expect(c2, vdi, NULL, SD_LOCK_NORMAL, -EBUSY,
+			     "lock: second normal lock from another client "
+			     "-> -EBUSY");
 	CHECK(ret && sd_get_error()[0], "lock: -EBUSY leaves a message",
 	      "empty message");
-	open_expect(c1, vdi, NULL, SD_LOCK_NORMAL, -EBUSY,
-		    "lock: second normal lock from the same client -> -EBUSY");
-	open_expect(c2, vdi, "s1", SD_LOCK_NORMAL, 0,
-		    "lock: snapshot of a locked VDI opens (never locked)");
-	open_expect(c2, vdi, NULL, SD_LOCK_NONE, 0,
-		    "lock: lock NONE opens a locked VDI");
+	it_open_expect(c1, vdi, NULL, SD_LOCK_NORMAL, -EBUSY,
+		       "lock: second normal lock from the same client "
+		       "-> -EBUSY");
+	it_open_expect(c2, vdi, "s1", SD_LOCK_NORMAL, 0,
+		       "lock: snapshot of a locked VDI opens (never locked)");
+	it_open_expect(c2, vdi, NULL, SD_LOCK_NONE, 0,
+		       "lock: lock NONE opens a locked VDI");
 
 	sd_vdi_close(v1);
-	if (!open_expect(c2, vdi, NULL, SD_LOCK_NORMAL, 0, "lock: released by "
-			 "close, reopen from another client works"))
-		open_expect(c1, vdi, NULL, SD_LOCK_NORMAL, 0,
-			    "lock: and released again");
+	if (!it_open_expect(c2, vdi, NULL, SD_LOCK_NORMAL, 0, "lock: released "
+			    "by close, reopen from another client works"))
+		it_open_expect(c1, vdi, NULL, SD_LOCK_NORMAL, 0,
+			       "lock: and released again");
 out:
 	sd_client_free(c2);
 	sd_client_free(c1);
@@ -147,11 +132,7 @@ int main(int argc, char **argv)
 	struct sd_client *c;
 	char lockvdi[300];
 
-	if (argc < 3) {
-		fprintf(stderr, "usage: [IT_LOCK_SHEEP=LOCKADDR] %s ADDR VDI\n",
-			argv[0]);
-		return 2;
-	}
+	it_usage(argc >= 3, argv[0], "ADDR VDI (IT_LOCK_SHEEP: LOCKADDR)");
 	c = it_client(argv[1], 0, 10000);
 	missing(c, argv[2]);
 	sd_client_free(c);

@@ -641,11 +641,7 @@ int main(int argc, char **argv)
 {
 	char line[256];
 
-	if (argc != 3) {
-		fprintf(stderr, "usage: %s ADDR VDI (commands on stdin)\n",
-			argv[0]);
-		return 2;
-	}
+	it_usage(argc == 3, argv[0], "ADDR VDI (commands on stdin)");
 	g_addr = argv[1];
 	g_name = argv[2];
 	setvbuf(stdout, NULL, _IOLBF, 0);

@@ -144,10 +144,7 @@ int main(int argc, char **argv)
 	uint8_t one = 1;
 	int ret;
 
-	if (argc < 3) {
-		fprintf(stderr, "usage: %s ADDR VDI\n", argv[0]);
-		return 2;
-	}
+	it_usage(argc >= 3, argv[0], "ADDR VDI");
 	name = argv[2];
 	snprintf(clone1, sizeof(clone1), "%s-clone1", name);
 	snprintf(clone2, sizeof(clone2), "%s-clone2", name);
