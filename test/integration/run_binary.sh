@@ -25,7 +25,7 @@ source "$(dirname "$0")/itest.bash"
 
 BIN=$1
 NAME=$(basename "$BIN")
-words=($(it_words "$NAME"))
+read -ra words <<<"$(it_words "$NAME")"
 sheep_args=() env_args=() node2=0 locksheep=0
 for w in "${words[@]}"; do
 	case $w in
