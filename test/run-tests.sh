@@ -1,12 +1,17 @@
 #!/bin/bash
 # Run every test and print the closing line "N passed, N failed, N skipped".
 #
-# A test is a unit binary (build/test/unit/test_*), or a script under
-# test/integration/ or test/e2e/ (except the sourced helpers lib_*.sh and
-# *_common.sh).  Each prints one line per check:
-# "PASS: name", "FAIL: name: why" or "SKIP: name: why".  A test that exits
-# non-zero without printing a FAIL line counts as one failure.
-# TESTS="pattern ..." runs only the tests whose path matches a pattern.
+# A test is a unit binary (build/test/unit/test_*), an integration program
+# (build/test/integration/NAME, built from test/integration/NAME.c, run
+# against a sheep by test/integration/run_binary.sh; those whose source
+# says "/* itest: driven ... */" are run by a script instead), or a script
+# under test/integration/ or test/e2e/ (except run_binary.sh and the
+# sourced helpers lib_*.sh and *_common.sh).  Each prints one line per
+# check: "PASS: name", "FAIL: name: why" or "SKIP: name: why".  A test that
+# exits non-zero without printing a FAIL line counts as one failure.
+# TESTS="pattern ..." runs only the tests whose path matches a pattern
+# (e.g. build/test/integration/discard, test/integration/io_patterns.sh;
+# "test/integration/" matches both kinds).
 set -u
 cd "$(dirname "$0")/.."
 top=$PWD
@@ -17,9 +22,15 @@ tests=()
 for t in build/test/unit/test_*; do
 	[[ -x $t && $t != *.c && $t != *.d ]] && tests+=("$t")
 done
+for t in build/test/integration/*; do
+	[[ -x $t && $t != *.d ]] || continue
+	grep -q '^/\* itest: driven' "test/integration/${t##*/}.c" 2>/dev/null ||
+		tests+=("$t")
+done
 for t in test/integration/*.sh test/e2e/*.sh; do
-	# sourced helpers, not tests
-	[[ $(basename "$t") == lib_*.sh || $t == *_common.sh ]] && continue
+	# the integration programs' runner and sourced helpers, not tests
+	[[ $t == */run_binary.sh || $(basename "$t") == lib_*.sh ||
+	   $t == *_common.sh ]] && continue
 	[[ -f $t ]] && tests+=("$t")
 done
 
@@ -37,6 +48,9 @@ for t in "${tests[@]}"; do
 	start=$SECONDS
 	if [[ $t == *.sh ]]; then
 		timeout -k 10 "${TEST_TIMEOUT:-900}" bash "$t" >"$log" 2>&1
+	elif [[ $t == build/test/integration/* ]]; then
+		timeout -k 10 "${TEST_TIMEOUT:-900}" \
+			bash test/integration/run_binary.sh "$t" >"$log" 2>&1
 	else
 		timeout -k 10 "${TEST_TIMEOUT:-900}" "$t" >"$log" 2>&1
 	fi

@@ -14,19 +14,11 @@
  * "err -ERRNO ms T" when the connection fails; exits 0 either way, 2 on
  * bad arguments.
  */
-#include <errno.h>
-#include <fcntl.h>
-#include <inttypes.h>
-#include <poll.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/socket.h>
-#include <sys/time.h>
-#include <time.h>
-#include <unistd.h>
+/* itest: driven by minisheep_cluster.sh */
 
-#include "sd_addr.h"
+#include <time.h>
+
+#include "itest.h"
 #include "sd_proto.h"
 
 #define LEN		4096
@@ -38,55 +30,6 @@ static uint64_t now_ms(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
-static int io_all(int fd, void *buf, size_t len, bool out)
-{
-	uint8_t *p = buf;
-
-	while (len) {
-		ssize_t n = out ? send(fd, p, len, MSG_NOSIGNAL) :
-			read(fd, p, len);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -errno;
-		if (n == 0)
-			return -ECONNRESET;
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
-static int connect_to(const char *addr, int *fdp)
-{
-	struct timeval tv = { .tv_sec = TIMEOUT_S };
-	struct sd_addr a;
-	struct pollfd pfd;
-	int fd, ret, err = 0;
-	socklen_t len = sizeof(err);
-
-	if (sd_addr_parse(addr, &a))
-		return -EINVAL;
-	ret = sd_addr_connect(&a, &fd);
-	if (ret && ret != -EINPROGRESS)
-		return ret;
-	if (ret == -EINPROGRESS) {
-		pfd.fd = fd;
-		pfd.events = POLLOUT;
-		if (poll(&pfd, 1, TIMEOUT_S * 1000) != 1 ||
-		    getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) || err) {
-			close(fd);
-			return err ? -err : -ETIMEDOUT;
-		}
-	}
-	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
-	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-	*fdp = fd;
-	return 0;
 }
 
 int main(int argc, char **argv)
@@ -143,22 +86,22 @@ int main(int argc, char **argv)
 		}
 		memset(buf, 0x5a, LEN);
 	}
-	ret = connect_to(argv[1], &fd);
+	ret = it_raw_connect(argv[1], TIMEOUT_S, &fd);
 	if (!ret && after)
 		usleep((useconds_t)after * 1000);
 	t0 = now_ms();
 	if (!ret) {
 		sd_req_encode(&q, hdr);
-		ret = io_all(fd, hdr, sizeof(hdr), true);
+		ret = it_io_all(fd, hdr, sizeof(hdr), true);
 	}
 	if (!ret && (q.flags & SD_FLAG_CMD_WRITE))
-		ret = io_all(fd, buf, q.data_length, true);
+		ret = it_io_all(fd, buf, q.data_length, true);
 	if (!ret)
-		ret = io_all(fd, hdr, sizeof(hdr), false);
+		ret = it_io_all(fd, hdr, sizeof(hdr), false);
 	if (!ret) {
 		sd_rsp_decode(hdr, &rsp);
 		ret = rsp.data_length > inlen ? -EPROTO :
-			io_all(fd, buf, rsp.data_length, false);
+			it_io_all(fd, buf, rsp.data_length, false);
 	}
 	if (ret)
 		printf("err %d ms %" PRIu64 "\n", ret, now_ms() - t0);

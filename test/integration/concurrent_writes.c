@@ -2,6 +2,7 @@
 /*
  * concurrent_writes - 16 threads writing one shared VDI handle at once.
  * Usage: concurrent_writes ADDR VDI [SEED]
+ * (SEED, else $CONCURRENT_SEED, else the time and pid; a run prints it)
  *
  * The VDI starts empty, so many first writes allocate objects, and the
  * regions below cross object boundaries so several threads allocate and
@@ -122,6 +123,20 @@ static void note_error(struct worker *w, const char *what, int ret,
 			 what, off, len, ret);
 }
 
+/* write pattern @seed to [off, off+len) and, once acknowledged, the shadow */
+static void model_write(struct worker *w, uint8_t *buf, uint64_t off,
+			uint64_t len, uint64_t seed, const char *what)
+{
+	int ret;
+
+	it_pat_fill(buf, len, off, seed);
+	ret = sd_vdi_pwrite(vdi, buf, len, off, 0);
+	if (ret)
+		note_error(w, what, ret, off, len);
+	else
+		memcpy(shadow + off, buf, len);
+}
+
 static void private_op(struct worker *w, uint8_t *buf, uint64_t seq)
 {
 	uint64_t base = PRIV_OFF + (uint64_t)w->id * PRIV_LEN, off, len;
@@ -142,31 +157,20 @@ static void private_op(struct worker *w, uint8_t *buf, uint64_t seq)
 		}
 		return;
 	}
-	it_pat_fill(buf, len, off, seed);
-	ret = sd_vdi_pwrite(vdi, buf, len, off, 0);
-	if (ret)
-		note_error(w, "private pwrite", ret, off, len);
-	else
-		memcpy(shadow + off, buf, len);
+	model_write(w, buf, off, len, seed, "private pwrite");
 }
 
 static void locked_op(struct worker *w, uint8_t *buf, uint64_t seq)
 {
 	uint64_t seed = ((uint64_t)(w->id + 1) << 32) | (1u << 30) | seq;
 	uint64_t off, len, b, first, last;
-	int ret;
 
 	pick_range(w, LOCK_OFF, LOCK_LEN, 64 * 1024, &off, &len);
 	first = off / IT_BLOCK - LOCK_FIRST_BLK;
 	last = (off + len - 1) / IT_BLOCK - LOCK_FIRST_BLK;
 	for (b = first; b <= last; b++)
 		pthread_mutex_lock(&blk_locks[b]);
-	it_pat_fill(buf, len, off, seed);
-	ret = sd_vdi_pwrite(vdi, buf, len, off, 0);
-	if (ret)
-		note_error(w, "locked pwrite", ret, off, len);
-	else
-		memcpy(shadow + off, buf, len);
+	model_write(w, buf, off, len, seed, "locked pwrite");
 	for (b = last + 1; b-- > first;)
 		pthread_mutex_unlock(&blk_locks[b]);
 }
@@ -216,28 +220,6 @@ static void *worker_main(void *arg)
 }
 
 /* exact regions: [off, off+len) against the shadow */
-static int check_exact(struct sd_vdi *v, uint64_t off, uint64_t len,
-		       char *why, size_t wl)
-{
-	uint8_t *buf = it_alloc(len);
-	uint64_t i;
-	int ret = sd_vdi_pread(v, buf, len, off);
-
-	if (ret) {
-		snprintf(why, wl, "pread(%" PRIu64 ", %" PRIu64 ") = %d: %s",
-			 off, len, ret, sd_get_error());
-	} else if (memcmp(buf, shadow + off, len)) {
-		for (i = 0; buf[i] == shadow[off + i]; i++)
-			;
-		snprintf(why, wl, "byte %" PRIu64 " (object %" PRIu64 ") is "
-			 "0x%02x, model says 0x%02x", off + i, (off + i) / S,
-			 buf[i], shadow[off + i]);
-		ret = -1;
-	}
-	free(buf);
-	return ret;
-}
-
 /* per racy block, the writes that covered it */
 struct blk_writes {
 	struct racy_write **w;
@@ -246,29 +228,16 @@ struct blk_writes {
 
 static struct blk_writes *racy_index(void)
 {
-	struct blk_writes *bw = calloc(RACY_BLOCKS, sizeof(*bw));
+	struct blk_writes *bw = it_alloc(RACY_BLOCKS * sizeof(*bw));
 	int t, i;
 	uint32_t b;
 
-	if (!bw)
-		it_die("concurrent: alloc", "no memory");
 	for (t = 0; t < NR_THREADS; t++)
 		for (i = 0; i < workers[t].nr_racy; i++) {
 			struct racy_write *r = &workers[t].racy[i];
 
-			for (b = r->first; b < r->first + r->nr; b++) {
-				struct blk_writes *x = &bw[b];
-
-				if (x->n == x->cap) {
-					x->cap = x->cap ? 2 * x->cap : 4;
-					x->w = realloc(x->w, x->cap *
-						       sizeof(*x->w));
-					if (!x->w)
-						it_die("concurrent: alloc",
-						       "no memory");
-				}
-				x->w[x->n++] = r;
-			}
+			for (b = r->first; b < r->first + r->nr; b++)
+				IT_PUSH(bw[b].w, bw[b].n, bw[b].cap, r);
 		}
 	return bw;
 }
@@ -351,8 +320,8 @@ static void verify_all(struct sd_vdi *v, struct blk_writes *bw,
 	int t, bad = 0, nbad;
 
 	for (t = 0; t < NR_THREADS && !bad; t++)
-		if (check_exact(v, PRIV_OFF + t * PRIV_LEN, PRIV_LEN, why,
-				sizeof(why)))
+		if (it_read_compare(v, shadow, PRIV_OFF + t * PRIV_LEN,
+				    PRIV_LEN, why, sizeof(why)))
 			bad = t + 1;
 	snprintf(name, sizeof(name), "concurrent: %s private regions exact",
 		 when);
@@ -360,8 +329,8 @@ static void verify_all(struct sd_vdi *v, struct blk_writes *bw,
 
 	snprintf(name, sizeof(name), "concurrent: %s locked region exact",
 		 when);
-	CHECK(check_exact(v, LOCK_OFF, LOCK_LEN, why, sizeof(why)) == 0, name,
-	      "%s", why);
+	CHECK(it_read_compare(v, shadow, LOCK_OFF, LOCK_LEN, why,
+			      sizeof(why)) == 0, name, "%s", why);
 
 	nbad = check_racy(v, bw, why, sizeof(why), racy_content);
 	snprintf(name, sizeof(name), "concurrent: %s racy region consistent",
@@ -370,16 +339,16 @@ static void verify_all(struct sd_vdi *v, struct blk_writes *bw,
 
 	snprintf(name, sizeof(name), "concurrent: %s gaps between regions "
 		 "read zeros", when);
-	CHECK(check_exact(v, 0, PRIV_OFF, why, sizeof(why)) == 0 &&
-	      check_exact(v, PRIV_OFF + NR_THREADS * PRIV_LEN,
-			  LOCK_OFF - PRIV_OFF - NR_THREADS * PRIV_LEN, why,
-			  sizeof(why)) == 0 &&
-	      check_exact(v, LOCK_OFF + LOCK_LEN,
-			  RACY_OFF - LOCK_OFF - LOCK_LEN, why,
-			  sizeof(why)) == 0 &&
-	      check_exact(v, RACY_OFF + RACY_LEN,
-			  VDI_SIZE - RACY_OFF - RACY_LEN, why,
-			  sizeof(why)) == 0, name, "%s", why);
+	CHECK(it_read_compare(v, shadow, 0, PRIV_OFF, why, sizeof(why)) == 0 &&
+	      it_read_compare(v, shadow, PRIV_OFF + NR_THREADS * PRIV_LEN,
+			      LOCK_OFF - PRIV_OFF - NR_THREADS * PRIV_LEN, why,
+			      sizeof(why)) == 0 &&
+	      it_read_compare(v, shadow, LOCK_OFF + LOCK_LEN,
+			      RACY_OFF - LOCK_OFF - LOCK_LEN, why,
+			      sizeof(why)) == 0 &&
+	      it_read_compare(v, shadow, RACY_OFF + RACY_LEN,
+			      VDI_SIZE - RACY_OFF - RACY_LEN, why,
+			      sizeof(why)) == 0, name, "%s", why);
 }
 
 int main(int argc, char **argv)
@@ -388,33 +357,24 @@ int main(int argc, char **argv)
 	struct sd_client *c, *c2;
 	struct sd_vdi *v2 = NULL;
 	uint8_t *racy1 = NULL, *racy2 = NULL;
+	const char *seed_str = getenv("CONCURRENT_SEED");
 	uint64_t seed, b;
 	int t, ret, errors = 0, readbad = 0, nracy = 0;
 	char why[300] = "";
-	uint32_t vid;
 
-	if (argc < 3) {
-		fprintf(stderr, "usage: %s ADDR VDI [SEED]\n", argv[0]);
-		return 2;
-	}
-	seed = argc > 3 ? strtoull(argv[3], NULL, 0) :
-			  (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 16);
+	it_usage(argc >= 3, argv[0], "ADDR VDI [SEED]");
+	if (argc > 3)
+		seed_str = argv[3];
+	seed = seed_str && seed_str[0] ? strtoull(seed_str, NULL, 0) :
+		(uint64_t)time(NULL) ^ ((uint64_t)getpid() << 16);
 	printf("# concurrent_writes seed %" PRIu64 "\n", seed);
 
 	c = it_client(argv[1], 4, 15000);
-	ret = sd_vdi_create(c, argv[2], VDI_SIZE, 0, &vid);
-	if (ret)
-		it_die("concurrent: create", "sd_vdi_create(%s) = %d: %s",
-		       argv[2], ret, sd_get_error());
-	ret = it_open(c, argv[2], NULL, 0, SD_LOCK_NORMAL, &vdi);
-	if (ret)
-		it_die("concurrent: open", "sd_vdi_open = %d: %s", ret,
-		       sd_get_error());
+	vdi = it_create_open(c, argv[2], VDI_SIZE, 0, SD_LOCK_NORMAL,
+			     "concurrent", NULL);
 	S = sd_vdi_object_size(vdi);
-	shadow = calloc(1, VDI_SIZE);
-	blk_locks = calloc(LOCK_BLOCKS, sizeof(*blk_locks));
-	if (!shadow || !blk_locks)
-		it_die("concurrent: alloc", "no memory");
+	shadow = it_alloc(VDI_SIZE);
+	blk_locks = it_alloc(LOCK_BLOCKS * sizeof(*blk_locks));
 	for (b = 0; b < LOCK_BLOCKS; b++)
 		pthread_mutex_init(&blk_locks[b], NULL);
 	pthread_barrier_init(&start_line, NULL, NR_THREADS);

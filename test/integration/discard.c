@@ -11,9 +11,6 @@
  * reads zeros), zeroes with UNMAP, and runs an async discard.  Everything is
  * compared with an exact in-memory model, before and after a reopen.
  */
-#include <inttypes.h>
-#include <pthread.h>
-
 #include "itest.h"
 
 #define VDI_SIZE	(64 * IT_MIB)
@@ -26,37 +23,13 @@ static void model_zero(uint64_t off, uint64_t len)
 	memset(shadow + off, 0, len);
 }
 
-static int verify(struct sd_vdi *v, uint64_t off, uint64_t len, char *why,
-		  size_t wl)
-{
-	uint8_t *buf = it_alloc(len);
-	uint64_t i;
-	int ret;
-
-	memset(buf, 0xee, len);
-	ret = sd_vdi_pread(v, buf, len, off);
-	if (ret) {
-		snprintf(why, wl, "pread(%" PRIu64 ", %" PRIu64 ") = %d: %s",
-			 off, len, ret, sd_get_error());
-	} else if (memcmp(buf, shadow + off, len)) {
-		for (i = 0; buf[i] == shadow[off + i]; i++)
-			;
-		snprintf(why, wl, "byte %" PRIu64 " (object %" PRIu64
-			 " + %" PRIu64 ") is 0x%02x, expected 0x%02x",
-			 off + i, (off + i) / S, (off + i) % S, buf[i],
-			 shadow[off + i]);
-		ret = -1;
-	}
-	free(buf);
-	return ret;
-}
-
 static void check_range(struct sd_vdi *v, const char *name, uint64_t off,
 			uint64_t len)
 {
 	char why[256] = "";
 
-	CHECK(verify(v, off, len, why, sizeof(why)) == 0, name, "%s", why);
+	CHECK(it_read_compare(v, shadow, off, len, why, sizeof(why)) == 0, name,
+	      "%s", why);
 }
 
 static void check_alloc(struct sd_vdi *v, const char *name, uint64_t obj,
@@ -84,99 +57,57 @@ static void do_discard(struct sd_vdi *v, const char *name, uint64_t off,
 		model_zero(off, len);
 }
 
-struct aio_wait {
-	pthread_mutex_t lock;
-	pthread_cond_t cond;
-	int done, err;
+/* what check_all() expects of each object after the steps of main() */
+static const struct {
+	uint64_t obj;
+	bool allocated;
+	const char *what;
+} final_alloc[] = {
+	{ 1, false, "whole discard deallocated object 1" },
+	{ 2, true, "rewrite reallocated object 2" },
+	{ 0, true, "partly discarded object 0 stays allocated" },
+	{ 3, true, "partly discarded object 3 stays allocated" },
+	{ 10, false, "discard of a hole keeps object 10 unallocated" },
+	{ 8, true, "zero without UNMAP allocated object 8" },
+	{ 6, false, "async discard deallocated object 6" },
+	{ 7, false, "zero with UNMAP deallocated object 7" },
 };
-
-static void aio_done(void *opaque, int err)
-{
-	struct aio_wait *w = opaque;
-
-	pthread_mutex_lock(&w->lock);
-	w->err = err;
-	w->done = 1;
-	pthread_cond_signal(&w->cond);
-	pthread_mutex_unlock(&w->lock);
-}
 
 static void check_all(struct sd_vdi *v, const char *when)
 {
 	char name[128];
+	size_t i;
 
 	snprintf(name, sizeof(name), "discard: %s objects 0-12 equal the model",
 		 when);
 	check_range(v, name, 0, 13 * S);
-	snprintf(name, sizeof(name), "discard: %s whole discard deallocated "
-		 "object 1", when);
-	check_alloc(v, name, 1, false);
-	snprintf(name, sizeof(name), "discard: %s rewrite reallocated "
-		 "object 2", when);
-	check_alloc(v, name, 2, true);
-	snprintf(name, sizeof(name), "discard: %s partly discarded object 0 "
-		 "stays allocated", when);
-	check_alloc(v, name, 0, true);
-	snprintf(name, sizeof(name), "discard: %s partly discarded object 3 "
-		 "stays allocated", when);
-	check_alloc(v, name, 3, true);
-	snprintf(name, sizeof(name), "discard: %s discard of a hole keeps "
-		 "object 10 unallocated", when);
-	check_alloc(v, name, 10, false);
-	snprintf(name, sizeof(name), "discard: %s zero without UNMAP "
-		 "allocated object 8", when);
-	check_alloc(v, name, 8, true);
-	snprintf(name, sizeof(name), "discard: %s async discard deallocated "
-		 "object 6", when);
-	check_alloc(v, name, 6, false);
-	snprintf(name, sizeof(name), "discard: %s zero with UNMAP "
-		 "deallocated object 7", when);
-	check_alloc(v, name, 7, false);
+	for (i = 0; i < sizeof(final_alloc) / sizeof(final_alloc[0]); i++) {
+		snprintf(name, sizeof(name), "discard: %s %s", when,
+			 final_alloc[i].what);
+		check_alloc(v, name, final_alloc[i].obj,
+			    final_alloc[i].allocated);
+	}
 }
 
 int main(int argc, char **argv)
 {
-	struct aio_wait w = { PTHREAD_MUTEX_INITIALIZER,
-			      PTHREAD_COND_INITIALIZER, 0, 0 };
+	struct it_aio w = IT_AIO_INIT;
 	struct sd_client *c;
 	struct sd_vdi *v = NULL;
-	uint8_t *buf;
-	uint32_t vid;
 	int ret;
 
-	if (argc < 3) {
-		fprintf(stderr, "usage: %s ADDR VDI\n", argv[0]);
-		return 2;
-	}
+	it_usage(argc >= 3, argv[0], "ADDR VDI");
 	c = it_client(argv[1], 0, 10000);
-	ret = sd_vdi_create(c, argv[2], VDI_SIZE, 0, &vid);
-	if (ret)
-		it_die("discard: create", "sd_vdi_create(%s) = %d: %s", argv[2],
-		       ret, sd_get_error());
-	ret = it_open(c, argv[2], NULL, 0, SD_LOCK_NORMAL, &v);
-	if (ret)
-		it_die("discard: open", "sd_vdi_open = %d: %s", ret,
-		       sd_get_error());
+	v = it_create_open(c, argv[2], VDI_SIZE, 0, SD_LOCK_NORMAL, "discard",
+			   NULL);
 	S = sd_vdi_object_size(v);
 	if (VDI_SIZE < 16 * S)
 		it_die("discard: size", "object size %" PRIu64 " too large", S);
-	shadow = calloc(1, VDI_SIZE);
-	if (!shadow)
-		it_die("discard: alloc", "no memory");
+	shadow = it_alloc(VDI_SIZE);
 
 	/* objects 0-4 and 6-7 full of data, object 5 untouched */
-	buf = it_alloc(5 * S);
-	it_pat_fill(buf, 5 * S, 0, 7);
-	ret = sd_vdi_pwrite(v, buf, 5 * S, 0, 0);
-	CHECK(ret == 0, "discard: fill objects 0-4", "= %d: %s", ret,
-	      sd_get_error());
-	memcpy(shadow, buf, 5 * S);
-	it_pat_fill(buf, 2 * S, 6 * S, 8);
-	ret = sd_vdi_pwrite(v, buf, 2 * S, 6 * S, 0);
-	CHECK(ret == 0, "discard: fill objects 6-7", "= %d: %s", ret,
-	      sd_get_error());
-	memcpy(shadow + 6 * S, buf, 2 * S);
-	free(buf);
+	it_write_pat(v, 0, 5 * S, 7, shadow, "discard: fill objects 0-4");
+	it_write_pat(v, 6 * S, 2 * S, 8, shadow, "discard: fill objects 6-7");
 
 	do_discard(v, "discard: whole objects 1-2", S, 2 * S);
 	check_range(v, "discard: objects 1-2 read zeros, neighbours intact",
@@ -211,27 +142,17 @@ int main(int argc, char **argv)
 		model_zero(7 * S, S);
 	check_alloc(v, "discard: zero with UNMAP deallocates", 7, false);
 
-	ret = sd_vdi_aio_discard(v, 6 * S, S, aio_done, &w);
-	if (!ret) {
-		pthread_mutex_lock(&w.lock);
-		while (!w.done)
-			pthread_cond_wait(&w.cond, &w.lock);
-		pthread_mutex_unlock(&w.lock);
-		ret = w.err;
-	}
+	ret = sd_vdi_aio_discard(v, 6 * S, S, it_aio_done, &w);
+	if (!ret)
+		ret = it_aio_wait(&w);
 	CHECK(ret == 0, "discard: async discard of object 6", "= %d: %s", ret,
 	      sd_get_error());
 	if (!ret)
 		model_zero(6 * S, S);
 
 	/* a write into a discarded object allocates it again */
-	buf = it_alloc(1000);
-	it_pat_fill(buf, 1000, 2 * S + 500, 9);
-	ret = sd_vdi_pwrite(v, buf, 1000, 2 * S + 500, 0);
-	CHECK(ret == 0, "discard: rewrite into a discarded object", "= %d: %s",
-	      ret, sd_get_error());
-	memcpy(shadow + 2 * S + 500, buf, 1000);
-	free(buf);
+	it_write_pat(v, 2 * S + 500, 1000, 9, shadow,
+		     "discard: rewrite into a discarded object");
 	check_range(v, "discard: rewritten object reads data and zeros",
 		    2 * S, S);
 	/* discard the rest around it again (partial, object stays) */

@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
  * error_results - sheep error results reach the caller as errnos, and the
- * handle stays usable.  Usage: error_results ADDR VDI CTLPATH
+ * handle stays usable.  Usage: error_results ADDR VDI, with IT_SHEEP_CTL
+ * naming minisheep's control socket (see run_binary.sh); without it the
+ * program skips.
  *
  * With minisheep's `error OP RESULT 1` one request fails:
  *   WRITE_OBJ NO_SPACE            a write to an allocated object -> -ENOSPC,
@@ -13,9 +15,6 @@
  * Data written before and after the failures reads back intact, also after
  * a reopen.
  */
-#include <inttypes.h>
-#include <pthread.h>
-
 #include "itest.h"
 
 static const char *ctl_path;
@@ -28,49 +27,28 @@ static void ctl(const char *cmd)
 		it_die("errors: control", "'%s' -> '%s'", cmd, ans);
 }
 
-struct aio_wait {
-	pthread_mutex_t lock;
-	pthread_cond_t cond;
-	int done, err;
-};
-
-static void aio_done(void *opaque, int err)
-{
-	struct aio_wait *w = opaque;
-
-	pthread_mutex_lock(&w->lock);
-	w->err = err;
-	w->done = 1;
-	pthread_cond_signal(&w->cond);
-	pthread_mutex_unlock(&w->lock);
-}
-
 int main(int argc, char **argv)
 {
-	struct aio_wait w = { PTHREAD_MUTEX_INITIALIZER,
-			      PTHREAD_COND_INITIALIZER, 0, 0 };
+	struct it_aio w = IT_AIO_INIT;
 	struct sd_client *c;
 	struct sd_vdi *v = NULL;
 	uint8_t *buf, *rbuf;
 	uint64_t S, run, len = 200000;
 	struct iovec iov;
-	uint32_t vid;
 	bool alloc;
 	int ret;
 
-	if (argc < 4) {
-		fprintf(stderr, "usage: %s ADDR VDI CTLPATH\n", argv[0]);
-		return 2;
+	it_usage(argc >= 3, argv[0], "ADDR VDI (IT_SHEEP_CTL: control socket)");
+	ctl_path = getenv("IT_SHEEP_CTL");
+	if (!ctl_path || !ctl_path[0]) {
+		t_skip("errors: injected results",
+		       "needs minisheep's fault controls (SHEEP_ADDR set)");
+		return 0;
 	}
-	ctl_path = argv[3];
 	c = it_client(argv[1], 0, 10000);
 	ctl("reset");
-	ret = sd_vdi_create(c, argv[2], 64 * IT_MIB, 0, &vid);
-	if (ret)
-		it_die("errors: create", "= %d: %s", ret, sd_get_error());
-	ret = it_open(c, argv[2], NULL, 0, SD_LOCK_NORMAL, &v);
-	if (ret)
-		it_die("errors: open", "= %d: %s", ret, sd_get_error());
+	v = it_create_open(c, argv[2], 64 * IT_MIB, 0, SD_LOCK_NORMAL,
+			   "errors", NULL);
 	S = sd_vdi_object_size(v);
 	buf = it_alloc(len);
 	rbuf = it_alloc(len);
@@ -124,14 +102,9 @@ int main(int argc, char **argv)
 	ctl("error READ_OBJ EIO 1");
 	iov.iov_base = rbuf;
 	iov.iov_len = 4096;
-	ret = sd_vdi_aio_read(v, &iov, 1, S + 10, aio_done, &w);
-	if (!ret) {
-		pthread_mutex_lock(&w.lock);
-		while (!w.done)
-			pthread_cond_wait(&w.cond, &w.lock);
-		pthread_mutex_unlock(&w.lock);
-		ret = w.err;
-	}
+	ret = sd_vdi_aio_read(v, &iov, 1, S + 10, it_aio_done, &w);
+	if (!ret)
+		ret = it_aio_wait(&w);
 	CHECK(ret == -EIO, "errors: async read gets -EIO in done()",
 	      "got %d", ret);
 	ctl("reset");

@@ -22,6 +22,8 @@
  * through a new client and handle.  An acknowledged write that is missing
  * is reported with the slot, offset and seeds involved.
  */
+/* itest: driven by fault_load.sh */
+
 #include <getopt.h>
 #include <inttypes.h>
 #include <pthread.h>
@@ -83,12 +85,7 @@ static uint64_t rnd(void)
 
 static const char *cname(const char *what)
 {
-	static char buf[8][200];
-	static int n;
-
-	n = (n + 1) % 8;
-	snprintf(buf[n], sizeof(buf[n]), "%s: %s", label, what);
-	return buf[n];
+	return it_name(label, what);
 }
 
 /*
@@ -358,12 +355,10 @@ static void vread_done(void *opaque, int err)
  */
 static int verify_slots(struct sd_vdi *v, char *why, size_t wl)
 {
-	struct vread *r = calloc(nr_slots, sizeof(*r));
+	struct vread *r = it_alloc(nr_slots * sizeof(*r));
 	int i, bad = 0, ret, left = 0;
 	char w[300];
 
-	if (!r)
-		it_die(cname("alloc"), "no memory");
 	for (i = 0; i < nr_slots; i++) {
 		r[i].buf = it_alloc(slots[i].len);
 		r[i].iov.iov_base = r[i].buf;
@@ -428,7 +423,6 @@ int main(int argc, char **argv)
 	struct sd_client_stats cs;
 	struct sd_vdi *v, *v2;
 	char why[300] = "";
-	uint32_t vid;
 
 	while ((opt = getopt_long(argc, argv, "", lopts, NULL)) != -1) {
 		switch (opt) {
@@ -456,14 +450,8 @@ int main(int argc, char **argv)
 	/* slot i is centred on the MiB boundary i+1 */
 	size = ((uint64_t)nr_slots + 2) * IT_MIB;
 	size = (size + 8 * IT_MIB - 1) / (8 * IT_MIB) * (8 * IT_MIB);
-	ret = sd_vdi_create(c, argv[optind + 1], size, 0, &vid);
-	if (ret)
-		it_die(cname("create"), "sd_vdi_create(%s) = %d: %s",
-		       argv[optind + 1], ret, sd_get_error());
-	ret = it_open(c, argv[optind + 1], NULL, 0, SD_LOCK_NORMAL, &v);
-	if (ret)
-		it_die(cname("open"), "sd_vdi_open = %d: %s", ret,
-		       sd_get_error());
+	v = it_create_open(c, argv[optind + 1], size, 0, SD_LOCK_NORMAL, label,
+			   NULL);
 	S = sd_vdi_object_size(v);
 	for (i = 0; i < nr_slots; i++) {
 		uint64_t h1 = 512 + rnd() % SLOT_HALF;

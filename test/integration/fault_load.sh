@@ -12,14 +12,13 @@
 source "$(dirname "$0")/../lib.sh"
 source "$(dirname "$0")/itest.bash"
 
-BIN=$TOP/build/test/integration/fault_load
 if ! own_sheep; then
 	for m in reorder delay drop kill restart; do
 		skip "fault[$m]" "needs minisheep's fault controls (SHEEP_ADDR set)"
 	done
 	exit 0
 fi
-[[ -x $BIN ]] || { fail "fault: binary" "$BIN not built"; exit 1; }
+it_bin fault fault_load
 sheep_addr || { fail "fault: sheep" "cannot start minisheep"; exit 1; }
 
 ctl() {

@@ -22,6 +22,8 @@
  *
  * Children are forked before the parent makes any client.
  */
+/* itest: driven by hostlock.sh */
+
 #include <errno.h>
 #include <limits.h>
 #include <signal.h>
@@ -41,14 +43,6 @@
 
 static const char *addr;
 
-static int open_vdi(struct sd_client *c, const char *name,
-		    enum sd_lock_mode mode, struct sd_vdi **v)
-{
-	struct sd_vdi_open_args a = { .name = name, .lock = mode };
-
-	return sd_vdi_open(c, &a, v);
-}
-
 /* child: open, write the pattern, then die as kill -9 would leave it */
 static void child_crash(const char *name, enum sd_lock_mode mode)
 {
@@ -56,7 +50,7 @@ static void child_crash(const char *name, enum sd_lock_mode mode)
 	struct sd_vdi *v;
 	uint8_t buf[PAT_LEN];
 
-	if (open_vdi(c, name, mode, &v)) {
+	if (it_open(c, name, NULL, 0, mode, &v)) {
 		fprintf(stderr, "crash: open %s: %s\n", name, sd_get_error());
 		_exit(2);
 	}
@@ -100,7 +94,7 @@ static pid_t fork_hold(const char *name, int *tell)
 		close(up[0]);
 		close(down[1]);
 		c = it_client(addr, 2, 10000);
-		if (open_vdi(c, name, SD_LOCK_NORMAL, &v))
+		if (it_open(c, name, NULL, 0, SD_LOCK_NORMAL, &v))
 			_exit(2);
 		if (write(up[1], "o", 1) != 1)
 			_exit(3);
@@ -158,12 +152,15 @@ static double now_s(void)
 	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
-static void make(struct sd_client *c, const char *name)
+/* create @name through a client of its own, gone before any fork */
+static void make(const char *name)
 {
+	struct sd_client *c = it_client(addr, 2, 10000);
 	int ret = sd_vdi_create(c, name, SIZE, 0, NULL);
 
 	if (ret)
 		it_die("create", "%s: %s", name, sd_get_error());
+	sd_client_free(c);
 }
 
 static void case_crash_takeover(const char *name)
@@ -176,14 +173,12 @@ static void case_crash_takeover(const char *name)
 	double t;
 	int ret;
 
-	c = it_client(addr, 2, 10000);
-	make(c, name);
-	sd_client_free(c);
+	make(name);
 	dead = fork_crash(name, SD_LOCK_NORMAL);
 
 	c = it_client(addr, 2, 10000);
 	t = now_s();
-	ret = open_vdi(c, name, SD_LOCK_NORMAL, &v);
+	ret = it_open(c, name, NULL, 0, SD_LOCK_NORMAL, &v);
 	t = now_s() - t;
 	CHECK(!ret && t < 2.0, "crash: the next open of this host takes the lock over within 2 s",
 	      "ret %d (%.2f s): %s", ret, t, sd_get_error());
@@ -204,11 +199,8 @@ static void case_crash_takeover(const char *name)
 	sd_vdi_close(v);
 	CHECK(!record_of(c, name, &r) && r.state == SD_HL_RELEASED,
 	      "close: record says released", "state %d", r.state);
-	ret = open_vdi(c, name, SD_LOCK_NORMAL, &v);
-	CHECK(!ret, "close: the lock was released (reopen)", "%s",
-	      sd_get_error());
-	if (!ret)
-		sd_vdi_close(v);
+	it_open_expect(c, name, NULL, SD_LOCK_NORMAL, 0,
+		       "close: the lock was released (reopen)");
 	sd_client_free(c);
 }
 
@@ -220,13 +212,11 @@ static void case_live_holder(const char *name)
 	int tell, ret;
 	pid_t pid;
 
-	c = it_client(addr, 2, 10000);
-	make(c, name);
-	sd_client_free(c);
+	make(name);
 	pid = fork_hold(name, &tell);
 
 	c = it_client(addr, 2, 10000);
-	ret = open_vdi(c, name, SD_LOCK_NORMAL, &v);
+	ret = it_open(c, name, NULL, 0, SD_LOCK_NORMAL, &v);
 	snprintf(want, sizeof(want),
 		 "VDI '%s' is already locked by pid %d on this host", name,
 		 (int)pid);
@@ -240,11 +230,8 @@ static void case_live_holder(const char *name)
 	      "live holder: sd_vdi_unlock refuses without force",
 	      "ret %d '%s'", ret, sd_get_error());
 	end_hold(pid, tell);
-	ret = open_vdi(c, name, SD_LOCK_NORMAL, &v);
-	CHECK(!ret, "live holder: after it closed, the open succeeds", "%s",
-	      sd_get_error());
-	if (!ret)
-		sd_vdi_close(v);
+	it_open_expect(c, name, NULL, SD_LOCK_NORMAL, 0,
+		       "live holder: after it closed, the open succeeds");
 	sd_client_free(c);
 }
 
@@ -256,15 +243,13 @@ static void case_other_host(const char *name, const char *dir_a,
 	char what[512];
 	int ret;
 
-	c = it_client(addr, 2, 10000);
-	make(c, name);
-	sd_client_free(c);
+	make(name);
 	setenv(SD_HOSTLOCK_ENV, dir_a, 1);
 	fork_crash(name, SD_LOCK_NORMAL);
 	setenv(SD_HOSTLOCK_ENV, dir_b, 1);
 
 	c = it_client(addr, 2, 10000);
-	ret = open_vdi(c, name, SD_LOCK_NORMAL, &v);
+	ret = it_open(c, name, NULL, 0, SD_LOCK_NORMAL, &v);
 	CHECK(ret == -EBUSY && strstr(sd_get_error(), "VDI is already locked") &&
 	      strstr(sd_get_error(), "sdctl vdi unlock"),
 	      "other host: refused with the unlock hint", "ret %d '%s'", ret,
@@ -275,11 +260,8 @@ static void case_other_host(const char *name, const char *dir_a,
 	CHECK(!ret && strstr(what, "released the normal lock"),
 	      "other host: sd_vdi_unlock releases it", "ret %d '%s'", ret,
 	      sd_get_error());
-	ret = open_vdi(c, name, SD_LOCK_NORMAL, &v);
-	CHECK(!ret, "other host: then the open succeeds", "%s",
-	      sd_get_error());
-	if (!ret)
-		sd_vdi_close(v);
+	it_open_expect(c, name, NULL, SD_LOCK_NORMAL, 0,
+		       "other host: then the open succeeds");
 	sd_client_free(c);
 }
 
@@ -289,13 +271,11 @@ static void case_shared(const char *name)
 	struct sd_vdi *v;
 	int ret;
 
-	c = it_client(addr, 2, 10000);
-	make(c, name);
-	sd_client_free(c);
+	make(name);
 	fork_crash(name, SD_LOCK_SHARED);
 
 	c = it_client(addr, 2, 10000);
-	ret = open_vdi(c, name, SD_LOCK_SHARED, &v);
+	ret = it_open(c, name, NULL, 0, SD_LOCK_SHARED, &v);
 	CHECK(!ret, "shared: after a crash the reopen joins (minisheep dropped the dead process's participation)",
 	      "%s", sd_get_error());
 	if (!ret)
@@ -305,10 +285,11 @@ static void case_shared(const char *name)
 
 static void case_unlock_errors(const char *name)
 {
-	struct sd_client *c = it_client(addr, 2, 10000);
+	struct sd_client *c;
 	int ret;
 
-	make(c, name);
+	make(name);
+	c = it_client(addr, 2, 10000);
 	ret = sd_vdi_unlock(c, name, NULL, 0, false, NULL, 0);
 	CHECK(ret == -ENOLCK, "unlock: an unlocked VDI -> -ENOLCK",
 	      "ret %d '%s'", ret, sd_get_error());
@@ -323,11 +304,7 @@ int main(int argc, char **argv)
 	char name[300], dir_a[PATH_MAX], dir_b[PATH_MAX];
 	const char *base;
 
-	if (argc != 4) {
-		fprintf(stderr, "usage: %s ADDR VDI suite|crash|hold\n",
-			argv[0]);
-		return 2;
-	}
+	it_usage(argc == 4, argv[0], "ADDR VDI suite|crash|hold");
 	addr = argv[1];
 	if (!strcmp(argv[3], "crash"))
 		child_crash(argv[2], SD_LOCK_NORMAL);
@@ -336,7 +313,7 @@ int main(int argc, char **argv)
 		struct sd_vdi *v;
 		char line[16];
 
-		if (open_vdi(c, argv[2], SD_LOCK_NORMAL, &v)) {
+		if (it_open(c, argv[2], NULL, 0, SD_LOCK_NORMAL, &v)) {
 			fprintf(stderr, "hold: %s\n", sd_get_error());
 			return 1;
 		}

@@ -12,13 +12,8 @@
 source "$(dirname "$0")/../lib.sh"
 source "$(dirname "$0")/itest.bash"
 
-BIN=$TOP/build/test/integration/hostlock
-[[ -x $BIN ]] || { fail "hostlock: binary" "$BIN not built"; exit 1; }
-if ! own_sheep; then
-	skip "hostlock" "needs a locking minisheep (SHEEP_ADDR set)"
-	exit 0
-fi
-start_minisheep --lock || { fail "hostlock: minisheep" "cannot start"; exit 1; }
+it_bin hostlock hostlock
+it_own_minisheep hostlock "needs a locking minisheep (SHEEP_ADDR set)" --lock
 it_run "hostlock" "$BIN" "$SHEEP" "$(vdi_name hl)" suite
 
 # ---- sdctl vdi unlock ------------------------------------------------------

@@ -13,8 +13,7 @@
  * "N OFFSET LEN" to DUMPDIR/list, so the shell driver can compare
  * `sdctl vdi read` output with them.
  */
-#include <pthread.h>
-#include <inttypes.h>
+/* itest: driven by io_patterns.sh and minisheep_workers.sh */
 
 #include "itest.h"
 
@@ -34,12 +33,7 @@ static char prefix[64];
 
 static const char *cname(const char *what)
 {
-	static char buf[8][256];
-	static int n;
-
-	n = (n + 1) % 8;
-	snprintf(buf[n], sizeof(buf[n]), "%s: %s", prefix, what);
-	return buf[n];
+	return it_name(prefix, what);
 }
 
 static void add_region(uint64_t off, uint64_t len, const char *what)
@@ -56,52 +50,15 @@ static void add_region(uint64_t off, uint64_t len, const char *what)
 static void do_write(struct sd_vdi *v, uint64_t off, uint64_t len,
 		     uint64_t seed, const char *what)
 {
-	uint8_t *buf = it_alloc(len);
-	int ret;
-
-	it_pat_fill(buf, len, off, seed);
-	ret = sd_vdi_pwrite(v, buf, len, off, 0);
-	CHECK(ret == 0, cname(what), "pwrite(off=%" PRIu64 ", len=%" PRIu64
-	      ") = %d: %s", off, len, ret, sd_get_error());
-	if (!ret)
-		memcpy(shadow + off, buf, len);
+	it_write_pat(v, off, len, seed, shadow, cname(what));
 	add_region(off, len, what);
-	free(buf);
-}
-
-struct aio_wait {
-	pthread_mutex_t lock;
-	pthread_cond_t cond;
-	int done;
-	int err;
-};
-
-static void aio_done(void *opaque, int err)
-{
-	struct aio_wait *w = opaque;
-
-	pthread_mutex_lock(&w->lock);
-	w->err = err;
-	w->done = 1;
-	pthread_cond_signal(&w->cond);
-	pthread_mutex_unlock(&w->lock);
-}
-
-static int aio_wait(struct aio_wait *w)
-{
-	pthread_mutex_lock(&w->lock);
-	while (!w->done)
-		pthread_cond_wait(&w->cond, &w->lock);
-	pthread_mutex_unlock(&w->lock);
-	return w->err;
 }
 
 /* async write of one buffer cut into three iovecs of odd sizes */
 static void do_aio_write3(struct sd_vdi *v, uint64_t off, uint64_t len,
 			  uint64_t seed, const char *what)
 {
-	struct aio_wait w = { PTHREAD_MUTEX_INITIALIZER,
-			      PTHREAD_COND_INITIALIZER, 0, 0 };
+	struct it_aio w = IT_AIO_INIT;
 	uint8_t *buf = it_alloc(len);
 	struct iovec iov[3];
 	uint64_t a = len / 3 + 1, b = len / 3 + 7;
@@ -114,9 +71,9 @@ static void do_aio_write3(struct sd_vdi *v, uint64_t off, uint64_t len,
 	iov[1].iov_len = b;
 	iov[2].iov_base = buf + a + b;
 	iov[2].iov_len = len - a - b;
-	ret = sd_vdi_aio_write(v, iov, 3, off, 0, aio_done, &w);
+	ret = sd_vdi_aio_write(v, iov, 3, off, 0, it_aio_done, &w);
 	if (!ret)
-		ret = aio_wait(&w);
+		ret = it_aio_wait(&w);
 	CHECK(ret == 0, cname(what), "aio_write 3 iovecs (off=%" PRIu64
 	      ", len=%" PRIu64 ") = %d: %s", off, len, ret, sd_get_error());
 	if (!ret)
@@ -125,40 +82,11 @@ static void do_aio_write3(struct sd_vdi *v, uint64_t off, uint64_t len,
 	free(buf);
 }
 
-/* compare [off, off+len) of the VDI with the shadow; returns 0 if equal */
-static int verify_range(struct sd_vdi *v, uint64_t off, uint64_t len,
-			char *why, size_t whylen)
-{
-	uint8_t *buf = it_alloc(len);
-	uint64_t i;
-	int ret;
-
-	memset(buf, 0xa5, len);
-	ret = sd_vdi_pread(v, buf, len, off);
-	if (ret) {
-		snprintf(why, whylen, "pread(off=%" PRIu64 ", len=%" PRIu64
-			 ") = %d: %s", off, len, ret, sd_get_error());
-		goto out;
-	}
-	if (memcmp(buf, shadow + off, len)) {
-		for (i = 0; i < len && buf[i] == shadow[off + i]; i++)
-			;
-		snprintf(why, whylen, "byte at %" PRIu64 " is 0x%02x, expected "
-			 "0x%02x (read off=%" PRIu64 " len=%" PRIu64 ")",
-			 off + i, buf[i], shadow[off + i], off, len);
-		ret = -1;
-	}
-out:
-	free(buf);
-	return ret;
-}
-
 /* async read of a region with margins into two iovecs */
 static int verify_range_aio2(struct sd_vdi *v, uint64_t off, uint64_t len,
 			     char *why, size_t whylen)
 {
-	struct aio_wait w = { PTHREAD_MUTEX_INITIALIZER,
-			      PTHREAD_COND_INITIALIZER, 0, 0 };
+	struct it_aio w = IT_AIO_INIT;
 	uint8_t *buf = it_alloc(len);
 	struct iovec iov[2];
 	int ret;
@@ -168,9 +96,9 @@ static int verify_range_aio2(struct sd_vdi *v, uint64_t off, uint64_t len,
 	iov[0].iov_len = len / 2 + 3;
 	iov[1].iov_base = buf + len / 2 + 3;
 	iov[1].iov_len = len - (len / 2 + 3);
-	ret = sd_vdi_aio_read(v, iov, 2, off, aio_done, &w);
+	ret = sd_vdi_aio_read(v, iov, 2, off, it_aio_done, &w);
 	if (!ret)
-		ret = aio_wait(&w);
+		ret = it_aio_wait(&w);
 	if (ret)
 		snprintf(why, whylen, "aio_read 2 iovecs = %d: %s", ret,
 			 sd_get_error());
@@ -194,7 +122,7 @@ static void verify_regions(struct sd_vdi *v, const char *when)
 		b = b + 8192 < vdi_size ? b + 8192 : vdi_size;
 		snprintf(name, sizeof(name), "%s read back %s", when,
 			 regions[i].what);
-		if (verify_range(v, a, b - a, why, sizeof(why))) {
+		if (it_read_compare(v, shadow, a, b - a, why, sizeof(why))) {
 			CHECK(0, cname(name), "%s", why);
 			bad++;
 		} else {
@@ -213,7 +141,7 @@ static void full_scan(struct sd_vdi *v, const char *when)
 	for (off = 0; off < vdi_size; off += chunk) {
 		uint64_t n = vdi_size - off < chunk ? vdi_size - off : chunk;
 
-		ret = verify_range(v, off, n, why, sizeof(why));
+		ret = it_read_compare(v, shadow, off, n, why, sizeof(why));
 		if (ret)
 			break;
 	}
@@ -255,27 +183,16 @@ int main(int argc, char **argv)
 	uint8_t byte;
 	int ret;
 
-	if (argc < 5) {
-		fprintf(stderr, "usage: %s ADDR VDI SHIFT SIZE_MIB [DUMPDIR]\n",
-			argv[0]);
-		return 2;
-	}
+	it_usage(argc >= 5, argv[0], "ADDR VDI SHIFT SIZE_MIB [DUMPDIR]");
 	shift = atoi(argv[3]);
 	vdi_size = strtoull(argv[4], NULL, 0) * IT_MIB;
 	snprintf(prefix, sizeof(prefix), "patterns[shift %u]",
 		 shift ? shift : SD_DEFAULT_BLOCK_SHIFT);
 
 	c = it_client(argv[1], 0, 10000);
-	ret = sd_vdi_create(c, argv[2], vdi_size, shift, &vid);
-	if (ret)
-		it_die(cname("create"), "sd_vdi_create(%s, %" PRIu64
-		       ", shift %u) = %d: %s", argv[2], vdi_size, shift, ret,
-		       sd_get_error());
+	v = it_create_open(c, argv[2], vdi_size, shift, SD_LOCK_NORMAL, prefix,
+			   &vid);
 	CHECK(vid != 0, cname("create returns a vid"), "vid 0");
-	ret = it_open(c, argv[2], NULL, 0, SD_LOCK_NORMAL, &v);
-	if (ret)
-		it_die(cname("open"), "sd_vdi_open(%s) = %d: %s", argv[2], ret,
-		       sd_get_error());
 	S = sd_vdi_object_size(v);
 	CHECK(sd_vdi_size(v) == vdi_size, cname("size"), "size %" PRIu64
 	      ", expected %" PRIu64, sd_vdi_size(v), vdi_size);
@@ -287,9 +204,7 @@ int main(int argc, char **argv)
 	if (vdi_size < 10 * S)
 		it_die(cname("size"), "VDI must hold at least 10 objects");
 
-	shadow = calloc(1, vdi_size);
-	if (!shadow)
-		it_die(cname("alloc"), "no memory for the model");
+	shadow = it_alloc(vdi_size);
 
 	do_write(v, S - 1000, 3001, 11, "straddle 2 objects, unaligned");
 	do_write(v, 3 * S - 12345, S + 12345 + 20003, 12,

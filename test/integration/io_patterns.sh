@@ -9,8 +9,7 @@
 source "$(dirname "$0")/../lib.sh"
 source "$(dirname "$0")/itest.bash"
 
-BIN=$TOP/build/test/integration/io_patterns
-[[ -x $BIN ]] || { fail "io_patterns: binary" "$BIN not built"; exit 1; }
+it_bin io_patterns io_patterns
 sheep_addr || { fail "io_patterns: sheep" "cannot start minisheep"; exit 1; }
 
 # sdctl_compare SHIFT VDI DIR: each dumped region read with sdctl

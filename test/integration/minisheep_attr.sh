@@ -21,52 +21,16 @@
 #    nodes, with slow creates, give exactly one SUCCESS.
 # Needs minisheep itself (skipped with SHEEP_ADDR).
 source "$(dirname "$0")/../lib.sh"
+source "$(dirname "$0")/itest.bash"
 
-BIN=$TOP/build/test/integration/participants
-[[ -x $BIN ]] || { fail "attr: binary" "$BIN not built"; exit 1; }
-if ! own_sheep; then
-	skip "attr" "tests minisheep's GET_VDI_ATTR (SHEEP_ADDR set)"
-	exit 0
-fi
-
-SHEEP_DIR=$T_TMP/sheep
-N2=unix:$SHEEP_DIR/sock2
-N3=unix:$SHEEP_DIR/sock3
-start_minisheep --copies 2 --listen "2=$N2" --listen "3=$N3" ||
-	{ fail "attr: minisheep" "cannot start"; exit 1; }
-N1=$SHEEP
+LABEL=attr
+it_bin attr participants
+it_own_minisheep attr "tests minisheep's GET_VDI_ATTR (SHEEP_ADDR set)" \
+	--copies 2 "$(node_arg 2)" "$(node_arg 3)"
+N2=$(sheep_node 2) N3=$(sheep_node 3)
 VDI=$(vdi_name attr)
 check "attr: create vdi" "$SDCTL" -a "$N1" vdi create "$VDI" $((4 * 1024 * 1024))
 ctl() { "$MINISHEEP" --ctl "$SHEEP_CTL" "$@" >/dev/null; }
-
-declare -A P_IN P_OUT P_PID
-ANS=
-
-proc_start() {
-	local name=$1 w r
-	mkfifo "$T_TMP/$name.in" "$T_TMP/$name.out"
-	"$BIN" "$2" "$3" <"$T_TMP/$name.in" >"$T_TMP/$name.out" \
-		2>>"$T_TMP/$name.err" &
-	P_PID[$name]=$!
-	on_exit stop_pid "${P_PID[$name]}"
-	exec {w}>"$T_TMP/$name.in"
-	exec {r}<"$T_TMP/$name.out"
-	P_IN[$name]=$w
-	P_OUT[$name]=$r
-}
-send() { echo "${*:2}" >&"${P_IN[$1]}" 2>/dev/null; }
-recv() { IFS= read -r -t 60 -u "${P_OUT[$1]}" ANS || ANS="(no answer)"; }
-ask() { send "$@"; recv "$1"; }
-expect() {
-	local name=$1 what=$2 pat=$3
-	shift 3
-	ask "$name" "$@"
-	if [[ $ANS == $pat ]]; then
-		pass "attr: $what"
-	else
-		fail "attr: $what" "$name: '$*' answered '$ANS', wanted '$pat'"
-	fi
-}
 
 proc_start A "$N1" "$VDI"
 expect A "connection" "ok" raw-connect 0

@@ -24,20 +24,12 @@
 #  - sheep's internal results can be injected by name (OLD_NODE_VER).
 # Needs minisheep itself (skipped with SHEEP_ADDR).
 source "$(dirname "$0")/../lib.sh"
+source "$(dirname "$0")/itest.bash"
 
-BIN=$TOP/build/test/integration/cluster_probe
-[[ -x $BIN ]] || { fail "cluster: binary" "$BIN not built"; exit 1; }
-if ! own_sheep; then
-	skip "cluster" "tests minisheep's cluster model (SHEEP_ADDR set)"
-	exit 0
-fi
-
-SHEEP_DIR=$T_TMP/sheep
-N2=unix:$SHEEP_DIR/sock2
-N3=unix:$SHEEP_DIR/sock3
-start_minisheep --copies 3 --strict --listen "2=$N2" --listen "3=$N3" ||
-	{ fail "cluster: minisheep" "cannot start"; exit 1; }
-N1=$SHEEP
+it_bin cluster cluster_probe
+it_own_minisheep cluster "tests minisheep's cluster model (SHEEP_ADDR set)" \
+	--copies 3 --strict "$(node_arg 2)" "$(node_arg 3)"
+N2=$(sheep_node 2) N3=$(sheep_node 3)
 VDI=$(vdi_name cluster)
 MIB=$((1024 * 1024))
 check "cluster: create vdi" "$SDCTL" -a "$N1" vdi create "$VDI" $((16 * MIB))

@@ -23,62 +23,18 @@
 #  - the --participant option of earlier versions is refused.
 # Needs minisheep itself (skipped with SHEEP_ADDR).
 source "$(dirname "$0")/../lib.sh"
+source "$(dirname "$0")/itest.bash"
 
-BIN=$TOP/build/test/integration/participants
-[[ -x $BIN ]] || { fail "participants: binary" "$BIN not built"; exit 1; }
-if ! own_sheep; then
-	skip "participants" "tests minisheep's node model (SHEEP_ADDR set)"
-	exit 0
-fi
-
+LABEL=participants
+it_bin participants participants
 TCP_PORT=$(free_port)
-SHEEP_DIR=$T_TMP/sheep
-N2=unix:$SHEEP_DIR/sock2
-N3=unix:$SHEEP_DIR/sock3
 N4=tcp:127.0.0.1:$TCP_PORT
-start_minisheep --lock --listen "2=$N2" --listen "3=$N3" --listen "4=$N4" ||
-	{ fail "participants: minisheep" "cannot start"; exit 1; }
-N1=$SHEEP
+it_own_minisheep participants "tests minisheep's node model (SHEEP_ADDR set)" \
+	--lock "$(node_arg 2)" "$(node_arg 3)" --listen "4=$N4"
+N2=$(sheep_node 2) N3=$(sheep_node 3)
 VDI=$(vdi_name part)
 check "participants: create vdi" "$SDCTL" -a "$N1" vdi create "$VDI" $((64 * 1024 * 1024))
 ctl() { "$MINISHEEP" --ctl "$SHEEP_CTL" "$@"; }
-
-declare -A P_IN P_OUT P_PID
-ANS=
-
-# proc_start NAME ADDR VDI: one participants process, commands via FIFOs
-proc_start() {
-	local name=$1 w r
-	mkfifo "$T_TMP/$name.in" "$T_TMP/$name.out"
-	"$BIN" "$2" "$3" <"$T_TMP/$name.in" >"$T_TMP/$name.out" \
-		2>>"$T_TMP/$name.err" &
-	P_PID[$name]=$!
-	on_exit stop_pid "${P_PID[$name]}"
-	exec {w}>"$T_TMP/$name.in"
-	exec {r}<"$T_TMP/$name.out"
-	P_IN[$name]=$w
-	P_OUT[$name]=$r
-}
-
-# ask NAME CMD...: send one command, the one-line answer goes to $ANS
-ask() {
-	local name=$1
-	shift
-	echo "$*" >&"${P_IN[$name]}" 2>/dev/null
-	IFS= read -r -t 60 -u "${P_OUT[$name]}" ANS || ANS="(no answer)"
-}
-
-# expect NAME CHECK-NAME PATTERN CMD...: the answer must match PATTERN
-expect() {
-	local name=$1 what=$2 pat=$3
-	shift 3
-	ask "$name" "$@"
-	if [[ $ANS == $pat ]]; then
-		pass "participants: $what"
-	else
-		fail "participants: $what" "$name: '$*' answered '$ANS', wanted '$pat'"
-	fi
-}
 
 # expect_ctl CHECK-NAME PATTERN CMD...: a control answer must match
 expect_ctl() {

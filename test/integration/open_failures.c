@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
  * open_failures - sd_vdi_open errors and VDI locking.
- * Usage: open_failures ADDR VDI [LOCKADDR]
+ * Usage: open_failures ADDR VDI, with IT_LOCK_SHEEP naming LOCKADDR
  *
  * Against ADDR: a missing VDI -> -ENOENT with a message naming it; a
  * missing tag or snapshot id of an existing VDI -> -ENOENT; an address with
@@ -11,6 +11,8 @@
  * from another one), a snapshot can still be opened (never locked), and
  * after close the lock is released so a reopen works.
  */
+/* itest: locksheep */
+
 #include <inttypes.h>
 
 #include "itest.h"
@@ -82,7 +84,7 @@ static void unreachable(void)
 static void locking(const char *lockaddr, const char *vdi)
 {
 	struct sd_client *c1, *c2;
-	struct sd_vdi *v1 = NULL, *v2 = NULL, *vs = NULL;
+	struct sd_vdi *v1 = NULL;
 	uint32_t vid, svid;
 	int ret;
 
@@ -101,41 +103,24 @@ static void locking(const char *lockaddr, const char *vdi)
 	      sd_get_error());
 	if (ret)
 		goto out;
-	ret = it_open(c2, vdi, NULL, 0, SD_LOCK_NORMAL, &v2);
-	CHECK(ret == -EBUSY, "lock: second normal lock from another client "
-	      "-> -EBUSY", "returned %d: %s", ret, sd_get_error());
+	ret = it_open_expect(c2, vdi, NULL, SD_LOCK_NORMAL, -EBUSY,
+			     "lock: second normal lock from another client "
+			     "-> -EBUSY");
 	CHECK(ret && sd_get_error()[0], "lock: -EBUSY leaves a message",
 	      "empty message");
-	if (!ret)
-		sd_vdi_close(v2);
-	ret = it_open(c1, vdi, NULL, 0, SD_LOCK_NORMAL, &v2);
-	CHECK(ret == -EBUSY, "lock: second normal lock from the same client "
-	      "-> -EBUSY", "returned %d: %s", ret, sd_get_error());
-	if (!ret)
-		sd_vdi_close(v2);
-	ret = it_open(c2, vdi, "s1", 0, SD_LOCK_NORMAL, &vs);
-	CHECK(ret == 0, "lock: snapshot of a locked VDI opens (never locked)",
-	      "= %d: %s", ret, sd_get_error());
-	if (!ret)
-		sd_vdi_close(vs);
-	ret = it_open(c2, vdi, NULL, 0, SD_LOCK_NONE, &v2);
-	CHECK(ret == 0, "lock: lock NONE opens a locked VDI", "= %d: %s", ret,
-	      sd_get_error());
-	if (!ret)
-		sd_vdi_close(v2);
+	it_open_expect(c1, vdi, NULL, SD_LOCK_NORMAL, -EBUSY,
+		       "lock: second normal lock from the same client "
+		       "-> -EBUSY");
+	it_open_expect(c2, vdi, "s1", SD_LOCK_NORMAL, 0,
+		       "lock: snapshot of a locked VDI opens (never locked)");
+	it_open_expect(c2, vdi, NULL, SD_LOCK_NONE, 0,
+		       "lock: lock NONE opens a locked VDI");
 
 	sd_vdi_close(v1);
-	ret = it_open(c2, vdi, NULL, 0, SD_LOCK_NORMAL, &v2);
-	CHECK(ret == 0, "lock: released by close, reopen from another client "
-	      "works", "= %d: %s", ret, sd_get_error());
-	if (!ret) {
-		sd_vdi_close(v2);
-		ret = it_open(c1, vdi, NULL, 0, SD_LOCK_NORMAL, &v1);
-		CHECK(ret == 0, "lock: and released again", "= %d: %s", ret,
-		      sd_get_error());
-		if (!ret)
-			sd_vdi_close(v1);
-	}
+	if (!it_open_expect(c2, vdi, NULL, SD_LOCK_NORMAL, 0, "lock: released "
+			    "by close, reopen from another client works"))
+		it_open_expect(c1, vdi, NULL, SD_LOCK_NORMAL, 0,
+			       "lock: and released again");
 out:
 	sd_client_free(c2);
 	sd_client_free(c1);
@@ -143,20 +128,18 @@ out:
 
 int main(int argc, char **argv)
 {
+	const char *lockaddr = getenv("IT_LOCK_SHEEP");
 	struct sd_client *c;
 	char lockvdi[300];
 
-	if (argc < 3) {
-		fprintf(stderr, "usage: %s ADDR VDI [LOCKADDR]\n", argv[0]);
-		return 2;
-	}
+	it_usage(argc >= 3, argv[0], "ADDR VDI (IT_LOCK_SHEEP: LOCKADDR)");
 	c = it_client(argv[1], 0, 10000);
 	missing(c, argv[2]);
 	sd_client_free(c);
 	unreachable();
-	if (argc > 3) {
+	if (lockaddr && lockaddr[0]) {
 		snprintf(lockvdi, sizeof(lockvdi), "%s-lock", argv[2]);
-		locking(argv[3], lockvdi);
+		locking(lockaddr, lockvdi);
 	} else {
 		t_skip("lock: normal locks", "no --lock minisheep given");
 	}

@@ -48,13 +48,9 @@
  *                     CREAT|EXCL of KEY at once -> "ok success=S exist=E
  *                     other=O"
  */
-#include <fcntl.h>
-#include <inttypes.h>
-#include <poll.h>
-#include <sys/time.h>
+/* itest: driven by minisheep_participants.sh and minisheep_attr.sh */
 
 #include "itest.h"
-#include "sd_addr.h"
 #include "sd_proto.h"
 
 #define IO_LEN		(64 * 1024)
@@ -146,53 +142,12 @@ static void cmd_close(void)
 
 /* ---- plain protocol connections ------------------------------------- */
 
-static int raw_open(int *fdp)
+/* a request header for @opcode, every other field 0 */
+static void raw_req(struct sd_req *q, uint8_t opcode)
 {
-	struct timeval tv = { .tv_sec = RAW_TIMEOUT_S };
-	struct sd_addr a;
-	struct pollfd pfd;
-	int fd, ret, err = 0;
-	socklen_t len = sizeof(err);
-
-	if (sd_addr_parse(g_addr, &a))
-		return -EINVAL;
-	ret = sd_addr_connect(&a, &fd);
-	if (ret && ret != -EINPROGRESS)
-		return ret;
-	if (ret == -EINPROGRESS) {
-		pfd.fd = fd;
-		pfd.events = POLLOUT;
-		if (poll(&pfd, 1, RAW_TIMEOUT_S * 1000) != 1 ||
-		    getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) || err) {
-			close(fd);
-			return err ? -err : -ETIMEDOUT;
-		}
-	}
-	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
-	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-	*fdp = fd;
-	return 0;
-}
-
-static int io_all(int fd, void *buf, size_t len, bool out)
-{
-	uint8_t *p = buf;
-
-	while (len) {
-		ssize_t n = out ? send(fd, p, len, MSG_NOSIGNAL) :
-			read(fd, p, len);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -errno;
-		if (n == 0)
-			return -ECONNRESET;
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
+	memset(q, 0, sizeof(*q));
+	q->proto_ver = SD_PROTO_VER;
+	q->opcode = opcode;
 }
 
 /*
@@ -208,17 +163,17 @@ static int raw_call(int fd, struct sd_req *q, const void *out, void *in,
 
 	q->id = ++g_req_id;
 	sd_req_encode(q, hdr);
-	ret = io_all(fd, hdr, sizeof(hdr), true);
+	ret = it_io_all(fd, hdr, sizeof(hdr), true);
 	if (!ret && (q->flags & SD_FLAG_CMD_WRITE))
-		ret = io_all(fd, (void *)out, q->data_length, true);
+		ret = it_io_all(fd, (void *)out, q->data_length, true);
 	if (!ret)
-		ret = io_all(fd, hdr, sizeof(hdr), false);
+		ret = it_io_all(fd, hdr, sizeof(hdr), false);
 	if (ret)
 		return ret;
 	sd_rsp_decode(hdr, rsp);
 	if (rsp->id != q->id || rsp->data_length > inlen)
 		return -EPROTO;
-	return io_all(fd, in, rsp->data_length, false);
+	return it_io_all(fd, in, rsp->data_length, false);
 }
 
 static int raw_fd(const char *arg)
@@ -247,7 +202,7 @@ static void cmd_raw_connect(const char *arg)
 		printf("err bad connection number\n");
 		return;
 	}
-	ret = raw_open(&g_raw[i]);
+	ret = it_raw_connect(g_addr, RAW_TIMEOUT_S, &g_raw[i]);
 	if (ret)
 		printf("err %d\n", ret);
 	else
@@ -263,9 +218,7 @@ static void cmd_raw_lock(int fd, const char *type)
 
 	memset(name, 0, sizeof(name));
 	snprintf((char *)name, sizeof(name), "%s", g_name);
-	memset(&q, 0, sizeof(q));
-	q.proto_ver = SD_PROTO_VER;
-	q.opcode = SD_OP_LOCK_VDI;
+	raw_req(&q, SD_OP_LOCK_VDI);
 	q.flags = SD_FLAG_CMD_WRITE;
 	q.data_length = sizeof(name);
 	q.vdi.type = type && !strcmp(type, "normal") ? SD_LOCK_TYPE_NORMAL :
@@ -284,9 +237,7 @@ static void cmd_raw_read(int fd, uint64_t oid, uint32_t len)
 	struct sd_rsp rsp;
 	int ret;
 
-	memset(&q, 0, sizeof(q));
-	q.proto_ver = SD_PROTO_VER;
-	q.opcode = SD_OP_READ_OBJ;
+	raw_req(&q, SD_OP_READ_OBJ);
 	q.flags = SD_FLAG_CMD_TGT;
 	q.data_length = len;
 	q.obj.oid = oid;
@@ -312,9 +263,7 @@ static void cmd_raw_release(int fd, const char *type)
 	struct sd_rsp rsp;
 	int ret;
 
-	memset(&q, 0, sizeof(q));
-	q.proto_ver = SD_PROTO_VER;
-	q.opcode = SD_OP_RELEASE_VDI;
+	raw_req(&q, SD_OP_RELEASE_VDI);
 	q.vdi.base_vdi_id = g_vid;
 	q.vdi.type = type && !strcmp(type, "normal") ? SD_LOCK_TYPE_NORMAL :
 		SD_LOCK_TYPE_SHARED;
@@ -331,14 +280,13 @@ static void cmd_state(bool lock_only)
 	struct sd_rsp rsp;
 	int fd, ret;
 
-	ret = raw_open(&fd);
+	ret = it_raw_connect(g_addr, RAW_TIMEOUT_S, &fd);
 	if (ret) {
 		printf("err %d\n", ret);
 		goto out;
 	}
-	memset(&q, 0, sizeof(q));
+	raw_req(&q, SD_OP_GET_VDI_COPIES);
 	q.proto_ver = SD_SHEEP_PROTO_VER;
-	q.opcode = SD_OP_GET_VDI_COPIES;
 	q.data_length = len;
 	ret = raw_call(fd, &q, NULL, buf, len, &rsp);
 	close(fd);
@@ -448,9 +396,8 @@ static uint16_t attr_flags(const char *f)
 static void attr_req(struct sd_req *q, uint16_t flags, uint32_t len,
 		     uint32_t hsnap)
 {
-	memset(q, 0, sizeof(*q));
+	raw_req(q, SD_OP_GET_VDI_ATTR);
 	q->proto_ver = SD_SHEEP_PROTO_VER;
-	q->opcode = SD_OP_GET_VDI_ATTR;
 	q->flags = flags;
 	q->data_length = len;
 	q->vdi.snapid = hsnap;
@@ -501,9 +448,7 @@ static int obj_read(int fd, uint64_t oid, uint32_t off, uint32_t len,
 {
 	struct sd_req q;
 
-	memset(&q, 0, sizeof(q));
-	q.proto_ver = SD_PROTO_VER;
-	q.opcode = SD_OP_READ_OBJ;
+	raw_req(&q, SD_OP_READ_OBJ);
 	q.data_length = len;
 	q.obj.oid = oid;
 	q.obj.offset = off;
@@ -554,9 +499,7 @@ static void cmd_obj_remove(int fd, const char *attr)
 	struct sd_rsp rsp;
 	int ret;
 
-	memset(&q, 0, sizeof(q));
-	q.proto_ver = SD_PROTO_VER;
-	q.opcode = SD_OP_REMOVE_OBJ;
+	raw_req(&q, SD_OP_REMOVE_OBJ);
 	q.obj.oid = attr_oid(attr);
 	ret = raw_call(fd, &q, NULL, NULL, 0, &rsp);
 	print_res(ret, &rsp);
@@ -590,7 +533,7 @@ static void cmd_attr_race(const char *key, int n)
 		return;
 	}
 	for (i = 0; i < n; i++)
-		if (raw_open(&fd[i]))
+		if (it_raw_connect(g_addr, RAW_TIMEOUT_S, &fd[i]))
 			fd[i] = -1;
 	attr_req(&q, SD_FLAG_CMD_WRITE | CREAT | EXCL, len, 0);
 	for (i = 0; i < n; i++) {
@@ -598,14 +541,14 @@ static void cmd_attr_race(const char *key, int n)
 			continue;
 		q.id = ++g_req_id;
 		sd_req_encode(&q, hdr);
-		if (io_all(fd[i], hdr, sizeof(hdr), true) ||
-		    io_all(fd[i], a, len, true)) {
+		if (it_io_all(fd[i], hdr, sizeof(hdr), true) ||
+		    it_io_all(fd[i], a, len, true)) {
 			close(fd[i]);
 			fd[i] = -1;
 		}
 	}
 	for (i = 0; i < n; i++) {
-		ret = fd[i] < 0 ? -1 : io_all(fd[i], hdr, sizeof(hdr), false);
+		ret = fd[i] < 0 ? -1 : it_io_all(fd[i], hdr, sizeof(hdr), false);
 		if (ret) {
 			other++;
 		} else {
@@ -698,11 +641,7 @@ int main(int argc, char **argv)
 {
 	char line[256];
 
-	if (argc != 3) {
-		fprintf(stderr, "usage: %s ADDR VDI (commands on stdin)\n",
-			argv[0]);
-		return 2;
-	}
+	it_usage(argc == 3, argv[0], "ADDR VDI (commands on stdin)");
 	g_addr = argv[1];
 	g_name = argv[2];
 	setvbuf(stdout, NULL, _IOLBF, 0);

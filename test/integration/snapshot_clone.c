@@ -94,19 +94,6 @@ static void check_vdi(const char *name, struct sd_vdi *v, const struct w *ws,
 	CHECK(ret == 0, name, "%s", why);
 }
 
-static void write_pat(struct sd_vdi *v, uint64_t off, uint64_t len,
-		      uint64_t seed, const char *name)
-{
-	uint8_t *buf = it_alloc(len);
-	int ret;
-
-	it_pat_fill(buf, len, off, seed);
-	ret = sd_vdi_pwrite(v, buf, len, off, 0);
-	CHECK(ret == 0, name, "pwrite(%" PRIu64 ", %" PRIu64 ") = %d: %s",
-	      off, len, ret, sd_get_error());
-	free(buf);
-}
-
 static struct sd_vdi *open_or_die(const char *name, const char *tag,
 				  uint32_t snapid, enum sd_lock_mode lock,
 				  const char *check)
@@ -157,10 +144,7 @@ int main(int argc, char **argv)
 	uint8_t one = 1;
 	int ret;
 
-	if (argc < 3) {
-		fprintf(stderr, "usage: %s ADDR VDI\n", argv[0]);
-		return 2;
-	}
+	it_usage(argc >= 3, argv[0], "ADDR VDI");
 	name = argv[2];
 	snprintf(clone1, sizeof(clone1), "%s-clone1", name);
 	snprintf(clone2, sizeof(clone2), "%s-clone2", name);
@@ -175,7 +159,7 @@ int main(int argc, char **argv)
 	rbuf = it_alloc(2 * S + 16384);
 
 	ws_snap[0] = (struct w){ A_OFF, A_LEN, SEED_A };
-	write_pat(v, A_OFF, A_LEN, SEED_A, "snapshot: write A");
+	it_write_pat(v, A_OFF, A_LEN, SEED_A, NULL, "snapshot: write A");
 	sd_vdi_close(v);
 
 	ret = sd_vdi_snapshot(c, name, "snap1", &snap_vid);
@@ -191,9 +175,10 @@ int main(int argc, char **argv)
 	CHECK(sd_vdi_vid(v) != snap_vid && !sd_vdi_readonly(v),
 	      "snapshot: working VDI has a new vid and is writable",
 	      "vid %u readonly %d", sd_vdi_vid(v), sd_vdi_readonly(v));
-	write_pat(v, B_OFF, B_LEN, SEED_B, "snapshot: write B to working VDI");
-	write_pat(v, B2_OFF, B2_LEN, SEED_B,
-		  "snapshot: write B to a new object");
+	it_write_pat(v, B_OFF, B_LEN, SEED_B, NULL,
+		     "snapshot: write B to working VDI");
+	it_write_pat(v, B2_OFF, B2_LEN, SEED_B, NULL,
+		     "snapshot: write B to a new object");
 	ws_work[0] = ws_snap[0];
 	ws_work[1] = (struct w){ B_OFF, B_LEN, SEED_B };
 	ws_work[2] = (struct w){ B2_OFF, B2_LEN, SEED_B };
@@ -253,7 +238,7 @@ int main(int argc, char **argv)
 		CHECK(ret == 0 && alloc, "clone: inherited object counts as "
 		      "allocated", "ret %d allocated %d", ret, alloc);
 	}
-	write_pat(cl, C_OFF, C_LEN, SEED_C, "clone: write C");
+	it_write_pat(cl, C_OFF, C_LEN, SEED_C, NULL, "clone: write C");
 	ws_clone[0] = ws_snap[0];
 	ws_clone[1] = (struct w){ C_OFF, C_LEN, SEED_C };
 	check_vdi("clone: holds C over A", cl, ws_clone, 2);
