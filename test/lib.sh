@@ -256,6 +256,8 @@ t_delete_vdis() {
 	for round in 1 2 3; do
 		local left=0
 		while read -r name id rest; do
+			name=${name#\"}
+			name=${name%\"}	# vdi list -r quotes the names
 			[[ $name == "t$$-"* ]] || continue
 			left=1
 			if [[ $id != 0 ]]; then
