@@ -121,7 +121,7 @@ all_writes_acked() {
 		echo "no write was acknowledged"
 		return 1
 	fi
-	echo "$nf writes failed ($(cat "$@" | awk '$1 == "F" { print $7, $8, $9, $10 }' | sort | uniq -c | sort -rn | awk '{ printf "%s%d x %s %s/%s/%s", s, $1, $2, $3, $4, $5; s = ", " }')), e.g. $(grep -h -m1 '^F ' "$@")"
+	echo "$nf writes failed ($(cat "$@" | awk '$1 == "F" { print $7, $8, $9, $10 }' | sort | uniq -c | sort -rn | awk '{ printf "%s%d x %s %s/%s/%s", s, $1, $2, $3, $4, $5; s = ", " }')), e.g. $(grep -h -m1 '^F ' "$@" | head -n 1)"
 	return 1
 }
 
