@@ -30,8 +30,19 @@ pid_alive() { [[ -f $1 ]] && kill -0 "$(cat "$1")" 2>/dev/null; }
 
 ctl_port() { cat "$DEMO_DIR/tgtd.ctl" 2>/dev/null || echo 0; }
 
+# wait up to 5 s for pid $1 to exit, then kill -9 it; say that $2 stopped
+reap() {
+	local pid=$1 i
+	for ((i = 0; i < 50; i++)); do
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.1
+	done
+	kill -9 "$pid" 2>/dev/null || true
+	say "$2 (pid $pid) stopped"
+}
+
 stop_demo() {
-	local pid i ctl
+	local pid ctl
 	if pid_alive "$DEMO_DIR/tgtd.pid"; then
 		pid=$(cat "$DEMO_DIR/tgtd.pid")
 		ctl=$(ctl_port)
@@ -39,23 +50,13 @@ stop_demo() {
 		tgtadm -C "$ctl" --lld iscsi --mode target --op delete --force \
 			--tid 1 >/dev/null 2>&1 || true
 		tgtadm -C "$ctl" --mode system --op delete >/dev/null 2>&1 || true
-		for ((i = 0; i < 50; i++)); do
-			kill -0 "$pid" 2>/dev/null || break
-			sleep 0.1
-		done
-		kill -9 "$pid" 2>/dev/null || true
-		say "tgtd (pid $pid) stopped"
+		reap "$pid" tgtd
 	fi
 	rm -f "$DEMO_DIR/tgtd.pid"
 	if pid_alive "$DEMO_DIR/minisheep.pid"; then
 		pid=$(cat "$DEMO_DIR/minisheep.pid")
 		kill "$pid" 2>/dev/null || true
-		for ((i = 0; i < 50; i++)); do
-			kill -0 "$pid" 2>/dev/null || break
-			sleep 0.1
-		done
-		kill -9 "$pid" 2>/dev/null || true
-		say "minisheep (pid $pid) stopped"
+		reap "$pid" minisheep
 	fi
 	rm -f "$DEMO_DIR/minisheep.pid"
 }

@@ -1,10 +1,21 @@
 # test/lib.sh - helpers for the shell tests (source it).
 #
 #   pass NAME / fail NAME WHY / skip NAME WHY   print one counted check
-#   check NAME CMD...                           pass if CMD succeeds
+#   check NAME CMD...                           PASS if CMD succeeds, else
+#                                               FAIL with its last 3 output
+#                                               lines; its output (stdout,
+#                                               stderr) is in $CHECK_OUT and
+#                                               the first 20 lines in the log
+#   not CMD... / want A OP B [WHY] /            commands for check: CMD
+#   fails_saying PATTERN CMD... /               fails; test A OP B, else
+#   has_lines FILE PATTERN...                   print WHY; CMD fails with
+#                                               output matching PATTERN;
+#                                               FILE matches each PATTERN
 #   start_minisheep [ARGS]                      own minisheep on a temp dir;
 #                                               sets SHEEP (an address),
 #                                               SHEEP_DIR, SHEEP_PID, SHEEP_CTL
+#   kill_minisheep / restart_minisheep          kill -9 it; start it again on
+#                                               the same dir, sockets, ARGS
 #   sheep_addr                                  $SHEEP_ADDR or own minisheep
 #   node_arg N / sheep_node N                   minisheep args for its node N
 #                                               (N >= 2), and its address
@@ -36,9 +47,54 @@ pass() { echo "PASS: $1"; }
 fail() { echo "FAIL: $1: ${2:-failed}"; T_FAILED=1; }
 skip() { echo "SKIP: $1: ${2:-skipped}"; }
 check() {
-	local name=$1
+	local name=$1 why
 	shift
-	if "$@"; then pass "$name"; else fail "$name" "command failed: $*"; fi
+	"$@" >"$CHECK_OUT" 2>&1
+	local rc=$?
+	head -n 20 "$CHECK_OUT"
+	if ((rc == 0)); then
+		pass "$name"
+		return 0
+	fi
+	why=$(tail -n 3 "$CHECK_OUT" | sed -z 's/\n$//; s/\n/; /g')
+	fail "$name" "${why:-command failed: $*}"
+	return 1
+}
+# CMD... must fail (for check NAME not CMD...)
+not() {
+	"$@" && { echo "succeeded: $*"; return 1; }
+	return 0
+}
+# fails_saying PATTERN CMD...: CMD fails and its output matches PATTERN
+# (grep -E), else prints why (for check)
+fails_saying() {
+	local pat=$1 out
+	shift
+	if out=$("$@" 2>&1); then
+		echo "succeeded: $*"
+		return 1
+	fi
+	grep -qE -- "$pat" <<<"$out" && return 0
+	echo "unexpected: $(head -n 2 <<<"$out")"
+	return 1
+}
+# has_lines FILE PATTERN...: FILE has a line matching each PATTERN (grep
+# -E), else prints the first one missing (for check)
+has_lines() {
+	local file=$1 t
+	shift
+	for t in "$@"; do
+		grep -qE -- "$t" "$file" && continue
+		echo "no '$t' in $file"
+		return 1
+	done
+}
+# want A OP B [WHY]: test A OP B (test(1)'s -eq, -le, ==...), else prints
+# WHY (for check)
+want() {
+	[ "$1" "$2" "$3" ] && return 0
+	echo "${4:-want $1 $2 $3}"
+	return 1
 }
 
 # The exit actions, last registered first, each stored as its argv: the
@@ -58,6 +114,7 @@ trap 'exit 130' INT TERM
 
 T_TMP=$(mktemp -d /tmp/sdtest.XXXXXX)
 on_exit rm -rf "$T_TMP"
+CHECK_OUT=$T_TMP/check.out
 on_exit t_delete_vdis
 
 # The host lock records of every gateway and tool this test starts (tgtd,
@@ -137,18 +194,33 @@ start_minisheep() {
 	mkdir -p "$SHEEP_DIR"
 	SHEEP_SOCK=$SHEEP_DIR/sock
 	SHEEP_CTL=$SHEEP_DIR/ctl
+	SHEEP_ARGS=("$@")
+	restart_minisheep
+}
+# start minisheep again on $SHEEP_DIR, its sockets and SHEEP_ARGS (after
+# kill_minisheep: the same store comes back)
+restart_minisheep() {
 	# a killed minisheep leaves its sockets behind: wait for the new ones
 	rm -f "$SHEEP_SOCK" "$SHEEP_CTL"
 	"$MINISHEEP" --dir "$SHEEP_DIR" --listen "unix:$SHEEP_SOCK" \
-		--control "$SHEEP_CTL" "$@" >>"$T_TMP/minisheep.log" 2>&1 &
+		--control "$SHEEP_CTL" "${SHEEP_ARGS[@]}" \
+		>>"$T_TMP/minisheep.log" 2>&1 &
 	SHEEP_PID=$!
 	on_exit stop_pid "$SHEEP_PID"
-	if ! wait_for_socket "$SHEEP_SOCK"; then
+	if ! wait_for_socket "$SHEEP_SOCK" || ! wait_for_socket "$SHEEP_CTL"
+	then
 		echo "minisheep did not start:" >&2
-		cat "$T_TMP/minisheep.log" >&2
+		tail -n 20 "$T_TMP/minisheep.log" >&2
 		return 1
 	fi
 	SHEEP=unix:$SHEEP_SOCK
+}
+# kill -9 the minisheep and reap it; its sockets stay behind (new connects
+# get ECONNREFUSED) until restart_minisheep
+kill_minisheep() {
+	kill -9 "$SHEEP_PID" 2>/dev/null
+	wait "$SHEEP_PID" 2>/dev/null
+	return 0
 }
 
 # The address the test should use: $SHEEP_ADDR, or an own minisheep.
@@ -184,6 +256,8 @@ t_delete_vdis() {
 	for round in 1 2 3; do
 		local left=0
 		while read -r name id rest; do
+			name=${name#\"}
+			name=${name%\"}	# vdi list -r quotes the names
 			[[ $name == "t$$-"* ]] || continue
 			left=1
 			if [[ $id != 0 ]]; then

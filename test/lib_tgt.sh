@@ -20,8 +20,14 @@
 #   tgt_stop                  delete targets, stop tgtd by pid (SIGKILL if
 #                             it does not go); registered with on_exit
 #   qio URL CMD...            qemu-io, one -c per CMD; fails if qemu-io fails
-#                             or reports a failure; output in $QIO_OUT
+#                             or reports a failure (printing its complaint);
+#                             output in $QIO_OUT
 #   qio_ro URL CMD...         the same, opened read-only
+#   sd_holds VDI OFF LEN PAT  the VDI's bytes (sdctl) at OFF are LEN x PAT
+#   qio_sd URL VDI PAT OFF LEN  PAT written through URL reads back through
+#                             it and with sdctl (for check)
+#   tgt_io_setup NAME [ARGS]  tgt_setup, then VDI $VDI of $SIZE (64 MiB;
+#                             M, OBJ: MiB, object size)
 #   tgtd_alive                tgtd still running
 #   builtin_reaches ADDR      tgtd's built-in store can connect to ADDR
 #   builtin_require NAME ADDR skip NAME and exit when it cannot
@@ -160,13 +166,35 @@ qio() {
 	local url=$1 args=() c
 	shift
 	for c in "$@"; do args+=(-c "$c"); done
-	qemu-io -f raw $QIO_FLAGS "${args[@]}" "$url" >"$QIO_OUT" 2>&1 ||
-		return 1
-	! grep -qiE 'fail|error|mismatch' "$QIO_OUT"
+	if qemu-io -f raw $QIO_FLAGS "${args[@]}" "$url" >"$QIO_OUT" 2>&1 &&
+		! grep -qiE 'fail|error|mismatch' "$QIO_OUT"; then
+		return 0
+	fi
+	grep -iE -m2 'fail|error|mismatch|protected' "$QIO_OUT" ||
+		head -n 2 "$QIO_OUT"
+	return 1
 }
 QIO_FLAGS=
 # qio on a read-only LUN (qemu refuses to open a write-protected LUN r/w)
 qio_ro() { QIO_FLAGS=-r qio "$@"; }
+
+sd_holds() {
+	cmp -s <(sd_read "$1" "$2" "$3") <(bytes_of "$4" "$3") && return 0
+	echo "sdctl read of $2+$3 differs from pattern $4"
+	return 1
+}
+qio_sd() {
+	qio "$1" "write -P $3 $4 $5" "read -P $3 $4 $5" && sd_holds "$2" "$4" "$5" "$3"
+}
+
+tgt_io_setup() {
+	tgt_setup "$@"
+	M=$((1024 * 1024))
+	OBJ=$((4 * M))		# default object size (block_size_shift 22)
+	SIZE=$((64 * M))
+	VDI=$(vdi_name "$1")
+	make_vdi "$VDI" "$SIZE"
+}
 
 # lines of the tgtd log that our module wrote
 tgt_module_lines() { grep -c 'bs_sheepdog:' "$TGT_LOG"; }
@@ -189,8 +217,7 @@ tgt_setup() {
 	local name=$1
 	shift
 	tgt_require "$name"
-	# TGT_SHEEP_START names another starter (fault tests: sheep_start)
-	if ! "${TGT_SHEEP_START:-sheep_addr}" "$@"; then
+	if ! sheep_addr "$@"; then
 		fail "$name" "cannot start minisheep"
 		exit 1
 	fi

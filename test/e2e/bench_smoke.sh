@@ -27,14 +27,18 @@ PATHS=7		# ours thread builtin rdwr lib nbd nbdfile
 WORKLOADS=8
 
 # ---- a bad size is refused at once ----------------------------------------
-if BENCH_SIZE_MB=1x bash "$BENCH" >"$T_TMP/bad.out" 2>&1; then
-	fail "bad-size-refused" "exit 0"
-elif [[ $(wc -l <"$T_TMP/bad.out") == 1 ]] &&
-     grep -q "BENCH_SIZE_MB '1x'" "$T_TMP/bad.out"; then
-	pass "bad-size-refused"
-else
-	fail "bad-size-refused" "$(head -3 "$T_TMP/bad.out")"
-fi
+# one line, naming the value
+refused_in_one_line() {
+	if BENCH_SIZE_MB=1x bash "$BENCH" >"$T_TMP/bad.out" 2>&1; then
+		echo "exit 0"
+		return 1
+	fi
+	[[ $(wc -l <"$T_TMP/bad.out") == 1 ]] &&
+		grep -q "BENCH_SIZE_MB '1x'" "$T_TMP/bad.out" && return 0
+	head -3 "$T_TMP/bad.out"
+	return 1
+}
+check "bad-size-refused" refused_in_one_line
 
 # ---- one small run ----------------------------------------------------------
 # an existing report: the block between the markers is replaced, the rest kept
@@ -60,80 +64,57 @@ procs() {
 before="$(procs tgtd) $(procs minisheep) $(procs nbdkit)"
 doc_sum=$(cat "$TOP/doc/benchmarks.md" "$TOP/doc/benchmarks.png" | md5sum)
 
-if BENCH_TIME=1 BENCH_RUNS=1 BENCH_SIZE_MB=16 \
-	BENCH_OUT="$OUT" bash "$BENCH" >"$T_TMP/bench.out" 2>"$T_TMP/bench.err"
-then
-	pass "bench-runs"
-else
-	fail "bench-runs" "$(tail -5 "$T_TMP/bench.err")"
-	exit 1
-fi
+run_bench() {
+	BENCH_TIME=1 BENCH_RUNS=1 BENCH_SIZE_MB=16 \
+		BENCH_OUT="$OUT" bash "$BENCH" >"$T_TMP/bench.out" 2>"$T_TMP/bench.err" &&
+		return 0
+	tail -5 "$T_TMP/bench.err"
+	return 1
+}
+check "bench-runs" run_bench || exit 1
 
-if [[ $(head -1 "$OUT") == "# hand-written head" &&
-      $(tail -1 "$OUT") == "hand-written tail" ]] &&
-   ! grep -q "OLD GENERATED LINE" "$OUT" &&
-   [[ $(grep -c '^<!-- bench:begin' "$OUT") == 1 &&
-      $(grep -c '^<!-- bench:end' "$OUT") == 1 ]]; then
-	pass "block-spliced"
-else
-	fail "block-spliced" "$(head -3 "$OUT" | tr '\n' ' ')"
-fi
-if grep -q "VDIs and the ceiling file are 16 MiB" "$OUT"; then
-	pass "size-reported"
-else
-	fail "size-reported" "$(grep -m1 '^Store:' "$OUT")"
-fi
+spliced() {
+	[[ $(head -1 "$OUT") == "# hand-written head" &&
+	   $(tail -1 "$OUT") == "hand-written tail" ]] &&
+		! grep -q "OLD GENERATED LINE" "$OUT" &&
+		[[ $(grep -c '^<!-- bench:begin' "$OUT") == 1 &&
+		   $(grep -c '^<!-- bench:end' "$OUT") == 1 ]] && return 0
+	head -3 "$OUT" | tr '\n' ' '
+	return 1
+}
+check "block-spliced" spliced
+check "size-reported" has_lines "$OUT" "VDIs and the ceiling file are 16 MiB"
 
 # the per-path tables: "### title" then rows "| workload | IOPS | ..."
 rows=$(awk '/^### / { t = $0 } t !~ /Ratios|Targets/ && /^\| (4K|1M) / {
 		split($0, f, "|"); print f[3] + 0 }' "$OUT")
 nrows=$(grep -c . <<<"$rows")
 nzero=$(grep -cx '0' <<<"$rows")
-if [[ $nrows == $((PATHS * WORKLOADS)) && $nzero == 0 ]]; then
-	pass "every-path-every-workload"
-else
-	fail "every-path-every-workload" "$nrows rows (want $((PATHS * WORKLOADS))), $nzero with 0 IOPS"
-fi
+check "every-path-every-workload" want "$nrows:$nzero" == "$((PATHS * WORKLOADS)):0" \
+	"$nrows rows (want $((PATHS * WORKLOADS))), $nzero with 0 IOPS"
 ratios=$(awk '/^### Ratios/ { on = 1; next } /^### / { on = 0 }
 	on && /^\| (4K|1M) /' "$OUT")
 bad=$(awk -F'|' '{ for (i = 3; i <= 8; i++) {
 		v = $i; gsub(/ /, "", v)
 		if (v != "-" && v !~ /^[0-9]+\.[0-9][0-9]$/) { print; next } } }' \
 	<<<"$ratios")
-if [[ $(grep -c . <<<"$ratios") == "$WORKLOADS" && -z $bad ]]; then
-	pass "ratio-table"
-else
-	fail "ratio-table" "$(grep -c . <<<"$ratios") rows; bad: ${bad:0:200}"
-fi
+n=$(grep -c . <<<"$ratios")
+check "ratio-table" want "$n:$bad" == "$WORKLOADS:" "$n rows; bad: ${bad:0:200}"
 targets=$(awk '/^### Targets/ { on = 1; next } /^### |^!\[/ { on = 0 }
 	on && /^\| [A-Z0-9]/ && !/^\| target/' "$OUT")
-if [[ $(grep -c . <<<"$targets") == 16 ]] &&
-   ! grep -vqE '\| (yes|\*\*no\*\*) \|$' <<<"$targets"; then
-	pass "target-table"
-else
-	fail "target-table" "$(grep -c . <<<"$targets") rows"
-fi
+n=$(grep -c . <<<"$targets")
+odd=$(grep -vcE '\| (yes|\*\*no\*\*) \|$' <<<"$targets")
+check "target-table" want "$n:$odd" == "16:0" "$n rows"
 raw=$(awk '/^Raw runs/ { on = 1; next } on && /^[a-z]+ +[a-z0-9]+ +1 /' "$OUT")
-if [[ $(grep -c . <<<"$raw") == $((PATHS * WORKLOADS)) ]]; then
-	pass "raw-runs"
-else
-	fail "raw-runs" "$(grep -c . <<<"$raw") lines"
-fi
-if [[ $(head -c 8 "${OUT%.md}.png" | od -An -tx1 | tr -d ' \n') == 89504e470d0a1a0a ]]; then
-	pass "chart-png"
-else
-	fail "chart-png" "${OUT%.md}.png is not a PNG"
-fi
+n=$(grep -c . <<<"$raw")
+check "raw-runs" want "$n" -eq $((PATHS * WORKLOADS)) "$n lines"
+check "chart-png" want "$(head -c 8 "${OUT%.md}.png" | od -An -tx1 | tr -d ' \n')" \
+	== 89504e470d0a1a0a "${OUT%.md}.png is not a PNG"
 
-if [[ $(cat "$TOP/doc/benchmarks.md" "$TOP/doc/benchmarks.png" | md5sum) == "$doc_sum" ]]; then
-	pass "committed-report-untouched"
-else
-	fail "committed-report-untouched" "doc/benchmarks.md or .png changed"
-fi
+check "committed-report-untouched" \
+	want "$(cat "$TOP/doc/benchmarks.md" "$TOP/doc/benchmarks.png" | md5sum)" \
+	== "$doc_sum" "doc/benchmarks.md or .png changed"
 after="$(procs tgtd) $(procs minisheep) $(procs nbdkit)"
-if [[ $after == "$before" ]]; then
-	pass "nothing-left-running"
-else
-	fail "nothing-left-running" "tgtd/minisheep/nbdkit: $before -> $after"
-fi
+check "nothing-left-running" want "$after" == "$before" \
+	"tgtd/minisheep/nbdkit: $before -> $after"
 exit $T_FAILED

@@ -16,16 +16,19 @@ source "$TOP/test/lib_tgt.sh"
 PKGS=(tgt-sheepdog nbdkit-plugin-sheepdog sheepdog-sdctl)
 
 # ---- man pages of the tree (needs only man-db)
+# renders PAGE: man -l shows it (NAME, more than 10 lines) without warnings
+renders() {
+	local out
+	out=$(MANWIDTH=80 man -l --warnings "$1" 2>"$T_TMP/man.err")
+	[[ ! -s $T_TMP/man.err ]] && grep -q '^NAME' <<<"$out" &&
+		(($(grep -c . <<<"$out") > 10)) && return 0
+	head -3 "$T_TMP/man.err"
+	return 1
+}
 if command -v man >/dev/null; then
 	for page in "$TOP"/doc/*.[1-8]; do
 		name=man-render-$(basename "$page")
-		out=$(MANWIDTH=80 man -l --warnings "$page" 2>"$T_TMP/man.err")
-		if [[ ! -s $T_TMP/man.err ]] && grep -q '^NAME' <<<"$out" &&
-		   (($(grep -c . <<<"$out") > 10)); then
-			pass "$name"
-		else
-			fail "$name" "$(head -3 "$T_TMP/man.err")"
-		fi
+		check "$name" renders "$page"
 	done
 else
 	skip man-render "man is not installed"
@@ -59,33 +62,25 @@ fi
 
 # ---- build
 DEBS=$T_TMP/debs
-if make -C "$TOP" -s deb DEB_OUT="$DEBS" >"$T_TMP/make.out" 2>&1; then
-	pass "make-deb"
-else
-	fail "make-deb" "$(tail -3 "$T_TMP/make.out")"
-	exit 1
-fi
+check "make-deb" make -C "$TOP" -s deb DEB_OUT="$DEBS" || exit 1
 files=()
 for p in "${WANT[@]}"; do
 	f=$(ls "$DEBS/${p}_"*"_$(dpkg --print-architecture).deb" 2>/dev/null)
 	files+=("$f")
 done
 dpkg-deb -c "${files[0]}" >"$T_TMP/contents" 2>&1
-if [[ ${#files[@]} == "${#WANT[@]}" ]] && ls "$DEBS"/*.deb >/dev/null &&
-   grep -q "\./usr/lib/tgt/backing-store/bs_sheepdog.so$" "$T_TMP/contents" &&
-   grep -q "\./usr/share/man/man8/bs_sheepdog.8.gz$" "$T_TMP/contents" &&
-   dpkg-deb -f "${files[0]}" Depends | grep -q '^tgt,'; then
-	pass "deb-contents"
-else
-	fail "deb-contents" "$(ls "$DEBS")"
-fi
+deb_contents() {
+	[[ ${#files[@]} == "${#WANT[@]}" ]] && ls "$DEBS"/*.deb >/dev/null &&
+		grep -q "\./usr/lib/tgt/backing-store/bs_sheepdog.so$" "$T_TMP/contents" &&
+		grep -q "\./usr/share/man/man8/bs_sheepdog.8.gz$" "$T_TMP/contents" &&
+		dpkg-deb -f "${files[0]}" Depends | grep -q '^tgt,' && return 0
+	ls "$DEBS"
+	return 1
+}
+check "deb-contents" deb_contents
 if command -v lintian >/dev/null; then
 	lintian "$DEBS"/*.deb >"$T_TMP/lintian.out" 2>&1
-	if grep -E '^[EW]: ' "$T_TMP/lintian.out" >"$T_TMP/lintian.bad"; then
-		fail "lintian" "$(head -3 "$T_TMP/lintian.bad")"
-	else
-		pass "lintian"
-	fi
+	check "lintian" not grep -E '^[EW]: ' "$T_TMP/lintian.out"
 else
 	skip "lintian" "lintian is not installed"
 fi
@@ -101,12 +96,7 @@ purge_ours() {
 	return 0
 }
 on_exit purge_ours
-if dpkg -i "${files[@]}" >"$T_TMP/dpkg.out" 2>&1; then
-	pass "dpkg-install"
-else
-	fail "dpkg-install" "$(tail -3 "$T_TMP/dpkg.out")"
-	exit 1
-fi
+check "dpkg-install" dpkg -i "${files[@]}" || exit 1
 for p in "${WANT[@]}"; do dpkg -L "$p" >"$T_TMP/$p.files"; done
 PLUGINDIR=$(nbdkit --dump-config 2>/dev/null | sed -n 's/^plugindir=//p')
 expect=("$TGT_BS_DIR/bs_sheepdog.so" /usr/bin/sdctl
@@ -120,11 +110,7 @@ expect=("$TGT_BS_DIR/bs_sheepdog.so" /usr/bin/sdctl
 		 /lib/systemd/system/nbdkit-sheepdog@.service)
 missing=()
 for f in "${expect[@]}"; do [[ -f $f ]] || missing+=("$f"); done
-if ((${#missing[@]} == 0)); then
-	pass "installed-files"
-else
-	fail "installed-files" "missing: ${missing[*]}"
-fi
+check "installed-files" want "${missing[*]}" == "" "missing: ${missing[*]}"
 if command -v man >/dev/null; then
 	bad=()
 	for f in "${expect[@]}"; do
@@ -132,11 +118,7 @@ if command -v man >/dev/null; then
 		MANWIDTH=80 man -l --warnings "$f" 2>"$T_TMP/man.err" |
 			grep -q '^NAME' && [[ ! -s $T_TMP/man.err ]] || bad+=("$f")
 	done
-	if ((${#bad[@]} == 0)); then
-		pass "installed-man-pages-render"
-	else
-		fail "installed-man-pages-render" "${bad[*]}"
-	fi
+	check "installed-man-pages-render" want "${bad[*]}" == "" "${bad[*]}"
 fi
 
 # ---- the demo flow against the installed module: our own tgtd, no
@@ -149,63 +131,51 @@ if ! tgt_start installed 2>/dev/null; then
 	fail deb-install "cannot start tgtd: $(tail -3 "$TGT_LOG")"
 	exit 1
 fi
-if tgtadm_c --mode system --op show | grep -q 'sheepdog (bsoflags sync)'; then
-	pass "tgtd-loads-installed-module"
-else
-	fail "tgtd-loads-installed-module" "$(tgtadm_c --mode system --op show | grep -A8 'Backing stores')"
-fi
+tgtadm_c --mode system --op show >"$T_TMP/system"
+check "tgtd-loads-installed-module" has_lines "$T_TMP/system" \
+	'sheepdog \(bsoflags sync\)'
 
 VDI=$(vdi_name deb)
 VDI2=$(vdi_name deb2)
-if /usr/bin/sdctl -a "$SHEEP" vdi create "$VDI" 64M >"$T_TMP/sdctl.out" 2>&1 &&
-   /usr/bin/sdctl -a "$SHEEP" vdi create "$VDI2" 16M >>"$T_TMP/sdctl.out" 2>&1
-then
-	pass "installed-sdctl-create"
-else
-	fail "installed-sdctl-create" "$(cat "$T_TMP/sdctl.out")"
-	exit 1
-fi
+create_both() {
+	/usr/bin/sdctl -a "$SHEEP" vdi create "$VDI" 64M &&
+		/usr/bin/sdctl -a "$SHEEP" vdi create "$VDI2" 16M
+}
+check "installed-sdctl-create" create_both || exit 1
 IQN=iqn.2026-11.org.sheepdog:t$$-deb
 DESC=$T_TMP/sheepdog
-if SDCTL=/usr/bin/sdctl /usr/sbin/tgt-sheepdog-export -a "$SHEEP" -d "$DESC" \
-	-t "$IQN" "$VDI" >"$T_TMP/stanza" 2>"$T_TMP/export.err" &&
-   [[ -f $DESC/$VDI.conf ]]; then
-	pass "installed-export-tool"
-else
-	fail "installed-export-tool" "$(cat "$T_TMP/export.err")"
-fi
-if tgt_target 1 "$IQN" && tgt_lu 1 1 "$DESC/$VDI.conf"; then
-	pass "installed-module-lu"
-else
-	fail "installed-module-lu" "$(cat "$TGT_OUT"; tail -2 "$TGT_LOG")"
-fi
+export_tool() {
+	SDCTL=/usr/bin/sdctl /usr/sbin/tgt-sheepdog-export -a "$SHEEP" -d "$DESC" \
+		-t "$IQN" "$VDI" >"$T_TMP/stanza" && [[ -f $DESC/$VDI.conf ]]
+}
+check "installed-export-tool" export_tool
+target_and_lu() {
+	tgt_target 1 "$IQN" && tgt_lu 1 1 "$DESC/$VDI.conf" && return 0
+	cat "$TGT_OUT"
+	tail -2 "$TGT_LOG"
+	return 1
+}
+check "installed-module-lu" target_and_lu
 URL=$(tgt_url "$IQN" 1)
-if qio "$URL" "write -P 0xd5 1M 64k" "read -P 0xd5 1M 64k" &&
-   [[ $(/usr/bin/sdctl -a "$SHEEP" vdi read "$VDI" 1M 64k | od -An -v -tx1 |
-	tr -s ' \n' '\n\n' | sort -u | grep .) == d5 ]]; then
-	pass "installed-module-round-trip"
-else
-	fail "installed-module-round-trip" "$(head -2 "$QIO_OUT")"
-fi
+# through the LU, then read back with the installed sdctl
+round_trip() {
+	qio "$URL" "write -P 0xd5 1M 64k" "read -P 0xd5 1M 64k" &&
+		[[ $(/usr/bin/sdctl -a "$SHEEP" vdi read "$VDI" 1M 64k |
+		     od -An -v -tx1 | tr -s ' \n' '\n\n' | sort -u | grep .) == d5 ]]
+}
+check "installed-module-round-trip" round_trip
 tgt_stop
 if [[ " ${WANT[*]} " == *" nbdkit-plugin-sheepdog "* ]]; then
 	# by name: nbdkit looks the plugin up in its plugindir
-	if size=$(nbdkit -U - sheepdog vdi="$VDI2" addr="$SHEEP" \
-		--run 'nbdinfo --size "$uri"' 2>"$T_TMP/nbdkit.err") &&
-	   [[ $size == $((16 * 1024 * 1024)) ]]; then
-		pass "installed-nbdkit-plugin"
-	else
-		fail "installed-nbdkit-plugin" "size '${size:-}': $(head -2 "$T_TMP/nbdkit.err")"
-	fi
+	size=$(nbdkit -U - sheepdog vdi="$VDI2" addr="$SHEEP" \
+		--run 'nbdinfo --size "$uri"' 2>"$T_TMP/nbdkit.err")
+	check "installed-nbdkit-plugin" want "$?:$size" == "0:$((16 * 1024 * 1024))" \
+		"size '${size:-}': $(head -2 "$T_TMP/nbdkit.err")"
 fi
 
 # ---- remove, purge, and nothing left behind
-if dpkg -r "${WANT[@]}" >"$T_TMP/dpkg-r.out" 2>&1 &&
-   dpkg -P "${WANT[@]}" >"$T_TMP/dpkg-p.out" 2>&1; then
-	pass "dpkg-remove-purge"
-else
-	fail "dpkg-remove-purge" "$(tail -3 "$T_TMP/dpkg-r.out" "$T_TMP/dpkg-p.out")"
-fi
+remove_purge() { dpkg -r "${WANT[@]}" && dpkg -P "${WANT[@]}"; }
+check "dpkg-remove-purge" remove_purge
 left=()
 for p in "${WANT[@]}"; do
 	st=$(pkg_state "$p")
@@ -219,9 +189,5 @@ for p in "${WANT[@]}"; do
 		fi
 	done <"$T_TMP/$p.files"
 done
-if ((${#left[@]} == 0)); then
-	pass "nothing-left-behind"
-else
-	fail "nothing-left-behind" "${left[*]}"
-fi
+check "nothing-left-behind" want "${left[*]}" == "" "${left[*]}"
 exit $T_FAILED

@@ -4,28 +4,35 @@
 #
 #   fault_setup NAME [MINISHEEP ARGS]  tgtd + own minisheep + target 1;
 #                         SKIP unless root, tgt, libiscsi, own minisheep
-#   sheep_start [ARGS]    minisheep on $SHEEP_DIR (socket $SHEEP_SOCK, control
-#                         $SHEEP_CTL); again after sheep_kill9 = a restart
-#   sheep_kill9           kill -9 the minisheep and reap it
 #   ms_ctl CMD...         one minisheep control command (fails on error)
 #   iv ARGS...            build/test/tools/iscsi_verify
 #   bg_started VAR        stop the background job whose pid is in $VAR at
 #                         exit, unless bg_wait VAR reaped it before
 #   bg_wait VAR           wait for that job; its exit status
+#   bg_check NAME VAR     one check: that job (run_load) succeeded
 #   now_ms                wall clock in ms (the tool logs wall-clock us)
 #   tgtadm_show_ms        ms that `tgtadm --op show` took (9999: no answer)
 #   sd_image VDI OFF LEN FILE   VDI bytes read through sdctl into FILE
-#   verify_logs SRC NAME LOG...  one check: SRC (iscsi:// URL or image file)
-#                         holds what the write logs allow
+#   verify_logs SRC NAME LOG...  one check: SRC (iscsi:// URL, NBD socket or
+#                         image file) holds what the write logs allow
+#   verify_image NAME VDI SIZE LOG...  one check: the VDI read with sdctl
+#                         holds them
+#   verify_store NAME VDI SIZE LOG...  one check: the VDI rebuilt from the
+#                         store's files holds them
+#   all_writes_acked LOG...  writes were acknowledged and none failed (for
+#                         check; else prints how many failed)
+#   run_load VAR TOOL SRC SECONDS ARGS...  TOOL SRC --write-load SECONDS
+#                         ARGS (a verified write load) in the background;
+#                         pid in $VAR, output in $T_TMP/VAR.out
+#   (the minisheep is lib.sh's: kill_minisheep, restart_minisheep)
 source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
 source "$TOP/test/lib_tgt.sh"
 
 IV=$TOP/build/test/tools/iscsi_verify
-SHEEP_PID=
+NV=$TOP/build/test/tools/nbd_verify
 
 iv() { "$IV" "$@"; }
 
-# shellcheck disable=SC2016
 bg_started() { on_exit stop_var_pid "$1"; }
 bg_wait() {
 	local pid=${!1} rc
@@ -38,38 +45,6 @@ bg_wait() {
 now_ms() { echo $(($(date +%s%N) / 1000000)); }
 
 ms_ctl() { "$MINISHEEP" --ctl "$SHEEP_CTL" "$@" >/dev/null; }
-
-# minisheep that can be killed and restarted on the same dir and socket
-sheep_start() {
-	SHEEP_DIR=${SHEEP_DIR:-$T_TMP/sheep}
-	SHEEP_SOCK=${SHEEP_SOCK:-$SHEEP_DIR/sock}
-	SHEEP_CTL=$SHEEP_DIR/ctl
-	mkdir -p "$SHEEP_DIR"
-	[[ -n ${SHEEP_ARGS+x} ]] || SHEEP_ARGS=("$@")
-	"$MINISHEEP" --dir "$SHEEP_DIR" --listen "unix:$SHEEP_SOCK" \
-		--control "$SHEEP_CTL" "${SHEEP_ARGS[@]}" \
-		>>"$T_TMP/minisheep.log" 2>&1 &
-	SHEEP_PID=$!
-	if ! wait_for_socket "$SHEEP_SOCK" || ! wait_for_socket "$SHEEP_CTL"
-	then
-		echo "minisheep did not start:" >&2
-		tail -n 20 "$T_TMP/minisheep.log" >&2
-		return 1
-	fi
-	SHEEP=unix:$SHEEP_SOCK
-}
-# stops whichever minisheep runs at exit (single quotes: the pid is read
-# then, after any restarts)
-# shellcheck disable=SC2016
-on_exit stop_var_pid SHEEP_PID
-
-sheep_kill9() {
-	kill -9 "$SHEEP_PID" 2>/dev/null
-	wait "$SHEEP_PID" 2>/dev/null
-	SHEEP_PID=
-	# the sockets stay behind: new connects get ECONNREFUSED
-	return 0
-}
 
 tgtadm_show_ms() {
 	local t0=$(date +%s%N)
@@ -101,23 +76,148 @@ fault_setup() {
 		skip "$name" "build/test/tools/iscsi_verify needs libiscsi (apt-get install libiscsi-dev)"
 		exit 0
 	fi
-	TGT_SHEEP_START=sheep_start tgt_setup "$name" "$@"
+	tgt_setup "$name" "$@"
 }
 
-# verify_logs URL|IMAGE NAME LOG...: the checker's verdict as one check
+# verify_logs SRC NAME LOG...: the checker's verdict as one check
+# (iscsi_verify for an iscsi:// URL, else nbd_verify); its report in
+# $CHECK_OUT
 verify_logs() {
-	local src=$1 name=$2
+	local src=$1 name=$2 tool=$NV
 	shift 2
-	if iv "$src" --check "$@" >"$T_TMP/check.out" 2>&1; then
-		pass "$name"
-	else
-		fail "$name" "$(tail -n 1 "$T_TMP/check.out"); e.g. $(grep -m2 '^BAD' "$T_TMP/check.out" | tr '\n' ';')"
-	fi
+	[[ $src == iscsi://* ]] && tool=$IV
+	check "$name" "$tool" "$src" --check "$@"
 }
+image_holds() {
+	local vdi=$1 size=$2
+	shift 2
+	sd_image "$vdi" 0 "$size" "$T_TMP/img" ||
+		{ echo "sdctl: $(cat "$T_TMP/img.err")"; return 1; }
+	"$NV" "$T_TMP/img" --check "$@"
+}
+verify_image() {
+	local name=$1
+	shift
+	check "$name" image_holds "$@"
+}
+store_holds() {
+	local vdi=$1 size=$2
+	shift 2
+	"$TOP/build/test/tools/store_image" "$SHEEP_DIR" "$vdi" \
+		"$T_TMP/store.img" "$size" || return 1
+	"$NV" "$T_TMP/store.img" --check "$@"
+}
+verify_store() {
+	local name=$1
+	shift
+	check "$name" store_holds "$@"
+}
+
+all_writes_acked() {
+	local nf
+	nf=$(cat "$@" | grep -c '^F ')
+	if ((nf == 0)); then
+		grep -q '^W ' "$@" && return 0
+		echo "no write was acknowledged"
+		return 1
+	fi
+	echo "$nf writes failed ($(cat "$@" | awk '$1 == "F" { print $7, $8, $9, $10 }' | sort | uniq -c | sort -rn | awk '{ printf "%s%d x %s %s/%s/%s", s, $1, $2, $3, $4, $5; s = ", " }')), e.g. $(grep -h -m1 '^F ' "$@" | head -n 1)"
+	return 1
+}
+
+run_load() {
+	local var=$1 tool=$2 src=$3
+	shift 3
+	"$tool" "$src" --write-load "$@" >"$T_TMP/$var.out" 2>&1 &
+	printf -v "$var" '%s' $!
+	bg_started "$var"
+}
+# bg_check NAME VAR: one check: the background job in $VAR (run_load)
+# succeeded; its output goes to the log
+bg_done() {
+	local rc
+	bg_wait "$1"
+	rc=$?
+	cat "$T_TMP/$1.out"
+	return $rc
+}
+bg_check() { check "$1" bg_done "$2"; }
 
 # lines of LOG that record a failed write
 failed_writes() { grep -c '^F ' "$1"; }
-acked_writes() { grep -c '^W ' "$1"; }
+
+# ---- a sheep that does not answer: commands end in time -------------------
+# LIMIT_MS is the LU's timeout + 1 s.
+#
+#   watch_tgtadm T0 MS    tgtadm --op show every 0.25 s until MS ms after
+#                         T0 (ms); the slowest answer in MAX_SHOW
+#   check_tgtadm_responsive  one check: MAX_SHOW <= 1000 ms
+#   aborted_in_time OUT   the 4 commands of `iv --one OP BLOCK --qd 4` in
+#                         file OUT each got CHECK 0b/08/00 (ABORTED COMMAND,
+#                         LU COMMUNICATION FAILURE) within LIMIT_MS
+#   writes_aborted LOG    writes failed, each with that sense
+#   latency_bounded LOG   no write took longer than LIMIT_MS
+#   acked_after LOG MS    a write submitted after wall-clock MS ms was
+#                         acknowledged
+# (the last four for check: they print why they fail)
+MAX_SHOW=0
+watch_tgtadm() {
+	local ms
+	while (($(now_ms) - $1 < $2)); do
+		ms=$(tgtadm_show_ms)
+		((ms > MAX_SHOW)) && MAX_SHOW=$ms
+		sleep 0.25
+	done
+}
+check_tgtadm_responsive() {
+	check "tgtadm-responsive" want "$MAX_SHOW" -le 1000 \
+		"tgtadm --op show took ${MAX_SHOW} ms (limit 1000)"
+}
+
+aborted_in_time() {
+	local n=0 bad= line ms
+	while read -r line; do
+		[[ $line == block=* ]] || continue
+		n=$((n + 1))
+		ms=${line##*ms=}
+		if [[ $line != *"result=CHECK key=0x0b asc=0x08 ascq=0x00"* ]] ||
+			((ms > LIMIT_MS)); then
+			bad=$line
+		fi
+	done <"$1"
+	cat "$1"
+	((n == 4)) && [[ -z $bad ]] && return 0
+	echo "${bad:-$n of 4 answered: $(head -c 300 "$1")}"
+	return 1
+}
+
+writes_aborted() {
+	local wrong
+	if (($(failed_writes "$1") == 0)); then
+		echo "no write failed: the fault had no effect"
+		return 1
+	fi
+	wrong=$(awk '$1 == "F" && !($7 == "CHECK" && $8 == 11 && $9 == 8 && $10 == 0)' "$1" | head -n 1)
+	[[ -z $wrong ]] && return 0
+	echo "not ABORTED COMMAND 08/00: $wrong ($(awk '$1 == "F" { print $7, $8, $9, $10 }' "$1" | sort | uniq -c | tr '\n' ';'))"
+	return 1
+}
+
+latency_bounded() {
+	local slow
+	slow=$(awk -v lim="$LIMIT_MS" '($6 - $5) / 1000 > lim { printf "%s %.0f ms\n", $1, ($6 - $5) / 1000; exit }' "$1")
+	[[ -z $slow ]] && return 0
+	echo "a write took $slow (limit $LIMIT_MS ms)"
+	return 1
+}
+
+acked_after() {
+	local n
+	n=$(awk -v t=$(($2 * 1000)) '$1 == "W" && $5 > t' "$1" | wc -l)
+	((n > 0)) && return 0
+	echo "no write acknowledged after the fault ended"
+	return 1
+}
 
 # fault_two_gateways VDI [ADDR2 [BSOPTS]]: LUN 1 of target 1 on VDI with
 # BSOPTS (default lock=shared) on the gateway fault_setup started, through
@@ -138,14 +238,9 @@ fault_two_gateways() {
 	on_exit stop_gw1
 	TGT_PID=''
 	TGT_TIDS=()
-	if ! tgt_start; then
-		fail "gw2-start" "cannot start the second tgtd"
-		exit 1
-	fi
-	if ! tgt_target 1 "$IQN"; then
-		fail "gw2-target" "cannot create the second gateway's target"
-		exit 1
-	fi
+	tgt_start || { fail "gw2-start" "cannot start the second tgtd"; exit 1; }
+	tgt_target 1 "$IQN" ||
+		{ fail "gw2-target" "cannot create the second gateway's target"; exit 1; }
 	check "gw2-lu-shared" tgt_lu 1 1 "$addr2:$vdi" sheepdog "$bsopts"
 	URL2=$(tgt_url "$IQN" 1)
 	[[ $URL1 != "$URL2" ]] || fail "two-gateways" "both gateways on one port"
@@ -185,7 +280,7 @@ mp_verify() {
 	local src=$1 name=$2 n
 	shift 2
 	verify_logs "$src" "$name" "$@"
-	n=$(mp_bad "$T_TMP/check.out")
+	n=$(mp_bad "$CHECK_OUT")
 	printf -v "MP_BAD_${name//-/_}" '%s' "${n:-?}"
 }
 
@@ -211,15 +306,10 @@ mp_race() {
 
 	LOG1=$T_TMP/gw1.log
 	LOG2=$T_TMP/gw2.log
-	iv "$URL1" --write-load "$MP_SECONDS" --qd 16 --seed 1 --first-block 0 \
-		--blocks "$MP_BLOCKS" --log "$LOG1" >"$T_TMP/load1.out" 2>&1 &
-	L1=$!
-	iv "$URL2" --write-load "$MP_SECONDS" --qd 16 --seed 2 \
-		--first-block $((MP_BLOCKS / 2)) --blocks "$MP_BLOCKS" \
-		--log "$LOG2" >"$T_TMP/load2.out" 2>&1 &
-	L2=$!
-	bg_started L1
-	bg_started L2
+	run_load L1 "$IV" "$URL1" "$MP_SECONDS" --qd 16 --seed 1 --first-block 0 \
+		--blocks "$MP_BLOCKS" --log "$LOG1"
+	run_load L2 "$IV" "$URL2" "$MP_SECONDS" --qd 16 --seed 2 \
+		--first-block $((MP_BLOCKS / 2)) --blocks "$MP_BLOCKS" --log "$LOG2"
 	if [[ $snap == snap ]]; then
 		t0=$(now_ms)
 		for ((i = 1; i <= MP_SNAPS; i++)); do
@@ -228,48 +318,29 @@ mp_race() {
 			do
 				sleep 0.05
 			done
-			if "$SDCTL" -a "$SHEEP" vdi snapshot -s "snap$i" "$VDI" \
-				>"$T_TMP/snap.out" 2>&1; then
-				pass "snap$i-taken-under-load"
-			else
-				fail "snap$i-taken-under-load" "$(cat "$T_TMP/snap.out")"
-			fi
+			check "snap$i-taken-under-load" \
+				"$SDCTL" -a "$SHEEP" vdi snapshot -s "snap$i" "$VDI"
 		done
 	fi
-	bg_wait L1 || fail "gw1-load" "$(tail -n 2 "$T_TMP/load1.out" | tr '\n' ' ')"
-	bg_wait L2 || fail "gw2-load" "$(tail -n 2 "$T_TMP/load2.out" | tr '\n' ' ')"
-	cat "$T_TMP/load1.out" "$T_TMP/load2.out"
+	bg_wait L1 || fail "gw1-load" "$(tail -n 2 "$T_TMP/L1.out" | tr '\n' ' ')"
+	bg_wait L2 || fail "gw2-load" "$(tail -n 2 "$T_TMP/L2.out" | tr '\n' ' ')"
+	cat "$T_TMP/L1.out" "$T_TMP/L2.out"
 	# both tgtds log to $TGT_LOG: what the module reported
 	grep -h 'bs_sheepdog:.*failed' "$TGT_LOG" 2>/dev/null | sort -u | head -n 5
 	echo "minisheep:" $("$MINISHEEP" --ctl "$SHEEP_CTL" stats | tr ' ' '\n' |
 		grep -E '^(CREATE_AND_WRITE_OBJ|store\.)')
 	ms_ctl reset
-	nfail=$(cat "$LOG1" "$LOG2" | grep -c '^F ')
-	if ((nfail == 0)); then
-		pass "no-failed-write"
-	else
-		fail "no-failed-write" "$nfail writes failed, e.g. $(grep -h -m1 '^F ' "$LOG1" "$LOG2" | head -1)"
-	fi
+	check "no-failed-write" all_writes_acked "$LOG1" "$LOG2"
 	echo "overlap blocks written by both: $(awk -v a=$((MP_BLOCKS / 2)) -v b="$MP_BLOCKS" \
 		'$1 == "W" && $4 >= a && $4 < b { print $4 }' "$LOG1" "$LOG2" | sort -u | wc -l)"
 
 	mp_verify "$URL1" gw1-reads-every-acked-write "$LOG1" "$LOG2"
 	mp_verify "$URL2" gw2-reads-every-acked-write "$LOG1" "$LOG2"
-	if sd_image "$VDI" 0 "$size" "$T_TMP/img"; then
-		mp_verify "$T_TMP/img" image-holds-every-acked-write "$LOG1" "$LOG2"
-	else
-		fail "image-holds-every-acked-write" "sdctl: $(cat "$T_TMP/img.err")"
-		MP_BAD_image_holds_every_acked_write=?
-	fi
+	verify_image image-holds-every-acked-write "$VDI" "$size" "$LOG1" "$LOG2"
+	MP_BAD_image_holds_every_acked_write=$(mp_bad "$CHECK_OUT")
 	# independent of the client library: the store's files themselves
-	if "$TOP/build/test/tools/store_image" "$SHEEP_DIR" "$VDI" "$T_TMP/store.img" \
-		"$size" 2>"$T_TMP/store.err"; then
-		mp_verify "$T_TMP/store.img" store-holds-every-acked-write \
-			"$LOG1" "$LOG2"
-	else
-		fail "store-holds-every-acked-write" "$(cat "$T_TMP/store.err")"
-		MP_BAD_store_holds_every_acked_write=?
-	fi
+	verify_store store-holds-every-acked-write "$VDI" "$size" "$LOG1" "$LOG2"
+	MP_BAD_store_holds_every_acked_write=$(mp_bad "$CHECK_OUT")
 	echo "RESULT $name: bad blocks via gateway 1 / gateway 2 / sdctl image / store:" \
 		"$MP_BAD_gw1_reads_every_acked_write / $MP_BAD_gw2_reads_every_acked_write /" \
 		"$MP_BAD_image_holds_every_acked_write / $MP_BAD_store_holds_every_acked_write"
@@ -307,7 +378,6 @@ CL_TIMEOUT=${CL_TIMEOUT:-8}
 CL_SIZE=$((64 * 1024 * 1024))
 CL_LOGS=()
 CL_NBD_PIDS=()
-NV=$TOP/build/test/tools/nbd_verify
 
 cl_nodes() {
 	CL_N1=$SHEEP
@@ -337,17 +407,16 @@ cl_start_clock() {
 	echo "load ${CL_LOG##*/} started"
 }
 
-cl_load() {
-	local seed=${2:-1}
+# cl_run_load TOOL SRC SECONDS [SEED]
+cl_run_load() {
+	local seed=${4:-1}
 	CL_LOG=$T_TMP/load$seed.log
 	CL_LOGS+=("$CL_LOG")
-	iv "$URL" --write-load "$1" --qd 16 --seed "$seed" \
-		--blocks $((CL_SIZE / 4096)) --log "$CL_LOG" \
-		--expect-errors any >"$T_TMP/load$seed.out" 2>&1 &
-	CL_LOAD=$!
-	bg_started CL_LOAD
+	run_load CL_LOAD "$1" "$2" "$3" --qd 16 --seed "$seed" \
+		--blocks $((CL_SIZE / 4096)) --log "$CL_LOG" --expect-errors any
 	cl_start_clock
 }
+cl_load() { cl_run_load "$IV" "$URL" "$@"; }
 
 cl_nbd_setup() {
 	local name=$1 rc
@@ -365,7 +434,7 @@ cl_nbd_setup() {
 		exit 1
 	fi
 	SHEEP_DIR=$T_TMP/sheep
-	if ! sheep_start --copies 3 "$(node_arg 2)" "$(node_arg 3)" "$@"; then
+	if ! start_minisheep --copies 3 "$(node_arg 2)" "$(node_arg 3)" "$@"; then
 		fail "$name" "cannot start minisheep"
 		exit 1
 	fi
@@ -394,17 +463,7 @@ cl_nbd_serve() {
 	NBD_PID=
 }
 
-cl_nbd_load() {
-	local sock=$1 seed=${3:-1}
-	CL_LOG=$T_TMP/load$seed.log
-	CL_LOGS+=("$CL_LOG")
-	"$NV" "$sock" --write-load "$2" --qd 16 --seed "$seed" \
-		--blocks $((CL_SIZE / 4096)) --log "$CL_LOG" \
-		--expect-errors any >"$T_TMP/load$seed.out" 2>&1 &
-	CL_LOAD=$!
-	bg_started CL_LOAD
-	cl_start_clock
-}
+cl_nbd_load() { cl_run_load "$NV" "$@"; }
 
 cl_at() {
 	local ms=$1
@@ -416,65 +475,36 @@ cl_at() {
 
 # wait for the current load; its output is printed
 cl_wait_load() {
-	bg_wait CL_LOAD || fail "load-ran" "$(tail -n 2 "${CL_LOG%.log}.out")"
-	cat "${CL_LOG%.log}.out"
+	bg_wait CL_LOAD || fail "load-ran" "$(tail -n 2 "$T_TMP/CL_LOAD.out")"
+	cat "$T_TMP/CL_LOAD.out"
 }
 
-# verify_with SRC NAME LOG...: iscsi_verify for images and iscsi://,
-# nbd_verify for an NBD socket
-verify_with() {
-	local src=$1 name=$2
-	shift 2
-	if [[ -S $src ]]; then
-		if "$NV" "$src" --check "$@" >"$T_TMP/check.out" 2>&1; then
-			pass "$name"
-		else
-			fail "$name" "$(tail -n 1 "$T_TMP/check.out"); e.g. $(grep -m2 '^BAD' "$T_TMP/check.out" | tr '\n' ';')"
-		fi
-	elif [[ $src == iscsi://* ]]; then
-		verify_logs "$src" "$name" "$@"
-	elif "$NV" "$src" --check "$@" >"$T_TMP/check.out" 2>&1; then
-		pass "$name"
+# gate_hit STATS GATE: minisheep's stats show that it answered GATE (held:
+# that it held a request)
+gate_hit() {
+	local stats=" $1 " g=$2
+	if [[ $g == held ]]; then
+		[[ $stats =~ \ gate\.held=[1-9] ]] && return 0
+		echo "minisheep never held a request"
 	else
-		fail "$name" "$(tail -n 1 "$T_TMP/check.out"); e.g. $(grep -m2 '^BAD' "$T_TMP/check.out" | tr '\n' ';')"
+		[[ $stats == *" gate.$g="* ]] && return 0
+		echo "minisheep never answered $g"
 	fi
+	return 1
 }
 
 cl_finish() {
-	local src=$1 g stats nf
+	local src=$1 g stats
 	shift
 	[[ -n ${CL_LOAD:-} ]] && cl_wait_load
 	stats=$("$MINISHEEP" --ctl "$SHEEP_CTL" stats)
 	echo "minisheep:" $(tr ' ' '\n' <<<"$stats" | grep -E '^(gate|node[0-9])\.')
-	for g in "$@"; do
-		if [[ $g == held ]]; then
-			[[ " $stats " =~ \ gate\.held=[1-9] ]] &&
-				pass "fault-hit-held" ||
-				fail "fault-hit-held" "minisheep never held a request"
-		elif [[ " $stats " == *" gate.$g="* ]]; then
-			pass "fault-hit-$g"
-		else
-			fail "fault-hit-$g" "minisheep never answered $g"
-		fi
-	done
+	for g in "$@"; do check "fault-hit-$g" gate_hit "$stats" "$g"; done
 	echo "worst write latency: $(cat "${CL_LOGS[@]}" | awk '$1 == "W" || $1 == "F" { l = ($6 - $5) / 1000; if (l > m) m = l } END { printf "%.0f ms\n", m }')"
-	nf=$(cat "${CL_LOGS[@]}" | grep -c '^F ')
-	if ((nf == 0)); then
-		pass "no-initiator-errors"
-	else
-		fail "no-initiator-errors" "$nf writes failed ($(cat "${CL_LOGS[@]}" | awk '$1 == "F" { print $7, $8, $9, $10 }' | sort | uniq -c | sort -rn | awk '{ printf "%s%d x %s %s/%s/%s", s, $1, $2, $3, $4, $5; s = ", " }')), e.g. $(cat "${CL_LOGS[@]}" | grep -m1 '^F ')"
-	fi
-	verify_with "$src" "acked-writes-present-gateway" "${CL_LOGS[@]}"
-	if sd_image "$CL_VDI" 0 "$CL_SIZE" "$T_TMP/img"; then
-		verify_with "$T_TMP/img" "acked-writes-present-sheep" "${CL_LOGS[@]}"
-	else
-		fail "acked-writes-present-sheep" "sdctl: $(cat "$T_TMP/img.err")"
-	fi
-	if "$TOP/build/test/tools/store_image" "$SHEEP_DIR" "$CL_VDI" \
-		"$T_TMP/store.img" "$CL_SIZE" 2>"$T_TMP/store.err"; then
-		verify_with "$T_TMP/store.img" "acked-writes-present-store" \
-			"${CL_LOGS[@]}"
-	else
-		fail "acked-writes-present-store" "$(cat "$T_TMP/store.err")"
-	fi
+	check "no-initiator-errors" all_writes_acked "${CL_LOGS[@]}"
+	verify_logs "$src" "acked-writes-present-gateway" "${CL_LOGS[@]}"
+	verify_image "acked-writes-present-sheep" "$CL_VDI" "$CL_SIZE" \
+		"${CL_LOGS[@]}"
+	verify_store "acked-writes-present-store" "$CL_VDI" "$CL_SIZE" \
+		"${CL_LOGS[@]}"
 }

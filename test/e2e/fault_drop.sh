@@ -20,40 +20,20 @@ conns() {
 }
 C0=$(conns)
 ms_ctl drop-after 50 || fail "drop-after" "minisheep control failed"
-iv "$URL" --write-load 8 --qd 16 --seed 1 --blocks $BLOCKS --log "$LOG" \
-	>"$T_TMP/load.out" 2>&1 &
-LOAD=$!
-bg_started LOAD
+run_load LOAD "$IV" "$URL" 8 --qd 16 --seed 1 --blocks $BLOCKS --log "$LOG"
 kills=0
 while kill -0 "$LOAD" 2>/dev/null; do
 	sleep 1
 	ms_ctl kill-connections && kills=$((kills + 1))
 done
-if bg_wait LOAD; then
-	pass "no-initiator-errors"
-else
-	fail "no-initiator-errors" "$(tail -n 2 "$T_TMP/load.out")"
-fi
-cat "$T_TMP/load.out"
+bg_check "no-initiator-errors" LOAD
 C1=$(conns)
 echo "sheep connections: $((C1 - C0)) opened during the load, $kills kill-connections"
 ms_ctl reset
 # the fault must have hit: many more connections than the module keeps
-if ((C1 - C0 >= 20)); then
-	pass "connections-dropped"
-else
-	fail "connections-dropped" "only $((C1 - C0)) connections: the faults did not hit"
-fi
-nf=$(failed_writes "$LOG")
-if ((nf == 0)) && (($(acked_writes "$LOG") > 0)); then
-	pass "all-writes-acked"
-else
-	fail "all-writes-acked" "$nf failed: $(grep -m1 '^F ' "$LOG")"
-fi
+check "connections-dropped" want $((C1 - C0)) -ge 20 \
+	"only $((C1 - C0)) connections: the faults did not hit"
+check "all-writes-acked" all_writes_acked "$LOG"
 verify_logs "$URL" "verify-iscsi" "$LOG"
-if ! sd_image "$VDI" 0 $((BLOCKS * 4096)) "$T_TMP/img"; then
-	fail "verify-sheep" "sdctl: $(cat "$T_TMP/img.err")"
-else
-	verify_logs "$T_TMP/img" "verify-sheep" "$LOG"
-fi
+verify_image "verify-sheep" "$VDI" $((BLOCKS * 4096)) "$LOG"
 check "tgtd-alive" tgtd_alive

@@ -18,6 +18,13 @@ FRESH=$((5 * 1024))	# 4 KiB block in object 5, never written
 check "first-write" iv "$URL" --one write $BLK --seed 1
 lines0=$(tgt_module_lines)
 
+# got_sense RC OUT SENSE: iscsi_verify --one exited 3 with CHECK SENSE
+got_sense() {
+	(($1 == 3)) && [[ $2 == *"result=CHECK $3 "* ]] && return 0
+	echo "want CHECK $3, got: $2"
+	return 1
+}
+
 # inject: OP RESULT; then one command: read|write BLOCK; expect: SENSE
 inject() {
 	local name=$1 op=$2 res=$3 cmd=$4 block=$5 want=$6 out rc
@@ -28,11 +35,7 @@ inject() {
 	out=$(iv "$URL" --one "$cmd" "$block" --seed 2 2>&1)
 	rc=$?
 	echo "$name: $out"
-	if ((rc == 3)) && [[ $out == *"result=CHECK $want "* ]]; then
-		pass "$name"
-	else
-		fail "$name" "want CHECK $want, got: $out"
-	fi
+	check "$name" got_sense "$rc" "$out" "$want"
 	# the fault was for one request: the same command works again
 	check "$name-then-$cmd-ok" iv "$URL" --one "$cmd" "$block" --seed 2
 }
@@ -44,19 +47,14 @@ inject create-nospace CREATE_AND_WRITE_OBJ NO_SPACE write $FRESH \
 	"key=0x07 asc=0x27 ascq=0x07"
 
 lines=$(($(tgt_module_lines) - lines0))
-if ((lines == 4)); then
-	pass "one-log-line-each"
-else
-	fail "one-log-line-each" "$lines module lines in tgtd's log for 4 failures"
-fi
+check "one-log-line-each" want "$lines" -eq 4 \
+	"$lines module lines in tgtd's log for 4 failures"
 
 # the LU is fully usable afterwards: a verified load across both objects
 LOG=$T_TMP/load.log
-if iv "$URL" --write-load 2 --qd 8 --seed 3 --blocks $((6 * 1024)) \
-	--log "$LOG" >"$T_TMP/load.out" 2>&1 &&
-	iv "$URL" --check "$LOG" >"$T_TMP/check.out" 2>&1; then
-	pass "usable-afterwards"
-else
-	fail "usable-afterwards" "$(tail -n 2 "$T_TMP/load.out" "$T_TMP/check.out")"
-fi
+load_and_check() {
+	iv "$URL" --write-load 2 --qd 8 --seed 3 --blocks $((6 * 1024)) \
+		--log "$LOG" && iv "$URL" --check "$LOG"
+}
+check "usable-afterwards" load_and_check
 check "tgtd-alive" tgtd_alive

@@ -21,17 +21,20 @@ URL=$(tgt_url "$IQN" 1)
 LOG=$T_TMP/load.log
 wait_for_socket "$SOCK_B" || fail "listen-b" "minisheep does not listen on B"
 
-iv "$URL" --write-load 7 --qd 16 --seed 1 --blocks $BLOCKS --log "$LOG" \
-	>"$T_TMP/load.out" 2>&1 &
-LOAD=$!
-bg_started LOAD
+run_load LOAD "$IV" "$URL" 7 --qd 16 --seed 1 --blocks $BLOCKS --log "$LOG"
 
-# writes acknowledged that were submitted after wall-clock ms $1 and
-# before ms $2; the first one's delay after $1
+# acks_between T1 T2 WHILE: writes acknowledged that were submitted after
+# wall-clock ms T1 and before ms T2 (printed: how many, the first one's
+# delay after T1); fails if none
 acks_between() {
-	awk -v a=$(($1 * 1000)) -v b=$(($2 * 1000)) \
+	local n ms
+	read -r n ms < <(awk -v a=$(($1 * 1000)) -v b=$(($2 * 1000)) \
 		'$1 == "W" && $5 > a && $5 < b { n++; if (!f || $6 < f) f = $6 }
-		 END { printf "%d %.0f\n", n, n ? (f - a) / 1000 : -1 }' "$LOG"
+		 END { printf "%d %.0f\n", n, n ? (f - a) / 1000 : -1 }' "$LOG")
+	echo "$3: $n writes acknowledged, the first ${ms} ms after the switch"
+	((n > 0)) && return 0
+	echo "no write acknowledged while $3"
+	return 1
 }
 
 # make socket $1 unavailable (renamed to $1.away) and drop every connection
@@ -49,26 +52,9 @@ take_away "$SOCK_B" || fail "b-away" "cannot take socket B away"
 sleep 2
 T3=$(now_ms)
 
-if bg_wait LOAD; then
-	pass "no-initiator-errors"
-else
-	fail "no-initiator-errors" "$(tail -n 2 "$T_TMP/load.out")"
-fi
-cat "$T_TMP/load.out"
-read -r n ms < <(acks_between "$T1" "$T2")
-echo "A away: $n writes acknowledged through B, the first ${ms} ms after the switch"
-if ((n > 0)); then
-	pass "failover-to-b"
-else
-	fail "failover-to-b" "no write acknowledged while only B was reachable"
-fi
-read -r n ms < <(acks_between "$T2" "$T3")
-echo "B away: $n writes acknowledged through A, the first ${ms} ms after the switch"
-if ((n > 0)); then
-	pass "failback-to-a"
-else
-	fail "failback-to-a" "no write acknowledged while only A was reachable"
-fi
+bg_check "no-initiator-errors" LOAD
+check "failover-to-b" acks_between "$T1" "$T2" "only B was reachable"
+check "failback-to-a" acks_between "$T2" "$T3" "only A was reachable"
 nf=$(failed_writes "$LOG")
 ((nf == 0)) || fail "no-failed-writes" "$nf: $(grep -m1 '^F ' "$LOG")"
 verify_logs "$URL" "acked-writes-present" "$LOG"

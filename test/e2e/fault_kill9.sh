@@ -19,10 +19,8 @@ URL=$(tgt_url "$IQN" 1)
 LOG=$T_TMP/load.log
 
 # one load across every cycle: 1.2 s of writes before each kill
-iv "$URL" --write-load $((CYCLES * 2 + 2)) --qd 16 --seed 1 \
-	--blocks $BLOCKS --log "$LOG" >"$T_TMP/load.out" 2>&1 &
-LOAD=$!
-bg_started LOAD
+run_load LOAD "$IV" "$URL" $((CYCLES * 2 + 2)) --qd 16 --seed 1 \
+	--blocks $BLOCKS --log "$LOG"
 
 # the wall-clock ms of the first write acknowledged after $1, log lines
 # from $2 on; waits up to 10 s
@@ -41,10 +39,10 @@ worst=0 stuck=0 restart_failed=0 measured=0
 for ((c = 1; c <= CYCLES; c++)); do
 	sleep 1.2
 	kill -0 "$LOAD" 2>/dev/null || break
-	sheep_kill9
+	kill_minisheep
 	sleep 0.3
 	from=$(wc -l <"$LOG")
-	if ! sheep_start; then
+	if ! restart_minisheep; then
 		restart_failed=1
 		break
 	fi
@@ -66,26 +64,14 @@ elif ((c <= CYCLES)); then
 else
 	pass "restart-$CYCLES-cycles"
 fi
-if ((measured == CYCLES && worst <= RESUME_LIMIT_MS)); then
-	pass "resume-within-${RESUME_LIMIT_MS}ms"
-else
-	fail "resume-within-${RESUME_LIMIT_MS}ms" "$measured of $CYCLES cycles resumed ($stuck never did), slowest ${worst} ms"
-fi
+check "resume-within-${RESUME_LIMIT_MS}ms" \
+	want "$measured:$((worst <= RESUME_LIMIT_MS))" == "$CYCLES:1" \
+	"$measured of $CYCLES cycles resumed ($stuck never did), slowest ${worst} ms"
 echo "slowest resume: ${worst} ms"
 
-if bg_wait LOAD; then
-	pass "no-initiator-errors"
-else
-	fail "no-initiator-errors" "$(tail -n 2 "$T_TMP/load.out")"
-fi
-cat "$T_TMP/load.out"
+bg_check "no-initiator-errors" LOAD
 nf=$(failed_writes "$LOG")
 ((nf == 0)) || fail "no-failed-writes" "$nf: $(grep -m1 '^F ' "$LOG")"
 verify_logs "$URL" "acked-writes-present-iscsi" "$LOG"
-cat "$T_TMP/check.out"
-if ! sd_image "$VDI" 0 $((BLOCKS * 4096)) "$T_TMP/img"; then
-	fail "acked-writes-present-sheep" "sdctl: $(cat "$T_TMP/img.err")"
-else
-	verify_logs "$T_TMP/img" "acked-writes-present-sheep" "$LOG"
-fi
+verify_image "acked-writes-present-sheep" "$VDI" $((BLOCKS * 4096)) "$LOG"
 check "tgtd-alive" tgtd_alive

@@ -22,34 +22,17 @@ SHEEP=$(sheep_node 3)
 
 LOG1=$T_TMP/gw1.log
 LOG2=$T_TMP/gw2.log
-iv "$URL1" --write-load 4 --qd 8 --seed 1 --first-block 0 --blocks 3072 \
-	--log "$LOG1" >"$T_TMP/load1.out" 2>&1 &
-L1=$!
-iv "$URL2" --write-load 4 --qd 8 --seed 2 --first-block 2048 --blocks 3072 \
-	--log "$LOG2" >"$T_TMP/load2.out" 2>&1 &
-L2=$!
-bg_started L1
-bg_started L2
-if bg_wait L1; then
-	pass "gw1-writes"
-else
-	fail "gw1-writes" "$(tail -n 2 "$T_TMP/load1.out")"
-fi
-if bg_wait L2; then
-	pass "gw2-writes"
-else
-	fail "gw2-writes" "$(tail -n 2 "$T_TMP/load2.out")"
-fi
-cat "$T_TMP/load1.out" "$T_TMP/load2.out"
+run_load L1 "$IV" "$URL1" 4 --qd 8 --seed 1 --first-block 0 --blocks 3072 \
+	--log "$LOG1"
+run_load L2 "$IV" "$URL2" 4 --qd 8 --seed 2 --first-block 2048 --blocks 3072 \
+	--log "$LOG2"
+bg_check "gw1-writes" L1
+bg_check "gw2-writes" L2
 both=$(awk '$1 == "W" && $4 >= 2048 && $4 < 3072 { print $4 }' "$LOG1" "$LOG2" |
 	sort -u | wc -l)
 echo "blocks of the shared object written: $both"
 
-if sd_image "$VDI" 0 $((5120 * 4096)) "$T_TMP/img"; then
-	verify_logs "$T_TMP/img" "image-matches-model" "$LOG1" "$LOG2"
-else
-	fail "image-matches-model" "sdctl: $(cat "$T_TMP/img.err")"
-fi
+verify_image "image-matches-model" "$VDI" $((5120 * 4096)) "$LOG1" "$LOG2"
 verify_logs "$URL1" "gw1-reads-model" "$LOG1" "$LOG2"
 verify_logs "$URL2" "gw2-reads-model" "$LOG1" "$LOG2"
 check "gw2-alive" tgtd_alive

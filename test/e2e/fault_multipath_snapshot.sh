@@ -48,22 +48,15 @@ now_us() { date +%s%6N; }
 # load NAME URL SECONDS SEED FIRST BLOCKS: background verified write load,
 # pid in L_NAME, log in $T_TMP/NAME.log
 load() {
-	iv "$2" --write-load "$3" --qd 8 --seed "$4" --first-block "$5" \
-		--blocks "$6" --log "$T_TMP/$1.log" >"$T_TMP/$1.out" 2>&1 &
-	printf -v "L_$1" '%s' $!
-	bg_started "L_$1"
+	run_load "L_$1" "$IV" "$2" "$3" --qd 8 --seed "$4" --first-block "$5" \
+		--blocks "$6" --log "$T_TMP/$1.log"
 }
 
 # snap TAG: take a snapshot, its start and end (us) in S0_TAG / S1_TAG
 snap() {
 	local t0 t1
 	t0=$(now_us)
-	if "$SDCTL" -a "$SHEEP" vdi snapshot -s "$1" "$VDI" \
-		>"$T_TMP/$1.out" 2>&1; then
-		pass "$1-taken-under-load"
-	else
-		fail "$1-taken-under-load" "$(cat "$T_TMP/$1.out")"
-	fi
+	check "$1-taken-under-load" "$SDCTL" -a "$SHEEP" vdi snapshot -s "$1" "$VDI"
 	t1=$(now_us)
 	printf -v "S0_$1" '%s' "$t0"
 	printf -v "S1_$1" '%s' "$t1"
@@ -90,21 +83,20 @@ snap snap2
 
 LOGS=()
 for l in A B C D; do
-	pid_var=L_$l
-	if bg_wait "$pid_var"; then
-		pass "load-$l-no-error"
-	else
-		fail "load-$l-no-error" "$(tail -n 2 "$T_TMP/$l.out" | tr '\n' ' ')"
-	fi
-	cat "$T_TMP/$l.out"
+	bg_check "load-$l-no-error" "L_$l"
 	LOGS+=("$T_TMP/$l.log")
 done
-nfail=$(cat "${LOGS[@]}" | grep -c '^F ')
-if ((nfail == 0)); then
-	pass "no-failed-write"
-else
-	fail "no-failed-write" "$nfail writes failed, e.g. $(grep -h -m1 '^F ' "${LOGS[@]}" | head -1)"
-fi
+check "no-failed-write" all_writes_acked "${LOGS[@]}"
+
+# holds_model IMAGE MODEL: the snapshot's image holds MODEL, which has
+# writes acknowledged before the snapshot
+holds_model() {
+	if ! grep -q '^W ' "$2"; then
+		echo "no write was acknowledged before the snapshot"
+		return 1
+	fi
+	"$NV" "$1" --check "$2"
+}
 
 # writes acknowledged after each snapshot returned: the loads really went
 # on across it (else the test proves nothing about the reload)
@@ -127,19 +119,12 @@ for s in snap1 snap2; do
 				"$T_TMP/$l.log"
 		done
 	fi
-	if ((after > 0)); then
-		pass "$s-writes-continue"
-	else
-		fail "$s-writes-continue" "no write submitted after the snapshot was acknowledged"
-	fi
+	check "$s-writes-continue" want "$after" -gt 0 \
+		"no write submitted after the snapshot was acknowledged"
 done
 
 # the working VDI
-if sd_image "$VDI" 0 "$SIZE" "$T_TMP/img"; then
-	verify_logs "$T_TMP/img" "image-matches-model" "${LOGS[@]}"
-else
-	fail "image-matches-model" "sdctl: $(cat "$T_TMP/img.err")"
-fi
+verify_image "image-matches-model" "$VDI" "$SIZE" "${LOGS[@]}"
 verify_logs "$URL1" "gw1-reads-model" "${LOGS[@]}"
 verify_logs "$URL2" "gw2-reads-model" "${LOGS[@]}"
 
@@ -147,11 +132,7 @@ verify_logs "$URL2" "gw2-reads-model" "${LOGS[@]}"
 "$SDCTL" -a "$SHEEP" vdi list -r >"$T_TMP/list" 2>&1
 cat "$T_TMP/list"
 for s in snap1 snap2; do
-	if grep -q "^\"$VDI\" [1-9][0-9]* $SIZE .* \"$s\" " "$T_TMP/list"; then
-		pass "$s-listed"
-	else
-		fail "$s-listed" "no snapshot '$s' of $SIZE bytes in 'sdctl vdi list -r'"
-	fi
+	check "$s-listed" grep -q "^\"$VDI\" [1-9][0-9]* $SIZE .* \"$s\" " "$T_TMP/list"
 	img=$T_TMP/$s.img
 	if ! "$SDCTL" -a "$SHEEP" vdi read -s "$s" "$VDI" >"$img" 2>"$img.err"
 	then
@@ -159,11 +140,7 @@ for s in snap1 snap2; do
 		continue
 	fi
 	got=$(stat -c %s "$img")
-	if ((got == SIZE)); then
-		pass "$s-readable"
-	else
-		fail "$s-readable" "read $got bytes, want $SIZE"
-	fi
+	check "$s-readable" want "$got" -eq "$SIZE" "read $got bytes, want $SIZE"
 	# the model as of the snapshot: acknowledged before it started = W;
 	# in flight across it = F (may or may not be there); submitted after
 	# it returned = a block that may only hold the earlier writes, or
@@ -179,33 +156,16 @@ for s in snap1 snap2; do
 		"${LOGS[@]}" >"$T_TMP/$s.model"
 	before=$(grep -c '^W ' "$T_TMP/$s.model")
 	echo "$s: $before writes acknowledged before it"
-	if ((before > 0)); then
-		verify_logs "$img" "$s-holds-writes-before-it" "$T_TMP/$s.model"
-	else
-		fail "$s-holds-writes-before-it" "no write was acknowledged before the snapshot"
-	fi
+	check "$s-holds-writes-before-it" holds_model "$img" "$T_TMP/$s.model"
 done
 
 # delete the snapshots: the working VDI shares their objects
 for s in snap1 snap2; do
-	if "$SDCTL" -a "$SHEEP" vdi delete -s "$s" "$VDI" >"$T_TMP/del.out" 2>&1
-	then
-		pass "$s-deleted"
-	else
-		fail "$s-deleted" "$(cat "$T_TMP/del.out")"
-	fi
+	check "$s-deleted" "$SDCTL" -a "$SHEEP" vdi delete -s "$s" "$VDI"
 done
 "$SDCTL" -a "$SHEEP" vdi list -r >"$T_TMP/list" 2>&1
-if grep -q '"snap[12]"' "$T_TMP/list"; then
-	fail "snapshots-gone" "$(grep '"snap[12]"' "$T_TMP/list" | head -1)"
-else
-	pass "snapshots-gone"
-fi
-if sd_image "$VDI" 0 "$SIZE" "$T_TMP/img2"; then
-	verify_logs "$T_TMP/img2" "image-after-delete-matches-model" "${LOGS[@]}"
-else
-	fail "image-after-delete-matches-model" "sdctl: $(cat "$T_TMP/img2.err")"
-fi
+check "snapshots-gone" not grep '"snap[12]"' "$T_TMP/list"
+verify_image "image-after-delete-matches-model" "$VDI" "$SIZE" "${LOGS[@]}"
 verify_logs "$URL1" "gw1-after-delete-reads-model" "${LOGS[@]}"
 verify_logs "$URL2" "gw2-after-delete-reads-model" "${LOGS[@]}"
 check "gw2-alive" tgtd_alive

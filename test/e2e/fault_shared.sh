@@ -26,26 +26,14 @@ LOG2=$T_TMP/lun2.log
 # LUN 2 does I/O before anything is written: its index has only holes
 check "lun2-reads-before-any-write" iv "$URL2" --one read 0
 
-if iv "$URL1" --write-load 2 --qd 8 --seed 1 --blocks $BLOCKS \
-	--log "$LOG1" >"$T_TMP/load.out" 2>&1; then
-	pass "write-through-lun1"
-else
-	fail "write-through-lun1" "$(tail -n 2 "$T_TMP/load.out")"
-fi
+check "write-through-lun1" iv "$URL1" --write-load 2 --qd 8 --seed 1 \
+	--blocks $BLOCKS --log "$LOG1"
 verify_logs "$URL1" "lun1-reads-own-writes" "$LOG1"
 verify_logs "$URL2" "lun2-reads-lun1-first-writes" "$LOG1"
 
-if iv "$URL2" --write-load 2 --qd 8 --seed 2 --blocks $BLOCKS \
-	--log "$LOG2" >"$T_TMP/load.out" 2>&1; then
-	pass "write-through-lun2"
-else
-	fail "write-through-lun2" "$(tail -n 2 "$T_TMP/load.out")"
-fi
+check "write-through-lun2" iv "$URL2" --write-load 2 --qd 8 --seed 2 \
+	--blocks $BLOCKS --log "$LOG2"
 verify_logs "$URL1" "lun1-reads-lun2-overwrites" "$LOG1" "$LOG2"
 verify_logs "$URL2" "lun2-reads-both" "$LOG1" "$LOG2"
-if sd_image "$VDI" 0 $((BLOCKS * 4096)) "$T_TMP/img"; then
-	verify_logs "$T_TMP/img" "sheep-holds-model" "$LOG1" "$LOG2"
-else
-	fail "sheep-holds-model" "sdctl: $(cat "$T_TMP/img.err")"
-fi
+verify_image "sheep-holds-model" "$VDI" $((BLOCKS * 4096)) "$LOG1" "$LOG2"
 check "tgtd-alive" tgtd_alive

@@ -43,14 +43,12 @@ qemu_io() {	# qemu-io, failing on any failed command or mismatch
 }
 
 SOCK1=$T_TMP/nbd1.sock
-if nbdkit_start "$SOCK1" "$PLUGIN" addr="$SHEEP" vdi="$V" &&
-   qemu_io -c "write -P 0x6b $((OBJ - 4096)) 8192" \
-	"nbd+unix:///?socket=$SOCK1"; then
-	pass nbd_hostlock_first_writes
-else
-	fail nbd_hostlock_first_writes "nbdkit 1 did not serve or write"
-	exit 1
-fi
+first_writes() {
+	nbdkit_start "$SOCK1" "$PLUGIN" addr="$SHEEP" vdi="$V" &&
+		qemu_io -c "write -P 0x6b $((OBJ - 4096)) 8192" \
+			"nbd+unix:///?socket=$SOCK1"
+}
+check nbd_hostlock_first_writes first_writes || exit 1
 N1=$NBD_PID
 
 # a second nbdkit on the same host while nbdkit 1 lives
@@ -58,12 +56,14 @@ out=$("${NBDKIT[@]}" -U - "$PLUGIN" addr="$SHEEP" vdi="$V" \
 	--run "${UNPRELOAD}true" 2>&1)
 rc=$?
 nerr=$(grep -c 'error:' <<<"$out")
-if ((rc != 0 && nerr == 1)) &&
-   grep -qF "VDI '$V' is already locked by pid $N1 on this host" <<<"$out"; then
-	pass nbd_hostlock_second_refused_with_pid
-else
-	fail nbd_hostlock_second_refused_with_pid "rc=$rc: $out"
-fi
+refused_with_pid() {
+	((rc != 0 && nerr == 1)) &&
+		grep -qF "VDI '$V' is already locked by pid $N1 on this host" \
+			<<<"$out" && return 0
+	echo "rc=$rc: $out"
+	return 1
+}
+check nbd_hostlock_second_refused_with_pid refused_with_pid
 
 # kill -9 nbdkit 1; a new one serves within 2 s
 kill -9 "$N1"
@@ -74,24 +74,18 @@ SOCK2=$T_TMP/nbd2.sock
 if nbdkit_start "$SOCK2" "$PLUGIN" addr="$SHEEP" vdi="$V"; then
 	ms=$((($(date +%s%N) - t0) / 1000000))
 	echo "nbdkit serving again ${ms} ms after the kill"
-	if ((ms <= 2000)); then
-		pass nbd_hostlock_restart_within_2s
-	else
-		fail nbd_hostlock_restart_within_2s "took $ms ms"
-	fi
-	if qemu_io -r -c "read -P 0x6b $((OBJ - 4096)) 8192" \
-		-c "read -P 0 0 4096" "nbd+unix:///?socket=$SOCK2"; then
-		pass nbd_hostlock_data_reads_back
-	else
-		fail nbd_hostlock_data_reads_back "qemu-io read failed"
-	fi
+	check nbd_hostlock_restart_within_2s want "$ms" -le 2000 "took $ms ms"
+	check nbd_hostlock_data_reads_back qemu_io -r \
+		-c "read -P 0x6b $((OBJ - 4096)) 8192" \
+		-c "read -P 0 0 4096" "nbd+unix:///?socket=$SOCK2"
 	# (the trial open took it over and closed; .after_fork locked again)
-	if grep -q "^pid=$NBD_PID\$" "$SHEEP_LOCK_DIR"/*.lock &&
-	   grep -q '^state=held$' "$SHEEP_LOCK_DIR"/*.lock; then
-		pass nbd_hostlock_record_names_holder
-	else
-		fail nbd_hostlock_record_names_holder "$(cat "$SHEEP_LOCK_DIR"/*.lock)"
-	fi
+	names_holder() {
+		grep -q "^pid=$NBD_PID\$" "$SHEEP_LOCK_DIR"/*.lock &&
+			grep -q '^state=held$' "$SHEEP_LOCK_DIR"/*.lock && return 0
+		cat "$SHEEP_LOCK_DIR"/*.lock
+		return 1
+	}
+	check nbd_hostlock_record_names_holder names_holder
 else
 	fail nbd_hostlock_restart_within_2s "nbdkit did not start: $(tail -n 3 "$T_TMP/nbdkit.log")"
 fi

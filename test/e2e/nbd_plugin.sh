@@ -76,7 +76,9 @@ qemu_io() {
 	out=$(qemu-io -f raw "$@" 2>&1)
 	rc=$?
 	echo "$out" >>"$T_TMP/qemu-io.log"
-	((rc == 0)) && ! grep -q -i -E 'fail|error' <<<"$out"
+	((rc == 0)) && ! grep -q -i -E 'fail|error' <<<"$out" && return 0
+	echo "$out"
+	return 1
 }
 
 V=$(vdi_name nbd)
@@ -92,55 +94,38 @@ fi
 # B: 1 MiB + 1 KiB of 0x5a (written with FUA) across the object 3/4 boundary.
 A_OFF=$((OBJ - 4096)) A_LEN=8192
 B_OFF=$((4 * OBJ - 512)) B_LEN=$((MIB + 1024))
-if serve vdi="$V" -- qemu_io \
+check nbd_qemu_io_patterns serve vdi="$V" -- qemu_io \
 	-c "write -P 0xa5 $A_OFF $A_LEN" \
 	-c "write -f -P 0x5a $B_OFF $B_LEN" \
 	-c "read -P 0xa5 $A_OFF $A_LEN" \
 	-c "read -P 0x5a $B_OFF $B_LEN" \
 	-c "read -P 0 $((A_OFF - 512)) 512" \
 	-c "read -P 0 $((A_OFF + A_LEN)) 512" \
-	"$URI"; then
-	pass nbd_qemu_io_patterns
-else
-	fail nbd_qemu_io_patterns "qemu-io write/read-back failed"
-	cat "$T_TMP/qemu-io.log" "$T_TMP/nbdkit.log" >&2
-fi
-if sdctl_is "$V" "$A_OFF" "$A_LEN" 245 &&
-   sdctl_is "$V" "$B_OFF" "$B_LEN" 132 &&
-   sdctl_is "$V" $((A_OFF - 512)) 512 0 &&
-   sdctl_is "$V" $((A_OFF + A_LEN)) 512 0 &&
-   sdctl_is "$V" $((B_OFF + B_LEN)) 4096 0; then
-	pass nbd_sdctl_sees_patterns
-else
-	fail nbd_sdctl_sees_patterns "sdctl vdi read does not show what qemu-io wrote"
-fi
+	"$URI"
+sees_patterns() {
+	sdctl_is "$V" "$A_OFF" "$A_LEN" 245 &&
+		sdctl_is "$V" "$B_OFF" "$B_LEN" 132 &&
+		sdctl_is "$V" $((A_OFF - 512)) 512 0 &&
+		sdctl_is "$V" $((A_OFF + A_LEN)) 512 0 &&
+		sdctl_is "$V" $((B_OFF + B_LEN)) 4096 0 && return 0
+	echo "sdctl vdi read does not show what qemu-io wrote"
+	return 1
+}
+check nbd_sdctl_sees_patterns sees_patterns
 
 # ---- export properties ----------------------------------------------------
-info=$(serve vdi="$V" -- nbdinfo "$URI" 2>&1)
-if grep -q "export-size: $SIZE" <<<"$info" &&
-   grep -q 'can_multi_conn: true' <<<"$info" &&
-   grep -q 'is_read_only: false' <<<"$info" &&
-   grep -q 'can_fua: true' <<<"$info" &&
-   grep -q 'can_trim: true' <<<"$info" &&
-   grep -q 'can_zero: true' <<<"$info" &&
-   grep -q 'block_size_minimum: 512$' <<<"$info" &&
-   grep -q "block_size_preferred: $OBJ\$" <<<"$info" &&
-   grep -q 'block_size_maximum: 33554432$' <<<"$info"; then
-	pass nbd_export_info
-else
-	fail nbd_export_info "unexpected nbdinfo output: $(tr '\n\t' '  ' <<<"$info")"
-fi
+serve vdi="$V" -- nbdinfo "$URI" >"$T_TMP/info" 2>&1
+check nbd_export_info has_lines "$T_TMP/info" "export-size: $SIZE" \
+	'can_multi_conn: true' 'is_read_only: false' 'can_fua: true' \
+	'can_trim: true' 'can_zero: true' 'block_size_minimum: 512$' \
+	"block_size_preferred: $OBJ\$" 'block_size_maximum: 33554432$'
 
 # ---- allocation map -------------------------------------------------------
 # nbdinfo --map lines: START LENGTH TYPE DESCRIPTION (type 0 data, 3 hole)
 map_of() { serve "$@" -- nbdinfo --map "$URI" | awk '{print $1, $2, $3}' | tr '\n' ';'; }
 want="0 $((2 * OBJ)) 0;$((2 * OBJ)) $OBJ 3;$((3 * OBJ)) $((2 * OBJ)) 0;$((5 * OBJ)) $((SIZE - 5 * OBJ)) 3;"
 got=$(map_of vdi="$V")
-if [[ $got == "$want" ]]; then
-	pass nbd_map_holes_and_data
-else
-	fail nbd_map_holes_and_data "map '$got', expected '$want'"
-fi
+check nbd_map_holes_and_data want "$got" == "$want" "map '$got', expected '$want'"
 
 # ---- nbdcopy out to a file and back into another VDI ---------------------
 IMG=$T_TMP/img.raw IMG2=$T_TMP/img2.raw
@@ -148,69 +133,52 @@ if serve vdi="$V" -- nbdcopy --connections=4 "$URI" "$IMG" &&
    serve vdi="$V2" -- nbdcopy "$IMG" "$URI" &&
    serve vdi="$V2" -- nbdcopy "$URI" "$IMG2"; then
 	s1=$(sha256sum <"$IMG") s2=$(sha256sum <"$IMG2")
-	if [[ $(stat -c %s "$IMG") == "$SIZE" && $s1 == "$s2" ]] &&
-	   cmp -s <(tail -c +$((A_OFF + 1)) "$IMG" | head -c "$A_LEN") \
-		  <(pattern 245 "$A_LEN"); then
-		pass nbd_nbdcopy_roundtrip
-	else
-		fail nbd_nbdcopy_roundtrip "copies differ or lack the data ($s1 / $s2)"
-	fi
-	if sdctl_is "$V2" "$B_OFF" "$B_LEN" 132; then
-		pass nbd_nbdcopy_target_on_sheep
-	else
-		fail nbd_nbdcopy_target_on_sheep "second VDI lacks pattern B on sheep"
-	fi
+	copies_equal() {
+		[[ $(stat -c %s "$IMG") == "$SIZE" && $s1 == "$s2" ]] &&
+			cmp -s <(tail -c +$((A_OFF + 1)) "$IMG" | head -c "$A_LEN") \
+				<(pattern 245 "$A_LEN") && return 0
+		echo "copies differ or lack the data ($s1 / $s2)"
+		return 1
+	}
+	check nbd_nbdcopy_roundtrip copies_equal
+	check nbd_nbdcopy_target_on_sheep sdctl_is "$V2" "$B_OFF" "$B_LEN" 132
 else
 	fail nbd_nbdcopy_roundtrip "nbdcopy failed"
 fi
 
 # ---- trim -----------------------------------------------------------------
 # whole object 1 (holds A's tail) and 512 bytes of B's head in object 3
-if serve vdi="$V" -- qemu_io -d unmap \
+check nbd_trim_reads_zeros serve vdi="$V" -- qemu_io -d unmap \
 	-c "discard $OBJ $OBJ" \
 	-c "discard $B_OFF 512" \
 	-c "read -P 0 $OBJ $OBJ" \
 	-c "read -P 0 $B_OFF 512" \
 	-c "read -P 0xa5 $A_OFF 4096" \
 	-c "read -P 0x5a $((B_OFF + 512)) $((B_LEN - 512))" \
-	"$URI"; then
-	pass nbd_trim_reads_zeros
-else
-	fail nbd_trim_reads_zeros "qemu-io discard/read failed"
-	tail -n 20 "$T_TMP/qemu-io.log" "$T_TMP/nbdkit.log" >&2
-fi
-if sdctl_is "$V" "$OBJ" 4096 0 && sdctl_is "$V" "$B_OFF" 512 0 &&
-   sdctl_is "$V" "$A_OFF" 4096 245; then
-	pass nbd_trim_on_sheep
-else
-	fail nbd_trim_on_sheep "sdctl vdi read after trim is not zeros"
-fi
+	"$URI"
+trimmed_on_sheep() {
+	sdctl_is "$V" "$OBJ" 4096 0 && sdctl_is "$V" "$B_OFF" 512 0 &&
+		sdctl_is "$V" "$A_OFF" 4096 245 && return 0
+	echo "sdctl vdi read after trim is not zeros"
+	return 1
+}
+check nbd_trim_on_sheep trimmed_on_sheep
 want="0 $OBJ 0;$OBJ $((2 * OBJ)) 3;$((3 * OBJ)) $((2 * OBJ)) 0;$((5 * OBJ)) $((SIZE - 5 * OBJ)) 3;"
 got=$(map_of vdi="$V")
-if [[ $got == "$want" ]]; then
-	pass nbd_trim_deallocates
-else
-	fail nbd_trim_deallocates "map '$got', expected '$want'"
-fi
+check nbd_trim_deallocates want "$got" == "$want" "map '$got', expected '$want'"
 
 # ---- $SHEEP_ADDR is the default address ------------------------------------
-if out=$(SHEEP_ADDR=$SHEEP "${NBDKIT[@]}" -U - "$PLUGIN" vdi="$V" \
-		--run "$UNPRELOAD"'nbdinfo --size "$uri"' 2>&1) &&
-   [[ $out == "$SIZE" ]]; then
-	pass nbd_sheep_addr_env
-else
-	fail nbd_sheep_addr_env "without addr=, \$SHEEP_ADDR was not used: $out"
-fi
+out=$(SHEEP_ADDR=$SHEEP "${NBDKIT[@]}" -U - "$PLUGIN" vdi="$V" \
+	--run "$UNPRELOAD"'nbdinfo --size "$uri"' 2>&1)
+check nbd_sheep_addr_env want "$?:$out" == "0:$SIZE" \
+	"without addr=, \$SHEEP_ADDR was not used: $out"
 
 # ---- several addr=: the first is dead, the next one serves -----------------
-if out=$("${NBDKIT[@]}" -U - "$PLUGIN" vdi="$V" \
-		addr="unix:$T_TMP/no-such-sheep.sock" addr="$SHEEP" \
-		--run "$UNPRELOAD"'nbdinfo --size "$uri"' 2>&1) &&
-   [[ $out == "$SIZE" ]]; then
-	pass nbd_addr_failover
-else
-	fail nbd_addr_failover "second addr= was not used after the first failed: $out"
-fi
+out=$("${NBDKIT[@]}" -U - "$PLUGIN" vdi="$V" \
+	addr="unix:$T_TMP/no-such-sheep.sock" addr="$SHEEP" \
+	--run "$UNPRELOAD"'nbdinfo --size "$uri"' 2>&1)
+check nbd_addr_failover want "$?:$out" == "0:$SIZE" \
+	"second addr= was not used after the first failed: $out"
 
 # ---- locking ----------------------------------------------------------------
 # second_open ARGS: another nbdkit on the same VDI; prints its output
@@ -219,25 +187,14 @@ second_open() {
 		--run "${UNPRELOAD}true" 2>&1
 }
 if own_sheep; then
-	out=$(serve vdi="$V" -- second_open)
-	rc=$?
+	check nbd_lock_excludes_second_server \
+		fails_saying "VDI '$V' is already locked by pid" \
+		serve vdi="$V" -- second_open
 	# on the same host the refusal names the live holder's pid
-	if ((rc != 0)) && grep -q "VDI '$V' is already locked by pid" <<<"$out"; then
-		pass nbd_lock_excludes_second_server
-	else
-		fail nbd_lock_excludes_second_server "second nbdkit on a locked VDI: rc=$rc $out"
-	fi
-	if out=$(serve vdi="$V" lock=none -- second_open lock=normal); then
-		pass nbd_lock_none
-	else
-		fail nbd_lock_none "lock=none server kept another opener out: $out"
-	fi
+	check nbd_lock_none serve vdi="$V" lock=none -- second_open lock=normal
 	# the lock is gone once nbdkit has exited
-	if out=$(serve vdi="$V" -- true && second_open); then
-		pass nbd_lock_released
-	else
-		fail nbd_lock_released "VDI still locked after nbdkit exited: $out"
-	fi
+	served_then_open() { serve vdi="$V" -- true && second_open; }
+	check nbd_lock_released served_then_open
 else
 	skip nbd_lock "external sheep may not lock"
 fi
@@ -247,40 +204,33 @@ if sdctl vdi snapshot -s snap1 "$V"; then
 	# change the working VDI after the snapshot
 	serve vdi="$V" -- qemu_io -c "write -P 0x77 $A_OFF 4096" "$URI" ||
 		fail nbd_write_after_snapshot "qemu-io write to working VDI failed"
-	if serve vdi="$V" snapshot=snap1 -- qemu_io -r \
-		-c "read -P 0xa5 $A_OFF 4096" \
-		-c "read -P 0x5a $((B_OFF + 512)) $((B_LEN - 512))" "$URI" &&
-	   serve vdi="$V" -- qemu_io -r -c "read -P 0x77 $A_OFF 4096" "$URI"; then
-		pass nbd_snapshot_reads_old_data
-	else
-		fail nbd_snapshot_reads_old_data "snapshot export does not show the old data"
-	fi
+	old_and_new() {
+		serve vdi="$V" snapshot=snap1 -- qemu_io -r \
+			-c "read -P 0xa5 $A_OFF 4096" \
+			-c "read -P 0x5a $((B_OFF + 512)) $((B_LEN - 512))" "$URI" &&
+			serve vdi="$V" -- qemu_io -r -c "read -P 0x77 $A_OFF 4096" "$URI"
+	}
+	check nbd_snapshot_reads_old_data old_and_new
 	out=$(serve vdi="$V" snapshot=snap1 -- \
 		qemu-io -f raw -c "write -P 0x11 $A_OFF 512" "$URI" 2>&1)
 	rc=$?
 	info=$(serve vdi="$V" snapshot=snap1 -- nbdinfo "$URI" 2>&1)
-	if ((rc != 0)) && grep -q 'is_read_only: true' <<<"$info" &&
-	   sdctl_is "$V" "$A_OFF" 512 245 -s snap1; then
-		pass nbd_snapshot_refuses_writes
-	else
-		fail nbd_snapshot_refuses_writes "rc=$rc: $out / $(tr '\n\t' '  ' <<<"$info")"
-	fi
+	refused() {
+		((rc != 0)) && grep -q 'is_read_only: true' <<<"$info" &&
+			sdctl_is "$V" "$A_OFF" 512 245 -s snap1 && return 0
+		echo "rc=$rc: $out / $(tr '\n\t' '  ' <<<"$info")"
+		return 1
+	}
+	check nbd_snapshot_refuses_writes refused
 	# the same snapshot by id (the first snapshot of a VDI has id 1)
-	if serve vdi="$V" snapshot=1 -- qemu_io -r \
-		-c "read -P 0xa5 $A_OFF 4096" "$URI"; then
-		pass nbd_snapshot_by_id
-	else
-		fail nbd_snapshot_by_id "snapshot=1 does not read the snapshot"
-	fi
+	check nbd_snapshot_by_id serve vdi="$V" snapshot=1 -- qemu_io -r \
+		-c "read -P 0xa5 $A_OFF 4096" "$URI"
 	# writes with nbdkit's own -r are refused too, reads still work
 	out=$("${NBDKIT[@]}" -r -U - "$PLUGIN" addr="$SHEEP" vdi="$V" \
 		--run "$UNPRELOAD"'qemu-io -f raw -c "write 0 512" "$uri"' 2>&1)
 	rc=$?
-	if ((rc != 0)) && sdctl_is "$V" 0 512 0; then
-		pass nbd_readonly_flag
-	else
-		fail nbd_readonly_flag "nbdkit -r accepted a write: $out"
-	fi
+	check nbd_readonly_flag want "$((rc != 0)):$(sdctl_is "$V" 0 512 0 && echo zeros)" \
+		== "1:zeros" "nbdkit -r accepted a write: $out"
 else
 	fail nbd_snapshot "sdctl vdi snapshot failed"
 fi
@@ -288,16 +238,15 @@ fi
 # ---- help -----------------------------------------------------------------
 help=$("${NBDKIT[@]}" "$PLUGIN" --help 2>&1)
 dump=$("${NBDKIT[@]}" "$PLUGIN" --dump-plugin 2>&1)
-ok=1
-for key in vdi addr fallback snapshot timeout connections lock; do
-	grep -q "^$key=" <<<"$help" || { ok=0; echo "help lacks $key=" >&2; }
-done
-if ((ok)) && grep -q '^thread_model=parallel' <<<"$dump" &&
-   grep -q '^magic_config_key=vdi' <<<"$dump"; then
-	pass nbd_help_and_dump
-else
-	fail nbd_help_and_dump "help or --dump-plugin incomplete"
-fi
+echo "$help" >"$T_TMP/help"
+echo "$dump" >"$T_TMP/dump"
+help_and_dump() {
+	has_lines "$T_TMP/help" ^vdi= ^addr= ^fallback= ^snapshot= ^timeout= \
+		^connections= ^lock= &&
+		has_lines "$T_TMP/dump" '^thread_model=parallel' \
+			'^magic_config_key=vdi'
+}
+check nbd_help_and_dump help_and_dump
 
 # ---- bad parameters: nbdkit refuses to start with one clear line ----------
 # bad_param NAME EXPECTED-TEXT ARGS...
@@ -308,12 +257,15 @@ bad_param() {
 		--run "${UNPRELOAD}echo SERVED" 2>&1)
 	rc=$?
 	nerr=$(grep -c 'error:' <<<"$out")
-	if ((rc != 0)) && ! grep -q SERVED <<<"$out" && ((nerr == 1)) &&
-	   grep -q -F -- "$want" <<<"$out"; then
-		pass "nbd_bad_$name"
-	else
-		fail "nbd_bad_$name" "rc=$rc, wanted one error with '$want': $out"
-	fi
+	check "nbd_bad_$name" one_error "$rc" "$nerr" "$want" "$out"
+}
+# one_error RC NERR WANT OUT: refused (not served) with one error line
+# holding WANT
+one_error() {
+	(($1 != 0 && $2 == 1)) && ! grep -q SERVED <<<"$4" &&
+		grep -q -F -- "$3" <<<"$4" && return 0
+	echo "rc=$1, wanted one error with '$3': $4"
+	return 1
 }
 bad_param missing_vdi "missing vdi=" addr="$SHEEP"
 bad_param unknown_key "unknown parameter 'colour'" vdi="$V" addr="$SHEEP" colour=red

@@ -25,13 +25,15 @@ fi
 if command -v systemd-analyze >/dev/null; then
 	mkdir -p "$T_TMP/units"
 	cp "$UNIT" "$T_TMP/units/nbdkit-sheepdog@vol0.service"
-	if (cd "$T_TMP/units" && systemd-analyze verify --man=no \
-		nbdkit-sheepdog@vol0.service) >"$T_TMP/verify.out" 2>&1 &&
-	   ! grep -q . "$T_TMP/verify.out"; then
-		pass "unit-verify"
-	else
-		fail "unit-verify" "$(head -3 "$T_TMP/verify.out")"
-	fi
+	# it says nothing
+	verify_silent() {
+		(cd "$T_TMP/units" && systemd-analyze verify --man=no \
+			nbdkit-sheepdog@vol0.service) >"$T_TMP/verify.out" 2>&1 &&
+			! grep -q . "$T_TMP/verify.out" && return 0
+		head -3 "$T_TMP/verify.out"
+		return 1
+	}
+	check "unit-verify" verify_silent
 else
 	skip "unit-verify" "systemd-analyze not installed"
 fi
@@ -45,13 +47,14 @@ unit_key() {
 pidfile_tpl=$(unit_key PIDFile)
 exec_tpl=$(unit_key ExecStart)
 envfile_tpl=$(unit_key EnvironmentFile)
-if [[ $(unit_key Type) == forking && -n $pidfile_tpl &&
-      $exec_tpl == *"--pidfile $pidfile_tpl "* &&
-      $envfile_tpl == /etc/nbdkit-sheepdog/%i.conf ]]; then
-	pass "unit-shape"
-else
-	fail "unit-shape" "Type=forking, PIDFile= matching --pidfile and EnvironmentFile=/etc/nbdkit-sheepdog/%i.conf expected"
-fi
+unit_shape() {
+	[[ $(unit_key Type) == forking && -n $pidfile_tpl &&
+	   $exec_tpl == *"--pidfile $pidfile_tpl "* &&
+	   $envfile_tpl == /etc/nbdkit-sheepdog/%i.conf ]] && return 0
+	echo "Type=forking, PIDFile= matching --pidfile and EnvironmentFile=/etc/nbdkit-sheepdog/%i.conf expected"
+	return 1
+}
+check "unit-shape" unit_shape
 
 # ---- a minisheep and a VDI whose name has a '-' (kept as is by %i)
 if ! sheep_addr; then
@@ -124,13 +127,15 @@ expand_exec "$exec_tpl"
 PIDFILE=$(expand_specifiers "$pidfile_tpl" "$VDI" "$T_TMP/run")
 mkdir -p "$(dirname "$PIDFILE")"	# RuntimeDirectory=
 
-if [[ ${CMD[0]} == /usr/bin/nbdkit && " ${CMD[*]} " == *" vdi=$VDI "* &&
-      " ${CMD[*]} " == *" -U $NBD_SOCK "* &&
-      " ${CMD[*]} " == *" timeout=10 connections=2 lock=normal " ]]; then
-	pass "execstart-expanded"
-else
-	fail "execstart-expanded" "${CMD[*]}"
-fi
+expanded() {
+	[[ ${CMD[0]} == /usr/bin/nbdkit && " ${CMD[*]} " == *" vdi=$VDI "* &&
+	   " ${CMD[*]} " == *" -U $NBD_SOCK "* &&
+	   " ${CMD[*]} " == *" timeout=10 connections=2 lock=normal " ]] &&
+		return 0
+	echo "${CMD[*]}"
+	return 1
+}
+check "execstart-expanded" expanded
 [[ -x ${CMD[0]} ]] || CMD[0]=$(command -v nbdkit)
 
 # run it with the unit's environment, as systemd would (Type=forking)
@@ -158,18 +163,14 @@ else
 fi
 URI="nbd+unix:///?socket=$NBD_SOCK"
 size=$(nbdinfo --size "$URI" 2>"$T_TMP/nbdinfo.err")
-if [[ $size == "$SIZE" ]]; then
-	pass "nbdinfo-size"
-else
-	fail "nbdinfo-size" "size '$size', expected $SIZE: $(head -2 "$T_TMP/nbdinfo.err")"
-fi
-if nbdcopy "$URI" "$T_TMP/disk" 2>"$T_TMP/nbdcopy.err" &&
-   cmp -s <(tail -c +$((1024 * 1024 + 1)) "$T_TMP/disk" | head -c 65536) \
-	"$T_TMP/data"; then
-	pass "nbd-reads-vdi-data"
-else
-	fail "nbd-reads-vdi-data" "$(head -2 "$T_TMP/nbdcopy.err")"
-fi
+check "nbdinfo-size" want "$size" == "$SIZE" \
+	"size '$size', expected $SIZE: $(head -2 "$T_TMP/nbdinfo.err")"
+reads_data() {
+	nbdcopy "$URI" "$T_TMP/disk" &&
+		cmp <(tail -c +$((1024 * 1024 + 1)) "$T_TMP/disk" | head -c 65536) \
+			"$T_TMP/data"
+}
+check "nbd-reads-vdi-data" reads_data
 
 # an instance whose VDI does not exist fails before nbdkit forks: no
 # PIDFile, a non-zero exit and an error naming the VDI (the unit fails)
@@ -182,19 +183,19 @@ for ((i = 0; i < ${#CMD[@]}; i++)); do
 	[[ ${CMD[i]} == "$PIDFILE" ]] && CMD[i]=$PIDFILE.2
 	[[ ${CMD[i]} == "$NBD_SOCK" ]] && CMD[i]=$NBD_SOCK.2
 done
-if env "${env_args[@]}" "${CMD[@]}" >"$T_TMP/nbdkit2.out" 2>&1; then
-	[[ -s $PIDFILE.2 ]] && stop_pid "$(cat "$PIDFILE.2")"
-	fail "missing-vdi-fails-start" "nbdkit started for a missing VDI"
-elif [[ ! -e $PIDFILE.2 ]] && grep -q "no-such-vdi-$$" "$T_TMP/nbdkit2.out"; then
-	pass "missing-vdi-fails-start"
-else
-	fail "missing-vdi-fails-start" "$(head -2 "$T_TMP/nbdkit2.out")"
-fi
+fails_start() {
+	if env "${env_args[@]}" "${CMD[@]}" >"$T_TMP/nbdkit2.out" 2>&1; then
+		[[ -s $PIDFILE.2 ]] && stop_pid "$(cat "$PIDFILE.2")"
+		echo "nbdkit started for a missing VDI"
+		return 1
+	fi
+	[[ ! -e $PIDFILE.2 ]] && grep -q "no-such-vdi-$$" "$T_TMP/nbdkit2.out" &&
+		return 0
+	head -2 "$T_TMP/nbdkit2.out"
+	return 1
+}
+check "missing-vdi-fails-start" fails_start
 
 stop_pid "$NBD_PID"
-if ! kill -0 "$NBD_PID" 2>/dev/null; then
-	pass "nbdkit-stopped"
-else
-	fail "nbdkit-stopped" "pid $NBD_PID still running"
-fi
+check "nbdkit-stopped" not kill -0 "$NBD_PID"
 exit $T_FAILED

@@ -46,6 +46,13 @@ printf 'b%.0s' $(seq 1 4096) | "$SDCTL" -a "$SHEEP" vdi write "$VDI" 0 4096
 
 # tgt-admin's own control-port option; it runs `tgtadm -C N` from $PATH
 admin() { "$TGT_ADMIN" -C "$TGT_CTL" "$@" >"$T_TMP/admin.out" 2>&1; }
+# admin_ok ARGS...: admin succeeds, else prints its and tgtd's last lines
+admin_ok() {
+	admin "$@" && return 0
+	tail -5 "$T_TMP/admin.out"
+	tail -3 "$TGT_LOG"
+	return 1
+}
 show() { tgtadm_c --lld iscsi --mode target --op show; }
 # the "LUN: N" block of the show output
 lun_block() {
@@ -54,6 +61,13 @@ lun_block() {
 stats_conns() {
 	"$MINISHEEP" --ctl "$SHEEP_CTL" stats |
 		sed -n 's/.* connections=\([0-9]*\).*/\1/p'
+}
+# conns_grew N [NOTE]: minisheep accepted N connections from $before to
+# $after
+conns_grew() {
+	[[ -n $before && -n $after ]] && ((after - before == $1)) && return 0
+	echo "connections $before -> $after, expected +$1 ${2:-}"
+	return 1
 }
 # the module's default number of connections (an LU without connections=)
 DEF_CONNS=$(sed -n 's/^#define SD_DEFAULT_CONNS[[:space:]]*\([0-9]*\).*/\1/p' \
@@ -73,78 +87,58 @@ else
 fi
 
 # ---- export-vdi.sh writes descriptors and stanzas
-if "$EXPORT" -a "$SHEEP" -d "$DESC" -t "$IQN" -b 'connections=3' "$VDI" \
-	>"$T_TMP/stanza1" 2>"$T_TMP/export.err" &&
-   "$EXPORT" -a "$SHEEP" -d "$DESC" -t "$IQN" -s snap1 -l 2 "$VDI" \
-	>"$T_TMP/stanza2" 2>>"$T_TMP/export.err"; then
-	pass "export-vdi"
-else
-	fail "export-vdi" "$(cat "$T_TMP/export.err")"
-	exit 1
-fi
-if grep -qx "backing-store = $SHEEP:$VDI" "$DESC/$VDI.conf" &&
-   grep -qx "bsopts = connections=3" "$DESC/$VDI.conf" &&
-   grep -qx "backing-store = $SHEEP:$VDI:snap1" "$DESC/$VDI@snap1.conf" &&
-   grep -q "<backing-store $DESC/$VDI@snap1.conf>" "$T_TMP/stanza2"; then
-	pass "export-vdi-files"
-else
-	fail "export-vdi-files" "$(cat "$DESC"/* "$T_TMP/stanza2")"
-fi
-if "$EXPORT" -a "$SHEEP" -d "$DESC" -s nosuch "$VDI" >/dev/null 2>"$T_TMP/export.err"
-then
-	fail "export-vdi-missing-snapshot" "accepted a snapshot that does not exist"
-elif grep -q "no snapshot 'nosuch'" "$T_TMP/export.err" &&
-     [[ ! -e $DESC/$VDI@nosuch.conf ]]; then
-	pass "export-vdi-missing-snapshot"
-else
-	fail "export-vdi-missing-snapshot" "$(cat "$T_TMP/export.err")"
-fi
+export_both() {
+	"$EXPORT" -a "$SHEEP" -d "$DESC" -t "$IQN" -b 'connections=3' "$VDI" \
+		>"$T_TMP/stanza1" &&
+		"$EXPORT" -a "$SHEEP" -d "$DESC" -t "$IQN" -s snap1 -l 2 "$VDI" \
+			>"$T_TMP/stanza2"
+}
+check "export-vdi" export_both || exit 1
+# the descriptors hold exactly these lines, the stanza names the snapshot's
+export_files() {
+	grep -qx "backing-store = $SHEEP:$VDI" "$DESC/$VDI.conf" &&
+		grep -qx "bsopts = connections=3" "$DESC/$VDI.conf" &&
+		grep -qx "backing-store = $SHEEP:$VDI:snap1" "$DESC/$VDI@snap1.conf" &&
+		grep -q "<backing-store $DESC/$VDI@snap1.conf>" "$T_TMP/stanza2" &&
+		return 0
+	cat "$DESC"/* "$T_TMP/stanza2"
+	return 1
+}
+check "export-vdi-files" export_files
+missing_snapshot_refused() {
+	fails_saying "no snapshot 'nosuch'" \
+		"$EXPORT" -a "$SHEEP" -d "$DESC" -s nosuch "$VDI" || return 1
+	[[ ! -e $DESC/$VDI@nosuch.conf ]] && return 0
+	echo "wrote $DESC/$VDI@nosuch.conf"
+	return 1
+}
+check "export-vdi-missing-snapshot" missing_snapshot_refused
 
 # ---- tgt-admin -e: two stanzas of one target (tgt-admin merges them)
 cat "$T_TMP/stanza1" "$T_TMP/stanza2" >"$CONF"
 before=$(stats_conns)
-if admin -c "$CONF" -e; then
-	pass "tgt-admin-execute"
-else
-	fail "tgt-admin-execute" "$(tail -5 "$T_TMP/admin.out"; tail -3 "$TGT_LOG")"
-	exit 1
-fi
+check "tgt-admin-execute" admin_ok -c "$CONF" -e || exit 1
 TGT_TIDS+=(1)
-if lun_block 1 | grep -q "Backing store path: $DESC/$VDI.conf" &&
-   lun_block 1 | grep -q "Backing store type: sheepdog" &&
-   lun_block 1 | grep -q "Readonly: No" &&
-   lun_block 2 | grep -q "Backing store path: $DESC/$VDI@snap1.conf" &&
-   lun_block 2 | grep -q "Readonly: Yes"; then
-	pass "tgt-admin-luns"
-else
-	fail "tgt-admin-luns" "$(show | grep -E 'LUN|path|Readonly' | tr '\n' ' ')"
-fi
+luns_shown() {
+	lun_block 1 >"$T_TMP/lun1"
+	lun_block 2 >"$T_TMP/lun2"
+	has_lines "$T_TMP/lun1" "Backing store path: $DESC/$VDI.conf" \
+		"Backing store type: sheepdog" "Readonly: No" &&
+		has_lines "$T_TMP/lun2" \
+			"Backing store path: $DESC/$VDI@snap1.conf" "Readonly: Yes"
+}
+check "tgt-admin-luns" luns_shown
 # bsopts of the descriptor: 3 connections (+ the snapshot LUN's default);
 # minisheep's stats count every connection accepted
 after=$(stats_conns)
-if [[ -n $before && -n $after ]] && ((after - before == 3 + DEF_CONNS)); then
-	pass "descriptor-bsopts-applied"
-else
-	fail "descriptor-bsopts-applied" "connections $before -> $after, expected +3 +$DEF_CONNS"
-fi
+check "descriptor-bsopts-applied" conns_grew $((3 + DEF_CONNS)) \
+	"(3 + $DEF_CONNS)"
 
 URL1=$(tgt_url "$IQN" 1)
 URL2=$(tgt_url "$IQN" 2)
-if qio "$URL1" "read -P 0x62 0 4k" "write -P 0x63 8k 4k"; then
-	pass "descriptor-lun-io"
-else
-	fail "descriptor-lun-io" "$(head -2 "$QIO_OUT")"
-fi
-if [[ $(sd_read "$VDI" 8192 4096 | tr -d 'c' | wc -c) == 0 ]]; then
-	pass "descriptor-lun-write-landed"
-else
-	fail "descriptor-lun-write-landed" "sdctl does not read the written bytes"
-fi
-if qio_ro "$URL2" "read -P 0x61 0 4k"; then
-	pass "descriptor-snapshot-lun"
-else
-	fail "descriptor-snapshot-lun" "$(head -2 "$QIO_OUT")"
-fi
+check "descriptor-lun-io" qio "$URL1" "read -P 0x62 0 4k" "write -P 0x63 8k 4k"
+check "descriptor-lun-write-landed" sd_holds "$VDI" 8192 4096 0x63
+check "descriptor-snapshot-lun" qio_ro "$URL2" "read -P 0x61 0 4k"
 
 # ---- a stanza with bsopts (tgt-admin passes --bsopts): they win over the
 # descriptor's as a whole.  -e adds the new target, leaves target 1 alone.
@@ -153,34 +147,29 @@ fi
 sed 's|^\( *\)bs-type sheepdog|&\n\1bsopts timeout=20|' "$T_TMP/stanza3" \
 	>>"$CONF"
 before=$(stats_conns)
-if admin -c "$CONF" -e && show | grep -q "Target 2: $IQN2"; then
-	pass "tgt-admin-execute-second"
-else
-	fail "tgt-admin-execute-second" "$(tail -5 "$T_TMP/admin.out"; tail -3 "$TGT_LOG")"
-fi
+second_target() { admin_ok -c "$CONF" -e && show | grep -q "Target 2: $IQN2"; }
+check "tgt-admin-execute-second" second_target
 TGT_TIDS+=(2)
 after=$(stats_conns)
-if [[ -n $before && -n $after ]] && ((after - before == DEF_CONNS)); then
-	pass "bsopts-option-beats-descriptor"
-else
-	fail "bsopts-option-beats-descriptor" "connections $before -> $after, expected +$DEF_CONNS (default), not +4"
-fi
+check "bsopts-option-beats-descriptor" conns_grew "$DEF_CONNS" \
+	"(default), not +4"
 
 # ---- --update ALL: re-creates the idle targets from the config (the
 # descriptors are read again) and keeps them working
-if admin -c "$CONF" --update ALL && show | grep -q "Target 1: $IQN$" &&
-   show | grep -q "Target 2: $IQN2$" &&
-   [[ $(show | grep -c "Backing store path: $DESC/") == 3 ]]; then
-	pass "tgt-admin-update-all"
-else
-	fail "tgt-admin-update-all" "$(tail -5 "$T_TMP/admin.out"; show | grep -E 'Target|path')"
-fi
-if qio "$(tgt_url "$IQN2" 1)" "write -P 0x64 0 4k" "read -P 0x64 0 4k" &&
-   qio "$URL1" "read -P 0x63 8k 4k"; then
-	pass "update-all-lun-io"
-else
-	fail "update-all-lun-io" "$(head -2 "$QIO_OUT")"
-fi
+updated() {
+	admin_ok -c "$CONF" --update ALL && show | grep -q "Target 1: $IQN$" &&
+		show | grep -q "Target 2: $IQN2$" &&
+		[[ $(show | grep -c "Backing store path: $DESC/") == 3 ]] &&
+		return 0
+	show | grep -E 'Target|path'
+	return 1
+}
+check "tgt-admin-update-all" updated
+update_io() {
+	qio "$(tgt_url "$IQN2" 1)" "write -P 0x64 0 4k" "read -P 0x64 0 4k" &&
+		qio "$URL1" "read -P 0x63 8k 4k"
+}
+check "update-all-lun-io" update_io
 
 # ---- a malformed descriptor: tgtadm fails, one precise log line
 printf 'backing-store = %s:%s\nbsopt = timeout=5\n' "$SHEEP" "$VDI2" \
@@ -194,20 +183,17 @@ cat >"$T_TMP/bad.conf" <<EOF
 </target>
 EOF
 n0=$(tgt_module_lines)
-if admin -c "$T_TMP/bad.conf" -e; then
-	fail "bad-descriptor-refused" "tgt-admin succeeded"
-else
-	pass "bad-descriptor-refused"
-fi
+check "bad-descriptor-refused" not admin -c "$T_TMP/bad.conf" -e
 TGT_TIDS+=(3)
 lines=$(grep 'bs_sheepdog:' "$TGT_LOG" | tail -n +$((n0 + 1)))
-if [[ $(grep -c . <<<"$lines") == 1 ]] &&
-   grep -q "bad descriptor $DESC/bad.conf: line 2: unknown key 'bsopt'" <<<"$lines"
-then
-	pass "bad-descriptor-one-line"
-else
-	fail "bad-descriptor-one-line" "log: $lines"
-fi
+one_precise_line() {
+	[[ $(grep -c . <<<"$lines") == 1 ]] &&
+		grep -q "bad descriptor $DESC/bad.conf: line 2: unknown key 'bsopt'" \
+			<<<"$lines" && return 0
+	echo "log: $lines"
+	return 1
+}
+check "bad-descriptor-one-line" one_precise_line
 grep "bs_sheepdog:" "$TGT_LOG" | tail -n 1
 check "tgtd-alive" tgtd_alive
 exit $T_FAILED

@@ -19,25 +19,14 @@ if ! tgt_start builtin; then
 fi
 IQN=iqn.2026-11.org.sheepdog:t$$-builtin
 check "target" tgt_target 1 "$IQN"
-if tgtadm_c --mode system --op show | grep -q 'sheepdog (bsoflags'; then
-	fail "no-module-loaded" "the module is listed although the dir is empty"
-else
-	pass "no-module-loaded"
-fi
+tgtadm_c --mode system --op show >"$T_TMP/system"
+check "no-module-loaded" not grep 'sheepdog (bsoflags' "$T_TMP/system"
 M=$((1024 * 1024))
 VDI=$(vdi_name builtin)
 make_vdi "$VDI" $((16 * M))
 check "lu-builtin" tgt_lu 1 1 "$SHEEP:$VDI"
 URL=$(tgt_url "$IQN" 1)
-if qio "$URL" "write -P 0x5b $((4 * M - 4096)) 8192" \
-	"read -P 0x5b $((4 * M - 4096)) 8192"; then
-	pass "builtin-qemu-io"
-else
-	fail "builtin-qemu-io" "$(head -3 "$QIO_OUT")"
-fi
-if cmp -s <(sd_read "$VDI" $((4 * M - 4096)) 8192) <(bytes_of 0x5b 8192); then
-	pass "builtin-sdctl-read"
-else
-	fail "builtin-sdctl-read" "sdctl read differs"
-fi
+check "builtin-qemu-io" qio "$URL" "write -P 0x5b $((4 * M - 4096)) 8192" \
+	"read -P 0x5b $((4 * M - 4096)) 8192"
+check "builtin-sdctl-read" sd_holds "$VDI" $((4 * M - 4096)) 8192 0x5b
 check "tgtd-alive" tgtd_alive

@@ -74,19 +74,13 @@ if ! grep -q 'Run Summary' "$T_TMP/cu.sheepdog"; then
 	fail "iscsi-test-cu-sheepdog" "did not finish: $(tail -3 "$T_TMP/cu.sheepdog")"
 else
 	extra=$(comm -23 "$T_TMP/cu.sheepdog.fail" "$T_TMP/cu.allow")
-	if [[ -z $extra ]]; then
-		pass "iscsi-test-cu-sheepdog"
-	else
-		fail "iscsi-test-cu-sheepdog" "failures not owned by tgt: $(echo $extra)"
-	fi
+	check "iscsi-test-cu-sheepdog" want "$extra" == "" \
+		"failures not owned by tgt: $(echo $extra)"
 	# the allowed failures must really be tgt's: rdwr fails them as well
 	notrdwr=$(comm -12 "$T_TMP/cu.sheepdog.fail" "$T_TMP/cu.allow" |
 		comm -23 - "$T_TMP/cu.rdwr.fail")
-	if [[ -z $notrdwr ]]; then
-		pass "allowed-failures-also-on-rdwr"
-	else
-		fail "allowed-failures-also-on-rdwr" "only sheepdog fails: $(echo $notrdwr)"
-	fi
+	check "allowed-failures-also-on-rdwr" want "$notrdwr" == "" \
+		"only sheepdog fails: $(echo $notrdwr)"
 fi
 echo "# skipped checks on sheepdog: $(grep -c '\[SKIPPED\]' "$T_TMP/cu.sheepdog")"
 check "tgtd-alive" tgtd_alive

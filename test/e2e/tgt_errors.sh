@@ -56,22 +56,13 @@ try_bad "bsopts-bad-loop" "invalid request" "$SHEEP:$VDI" "loop=fast"
 try_bad "bsopts-bad-fallback" "invalid request" "$SHEEP:$VDI" "fallback=tcp:h"
 try_bad "bsopts-not-kv" "invalid request" "$SHEEP:$VDI" "timeout"
 
-if grep -q "bs_sheepdog: bad bsopts 'foo=1': unknown key 'foo'" "$TGT_LOG"; then
-	pass "bsopts-message"
-else
-	fail "bsopts-message" "no precise line for foo=1 in the tgtd log"
-fi
-if grep -q "bs_sheepdog: cannot open '$SHEEP:nosuchvdi$$': " "$TGT_LOG"; then
-	pass "open-message"
-else
-	fail "open-message" "no 'cannot open' line for the missing VDI"
-fi
+check "bsopts-message" has_lines "$TGT_LOG" \
+	"bs_sheepdog: bad bsopts 'foo=1': unknown key 'foo'"
+check "open-message" has_lines "$TGT_LOG" \
+	"bs_sheepdog: cannot open '$SHEEP:nosuchvdi$$': "
 
 # after all that, a good LU still works
 check "good-lu-after-errors" tgt_lu 1 1 "$SHEEP:$VDI"
-if qio "$(tgt_url "$IQN" 1)" "write -P 0x3c 0 4k" "read -P 0x3c 0 4k"; then
-	pass "good-lu-io"
-else
-	fail "good-lu-io" "$(head -2 "$QIO_OUT")"
-fi
+check "good-lu-io" qio "$(tgt_url "$IQN" 1)" "write -P 0x3c 0 4k" \
+	"read -P 0x3c 0 4k"
 check "tgtd-alive" tgtd_alive

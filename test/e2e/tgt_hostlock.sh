@@ -62,11 +62,9 @@ else
 	lines=$(($(tgt_module_lines) - before))
 	line=$(grep -F 'bs_sheepdog:' "$TGT_LOG" | tail -n 1)
 	# tgtd may put "tgtd: " in front
-	if ((lines == 1)) && [[ $line == *"$want" ]]; then
-		pass "gw2-refused-while-gw1-lives"
-	else
-		fail "gw2-refused-while-gw1-lives" "$lines lines: $(grep 'bs_sheepdog:' "$TGT_LOG" | tail -n 2)"
-	fi
+	check "gw2-refused-while-gw1-lives" \
+		want "$lines:${line##*"$want"}" == "1:" \
+		"$lines lines: $(grep 'bs_sheepdog:' "$TGT_LOG" | tail -n 2)"
 fi
 
 tgt_stop
@@ -86,11 +84,8 @@ for ((i = 1; i <= N; i++)); do
 done
 ms=$((($(date +%s%N) - t0) / 1000000))
 echo "a new tgtd started and opened $N LUs ${ms} ms after gateway 1 was killed"
-if ((ok && ms <= 2000)); then
-	pass "new-tgtd-reopens-$N-lus-within-2s"
-else
-	fail "new-tgtd-reopens-$N-lus-within-2s" "ok=$ok after $ms ms"
-fi
+check "new-tgtd-reopens-$N-lus-within-2s" want "$ok:$((ms <= 2000))" == "1:1" \
+	"ok=$ok after $ms ms"
 ok=1
 for ((i = 1; i <= N; i++)); do
 	qio "$(tgt_url "$IQN" "$i")" \
@@ -104,9 +99,6 @@ done
 n=$(grep -l "^prev_pid=$GW1\$" "$SHEEP_LOCK_DIR"/*.lock 2>/dev/null |
 	xargs -r grep -l "^pid=$TGT_PID\$" | xargs -r grep -l '^state=held$' |
 	wc -l)
-if ((n == N)); then
-	pass "records-name-new-tgtd-and-dead-gw1"
-else
-	fail "records-name-new-tgtd-and-dead-gw1" "$n of $N: $(head -n 20 "$SHEEP_LOCK_DIR"/*.lock)"
-fi
+check "records-name-new-tgtd-and-dead-gw1" want "$n" -eq "$N" \
+	"$n of $N: $(head -n 20 "$SHEEP_LOCK_DIR"/*.lock)"
 check "new-tgtd-alive" tgtd_alive

@@ -7,28 +7,12 @@
 source "$(dirname "$0")/../lib.sh"
 source "$TOP/test/lib_tgt.sh"
 
-tgt_setup io
-M=$((1024 * 1024))
-OBJ=$((4 * M))		# default object size (block_size_shift 22)
-SIZE=$((64 * M))
-VDI=$(vdi_name io)
-make_vdi "$VDI" "$SIZE"
+tgt_io_setup io
 check "lu-new" tgt_lu 1 1 "$SHEEP:$VDI"
 URL=$(tgt_url "$IQN" 1)
 
 # write PAT OFF LEN through iSCSI, read it back both ways
-rw_check() {
-	local name=$1 pat=$2 off=$3 len=$4
-	if ! qio "$URL" "write -P $pat $off $len" "read -P $pat $off $len"; then
-		fail "$name" "qemu-io: $(grep -iE 'fail|error' "$QIO_OUT" | head -2)"
-		return
-	fi
-	if cmp -s <(sd_read "$VDI" "$off" "$len") <(bytes_of "$pat" "$len"); then
-		pass "$name"
-	else
-		fail "$name" "sdctl read of $off+$len differs from pattern $pat"
-	fi
-}
+rw_check() { check "$1" qio_sd "$URL" "$VDI" "$2" "$3" "$4"; }
 
 rw_check "object-boundary" 0x11 $((OBJ - 65536)) $((128 * 1024))
 rw_check "three-objects" 0x33 $((2 * OBJ - 4096)) $((2 * OBJ + 8192))
@@ -55,21 +39,23 @@ expect() {
 	bytes_of 0x44 $((b - a))
 	bytes_of 0 $((end - b))
 }
-# one READ of BS bytes at BS*SKIP (qemu-img dd reads one block of bs bytes)
+# read_window BS SKIP: one READ of BS bytes at BS*SKIP (qemu-img dd reads
+# one block of bs bytes) returns what expect says
+read_window() {
+	local bs=$1 skip=$2
+	rm -f "$T_TMP/dd.out"
+	# a raw window [off, off+bs) over the LUN, copied in one block
+	qemu-img dd --image-opts -O raw bs="$bs" count=1 \
+		if="driver=raw,offset=$((bs * skip)),size=$bs,$ISCSI_OPTS" \
+		of="$T_TMP/dd.out" || return 1
+	cmp -s "$T_TMP/dd.out" <(expect $((bs * skip)) "$bs") && return 0
+	echo "data differs from written+zeros"
+	return 1
+}
 for spec in "$((4 * M)):9" "$((8 * M)):4" "$((6 * M)):6" "$((3 * M)):12" \
 	"$((12 * M)):3" "$((1 * M)):39" "$((2 * M)):19" "$((16 * M)):2"; do
 	bs=${spec%%:*} skip=${spec##*:}
-	rm -f "$T_TMP/dd.out"
-	# a raw window [off, off+bs) over the LUN, copied in one block
-	if ! qemu-img dd --image-opts -O raw bs="$bs" count=1 \
-		if="driver=raw,offset=$((bs * skip)),size=$bs,$ISCSI_OPTS" \
-		of="$T_TMP/dd.out" >"$T_TMP/dd.log" 2>&1; then
-		fail "sparse-read-$bs@$skip" "$(head -2 "$T_TMP/dd.log")"
-	elif cmp -s "$T_TMP/dd.out" <(expect $((bs * skip)) "$bs"); then
-		pass "sparse-read-$bs@$skip"
-	else
-		fail "sparse-read-$bs@$skip" "data differs from written+zeros"
-	fi
+	check "sparse-read-$bs@$skip" read_window "$bs" "$skip"
 done
 
 # ---- 32 writes in flight: 4 qemu-io processes x 8 aio_write each
@@ -85,22 +71,24 @@ for p in 0 1 2 3; do
 		>"$T_TMP/par.$p" 2>&1 &
 	pids+=($!)
 done
-perr=0
-for p in 0 1 2 3; do
-	wait "${pids[$p]}" || perr=1
-	grep -qiE 'fail|error' "$T_TMP/par.$p" && perr=1
-done
-if ((perr)); then
-	fail "parallel-32-writes" "$(cat "$T_TMP"/par.* | grep -iE 'fail|error' | head -2)"
-else
+# the 4 processes succeeded, and sdctl reads the 32 patterns in a row
+parallel_landed() {
+	local p n perr=0
+	for p in 0 1 2 3; do
+		wait "${pids[$p]}" || perr=1
+		grep -qiE 'fail|error' "$T_TMP/par.$p" && perr=1
+	done
+	if ((perr)); then
+		cat "$T_TMP"/par.* | grep -iE 'fail|error' | head -2
+		return 1
+	fi
 	for n in $(seq 0 31); do bytes_of $((0x80 + n)) "$PL"; done |
 		md5sum >"$T_TMP/par.want"
 	sd_read "$VDI" "$P0" $((32 * PL)) | md5sum >"$T_TMP/par.got"
-	if cmp -s "$T_TMP/par.want" "$T_TMP/par.got"; then
-		pass "parallel-32-writes"
-	else
-		fail "parallel-32-writes" "sdctl checksum differs"
-	fi
-fi
+	cmp -s "$T_TMP/par.want" "$T_TMP/par.got" && return 0
+	echo "sdctl checksum differs"
+	return 1
+}
+check "parallel-32-writes" parallel_landed
 
 check "tgtd-alive" tgtd_alive

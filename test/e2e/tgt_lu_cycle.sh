@@ -52,32 +52,16 @@ read -r fds1 threads1 rss1 < <(tgtd_counts)
 echo "# $CYCLES cycles in $((SECONDS - start)) s: fds $fds0 -> $fds1," \
 	"threads $threads0 -> $threads1, rss ${rss0} KiB -> ${rss1} KiB"
 
-if [[ -z $failed ]]; then
-	pass "lu-cycle-$CYCLES-creates-and-deletes"
-else
-	fail "lu-cycle-$CYCLES-creates-and-deletes" "$failed"
-fi
-if ((fds1 == fds0)); then
-	pass "lu-cycle-no-fd-leak"
-else
-	fail "lu-cycle-no-fd-leak" "tgtd fds $fds0 -> $fds1 after $CYCLES cycles"
-fi
-if ((threads1 == threads0)); then
-	pass "lu-cycle-no-thread-leak"
-else
-	fail "lu-cycle-no-thread-leak" "tgtd threads $threads0 -> $threads1 after $CYCLES cycles"
-fi
-if ((rss1 - rss0 < RSS_SLACK_KB)); then
-	pass "lu-cycle-no-memory-growth"
-else
-	fail "lu-cycle-no-memory-growth" "tgtd RSS grew $((rss1 - rss0)) KiB over $CYCLES cycles (slack $RSS_SLACK_KB KiB)"
-fi
+check "lu-cycle-$CYCLES-creates-and-deletes" want "$failed" == "" "$failed"
+check "lu-cycle-no-fd-leak" want "$fds1" -eq "$fds0" \
+	"tgtd fds $fds0 -> $fds1 after $CYCLES cycles"
+check "lu-cycle-no-thread-leak" want "$threads1" -eq "$threads0" \
+	"tgtd threads $threads0 -> $threads1 after $CYCLES cycles"
+check "lu-cycle-no-memory-growth" want $((rss1 - rss0)) -lt "$RSS_SLACK_KB" \
+	"tgtd RSS grew $((rss1 - rss0)) KiB over $CYCLES cycles (slack $RSS_SLACK_KB KiB)"
 
 # the LU still works after all that
 check "lu-cycle-final-lu" tgt_lu 1 1 "$SHEEP:$VDI"
-if qio "$(tgt_url "$IQN" 1)" "write -P 0x5a 4M 64k" "read -P 0x5a 4M 64k"; then
-	pass "lu-cycle-final-io"
-else
-	fail "lu-cycle-final-io" "$(tail -3 "$QIO_OUT")"
-fi
+check "lu-cycle-final-io" qio "$(tgt_url "$IQN" 1)" "write -P 0x5a 4M 64k" \
+	"read -P 0x5a 4M 64k"
 check "tgtd-alive" tgtd_alive

@@ -12,44 +12,30 @@
 source "$(dirname "$0")/../lib.sh"
 source "$TOP/test/lib_tgt.sh"
 
-tgt_setup two_luns --lock
-M=$((1024 * 1024))
-OBJ=$((4 * M))		# default object size (block_size_shift 22)
-SIZE=$((64 * M))
-VDI=$(vdi_name two)
-make_vdi "$VDI" "$SIZE"
+tgt_io_setup two_luns --lock
 check "lun1-new" tgt_lu 1 1 "$SHEEP:$VDI"
-if tgt_lu 1 2 "$SHEEP:$VDI"; then
-	pass "lun2-new-same-vdi-lock-normal"
-else
-	fail "lun2-new-same-vdi-lock-normal" "tgtadm: $(cat "$TGT_OUT")"
-fi
+check "lun2-new-same-vdi-lock-normal" tgt_lu 1 2 "$SHEEP:$VDI"
 URL1=$(tgt_url "$IQN" 1)
 URL2=$(tgt_url "$IQN" 2)
 
 # both LUs have looked at the (empty) index before anything is written
 for n in 1 2; do
 	u=$(tgt_url "$IQN" "$n")
-	if qio "$u" "read -P 0 0 64k" "read -P 0 $((15 * OBJ)) 64k"; then
-		pass "initial-read-lun$n"
-	else
-		fail "initial-read-lun$n" "$(grep -iE 'fail|error|mismatch' "$QIO_OUT" | head -2)"
-	fi
+	check "initial-read-lun$n" qio "$u" "read -P 0 0 64k" \
+		"read -P 0 $((15 * OBJ)) 64k"
 done
 
 # write PAT OFF LEN through FROM, read it back through TO and from the sheep
+written_across() {
+	local from=$1 to=$2 pat=$3 off=$4 len=$5
+	qio "$from" "write -P $pat $off $len" &&
+		qio "$to" "read -P $pat $off $len" &&
+		sd_holds "$VDI" "$off" "$len" "$pat"
+}
 cross() {
-	local name=$1 from=$2 to=$3 pat=$4 off=$5 len=$6
-	if ! qio "$from" "write -P $pat $off $len"; then
-		fail "$name" "write: $(head -2 "$QIO_OUT")"
-	elif ! qio "$to" "read -P $pat $off $len"; then
-		fail "$name" "read through the other LUN: $(grep -iE 'fail|error|mismatch' "$QIO_OUT" | head -2)"
-	elif ! cmp -s <(sd_read "$VDI" "$off" "$len") <(bytes_of "$pat" "$len")
-	then
-		fail "$name" "sdctl read of $off+$len differs from pattern $pat"
-	else
-		pass "$name"
-	fi
+	local name=$1
+	shift
+	check "$name" written_across "$@"
 }
 
 # fresh objects through LUN 1: 0..1 across a boundary, 2..4, the tail of 7
@@ -69,26 +55,21 @@ check "lun3-lock-none" tgt_lu 1 3 "$SHEEP:$VDIN" sheepdog "lock=none"
 check "lun4-lock-none" tgt_lu 1 4 "$SHEEP:$VDIN" sheepdog "lock=none"
 URL3=$(tgt_url "$IQN" 3)
 URL4=$(tgt_url "$IQN" 4)
-if qio "$URL4" "read -P 0 $OBJ 4k" &&
-	qio "$URL3" "write -P 0x51 $((OBJ - 4096)) $((OBJ + 8192))" &&
-	qio "$URL4" "read -P 0x51 $((OBJ - 4096)) $((OBJ + 8192))"; then
-	pass "lock-none-lun3-to-lun4"
-else
-	fail "lock-none-lun3-to-lun4" "$(grep -iE 'fail|error|mismatch' "$QIO_OUT" | head -2)"
-fi
+lock_none_shared() {
+	qio "$URL4" "read -P 0 $OBJ 4k" &&
+		qio "$URL3" "write -P 0x51 $((OBJ - 4096)) $((OBJ + 8192))" &&
+		qio "$URL4" "read -P 0x51 $((OBJ - 4096)) $((OBJ + 8192))"
+}
+check "lock-none-lun3-to-lun4" lock_none_shared
 
 # ---- delete LUN 1: LUN 2 keeps the VDI open and working
 check "lun1-delete" tgtadm_c --lld iscsi --mode logicalunit --op delete \
 	--tid 1 --lun 1
-if qio "$URL2" "read -P 0x31 $((OBJ - 65536)) 65536" \
-	"write -P 0x61 $((14 * OBJ - 4096)) 8192" \
-	"read -P 0x61 $((14 * OBJ - 4096)) 8192" &&
-	cmp -s <(sd_read "$VDI" $((14 * OBJ - 4096)) 8192) <(bytes_of 0x61 8192)
-then
-	pass "lun2-works-after-lun1-delete"
-else
-	fail "lun2-works-after-lun1-delete" "$(grep -iE 'fail|error|mismatch' "$QIO_OUT" | head -2)"
-fi
+lun2_works() {
+	qio "$URL2" "read -P 0x31 $((OBJ - 65536)) 65536" &&
+		qio_sd "$URL2" "$VDI" 0x61 $((14 * OBJ - 4096)) 8192
+}
+check "lun2-works-after-lun1-delete" lun2_works
 
 # the VDI is still locked by this tgtd (another client cannot take it)
 PLUGIN=$TOP/build/lib/nbdkit-sheepdog-plugin.so
@@ -99,11 +80,7 @@ nbd_open() {
 HAVE_NBDKIT=0
 own_sheep && command -v nbdkit >/dev/null && [[ -f $PLUGIN ]] && HAVE_NBDKIT=1
 if ((HAVE_NBDKIT)); then
-	if nbd_open; then
-		fail "vdi-locked-while-lun2-open" "another client took the lock"
-	else
-		pass "vdi-locked-while-lun2-open"
-	fi
+	check "vdi-locked-while-lun2-open" not nbd_open
 else
 	skip "vdi-locked-while-lun2-open" "needs nbdkit and an own minisheep"
 fi
@@ -127,12 +104,8 @@ else
 		pass "different-bsopts-refused"
 	fi
 fi
-if qio "$URL2" "read -P 0x43 $((3 * OBJ)) 65536" "read -P 0x42 $((12 * OBJ)) 4096"
-then
-	pass "lun2-works-after-refusal"
-else
-	fail "lun2-works-after-refusal" "$(grep -iE 'fail|error|mismatch' "$QIO_OUT" | head -2)"
-fi
+check "lun2-works-after-refusal" qio "$URL2" "read -P 0x43 $((3 * OBJ)) 65536" \
+	"read -P 0x42 $((12 * OBJ)) 4096"
 
 # ---- delete LUN 2: the last user closes the VDI and releases the lock
 check "lun2-delete" tgtadm_c --lld iscsi --mode logicalunit --op delete \
@@ -142,13 +115,10 @@ if ! tgt_target 2 "$IQN2"; then
 	fail "target2-new" "cannot create the second target"
 elif tgt_lu 2 1 "$SHEEP:$VDI" sheepdog "lock=normal"; then
 	pass "relock-after-both-deleted"
-	if qio "$(tgt_url "$IQN2" 1)" "read -P 0x32 $((2 * OBJ + 4096)) 65536" \
+	check "relocked-lun-reads-data" qio "$(tgt_url "$IQN2" 1)" \
+		"read -P 0x32 $((2 * OBJ + 4096)) 65536" \
 		"read -P 0x41 $((10 * OBJ - 8192)) 65536" \
-		"read -P 0x61 $((14 * OBJ - 4096)) 8192"; then
-		pass "relocked-lun-reads-data"
-	else
-		fail "relocked-lun-reads-data" "$(grep -iE 'fail|error|mismatch' "$QIO_OUT" | head -2)"
-	fi
+		"read -P 0x61 $((14 * OBJ - 4096)) 8192"
 else
 	fail "relock-after-both-deleted" "tgtadm: $(cat "$TGT_OUT"); log: $(grep 'bs_sheepdog:' "$TGT_LOG" | tail -1)"
 fi

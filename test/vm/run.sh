@@ -88,7 +88,7 @@ say "kernel and initramfs ready in $((SECONDS - t0)) s"
 # ---- sheep, VDI, pattern, snapshot --------------------------------------------------
 sdctl() { "$SDCTL" -a "$SHEEP" "$@"; }
 start_minisheep || abort vm-setup "cannot start minisheep"
-VDI=vm$$
+VDI=$(vdi_name vm)
 sdctl vdi create "$VDI" "$VDI_SIZE" >"$T_TMP/sdctl.log" 2>&1 ||
 	abort vm-setup "sdctl vdi create: $(cat "$T_TMP/sdctl.log")"
 head -c "$HOST_LEN" /dev/urandom >"$T_TMP/host.pat"
