@@ -149,36 +149,59 @@ static void fi_rsp_mask(uint8_t opcode, uint8_t *mask)
 		memset(mask + 20, 1, 28);
 }
 
+static void fi_req_recode(const uint8_t *in, uint8_t *out)
+{
+	struct sd_req req;
+
+	sd_req_decode(in, &req);
+	sd_req_encode(&req, out);
+}
+
+static void fi_rsp_recode(const uint8_t *in, uint8_t *out)
+{
+	struct sd_rsp rsp;
+
+	sd_rsp_decode(in, &rsp);
+	sd_rsp_encode(&rsp, out);
+}
+
+/*
+ * encode(decode(b)) keeps the significant bytes of @b (@mask) and clears
+ * the rest, and encode(decode()) of its result changes nothing.
+ */
+static void fi_check_recode(const char *what, const uint8_t *b,
+			    const uint8_t *mask,
+			    void (*recode)(const uint8_t *in, uint8_t *out))
+{
+	uint8_t out[SD_HDR_SIZE], again[SD_HDR_SIZE];
+
+	recode(b, out);
+	fi_check_masked(what, b, out, mask, SD_HDR_SIZE);
+	recode(out, again);
+	FUZZ_CHECK(!memcmp(out, again, SD_HDR_SIZE),
+		   "%s: encode(decode(x)) is not a fixed point", what);
+}
+
 static void fi_headers(const uint8_t *b)
 {
-	uint8_t mask[SD_HDR_SIZE], out[SD_HDR_SIZE], again[SD_HDR_SIZE];
-	struct sd_req req, req2;
-	struct sd_rsp rsp, rsp2;
+	uint8_t mask[SD_HDR_SIZE];
+	struct sd_req req;
+	struct sd_rsp rsp;
 
 	sd_req_decode(b, &req);
 	FUZZ_CHECK(req.opcode == b[1] && req.id == sd_get_le32(b + 8) &&
 		   req.data_length == sd_get_le32(b + 12),
 		   "req: common fields decoded wrongly");
-	sd_req_encode(&req, out);
 	fi_req_mask(b[1], mask);
-	fi_check_masked("req", b, out, mask, SD_HDR_SIZE);
-	sd_req_decode(out, &req2);
-	sd_req_encode(&req2, again);
-	FUZZ_CHECK(!memcmp(out, again, SD_HDR_SIZE),
-		   "req: encode(decode(x)) is not a fixed point");
+	fi_check_recode("req", b, mask, fi_req_recode);
 
 	sd_rsp_decode(b, &rsp);
 	FUZZ_CHECK(rsp.opcode == b[1] && rsp.id == sd_get_le32(b + 8) &&
 		   rsp.data_length == sd_get_le32(b + 12) &&
 		   rsp.result == sd_get_le32(b + 16),
 		   "rsp: common fields decoded wrongly");
-	sd_rsp_encode(&rsp, out);
 	fi_rsp_mask(b[1], mask);
-	fi_check_masked("rsp", b, out, mask, SD_HDR_SIZE);
-	sd_rsp_decode(out, &rsp2);
-	sd_rsp_encode(&rsp2, again);
-	FUZZ_CHECK(!memcmp(out, again, SD_HDR_SIZE),
-		   "rsp: encode(decode(x)) is not a fixed point");
+	fi_check_recode("rsp", b, mask, fi_rsp_recode);
 
 	/* printable names exist for any value */
 	FUZZ_CHECK(sd_opcode_str(b[1]) && sd_result_str(rsp.result) &&
@@ -197,10 +220,4 @@ int fuzz_one_inode(const uint8_t *data, size_t size)
 	return 0;
 }
 
-#ifndef FUZZ_NO_ENTRY
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
-{
-	return fuzz_one_inode(data, size);
-}
-#endif
+FUZZ_ENTRY(fuzz_one_inode)
