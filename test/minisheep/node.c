@@ -1031,24 +1031,17 @@ bool node_oid_is_readonly(int n, uint64_t oid)
 	return ret;
 }
 
-int node_get_vdi_copies(int n, uint32_t vid)
+void node_get_vdi_layout(int n, uint32_t vid, uint8_t *copies,
+			 uint8_t *shift)
 {
-	int c;
+	struct view *v;
 
 	pthread_mutex_lock(&ns_mu);
-	c = copies_of(view_of(n), vid);
+	v = view_of(n);
+	*copies = (uint8_t)copies_of(v, vid);
+	if (shift)
+		*shift = (uint8_t)shift_of(v, vid);
 	pthread_mutex_unlock(&ns_mu);
-	return c;
-}
-
-int node_get_vdi_shift(int n, uint32_t vid)
-{
-	int s;
-
-	pthread_mutex_lock(&ns_mu);
-	s = shift_of(view_of(n), vid);
-	pthread_mutex_unlock(&ns_mu);
-	return s;
 }
 
 static int vs_cmp(const void *a, const void *b)

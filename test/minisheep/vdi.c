@@ -363,9 +363,8 @@ int vdi_cluster_get_info(struct ms_request *r)
 	if (ret != SD_RES_SUCCESS)
 		return ret;
 	r->rsp.vdi.vdi_id = info.vid;
-	r->rsp.vdi.copies = (uint8_t)node_get_vdi_copies(r->node, info.vid);
-	r->rsp.vdi.block_size_shift =
-		(uint8_t)node_get_vdi_shift(r->node, info.vid);
+	node_get_vdi_layout(r->node, info.vid, &r->rsp.vdi.copies,
+			    &r->rsp.vdi.block_size_shift);
 	return SD_RES_SUCCESS;
 }
 
@@ -486,40 +485,57 @@ static int create_vdi(const struct vdi_iocb *iocb, uint32_t new_snapid,
 	return ret == SD_RES_SUCCESS ? ret : SD_RES_VDI_WRITE;
 }
 
+/* the whole inode of @base_vid in *@base; SD_RES_BASE_VDI_READ on failure */
+static int read_base_inode(uint32_t base_vid, uint8_t **base)
+{
+	int ret = inode_read_all(base_vid, base);
+
+	if (ret != SD_RES_SUCCESS && ret != SD_RES_NO_MEM)
+		ret = SD_RES_BASE_VDI_READ;
+	return ret;
+}
+
+/* count one more reference on every data object of @base and store the counts */
+static int write_base_grefs_up(uint32_t base_vid, uint8_t *base)
+{
+	gref_count_up(base);
+	return store_write(sd_vid_to_vdi_oid(base_vid),
+			   base + SD_INODE_GREF_OFFSET, GREF_BYTES,
+			   SD_INODE_GREF_OFFSET);
+}
+
+/* write the new working inode @new_vid based on @base */
+static int create_from_base(const struct vdi_iocb *iocb, uint32_t new_snapid,
+			    uint32_t new_vid, const uint8_t *base)
+{
+	uint8_t *new = alloc_inode(iocb, new_snapid, new_vid, base);
+	int ret = new ? write_new_inode(new_vid, new) : SD_RES_NO_MEM;
+
+	if (ret != SD_RES_SUCCESS && ret != SD_RES_NO_MEM)
+		ret = SD_RES_VDI_WRITE;
+	free(new);
+	return ret;
+}
+
 /* as sheep/vdi.c clone_vdi(): base gref counts up, new inode from base */
 static int clone_vdi(const struct vdi_iocb *iocb, uint32_t new_snapid,
 		     uint32_t new_vid, uint32_t base_vid)
 {
-	uint8_t *base = NULL, *new = NULL;
+	uint8_t *base = NULL;
 	int ret;
 
-	ret = inode_read_all(base_vid, &base);
+	ret = read_base_inode(base_vid, &base);
 	if (ret != SD_RES_SUCCESS)
-		return ret == SD_RES_NO_MEM ? ret : SD_RES_BASE_VDI_READ;
-	gref_count_up(base);
-	ret = store_write(sd_vid_to_vdi_oid(base_vid),
-			  base + SD_INODE_GREF_OFFSET, GREF_BYTES,
-			  SD_INODE_GREF_OFFSET);
+		return ret;
+	ret = write_base_grefs_up(base_vid, base);
 	if (ret != SD_RES_SUCCESS) {
 		ret = SD_RES_BASE_VDI_WRITE;
 		goto out;
 	}
-	new = alloc_inode(iocb, new_snapid, new_vid, base);
-	ret = new ? write_new_inode(new_vid, new) : SD_RES_NO_MEM;
-	if (ret != SD_RES_SUCCESS && ret != SD_RES_NO_MEM)
-		ret = SD_RES_VDI_WRITE;
+	ret = create_from_base(iocb, new_snapid, new_vid, base);
 out:
-	free(new);
 	free(base);
 	return ret;
-}
-
-static void sleep_ms(unsigned int ms)
-{
-	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000 };
-
-	while (nanosleep(&ts, &ts) && errno == EINTR)
-		;
 }
 
 /*
@@ -534,16 +550,16 @@ static void sleep_ms(unsigned int ms)
 static int snapshot_vdi(const struct vdi_iocb *iocb, uint32_t new_snapid,
 			uint32_t new_vid, uint32_t base_vid)
 {
-	uint8_t *base = NULL, *new = NULL;
+	uint8_t *base = NULL;
 	unsigned int delay;
 	int ret;
 
-	ret = inode_read_all(base_vid, &base);
+	ret = read_base_inode(base_vid, &base);
 	if (ret != SD_RES_SUCCESS)
-		return ret == SD_RES_NO_MEM ? ret : SD_RES_BASE_VDI_READ;
+		return ret;
 	delay = __atomic_load_n(&vdi_snapshot_delay_ms, __ATOMIC_RELAXED);
 	if (delay)
-		sleep_ms(delay);
+		ms_sleep_ms(delay);
 	sd_put_le64(base + SD_INODE_OFF_SNAP_CTIME, iocb->time);
 	gref_count_up(base);
 	ret = store_write(sd_vid_to_vdi_oid(base_vid), base, SD_INODE_SIZE, 0);
@@ -553,12 +569,8 @@ static int snapshot_vdi(const struct vdi_iocb *iocb, uint32_t new_snapid,
 		ret = SD_RES_BASE_VDI_WRITE;
 		goto out;
 	}
-	new = alloc_inode(iocb, new_snapid, new_vid, base);
-	ret = new ? write_new_inode(new_vid, new) : SD_RES_NO_MEM;
-	if (ret != SD_RES_SUCCESS && ret != SD_RES_NO_MEM)
-		ret = SD_RES_VDI_WRITE;
+	ret = create_from_base(iocb, new_snapid, new_vid, base);
 out:
-	free(new);
 	free(base);
 	return ret;
 }
@@ -570,12 +582,12 @@ out:
 static int rebase_vdi(const struct vdi_iocb *iocb, uint32_t new_snapid,
 		      uint32_t new_vid, uint32_t base_vid, uint32_t cur_vid)
 {
-	uint8_t *base = NULL, *new = NULL, t[8];
+	uint8_t *base = NULL, t[8];
 	int ret;
 
-	ret = inode_read_all(base_vid, &base);
+	ret = read_base_inode(base_vid, &base);
 	if (ret != SD_RES_SUCCESS)
-		return ret == SD_RES_NO_MEM ? ret : SD_RES_BASE_VDI_READ;
+		return ret;
 	sd_put_le64(t, iocb->time);
 	ret = store_write(sd_vid_to_vdi_oid(cur_vid), t, sizeof(t),
 			  SD_INODE_OFF_SNAP_CTIME);
@@ -583,20 +595,13 @@ static int rebase_vdi(const struct vdi_iocb *iocb, uint32_t new_snapid,
 		ret = SD_RES_VDI_WRITE;
 		goto out;
 	}
-	gref_count_up(base);
-	ret = store_write(sd_vid_to_vdi_oid(base_vid),
-			  base + SD_INODE_GREF_OFFSET, GREF_BYTES,
-			  SD_INODE_GREF_OFFSET);
+	ret = write_base_grefs_up(base_vid, base);
 	if (ret != SD_RES_SUCCESS) {
 		ret = SD_RES_VDI_WRITE;
 		goto out;
 	}
-	new = alloc_inode(iocb, new_snapid, new_vid, base);
-	ret = new ? write_new_inode(new_vid, new) : SD_RES_NO_MEM;
-	if (ret != SD_RES_SUCCESS && ret != SD_RES_NO_MEM)
-		ret = SD_RES_VDI_WRITE;
+	ret = create_from_base(iocb, new_snapid, new_vid, base);
 out:
-	free(new);
 	free(base);
 	return ret;
 }
@@ -1148,6 +1153,6 @@ int vdi_cluster_get_attr(struct ms_request *r)
 	free(vattr);
 	r->rsp.vdi.vdi_id = vid;
 	r->rsp.vdi.attr_id = attrid;
-	r->rsp.vdi.copies = (uint8_t)node_get_vdi_copies(r->node, vid);
+	node_get_vdi_layout(r->node, vid, &r->rsp.vdi.copies, NULL);
 	return ret;
 }
