@@ -112,41 +112,56 @@ static void fi_inode(const uint8_t *buf)
 	free(h);
 }
 
-/* significant bytes of a request header, from the documented layouts */
-static void fi_req_mask(uint8_t opcode, uint8_t *mask)
+/* opcodes @lo..@hi: the significant bytes past the common header */
+struct fi_layout {
+	uint8_t lo, hi;
+	const struct fi_range *r;
+	size_t n;
+};
+
+static const struct fi_range fi_req_obj[] = { { 16, 19 }, { 36, 8 } };
+static const struct fi_range fi_req_vdi[] = { { 16, 24 } };
+static const struct fi_range fi_rsp_obj[] = { { 20, 1 }, { 24, 8 } };
+static const struct fi_range fi_rsp_vdi[] = { { 24, 10 } };
+static const struct fi_range fi_rsp_cluster[] = { { 20, 3 } };
+static const struct fi_range fi_rsp_node[] = { { 20, 4 } };
+
+#define FI_LAYOUT(lo, hi, r) { lo, hi, r, sizeof(r) / sizeof(r[0]) }
+
+/* request headers: 16 common bytes, from the documented layouts */
+static const struct fi_layout fi_req_layouts[] = {
+	FI_LAYOUT(0x01, 0x05, fi_req_obj),
+	FI_LAYOUT(0x11, 0x18, fi_req_vdi),
+	FI_LAYOUT(0x89, 0x89, fi_req_vdi),
+};
+
+/* response headers: 20 common bytes */
+static const struct fi_layout fi_rsp_layouts[] = {
+	FI_LAYOUT(0x01, 0x05, fi_rsp_obj),
+	FI_LAYOUT(0x11, 0x17, fi_rsp_vdi),
+	FI_LAYOUT(0x89, 0x89, fi_rsp_vdi),
+	FI_LAYOUT(0x18, 0x18, fi_rsp_cluster),
+	FI_LAYOUT(0x82, 0x82, fi_rsp_node),
+};
+
+/*
+ * The significant bytes of a header of @opcode: the @common bytes, then
+ * those of its layout in @l (all of them for an opcode not in @l).
+ */
+static void fi_header_mask(uint8_t opcode, size_t common,
+			   const struct fi_layout *l, size_t nl, uint8_t *mask)
 {
-	static const struct fi_range obj[] = { { 16, 19 }, { 36, 8 } };
-	static const struct fi_range vdi[] = { { 16, 24 } };
+	size_t i;
 
 	memset(mask, 0, SD_HDR_SIZE);
-	memset(mask, 1, 16);
-	if (opcode >= 0x01 && opcode <= 0x05)
-		fi_mark(mask, obj, 2);
-	else if ((opcode >= 0x11 && opcode <= 0x18) || opcode == 0x89)
-		fi_mark(mask, vdi, 1);
-	else
-		memset(mask + 16, 1, 32);
-}
-
-static void fi_rsp_mask(uint8_t opcode, uint8_t *mask)
-{
-	static const struct fi_range obj[] = { { 20, 1 }, { 24, 8 } };
-	static const struct fi_range vdi[] = { { 24, 10 } };
-	static const struct fi_range cluster[] = { { 20, 3 } };
-	static const struct fi_range node[] = { { 20, 4 } };
-
-	memset(mask, 0, SD_HDR_SIZE);
-	memset(mask, 1, 20);
-	if (opcode >= 0x01 && opcode <= 0x05)
-		fi_mark(mask, obj, 2);
-	else if ((opcode >= 0x11 && opcode <= 0x17) || opcode == 0x89)
-		fi_mark(mask, vdi, 1);
-	else if (opcode == 0x18)
-		fi_mark(mask, cluster, 1);
-	else if (opcode == 0x82)
-		fi_mark(mask, node, 1);
-	else
-		memset(mask + 20, 1, 28);
+	memset(mask, 1, common);
+	for (i = 0; i < nl; i++) {
+		if (opcode >= l[i].lo && opcode <= l[i].hi) {
+			fi_mark(mask, l[i].r, l[i].n);
+			return;
+		}
+	}
+	memset(mask + common, 1, SD_HDR_SIZE - common);
 }
 
 static void fi_req_recode(const uint8_t *in, uint8_t *out)
@@ -192,7 +207,8 @@ static void fi_headers(const uint8_t *b)
 	FUZZ_CHECK(req.opcode == b[1] && req.id == sd_get_le32(b + 8) &&
 		   req.data_length == sd_get_le32(b + 12),
 		   "req: common fields decoded wrongly");
-	fi_req_mask(b[1], mask);
+	fi_header_mask(b[1], 16, fi_req_layouts,
+		       sizeof(fi_req_layouts) / sizeof(fi_req_layouts[0]), mask);
 	fi_check_recode("req", b, mask, fi_req_recode);
 
 	sd_rsp_decode(b, &rsp);
@@ -200,7 +216,8 @@ static void fi_headers(const uint8_t *b)
 		   rsp.data_length == sd_get_le32(b + 12) &&
 		   rsp.result == sd_get_le32(b + 16),
 		   "rsp: common fields decoded wrongly");
-	fi_rsp_mask(b[1], mask);
+	fi_header_mask(b[1], 20, fi_rsp_layouts,
+		       sizeof(fi_rsp_layouts) / sizeof(fi_rsp_layouts[0]), mask);
 	fi_check_recode("rsp", b, mask, fi_rsp_recode);
 
 	/* printable names exist for any value */
