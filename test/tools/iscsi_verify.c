@@ -469,7 +469,6 @@ static void check_done(struct engine *e, struct slot *sl, int status,
 		       sl->block, status_name(status), key & 0xff, asc & 0xff,
 		       ascq & 0xff);
 		C->bad++;
-		C->io_error = true;
 		return;
 	}
 	check_one(C, sl->gen, sl->buf);	/* gen holds the group index */
@@ -480,7 +479,7 @@ static int run_check(const char *src, const struct verify_opts *o)
 	struct model m = { 0 };
 	struct check C;
 	static struct reader rd;	/* its slots may outlive this call */
-	int ret = 1;
+	bool finished = false;
 	bool iscsi = !strncmp(src, "iscsi://", 8);
 
 	if (check_prepare(&C, &m, o->logs, o->nr_logs))
@@ -528,12 +527,9 @@ static int run_check(const char *src, const struct verify_opts *o)
 			goto out;
 		}
 	}
-	printf("checked=%zu writes=%zu bad=%zu\n", C.checked, m.n, C.bad);
-	ret = C.bad ? 1 : 0;
+	finished = true;
 out:
-	free(C.grp);
-	free(m.r);
-	return ret;
+	return check_finish(&C, &m, finished);
 }
 
 int main(int argc, char **argv)

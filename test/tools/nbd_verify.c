@@ -350,7 +350,6 @@ static void check_done(struct engine *e, struct slot *sl, uint32_t err)
 		printf("BAD block %" PRIu64 " cannot be read: NBD error %u\n",
 		       sl->block, err);
 		C->bad++;
-		C->io_error = true;
 		return;
 	}
 	check_one(C, sl->gen, sl->buf);		/* gen: the group index */
@@ -398,7 +397,7 @@ static int run_check(const struct verify_opts *o)
 	struct check C;
 	struct stat st;
 	uint64_t size = 0;
-	int ret = 1;
+	bool finished = false;
 
 	if (check_prepare(&C, &m, o->logs, o->nr_logs))
 		goto out;
@@ -416,12 +415,9 @@ static int run_check(const struct verify_opts *o)
 		}
 		engine_close(&e);
 	}
-	printf("checked=%zu writes=%zu bad=%zu\n", C.checked, m.n, C.bad);
-	ret = C.bad ? 1 : 0;
+	finished = true;
 out:
-	free(C.grp);
-	free(m.r);
-	return ret;
+	return check_finish(&C, &m, finished);
 }
 
 int main(int argc, char **argv)

@@ -499,8 +499,6 @@ struct check {
 	struct model *m;
 	size_t *grp;		/* start index of each block's records */
 	size_t nr_grp, next, bad, checked;
-	unsigned int qd;
-	bool io_error;
 };
 
 static inline void check_one(struct check *C, size_t g, const uint8_t *buf)
@@ -544,6 +542,25 @@ static inline int check_prepare(struct check *C, struct model *m,
 			C->grp[C->nr_grp++] = i;
 	C->grp[C->nr_grp] = m->n;
 	return 0;
+}
+
+/*
+ * The check is over: print its verdict line if it @finished, free what
+ * check_prepare() took; the exit status (0: every block is acceptable).
+ */
+static inline int check_finish(struct check *C, struct model *m,
+			       bool finished)
+{
+	int ret = 1;
+
+	if (finished) {
+		printf("checked=%zu writes=%zu bad=%zu\n", C->checked, m->n,
+		       C->bad);
+		ret = C->bad ? 1 : 0;
+	}
+	free(C->grp);
+	free(m->r);
+	return ret;
 }
 
 /* check every logged block of a raw image file; 0 or -1 */
