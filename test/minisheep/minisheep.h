@@ -260,7 +260,6 @@ struct ms_conn;
 struct ms_request {
 	struct sd_list link;
 	struct ms_conn *conn;
-	uint64_t conn_id;
 	int node;		/* the node (0..MS_MAX_NODES-1) that got it */
 	uint64_t self;		/* participant key of that node (node.c) */
 	struct sd_req req;

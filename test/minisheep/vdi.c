@@ -504,59 +504,32 @@ static int write_base_grefs_up(uint32_t base_vid, uint8_t *base)
 			   SD_INODE_GREF_OFFSET);
 }
 
-/* write the new working inode @new_vid based on @base */
-static int create_from_base(const struct vdi_iocb *iocb, uint32_t new_snapid,
-			    uint32_t new_vid, const uint8_t *base)
+/* the base step of sheep/vdi.c clone_vdi(): the base's gref counts up */
+static int clone_base(const struct vdi_iocb *iocb, uint32_t base_vid,
+		      uint8_t *base, uint32_t cur_vid)
 {
-	uint8_t *new = alloc_inode(iocb, new_snapid, new_vid, base);
-	int ret = new ? write_new_inode(new_vid, new) : SD_RES_NO_MEM;
-
-	if (ret != SD_RES_SUCCESS && ret != SD_RES_NO_MEM)
-		ret = SD_RES_VDI_WRITE;
-	free(new);
-	return ret;
-}
-
-/* as sheep/vdi.c clone_vdi(): base gref counts up, new inode from base */
-static int clone_vdi(const struct vdi_iocb *iocb, uint32_t new_snapid,
-		     uint32_t new_vid, uint32_t base_vid)
-{
-	uint8_t *base = NULL;
-	int ret;
-
-	ret = read_base_inode(base_vid, &base);
-	if (ret != SD_RES_SUCCESS)
-		return ret;
-	ret = write_base_grefs_up(base_vid, base);
-	if (ret != SD_RES_SUCCESS) {
-		ret = SD_RES_BASE_VDI_WRITE;
-		goto out;
-	}
-	ret = create_from_base(iocb, new_snapid, new_vid, base);
-out:
-	free(base);
-	return ret;
+	(void)iocb;
+	(void)cur_vid;
+	if (write_base_grefs_up(base_vid, base) != SD_RES_SUCCESS)
+		return SD_RES_BASE_VDI_WRITE;
+	return SD_RES_SUCCESS;
 }
 
 /*
- * As sheep/vdi.c snapshot_vdi(): read the whole base inode, write the whole
- * base inode back with snap_ctime set and its gref counts up, then create
- * the new working inode with the index read at first.  Nothing stops index
+ * The base step of sheep/vdi.c snapshot_vdi(): write the whole base inode
+ * back with snap_ctime set and its gref counts up.  Nothing stops index
  * updates of the base meanwhile ("TODO: multiple sd_write_object should be
  * performed atomically"): one that lands between the read and the write is
  * overwritten in the base and missing from the new inode.  The control
  * "snapshot-delay" widens that window.
  */
-static int snapshot_vdi(const struct vdi_iocb *iocb, uint32_t new_snapid,
-			uint32_t new_vid, uint32_t base_vid)
+static int snapshot_base(const struct vdi_iocb *iocb, uint32_t base_vid,
+			 uint8_t *base, uint32_t cur_vid)
 {
-	uint8_t *base = NULL;
 	unsigned int delay;
 	int ret;
 
-	ret = read_base_inode(base_vid, &base);
-	if (ret != SD_RES_SUCCESS)
-		return ret;
+	(void)cur_vid;
 	delay = __atomic_load_n(&vdi_snapshot_delay_ms, __ATOMIC_RELAXED);
 	if (delay)
 		ms_sleep_ms(delay);
@@ -566,42 +539,55 @@ static int snapshot_vdi(const struct vdi_iocb *iocb, uint32_t new_snapid,
 	if (ret != SD_RES_SUCCESS) {
 		ms_log("updating gref of VDI %x failed: %s", base_vid,
 		       sd_result_str(ret));
-		ret = SD_RES_BASE_VDI_WRITE;
-		goto out;
+		return SD_RES_BASE_VDI_WRITE;
 	}
-	ret = create_from_base(iocb, new_snapid, new_vid, base);
-out:
-	free(base);
-	return ret;
+	return SD_RES_SUCCESS;
 }
 
 /*
- * As sheep/vdi.c rebase_vdi(): the current working VDI @cur_vid becomes a
- * snapshot and the new working VDI is based on @base_vid.
+ * The base step of sheep/vdi.c rebase_vdi(): the current working VDI
+ * @cur_vid becomes a snapshot, the base's gref counts go up.
  */
-static int rebase_vdi(const struct vdi_iocb *iocb, uint32_t new_snapid,
-		      uint32_t new_vid, uint32_t base_vid, uint32_t cur_vid)
+static int rebase_base(const struct vdi_iocb *iocb, uint32_t base_vid,
+		       uint8_t *base, uint32_t cur_vid)
 {
-	uint8_t *base = NULL, t[8];
+	uint8_t t[8];
+
+	sd_put_le64(t, iocb->time);
+	if (store_write(sd_vid_to_vdi_oid(cur_vid), t, sizeof(t),
+			SD_INODE_OFF_SNAP_CTIME) != SD_RES_SUCCESS ||
+	    write_base_grefs_up(base_vid, base) != SD_RES_SUCCESS)
+		return SD_RES_VDI_WRITE;
+	return SD_RES_SUCCESS;
+}
+
+/*
+ * As sheep/vdi.c clone_vdi(), snapshot_vdi() and rebase_vdi(): read the
+ * whole base inode @base_vid, update the base (@base_step), then create
+ * the new working inode @new_vid with the index read at first.
+ */
+static int create_from_base(const struct vdi_iocb *iocb, uint32_t new_snapid,
+			    uint32_t new_vid, uint32_t base_vid,
+			    uint32_t cur_vid,
+			    int (*base_step)(const struct vdi_iocb *iocb,
+					     uint32_t base_vid, uint8_t *base,
+					     uint32_t cur_vid))
+{
+	uint8_t *base = NULL, *new = NULL;
 	int ret;
 
 	ret = read_base_inode(base_vid, &base);
 	if (ret != SD_RES_SUCCESS)
 		return ret;
-	sd_put_le64(t, iocb->time);
-	ret = store_write(sd_vid_to_vdi_oid(cur_vid), t, sizeof(t),
-			  SD_INODE_OFF_SNAP_CTIME);
-	if (ret != SD_RES_SUCCESS) {
-		ret = SD_RES_VDI_WRITE;
+	ret = base_step(iocb, base_vid, base, cur_vid);
+	if (ret != SD_RES_SUCCESS)
 		goto out;
-	}
-	ret = write_base_grefs_up(base_vid, base);
-	if (ret != SD_RES_SUCCESS) {
+	new = alloc_inode(iocb, new_snapid, new_vid, base);
+	ret = new ? write_new_inode(new_vid, new) : SD_RES_NO_MEM;
+	if (ret != SD_RES_SUCCESS && ret != SD_RES_NO_MEM)
 		ret = SD_RES_VDI_WRITE;
-		goto out;
-	}
-	ret = create_from_base(iocb, new_snapid, new_vid, base);
 out:
+	free(new);
 	free(base);
 	return ret;
 }
@@ -630,14 +616,15 @@ static int vdi_create(struct ms_request *r, const struct vdi_iocb *iocb,
 		return ret;
 	if (!iocb->base_vid)
 		return create_vdi(iocb, info.snapid, *new_vid);
-	return clone_vdi(iocb, info.snapid, *new_vid, iocb->base_vid);
+	return create_from_base(iocb, info.snapid, *new_vid, iocb->base_vid, 0,
+				clone_base);
 }
 
 /*
  * As sheep/vdi.c vdi_snapshot(): NOTIFY_VDI_ADD first (from then on each
  * node, when it applies it, treats the old vid as a snapshot: READONLY),
  * then snapshot_vdi() or, when base_vdi_id is not the working vid,
- * rebase_vdi().
+ * rebase_vdi() (create_from_base() with snapshot_base() or rebase_base()).
  */
 static int vdi_snapshot(struct ms_request *r, const struct vdi_iocb *iocb,
 			uint32_t *new_vid)
@@ -653,11 +640,9 @@ static int vdi_snapshot(struct ms_request *r, const struct vdi_iocb *iocb,
 				  iocb->copy_policy, iocb->block_size_shift);
 	if (ret != SD_RES_SUCCESS)
 		return ret;
-	if (iocb->base_vid == info.vid)
-		return snapshot_vdi(iocb, info.snapid, *new_vid,
-				    iocb->base_vid);
-	return rebase_vdi(iocb, info.snapid, *new_vid, iocb->base_vid,
-			  info.vid);
+	return create_from_base(iocb, info.snapid, *new_vid, iocb->base_vid,
+				info.vid, iocb->base_vid == info.vid ?
+				snapshot_base : rebase_base);
 }
 
 /* as sheep/ops.c cluster_new_vdi() */
