@@ -342,6 +342,19 @@ static int parse_name_tag(const struct ms_request *r, char *name, char *tag,
 	return name[0] ? SD_RES_SUCCESS : SD_RES_INVALID_PARMS;
 }
 
+/* the VDI the request names (name, tag, snapid) in *@info */
+static int lookup_named_vdi(const struct ms_request *r, struct vdi_info *info)
+{
+	char name[SD_MAX_VDI_LEN + 1], tag[SD_MAX_VDI_TAG_LEN + 1];
+	struct vdi_iocb iocb = { .name = name, .tag = tag };
+	int ret = parse_name_tag(r, name, tag, true);
+
+	if (ret != SD_RES_SUCCESS)
+		return ret;
+	iocb.snapid = r->req.vdi.snapid;
+	return vdi_lookup(&iocb, info);
+}
+
 /* ---- GET_VDI_INFO / LOCK_VDI (process_work) -------------------------- */
 
 /*
@@ -351,15 +364,9 @@ static int parse_name_tag(const struct ms_request *r, char *name, char *tag,
  */
 int vdi_cluster_get_info(struct ms_request *r)
 {
-	char name[SD_MAX_VDI_LEN + 1], tag[SD_MAX_VDI_TAG_LEN + 1];
-	struct vdi_iocb iocb = { .name = name, .tag = tag };
 	struct vdi_info info;
-	int ret = parse_name_tag(r, name, tag, true);
+	int ret = lookup_named_vdi(r, &info);
 
-	if (ret != SD_RES_SUCCESS)
-		return ret;
-	iocb.snapid = r->req.vdi.snapid;
-	ret = vdi_lookup(&iocb, &info);
 	if (ret != SD_RES_SUCCESS)
 		return ret;
 	r->rsp.vdi.vdi_id = info.vid;
@@ -950,15 +957,9 @@ out:
 /* as sheep/ops.c cluster_del_vdi() -> vdi_delete() */
 int vdi_cluster_del(struct ms_request *r)
 {
-	char name[SD_MAX_VDI_LEN + 1], tag[SD_MAX_VDI_TAG_LEN + 1];
-	struct vdi_iocb iocb = { .name = name, .tag = tag };
 	struct vdi_info info;
-	int ret = parse_name_tag(r, name, tag, true);
+	int ret = lookup_named_vdi(r, &info);
 
-	if (ret != SD_RES_SUCCESS)
-		return ret;
-	iocb.snapid = r->req.vdi.snapid;
-	ret = vdi_lookup(&iocb, &info);
 	if (ret != SD_RES_SUCCESS)
 		return ret;
 	ret = delete_vdi(info.vid);
