@@ -159,10 +159,30 @@ static void drop_ref(uint32_t e, uint32_t idx)
 	}
 }
 
+/*
+ * Inode @vid (its first SD_INODE_REFRESH_SIZE bytes in @inode) exists: the
+ * vid is in use (and deleted if it has no name), every node gets its VDI
+ * state, its index entries their references.
+ */
+static void inode_register(uint32_t vid, const uint8_t *inode)
+{
+	struct sd_inode_hdr h;
+
+	sd_inode_hdr_decode(inode, &h);
+	bit_set(inuse_bm, vid);
+	if (!h.name[0])
+		bit_set(deleted_bm, vid);
+	note_inode_object(vid, &h);
+	node_add_vdi_state_all(vid, h.nr_copies, h.snap_ctime != 0,
+			       h.copy_policy, h.block_size_shift,
+			       h.parent_vdi_id);
+	if (h.store_policy != 1)
+		index_get_refs(inode + SD_INODE_INDEX_OFFSET);
+}
+
 static int scan_one(uint64_t oid, void *arg)
 {
 	uint8_t *buf = arg;
-	struct sd_inode_hdr h;
 	uint32_t vid = sd_oid_to_vid(oid);
 
 	if (!sd_oid_is_inode(oid) || !vid)
@@ -172,17 +192,8 @@ static int scan_one(uint64_t oid, void *arg)
 		       (unsigned long long)oid);
 		return 0;
 	}
-	sd_inode_hdr_decode(buf, &h);
 	/* as sheep/store/plain_store.c init_vdi_state() */
-	bit_set(inuse_bm, vid);
-	if (!h.name[0])
-		bit_set(deleted_bm, vid);
-	note_inode_object(vid, &h);
-	node_add_vdi_state_all(vid, h.nr_copies, h.snap_ctime != 0,
-			       h.copy_policy, h.block_size_shift,
-			       h.parent_vdi_id);
-	if (h.store_policy != 1)
-		index_get_refs(buf + SD_INODE_INDEX_OFFSET);
+	inode_register(vid, buf);
 	return 0;
 }
 
@@ -829,7 +840,6 @@ int vdi_inode_create(uint64_t oid, const uint8_t *buf, uint32_t len,
 {
 	uint32_t vid = sd_oid_to_vid(oid), i;
 	uint8_t *old = NULL, *nw = NULL;
-	struct sd_inode_hdr h;
 	bool old_flat;
 	int ret;
 
@@ -853,16 +863,7 @@ int vdi_inode_create(uint64_t oid, const uint8_t *buf, uint32_t len,
 	ret = store_create(oid, SD_INODE_SIZE, buf, len, off);
 	if (ret != SD_RES_SUCCESS)
 		goto out;
-	sd_inode_hdr_decode(nw, &h);
-	bit_set(inuse_bm, vid);
-	if (!h.name[0])
-		bit_set(deleted_bm, vid);
-	note_inode_object(vid, &h);
-	node_add_vdi_state_all(vid, h.nr_copies, h.snap_ctime != 0,
-			       h.copy_policy, h.block_size_shift,
-			       h.parent_vdi_id);
-	if (h.store_policy != 1)
-		index_get_refs(nw + SD_INODE_INDEX_OFFSET);
+	inode_register(vid, nw);
 	for (i = 0; old && i < SD_MAX_DATA_OBJS; i++) {
 		uint32_t e = sd_get_le32(old + SD_INODE_INDEX_OFFSET + 4 * i);
 
