@@ -206,10 +206,4 @@ int fuzz_one_addr(const uint8_t *data, size_t size)
 	return 0;
 }
 
-#ifndef FUZZ_NO_ENTRY
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
-{
-	return fuzz_one_addr(data, size);
-}
-#endif
+FUZZ_ENTRY(fuzz_one_addr)

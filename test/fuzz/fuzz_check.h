@@ -6,11 +6,17 @@
  * aborts, so libFuzzer records the input as a crash and the regression
  * replay (test/unit/test_fuzz_regress.c, one child process per input)
  * reports it as a failed check.
+ *
+ * FUZZ_ENTRY(fn) makes fn(data, size) the harness's libFuzzer entry point,
+ * unless FUZZ_NO_ENTRY is defined (the regression replay includes every
+ * harness in one program and calls the fn of each).
  */
 #ifndef FUZZ_CHECK_H
 #define FUZZ_CHECK_H
 
 #include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -35,5 +41,16 @@ static void fuzz_fail(const char *file, int line, const char *fmt, ...)
 		if (!(cond))						\
 			fuzz_fail(__FILE__, __LINE__, __VA_ARGS__);	\
 	} while (0)
+
+#ifdef FUZZ_NO_ENTRY
+#define FUZZ_ENTRY(fn)
+#else
+#define FUZZ_ENTRY(fn)							\
+	int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);	\
+	int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)	\
+	{								\
+		return fn(data, size);					\
+	}
+#endif
 
 #endif

@@ -112,73 +112,113 @@ static void fi_inode(const uint8_t *buf)
 	free(h);
 }
 
-/* significant bytes of a request header, from the documented layouts */
-static void fi_req_mask(uint8_t opcode, uint8_t *mask)
+/* opcodes @lo..@hi: the significant bytes past the common header */
+struct fi_layout {
+	uint8_t lo, hi;
+	const struct fi_range *r;
+	size_t n;
+};
+
+static const struct fi_range fi_req_obj[] = { { 16, 19 }, { 36, 8 } };
+static const struct fi_range fi_req_vdi[] = { { 16, 24 } };
+static const struct fi_range fi_rsp_obj[] = { { 20, 1 }, { 24, 8 } };
+static const struct fi_range fi_rsp_vdi[] = { { 24, 10 } };
+static const struct fi_range fi_rsp_cluster[] = { { 20, 3 } };
+static const struct fi_range fi_rsp_node[] = { { 20, 4 } };
+
+#define FI_LAYOUT(lo, hi, r) { lo, hi, r, sizeof(r) / sizeof(r[0]) }
+
+/* request headers: 16 common bytes, from the documented layouts */
+static const struct fi_layout fi_req_layouts[] = {
+	FI_LAYOUT(0x01, 0x05, fi_req_obj),
+	FI_LAYOUT(0x11, 0x18, fi_req_vdi),
+	FI_LAYOUT(0x89, 0x89, fi_req_vdi),
+};
+
+/* response headers: 20 common bytes */
+static const struct fi_layout fi_rsp_layouts[] = {
+	FI_LAYOUT(0x01, 0x05, fi_rsp_obj),
+	FI_LAYOUT(0x11, 0x17, fi_rsp_vdi),
+	FI_LAYOUT(0x89, 0x89, fi_rsp_vdi),
+	FI_LAYOUT(0x18, 0x18, fi_rsp_cluster),
+	FI_LAYOUT(0x82, 0x82, fi_rsp_node),
+};
+
+/*
+ * The significant bytes of a header of @opcode: the @common bytes, then
+ * those of its layout in @l (all of them for an opcode not in @l).
+ */
+static void fi_header_mask(uint8_t opcode, size_t common,
+			   const struct fi_layout *l, size_t nl, uint8_t *mask)
 {
-	static const struct fi_range obj[] = { { 16, 19 }, { 36, 8 } };
-	static const struct fi_range vdi[] = { { 16, 24 } };
+	size_t i;
 
 	memset(mask, 0, SD_HDR_SIZE);
-	memset(mask, 1, 16);
-	if (opcode >= 0x01 && opcode <= 0x05)
-		fi_mark(mask, obj, 2);
-	else if ((opcode >= 0x11 && opcode <= 0x18) || opcode == 0x89)
-		fi_mark(mask, vdi, 1);
-	else
-		memset(mask + 16, 1, 32);
+	memset(mask, 1, common);
+	for (i = 0; i < nl; i++) {
+		if (opcode >= l[i].lo && opcode <= l[i].hi) {
+			fi_mark(mask, l[i].r, l[i].n);
+			return;
+		}
+	}
+	memset(mask + common, 1, SD_HDR_SIZE - common);
 }
 
-static void fi_rsp_mask(uint8_t opcode, uint8_t *mask)
+static void fi_req_recode(const uint8_t *in, uint8_t *out)
 {
-	static const struct fi_range obj[] = { { 20, 1 }, { 24, 8 } };
-	static const struct fi_range vdi[] = { { 24, 10 } };
-	static const struct fi_range cluster[] = { { 20, 3 } };
-	static const struct fi_range node[] = { { 20, 4 } };
+	struct sd_req req;
 
-	memset(mask, 0, SD_HDR_SIZE);
-	memset(mask, 1, 20);
-	if (opcode >= 0x01 && opcode <= 0x05)
-		fi_mark(mask, obj, 2);
-	else if ((opcode >= 0x11 && opcode <= 0x17) || opcode == 0x89)
-		fi_mark(mask, vdi, 1);
-	else if (opcode == 0x18)
-		fi_mark(mask, cluster, 1);
-	else if (opcode == 0x82)
-		fi_mark(mask, node, 1);
-	else
-		memset(mask + 20, 1, 28);
+	sd_req_decode(in, &req);
+	sd_req_encode(&req, out);
+}
+
+static void fi_rsp_recode(const uint8_t *in, uint8_t *out)
+{
+	struct sd_rsp rsp;
+
+	sd_rsp_decode(in, &rsp);
+	sd_rsp_encode(&rsp, out);
+}
+
+/*
+ * encode(decode(b)) keeps the significant bytes of @b (@mask) and clears
+ * the rest, and encode(decode()) of its result changes nothing.
+ */
+static void fi_check_recode(const char *what, const uint8_t *b,
+			    const uint8_t *mask,
+			    void (*recode)(const uint8_t *in, uint8_t *out))
+{
+	uint8_t out[SD_HDR_SIZE], again[SD_HDR_SIZE];
+
+	recode(b, out);
+	fi_check_masked(what, b, out, mask, SD_HDR_SIZE);
+	recode(out, again);
+	FUZZ_CHECK(!memcmp(out, again, SD_HDR_SIZE),
+		   "%s: encode(decode(x)) is not a fixed point", what);
 }
 
 static void fi_headers(const uint8_t *b)
 {
-	uint8_t mask[SD_HDR_SIZE], out[SD_HDR_SIZE], again[SD_HDR_SIZE];
-	struct sd_req req, req2;
-	struct sd_rsp rsp, rsp2;
+	uint8_t mask[SD_HDR_SIZE];
+	struct sd_req req;
+	struct sd_rsp rsp;
 
 	sd_req_decode(b, &req);
 	FUZZ_CHECK(req.opcode == b[1] && req.id == sd_get_le32(b + 8) &&
 		   req.data_length == sd_get_le32(b + 12),
 		   "req: common fields decoded wrongly");
-	sd_req_encode(&req, out);
-	fi_req_mask(b[1], mask);
-	fi_check_masked("req", b, out, mask, SD_HDR_SIZE);
-	sd_req_decode(out, &req2);
-	sd_req_encode(&req2, again);
-	FUZZ_CHECK(!memcmp(out, again, SD_HDR_SIZE),
-		   "req: encode(decode(x)) is not a fixed point");
+	fi_header_mask(b[1], 16, fi_req_layouts,
+		       sizeof(fi_req_layouts) / sizeof(fi_req_layouts[0]), mask);
+	fi_check_recode("req", b, mask, fi_req_recode);
 
 	sd_rsp_decode(b, &rsp);
 	FUZZ_CHECK(rsp.opcode == b[1] && rsp.id == sd_get_le32(b + 8) &&
 		   rsp.data_length == sd_get_le32(b + 12) &&
 		   rsp.result == sd_get_le32(b + 16),
 		   "rsp: common fields decoded wrongly");
-	sd_rsp_encode(&rsp, out);
-	fi_rsp_mask(b[1], mask);
-	fi_check_masked("rsp", b, out, mask, SD_HDR_SIZE);
-	sd_rsp_decode(out, &rsp2);
-	sd_rsp_encode(&rsp2, again);
-	FUZZ_CHECK(!memcmp(out, again, SD_HDR_SIZE),
-		   "rsp: encode(decode(x)) is not a fixed point");
+	fi_header_mask(b[1], 20, fi_rsp_layouts,
+		       sizeof(fi_rsp_layouts) / sizeof(fi_rsp_layouts[0]), mask);
+	fi_check_recode("rsp", b, mask, fi_rsp_recode);
 
 	/* printable names exist for any value */
 	FUZZ_CHECK(sd_opcode_str(b[1]) && sd_result_str(rsp.result) &&
@@ -197,10 +237,4 @@ int fuzz_one_inode(const uint8_t *data, size_t size)
 	return 0;
 }
 
-#ifndef FUZZ_NO_ENTRY
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
-{
-	return fuzz_one_inode(data, size);
-}
-#endif
+FUZZ_ENTRY(fuzz_one_inode)

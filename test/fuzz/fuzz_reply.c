@@ -474,10 +474,4 @@ int fuzz_one_reply(const uint8_t *data, size_t size)
 	return 0;
 }
 
-#ifndef FUZZ_NO_ENTRY
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
-{
-	return fuzz_one_reply(data, size);
-}
-#endif
+FUZZ_ENTRY(fuzz_one_reply)

@@ -230,32 +230,41 @@ static bool cmd_inner_delay(char **arg, int n, char *out, size_t outlen)
 	return true;
 }
 
-/* lag MS [JITTER]: how late the other nodes apply a cluster event */
-static void cmd_lag(char **arg, int n, char *out, size_t outlen)
+/*
+ * The commands "NAME MS [SECOND]" that set two node.c knobs: lag MS
+ * [JITTER] (how late the other nodes apply a cluster event) and recovery
+ * MS [PCT] (the recovery window after each epoch change).
+ */
+static const struct {
+	const char *name, *second, *usage;
+	unsigned long max_ms, max_second;
+	void (*set)(unsigned int ms, unsigned int second);
+} knob_cmds[] = {
+	{ "lag", "jitter", "lag MS [JITTER_MS]", 60000, 60000, node_set_lag },
+	{ "recovery", "noobj", "recovery MS [NOOBJ_PERCENT]", 600000, 100,
+	  node_set_recovery },
+};
+
+/* true when arg[0] is one of knob_cmds */
+static bool cmd_knob(char **arg, int n, char *out, size_t outlen)
 {
-	unsigned long lag, jitter = 0;
+	unsigned long ms, second = 0;
+	size_t i;
 
-	if (n < 2 || n > 3 || !parse_uint(arg[1], 60000, &lag) ||
-	    (n == 3 && !parse_uint(arg[2], 60000, &jitter))) {
-		snprintf(out, outlen, "error: usage: lag MS [JITTER_MS]");
-		return;
+	for (i = 0; i < sizeof(knob_cmds) / sizeof(knob_cmds[0]); i++)
+		if (!strcasecmp(arg[0], knob_cmds[i].name))
+			break;
+	if (i == sizeof(knob_cmds) / sizeof(knob_cmds[0]))
+		return false;
+	if (n < 2 || n > 3 || !parse_uint(arg[1], knob_cmds[i].max_ms, &ms) ||
+	    (n == 3 && !parse_uint(arg[2], knob_cmds[i].max_second, &second))) {
+		snprintf(out, outlen, "error: usage: %s", knob_cmds[i].usage);
+		return true;
 	}
-	node_set_lag((unsigned int)lag, (unsigned int)jitter);
-	snprintf(out, outlen, "ok lag %lu jitter %lu", lag, jitter);
-}
-
-/* recovery MS [PCT]: the recovery window after each epoch change */
-static void cmd_recovery(char **arg, int n, char *out, size_t outlen)
-{
-	unsigned long ms, pct = 0;
-
-	if (n < 2 || n > 3 || !parse_uint(arg[1], 600000, &ms) ||
-	    (n == 3 && !parse_uint(arg[2], 100, &pct))) {
-		snprintf(out, outlen, "error: usage: recovery MS [NOOBJ_PERCENT]");
-		return;
-	}
-	node_set_recovery((unsigned int)ms, (unsigned int)pct);
-	snprintf(out, outlen, "ok recovery %lu noobj %lu", ms, pct);
+	knob_cmds[i].set((unsigned int)ms, (unsigned int)second);
+	snprintf(out, outlen, "ok %s %lu %s %lu", knob_cmds[i].name, ms,
+		 knob_cmds[i].second, second);
+	return true;
 }
 
 /* cluster shutdown [LINGER_MS] */
@@ -378,6 +387,8 @@ void fault_command(char *line, char *out, size_t outlen)
 		return;
 	if (cmd_inner_delay(arg, n, out, outlen))
 		return;
+	if (cmd_knob(arg, n, out, outlen))
+		return;
 	if (!strcasecmp(arg[0], "stall")) {
 		if (n != 2 || (strcasecmp(arg[1], "on") &&
 			       strcasecmp(arg[1], "off"))) {
@@ -392,14 +403,10 @@ void fault_command(char *line, char *out, size_t outlen)
 		cmd_error(arg, n, out, outlen);
 	} else if (!strcasecmp(arg[0], "op-delay")) {
 		cmd_op_delay(arg, n, out, outlen);
-	} else if (!strcasecmp(arg[0], "lag")) {
-		cmd_lag(arg, n, out, outlen);
 	} else if (!strcasecmp(arg[0], "node")) {
 		cmd_node(arg, n, out, outlen);
 	} else if (!strcasecmp(arg[0], "cluster")) {
 		cmd_cluster(arg, n, out, outlen);
-	} else if (!strcasecmp(arg[0], "recovery")) {
-		cmd_recovery(arg, n, out, outlen);
 	} else if (!strcasecmp(arg[0], "kill-connections") && n == 1) {
 		server_kill_connections();
 		snprintf(out, outlen, "ok connections closed");

@@ -17,9 +17,7 @@
  * deferred work after the replies of the current loop iteration.
  */
 #include <pthread.h>
-#include <signal.h>
 #include <stdlib.h>
-#include <string.h>
 
 #include "minisheep.h"
 
@@ -29,30 +27,10 @@ struct work_item {
 	void *arg;
 };
 
+static struct ms_req_queue cluster_q = MS_REQ_QUEUE_INIT(cluster_q);
 static pthread_mutex_t g_mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t g_cond = PTHREAD_COND_INITIALIZER;
-static struct sd_list cluster_q = SD_LIST_INIT(cluster_q);
 static struct sd_list work_q = SD_LIST_INIT(work_q);
-static void (*g_done)(struct ms_request *r);
-
-static void *block_thread(void *arg)
-{
-	struct ms_request *r;
-
-	(void)arg;
-	for (;;) {
-		pthread_mutex_lock(&g_mu);
-		while (sd_list_empty(&cluster_q))
-			pthread_cond_wait(&g_cond, &g_mu);
-		r = sd_list_first_entry(&cluster_q, struct ms_request, link);
-		sd_list_del(&r->link);
-		pthread_mutex_unlock(&g_mu);
-
-		ops_execute(r);
-		g_done(r);
-	}
-	return NULL;
-}
 
 static struct work_item *work_pop(void)
 {
@@ -83,34 +61,19 @@ static void *io_thread(void *arg)
 
 int group_start(void (*done)(struct ms_request *r))
 {
-	sigset_t all, old;
-	pthread_t t;
-	int ret;
-
-	g_done = done;
+	cluster_q.done = done;
 	if (!ms_workers)
 		return 0;
-	sigfillset(&all);
-	pthread_sigmask(SIG_BLOCK, &all, &old);
-	ret = pthread_create(&t, NULL, block_thread, NULL);
-	if (!ret) {
-		pthread_detach(t);
-		ret = pthread_create(&t, NULL, io_thread, NULL);
-		if (!ret)
-			pthread_detach(t);
-	}
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	if (ret)
-		ms_log("cannot start the cluster threads: %s", strerror(ret));
-	return ret ? -1 : 0;
+	if (ms_start_threads(1, req_queue_serve, &cluster_q,
+			     "the cluster block thread") ||
+	    ms_start_threads(1, io_thread, NULL, "the cluster io thread"))
+		return -1;
+	return 0;
 }
 
 void group_queue_cluster(struct ms_request *r)
 {
-	pthread_mutex_lock(&g_mu);
-	sd_list_add_tail(&r->link, &cluster_q);
-	pthread_cond_broadcast(&g_cond);
-	pthread_mutex_unlock(&g_mu);
+	req_queue_push(&cluster_q, r);
 }
 
 void group_queue_work(void (*fn)(void *arg), void *arg)

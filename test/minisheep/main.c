@@ -38,6 +38,14 @@ void ms_log(const char *fmt, ...)
 		(int)getpid(), buf);
 }
 
+void ms_sleep_ms(unsigned int ms)
+{
+	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000 };
+
+	while (nanosleep(&ts, &ts) && errno == EINTR)
+		;
+}
+
 static void usage(FILE *f)
 {
 	fprintf(f,
@@ -66,6 +74,23 @@ static int parse_int(const char *opt, const char *s, int min, int max)
 	return (int)v;
 }
 
+/*
+ * Option @opt's "A[:B]": A (0..@max_a) in *@a and, when given, B
+ * (0..@max_b, named "@opt @name_b" in errors) in *@b.
+ */
+static void parse_pair(const char *opt, const char *name_b, char *s,
+		       int max_a, int max_b, unsigned int *a, unsigned int *b)
+{
+	char what[64], *colon = strchr(s, ':');
+
+	if (colon) {
+		*colon = '\0';
+		snprintf(what, sizeof(what), "%s %s", opt, name_b);
+		*b = (unsigned int)parse_int(what, colon + 1, 0, max_b);
+	}
+	*a = (unsigned int)parse_int(opt, s, 0, max_a);
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -88,9 +113,8 @@ int main(int argc, char **argv)
 	int listen_node[MS_MAX_LISTEN];
 	int nr_listen = 0, copies = -1, shift = -1, c;
 	bool lock = false, strict = false;
-	char *colon;
 
-	while ((c = getopt_long(argc, argv, "+d:l:nC:Lc:z:P:g:w:SR:X:h", opts,
+	while ((c = getopt_long(argc, argv, "+d:l:nC:Lc:z:g:w:SR:X:h", opts,
 				NULL)) != -1) {
 		switch (c) {
 		case 'd':
@@ -135,15 +159,8 @@ int main(int argc, char **argv)
 					  SD_MAX_BLOCK_SHIFT);
 			break;
 		case 'g':
-			colon = strchr(optarg, ':');
-			if (colon) {
-				*colon = '\0';
-				ms_jitter_ms = (unsigned int)parse_int(
-					"--cluster-lag jitter", colon + 1, 0,
-					60000);
-			}
-			ms_lag_ms = (unsigned int)parse_int("--cluster-lag",
-							   optarg, 0, 60000);
+			parse_pair("--cluster-lag", "jitter", optarg, 60000,
+				   60000, &ms_lag_ms, &ms_jitter_ms);
 			break;
 		case 'w':
 			ms_workers = parse_int("--workers", optarg, 0,
@@ -153,15 +170,8 @@ int main(int argc, char **argv)
 			strict = true;
 			break;
 		case 'R':
-			colon = strchr(optarg, ':');
-			if (colon) {
-				*colon = '\0';
-				ms_recovery_pct = (unsigned int)parse_int(
-					"--recovery percent", colon + 1, 0,
-					100);
-			}
-			ms_recovery_ms = (unsigned int)parse_int("--recovery",
-							optarg, 0, 600000);
+			parse_pair("--recovery", "percent", optarg, 600000, 100,
+				   &ms_recovery_ms, &ms_recovery_pct);
 			break;
 		case 'X':
 			return ctl_client_main(optarg, argc - optind,

@@ -19,6 +19,7 @@
 #ifndef MINISHEEP_H
 #define MINISHEEP_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stddef.h>
@@ -58,6 +59,8 @@
 #define MS_FLAG_CMD_DEL		0x0400
 
 void ms_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* sleep @ms milliseconds, resuming after signals */
+void ms_sleep_ms(unsigned int ms);
 
 /* ---- cluster.c: configuration persisted in DIR/config ---------------- */
 
@@ -191,8 +194,9 @@ void node_clean_vdi_state_all(void);
 /* queries, on node @n's view as it is now (sheep/vdi.c) */
 bool node_is_refresh_required(int n, uint64_t self, uint32_t vid);
 bool node_oid_is_readonly(int n, uint64_t oid);
-int node_get_vdi_copies(int n, uint32_t vid);
-int node_get_vdi_shift(int n, uint32_t vid);
+/* node @n's copies and (unless @shift is NULL) block shift of VDI @vid */
+void node_get_vdi_layout(int n, uint32_t vid, uint8_t *copies,
+			 uint8_t *shift);
 /* GET_VDI_COPIES: node @n's vdi_state list into @buf (or BUFFER_SMALL) */
 int node_fill_vdi_states(int n, uint8_t **buf, uint32_t max, uint32_t *len);
 /* vids of NEW_VDI / DEL_VDI events node @n has not applied yet */
@@ -256,7 +260,6 @@ struct ms_conn;
 struct ms_request {
 	struct sd_list link;
 	struct ms_conn *conn;
-	uint64_t conn_id;
 	int node;		/* the node (0..MS_MAX_NODES-1) that got it */
 	uint64_t self;		/* participant key of that node (node.c) */
 	struct sd_req req;
@@ -280,6 +283,23 @@ void ops_reply_error(struct ms_request *r, uint32_t result);
 bool ops_alloc_rdata(struct ms_request *r, uint32_t len);
 
 /* ---- pool.c --------------------------------------------------------- */
+
+/* requests waiting for the threads that execute them */
+struct ms_req_queue {
+	pthread_mutex_t mu;
+	pthread_cond_t cond;
+	struct sd_list reqs;
+	void (*done)(struct ms_request *r);	/* each executed request */
+};
+#define MS_REQ_QUEUE_INIT(q)						\
+	{ PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER,		\
+	  SD_LIST_INIT((q).reqs), NULL }
+void req_queue_push(struct ms_req_queue *q, struct ms_request *r);
+/* thread body: execute the requests of queue @arg in order, forever */
+void *req_queue_serve(void *arg);
+/* @nr detached threads running @fn(@arg), taking no signals; 0 or -1 */
+int ms_start_threads(int nr, void *(*fn)(void *arg), void *arg,
+		     const char *what);
 
 int pool_start(int nr_threads, void (*done)(struct ms_request *r));
 void pool_submit(struct ms_request *r);

@@ -594,9 +594,7 @@ static uint64_t ev_post(const struct cev *tmpl)
 {
 	uint64_t now = ms_now_us();
 	struct cev *ev = malloc(sizeof(*ev));
-	int n;
-
-	int res;
+	int n, res;
 
 	if (!ev) {
 		ms_log("out of memory for a cluster event");
@@ -629,6 +627,21 @@ static uint64_t ev_post(const struct cev *tmpl)
 	ev_trim();
 	pthread_cond_broadcast(&ns_cond);
 	return ev_last_seq;
+}
+
+/*
+ * Node @n left or joined (@type; @what in the log): post the membership
+ * event, record the new epoch (ns_mu held).
+ */
+static void post_membership_locked(enum cev_type type, int n,
+				   const char *what)
+{
+	struct cev ev = { .type = type, .sender = n, .who = node_key(n) };
+
+	member_seq = ev_post(&ev);
+	epoch_record_locked(gview.epoch);
+	ms_log("node %d (port %u) %s, epoch %u", n + 1, nodes[n].port, what,
+	       gview.epoch);
 }
 
 /* wait until node @n applied event @seq (ns_mu held) */
@@ -730,8 +743,6 @@ int node_setup(const bool exists[MS_MAX_NODES],
  */
 void node_leave(int n)
 {
-	struct cev ev = { .type = CEV_LEAVE };
-
 	pthread_mutex_lock(&ns_mu);
 	if (!nodes[n].alive) {
 		nodes[n].state = MS_NODE_DOWN;
@@ -747,12 +758,7 @@ void node_leave(int n)
 		pthread_mutex_unlock(&ns_mu);
 		return;
 	}
-	ev.sender = n;
-	ev.who = node_key(n);
-	member_seq = ev_post(&ev);
-	epoch_record_locked(gview.epoch);
-	ms_log("node %d (port %u) left, epoch %u", n + 1, nodes[n].port,
-	       gview.epoch);
+	post_membership_locked(CEV_LEAVE, n, "left");
 	pthread_mutex_unlock(&ns_mu);
 }
 
@@ -778,8 +784,6 @@ void node_down(int n)
  */
 void node_join(int n, unsigned int collect_ms)
 {
-	struct cev ev = { .type = CEV_JOIN };
-
 	pthread_mutex_lock(&ns_mu);
 	if (nodes[n].alive) {
 		pthread_mutex_unlock(&ns_mu);
@@ -793,12 +797,7 @@ void node_join(int n, unsigned int collect_ms)
 	nodes[n].state = MS_NODE_UP;
 	nodes[n].collect_until_us = collect_ms ?
 		ms_now_us() + (uint64_t)collect_ms * 1000 : 0;
-	ev.sender = n;
-	ev.who = node_key(n);
-	member_seq = ev_post(&ev);
-	epoch_record_locked(gview.epoch);
-	ms_log("node %d (port %u) joined, epoch %u", n + 1, nodes[n].port,
-	       gview.epoch);
+	post_membership_locked(CEV_JOIN, n, "joined");
 	pthread_mutex_unlock(&ns_mu);
 }
 
@@ -1031,24 +1030,17 @@ bool node_oid_is_readonly(int n, uint64_t oid)
 	return ret;
 }
 
-int node_get_vdi_copies(int n, uint32_t vid)
+void node_get_vdi_layout(int n, uint32_t vid, uint8_t *copies,
+			 uint8_t *shift)
 {
-	int c;
+	struct view *v;
 
 	pthread_mutex_lock(&ns_mu);
-	c = copies_of(view_of(n), vid);
+	v = view_of(n);
+	*copies = (uint8_t)copies_of(v, vid);
+	if (shift)
+		*shift = (uint8_t)shift_of(v, vid);
 	pthread_mutex_unlock(&ns_mu);
-	return c;
-}
-
-int node_get_vdi_shift(int n, uint32_t vid)
-{
-	int s;
-
-	pthread_mutex_lock(&ns_mu);
-	s = shift_of(view_of(n), vid);
-	pthread_mutex_unlock(&ns_mu);
-	return s;
 }
 
 static int vs_cmp(const void *a, const void *b)

@@ -3,7 +3,8 @@
  * pool.c - minisheep's worker threads.  The event loop submits parsed
  * requests; a fixed set of threads executes them concurrently (object I/O
  * blocks in pread/pwrite/fdatasync, so a few threads keep the disk busy)
- * and hands each finished request to the completion callback.
+ * and hands each finished request to the completion callback.  The request
+ * queue and the thread start-up serve group.c's block thread too.
  */
 #include <pthread.h>
 #include <signal.h>
@@ -11,46 +12,51 @@
 
 #include "minisheep.h"
 
-static pthread_mutex_t pool_mutex = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t pool_cond = PTHREAD_COND_INITIALIZER;
-static struct sd_list pool_queue = SD_LIST_INIT(pool_queue);
-static void (*pool_done)(struct ms_request *r);
+static struct ms_req_queue pool_q = MS_REQ_QUEUE_INIT(pool_q);
 
 int ms_workers = MS_DEFAULT_WORKERS;
 
-static void *pool_worker(void *arg)
+void req_queue_push(struct ms_req_queue *q, struct ms_request *r)
 {
+	pthread_mutex_lock(&q->mu);
+	sd_list_add_tail(&r->link, &q->reqs);
+	pthread_cond_signal(&q->cond);
+	pthread_mutex_unlock(&q->mu);
+}
+
+void *req_queue_serve(void *arg)
+{
+	struct ms_req_queue *q = arg;
 	struct ms_request *r;
 
-	(void)arg;
 	for (;;) {
-		pthread_mutex_lock(&pool_mutex);
-		while (sd_list_empty(&pool_queue))
-			pthread_cond_wait(&pool_cond, &pool_mutex);
-		r = sd_list_first_entry(&pool_queue, struct ms_request, link);
+		pthread_mutex_lock(&q->mu);
+		while (sd_list_empty(&q->reqs))
+			pthread_cond_wait(&q->cond, &q->mu);
+		r = sd_list_first_entry(&q->reqs, struct ms_request, link);
 		sd_list_del(&r->link);
-		pthread_mutex_unlock(&pool_mutex);
+		pthread_mutex_unlock(&q->mu);
 
 		ops_execute(r);
-		pool_done(r);
+		q->done(r);
 	}
 	return NULL;
 }
 
-int pool_start(int nr_threads, void (*done)(struct ms_request *r))
+int ms_start_threads(int nr, void *(*fn)(void *arg), void *arg,
+		     const char *what)
 {
 	sigset_t all, old;
 	pthread_t t;
 	int i, ret = 0;
 
-	pool_done = done;
-	/* workers never take signals: the event loop reads them */
+	/* no signals: the event loop reads them */
 	sigfillset(&all);
 	pthread_sigmask(SIG_BLOCK, &all, &old);
-	for (i = 0; i < nr_threads; i++) {
-		ret = pthread_create(&t, NULL, pool_worker, NULL);
+	for (i = 0; i < nr; i++) {
+		ret = pthread_create(&t, NULL, fn, arg);
 		if (ret) {
-			ms_log("cannot start worker thread: %s", strerror(ret));
+			ms_log("cannot start %s: %s", what, strerror(ret));
 			break;
 		}
 		pthread_detach(t);
@@ -59,10 +65,14 @@ int pool_start(int nr_threads, void (*done)(struct ms_request *r))
 	return ret ? -1 : 0;
 }
 
+int pool_start(int nr_threads, void (*done)(struct ms_request *r))
+{
+	pool_q.done = done;
+	return ms_start_threads(nr_threads, req_queue_serve, &pool_q,
+				"worker thread");
+}
+
 void pool_submit(struct ms_request *r)
 {
-	pthread_mutex_lock(&pool_mutex);
-	sd_list_add_tail(&r->link, &pool_queue);
-	pthread_cond_signal(&pool_cond);
-	pthread_mutex_unlock(&pool_mutex);
+	req_queue_push(&pool_q, r);
 }

@@ -184,7 +184,6 @@ static struct ms_request *req_new(struct ms_conn *c)
 		return NULL;
 	sd_list_init(&r->link);
 	r->conn = c;
-	r->conn_id = c->id;
 	r->node = c->node;
 	r->self = c->self;
 	c->refs++;

@@ -112,40 +112,23 @@ static int open_obj(uint64_t oid, int flags)
 	return openat(obj_dir_fd, name, flags | O_CLOEXEC);
 }
 
-static int full_pread(int fd, void *buf, size_t len, uint64_t off)
+/* all of @len bytes at @off, as pwrite() (@write) or pread(); 0 or -errno */
+static int full_pio(int fd, void *buf, size_t len, uint64_t off, bool write)
 {
 	uint8_t *p = buf;
 
 	while (len) {
-		ssize_t n = pread(fd, p, len, (off_t)off);
+		ssize_t n = write ? pwrite(fd, p, len, (off_t)off) :
+			pread(fd, p, len, (off_t)off);
 
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
 			return -errno;
 		}
-		if (n == 0) {		/* cannot happen: checked size */
+		if (n == 0 && !write) {	/* cannot happen: checked size */
 			memset(p, 0, len);
 			return 0;
-		}
-		p += n;
-		len -= (size_t)n;
-		off += (uint64_t)n;
-	}
-	return 0;
-}
-
-static int full_pwrite(int fd, const void *buf, size_t len, uint64_t off)
-{
-	const uint8_t *p = buf;
-
-	while (len) {
-		ssize_t n = pwrite(fd, p, len, (off_t)off);
-
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
 		}
 		p += n;
 		len -= (size_t)n;
@@ -191,7 +174,7 @@ static int sparse_pwrite(int fd, const uint8_t *buf, size_t len, uint64_t off)
 				break;
 			run += next;
 		}
-		ret = full_pwrite(fd, buf + done, run, off + done);
+		ret = full_pio(fd, (uint8_t *)buf + done, run, off + done, true);
 		if (ret)
 			return ret;
 		done += run;
@@ -211,27 +194,40 @@ int store_size(uint64_t oid, uint64_t *size)
 	return SD_RES_SUCCESS;
 }
 
+/*
+ * Open object @oid with @flags into *@fd (its stat in *@st) when
+ * [@off, @off + @len) lies inside it; SD_RES_SUCCESS or the error (then
+ * nothing is left open).
+ */
+static int open_obj_range(uint64_t oid, int flags, uint64_t off,
+			  uint32_t len, int *fd, struct stat *st)
+{
+	int ret;
+
+	*fd = open_obj(oid, flags);
+	if (*fd < 0)
+		return errno_to_res(errno);
+	if (fstat(*fd, st))
+		ret = errno_to_res(errno);
+	else if (off + len > (uint64_t)st->st_size)
+		ret = SD_RES_INVALID_PARMS;
+	else
+		return SD_RES_SUCCESS;
+	close(*fd);
+	return ret;
+}
+
 int store_read(uint64_t oid, void *buf, uint32_t len, uint64_t off)
 {
 	struct stat st;
 	int fd, ret;
 
-	fd = open_obj(oid, O_RDONLY);
-	if (fd < 0)
-		return errno_to_res(errno);
-	if (fstat(fd, &st)) {
-		ret = errno_to_res(errno);
-		goto out;
-	}
-	if (off + len > (uint64_t)st.st_size) {
-		ret = SD_RES_INVALID_PARMS;
-		goto out;
-	}
-	ret = full_pread(fd, buf, len, off);
-	ret = ret ? errno_to_res(-ret) : SD_RES_SUCCESS;
-out:
+	ret = open_obj_range(oid, O_RDONLY, off, len, &fd, &st);
+	if (ret != SD_RES_SUCCESS)
+		return ret;
+	ret = full_pio(fd, buf, len, off, false);
 	close(fd);
-	return ret;
+	return ret ? errno_to_res(-ret) : SD_RES_SUCCESS;
 }
 
 /* as sheep/sheep_priv.h is_sparse_object() */
@@ -289,17 +285,10 @@ int store_write(uint64_t oid, const void *buf, uint32_t len, uint64_t off)
 	struct stat st;
 	int fd, ret;
 
-	fd = open_obj(oid, O_WRONLY | (ms_nosync ? 0 : O_DSYNC));
-	if (fd < 0)
-		return errno_to_res(errno);
-	if (fstat(fd, &st)) {
-		ret = errno_to_res(errno);
-		goto out;
-	}
-	if (off + len > (uint64_t)st.st_size) {
-		ret = SD_RES_INVALID_PARMS;
-		goto out;
-	}
+	ret = open_obj_range(oid, O_WRONLY | (ms_nosync ? 0 : O_DSYNC), off,
+			     len, &fd, &st);
+	if (ret != SD_RES_SUCCESS)
+		return ret;
 	if (is_sparse_object(oid)) {
 		/* as default_write() -> default_trim(): zero ends are holes */
 		uint64_t end = off + len;
@@ -314,21 +303,11 @@ int store_write(uint64_t oid, const void *buf, uint32_t len, uint64_t off)
 			wlen = len;
 		}
 	}
-	ret = full_pwrite(fd, (const uint8_t *)buf + (woff - off), wlen, woff);
+	ret = full_pio(fd, (uint8_t *)buf + (woff - off), wlen, woff, true);
 	if (!ret && wlen != len && !ms_nosync && fdatasync(fd))
 		ret = -errno;
-	ret = ret ? errno_to_res(-ret) : SD_RES_SUCCESS;
-out:
 	close(fd);
-	return ret;
-}
-
-static void sleep_ms(unsigned int ms)
-{
-	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000 };
-
-	while (nanosleep(&ts, &ts) && errno == EINTR)
-		;
+	return ret ? errno_to_res(-ret) : SD_RES_SUCCESS;
 }
 
 /* as sheep/store/plain_store.c default_create_and_write() */
@@ -375,7 +354,7 @@ int store_create(uint64_t oid, uint64_t size, const void *buf, uint32_t len,
 	}
 	delay = __atomic_load_n(&store_create_delay_ms, __ATOMIC_RELAXED);
 	if (delay)
-		sleep_ms(delay);	/* control "create-delay" */
+		ms_sleep_ms(delay);	/* control "create-delay" */
 	if (!faccessat(obj_dir_fd, name, F_OK, 0))
 		__atomic_add_fetch(&store_nr_replaced, 1, __ATOMIC_RELAXED);
 	if (renameat(obj_dir_fd, tmp, obj_dir_fd, name)) {

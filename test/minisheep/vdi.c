@@ -159,10 +159,30 @@ static void drop_ref(uint32_t e, uint32_t idx)
 	}
 }
 
+/*
+ * Inode @vid (its first SD_INODE_REFRESH_SIZE bytes in @inode) exists: the
+ * vid is in use (and deleted if it has no name), every node gets its VDI
+ * state, its index entries their references.
+ */
+static void inode_register(uint32_t vid, const uint8_t *inode)
+{
+	struct sd_inode_hdr h;
+
+	sd_inode_hdr_decode(inode, &h);
+	bit_set(inuse_bm, vid);
+	if (!h.name[0])
+		bit_set(deleted_bm, vid);
+	note_inode_object(vid, &h);
+	node_add_vdi_state_all(vid, h.nr_copies, h.snap_ctime != 0,
+			       h.copy_policy, h.block_size_shift,
+			       h.parent_vdi_id);
+	if (h.store_policy != 1)
+		index_get_refs(inode + SD_INODE_INDEX_OFFSET);
+}
+
 static int scan_one(uint64_t oid, void *arg)
 {
 	uint8_t *buf = arg;
-	struct sd_inode_hdr h;
 	uint32_t vid = sd_oid_to_vid(oid);
 
 	if (!sd_oid_is_inode(oid) || !vid)
@@ -172,17 +192,8 @@ static int scan_one(uint64_t oid, void *arg)
 		       (unsigned long long)oid);
 		return 0;
 	}
-	sd_inode_hdr_decode(buf, &h);
 	/* as sheep/store/plain_store.c init_vdi_state() */
-	bit_set(inuse_bm, vid);
-	if (!h.name[0])
-		bit_set(deleted_bm, vid);
-	note_inode_object(vid, &h);
-	node_add_vdi_state_all(vid, h.nr_copies, h.snap_ctime != 0,
-			       h.copy_policy, h.block_size_shift,
-			       h.parent_vdi_id);
-	if (h.store_policy != 1)
-		index_get_refs(buf + SD_INODE_INDEX_OFFSET);
+	inode_register(vid, buf);
 	return 0;
 }
 
@@ -342,6 +353,19 @@ static int parse_name_tag(const struct ms_request *r, char *name, char *tag,
 	return name[0] ? SD_RES_SUCCESS : SD_RES_INVALID_PARMS;
 }
 
+/* the VDI the request names (name, tag, snapid) in *@info */
+static int lookup_named_vdi(const struct ms_request *r, struct vdi_info *info)
+{
+	char name[SD_MAX_VDI_LEN + 1], tag[SD_MAX_VDI_TAG_LEN + 1];
+	struct vdi_iocb iocb = { .name = name, .tag = tag };
+	int ret = parse_name_tag(r, name, tag, true);
+
+	if (ret != SD_RES_SUCCESS)
+		return ret;
+	iocb.snapid = r->req.vdi.snapid;
+	return vdi_lookup(&iocb, info);
+}
+
 /* ---- GET_VDI_INFO / LOCK_VDI (process_work) -------------------------- */
 
 /*
@@ -351,21 +375,14 @@ static int parse_name_tag(const struct ms_request *r, char *name, char *tag,
  */
 int vdi_cluster_get_info(struct ms_request *r)
 {
-	char name[SD_MAX_VDI_LEN + 1], tag[SD_MAX_VDI_TAG_LEN + 1];
-	struct vdi_iocb iocb = { .name = name, .tag = tag };
 	struct vdi_info info;
-	int ret = parse_name_tag(r, name, tag, true);
+	int ret = lookup_named_vdi(r, &info);
 
 	if (ret != SD_RES_SUCCESS)
 		return ret;
-	iocb.snapid = r->req.vdi.snapid;
-	ret = vdi_lookup(&iocb, &info);
-	if (ret != SD_RES_SUCCESS)
-		return ret;
 	r->rsp.vdi.vdi_id = info.vid;
-	r->rsp.vdi.copies = (uint8_t)node_get_vdi_copies(r->node, info.vid);
-	r->rsp.vdi.block_size_shift =
-		(uint8_t)node_get_vdi_shift(r->node, info.vid);
+	node_get_vdi_layout(r->node, info.vid, &r->rsp.vdi.copies,
+			    &r->rsp.vdi.block_size_shift);
 	return SD_RES_SUCCESS;
 }
 
@@ -486,111 +503,103 @@ static int create_vdi(const struct vdi_iocb *iocb, uint32_t new_snapid,
 	return ret == SD_RES_SUCCESS ? ret : SD_RES_VDI_WRITE;
 }
 
-/* as sheep/vdi.c clone_vdi(): base gref counts up, new inode from base */
-static int clone_vdi(const struct vdi_iocb *iocb, uint32_t new_snapid,
-		     uint32_t new_vid, uint32_t base_vid)
+/* the whole inode of @base_vid in *@base; SD_RES_BASE_VDI_READ on failure */
+static int read_base_inode(uint32_t base_vid, uint8_t **base)
 {
-	uint8_t *base = NULL, *new = NULL;
-	int ret;
+	int ret = inode_read_all(base_vid, base);
 
-	ret = inode_read_all(base_vid, &base);
-	if (ret != SD_RES_SUCCESS)
-		return ret == SD_RES_NO_MEM ? ret : SD_RES_BASE_VDI_READ;
-	gref_count_up(base);
-	ret = store_write(sd_vid_to_vdi_oid(base_vid),
-			  base + SD_INODE_GREF_OFFSET, GREF_BYTES,
-			  SD_INODE_GREF_OFFSET);
-	if (ret != SD_RES_SUCCESS) {
-		ret = SD_RES_BASE_VDI_WRITE;
-		goto out;
-	}
-	new = alloc_inode(iocb, new_snapid, new_vid, base);
-	ret = new ? write_new_inode(new_vid, new) : SD_RES_NO_MEM;
 	if (ret != SD_RES_SUCCESS && ret != SD_RES_NO_MEM)
-		ret = SD_RES_VDI_WRITE;
-out:
-	free(new);
-	free(base);
+		ret = SD_RES_BASE_VDI_READ;
 	return ret;
 }
 
-static void sleep_ms(unsigned int ms)
+/* count one more reference on every data object of @base and store the counts */
+static int write_base_grefs_up(uint32_t base_vid, uint8_t *base)
 {
-	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000 };
+	gref_count_up(base);
+	return store_write(sd_vid_to_vdi_oid(base_vid),
+			   base + SD_INODE_GREF_OFFSET, GREF_BYTES,
+			   SD_INODE_GREF_OFFSET);
+}
 
-	while (nanosleep(&ts, &ts) && errno == EINTR)
-		;
+/* the base step of sheep/vdi.c clone_vdi(): the base's gref counts up */
+static int clone_base(const struct vdi_iocb *iocb, uint32_t base_vid,
+		      uint8_t *base, uint32_t cur_vid)
+{
+	(void)iocb;
+	(void)cur_vid;
+	if (write_base_grefs_up(base_vid, base) != SD_RES_SUCCESS)
+		return SD_RES_BASE_VDI_WRITE;
+	return SD_RES_SUCCESS;
 }
 
 /*
- * As sheep/vdi.c snapshot_vdi(): read the whole base inode, write the whole
- * base inode back with snap_ctime set and its gref counts up, then create
- * the new working inode with the index read at first.  Nothing stops index
+ * The base step of sheep/vdi.c snapshot_vdi(): write the whole base inode
+ * back with snap_ctime set and its gref counts up.  Nothing stops index
  * updates of the base meanwhile ("TODO: multiple sd_write_object should be
  * performed atomically"): one that lands between the read and the write is
  * overwritten in the base and missing from the new inode.  The control
  * "snapshot-delay" widens that window.
  */
-static int snapshot_vdi(const struct vdi_iocb *iocb, uint32_t new_snapid,
-			uint32_t new_vid, uint32_t base_vid)
+static int snapshot_base(const struct vdi_iocb *iocb, uint32_t base_vid,
+			 uint8_t *base, uint32_t cur_vid)
 {
-	uint8_t *base = NULL, *new = NULL;
 	unsigned int delay;
 	int ret;
 
-	ret = inode_read_all(base_vid, &base);
-	if (ret != SD_RES_SUCCESS)
-		return ret == SD_RES_NO_MEM ? ret : SD_RES_BASE_VDI_READ;
+	(void)cur_vid;
 	delay = __atomic_load_n(&vdi_snapshot_delay_ms, __ATOMIC_RELAXED);
 	if (delay)
-		sleep_ms(delay);
+		ms_sleep_ms(delay);
 	sd_put_le64(base + SD_INODE_OFF_SNAP_CTIME, iocb->time);
 	gref_count_up(base);
 	ret = store_write(sd_vid_to_vdi_oid(base_vid), base, SD_INODE_SIZE, 0);
 	if (ret != SD_RES_SUCCESS) {
 		ms_log("updating gref of VDI %x failed: %s", base_vid,
 		       sd_result_str(ret));
-		ret = SD_RES_BASE_VDI_WRITE;
-		goto out;
+		return SD_RES_BASE_VDI_WRITE;
 	}
-	new = alloc_inode(iocb, new_snapid, new_vid, base);
-	ret = new ? write_new_inode(new_vid, new) : SD_RES_NO_MEM;
-	if (ret != SD_RES_SUCCESS && ret != SD_RES_NO_MEM)
-		ret = SD_RES_VDI_WRITE;
-out:
-	free(new);
-	free(base);
-	return ret;
+	return SD_RES_SUCCESS;
 }
 
 /*
- * As sheep/vdi.c rebase_vdi(): the current working VDI @cur_vid becomes a
- * snapshot and the new working VDI is based on @base_vid.
+ * The base step of sheep/vdi.c rebase_vdi(): the current working VDI
+ * @cur_vid becomes a snapshot, the base's gref counts go up.
  */
-static int rebase_vdi(const struct vdi_iocb *iocb, uint32_t new_snapid,
-		      uint32_t new_vid, uint32_t base_vid, uint32_t cur_vid)
+static int rebase_base(const struct vdi_iocb *iocb, uint32_t base_vid,
+		       uint8_t *base, uint32_t cur_vid)
 {
-	uint8_t *base = NULL, *new = NULL, t[8];
+	uint8_t t[8];
+
+	sd_put_le64(t, iocb->time);
+	if (store_write(sd_vid_to_vdi_oid(cur_vid), t, sizeof(t),
+			SD_INODE_OFF_SNAP_CTIME) != SD_RES_SUCCESS ||
+	    write_base_grefs_up(base_vid, base) != SD_RES_SUCCESS)
+		return SD_RES_VDI_WRITE;
+	return SD_RES_SUCCESS;
+}
+
+/*
+ * As sheep/vdi.c clone_vdi(), snapshot_vdi() and rebase_vdi(): read the
+ * whole base inode @base_vid, update the base (@base_step), then create
+ * the new working inode @new_vid with the index read at first.
+ */
+static int create_from_base(const struct vdi_iocb *iocb, uint32_t new_snapid,
+			    uint32_t new_vid, uint32_t base_vid,
+			    uint32_t cur_vid,
+			    int (*base_step)(const struct vdi_iocb *iocb,
+					     uint32_t base_vid, uint8_t *base,
+					     uint32_t cur_vid))
+{
+	uint8_t *base = NULL, *new = NULL;
 	int ret;
 
-	ret = inode_read_all(base_vid, &base);
+	ret = read_base_inode(base_vid, &base);
 	if (ret != SD_RES_SUCCESS)
-		return ret == SD_RES_NO_MEM ? ret : SD_RES_BASE_VDI_READ;
-	sd_put_le64(t, iocb->time);
-	ret = store_write(sd_vid_to_vdi_oid(cur_vid), t, sizeof(t),
-			  SD_INODE_OFF_SNAP_CTIME);
-	if (ret != SD_RES_SUCCESS) {
-		ret = SD_RES_VDI_WRITE;
+		return ret;
+	ret = base_step(iocb, base_vid, base, cur_vid);
+	if (ret != SD_RES_SUCCESS)
 		goto out;
-	}
-	gref_count_up(base);
-	ret = store_write(sd_vid_to_vdi_oid(base_vid),
-			  base + SD_INODE_GREF_OFFSET, GREF_BYTES,
-			  SD_INODE_GREF_OFFSET);
-	if (ret != SD_RES_SUCCESS) {
-		ret = SD_RES_VDI_WRITE;
-		goto out;
-	}
 	new = alloc_inode(iocb, new_snapid, new_vid, base);
 	ret = new ? write_new_inode(new_vid, new) : SD_RES_NO_MEM;
 	if (ret != SD_RES_SUCCESS && ret != SD_RES_NO_MEM)
@@ -625,14 +634,15 @@ static int vdi_create(struct ms_request *r, const struct vdi_iocb *iocb,
 		return ret;
 	if (!iocb->base_vid)
 		return create_vdi(iocb, info.snapid, *new_vid);
-	return clone_vdi(iocb, info.snapid, *new_vid, iocb->base_vid);
+	return create_from_base(iocb, info.snapid, *new_vid, iocb->base_vid, 0,
+				clone_base);
 }
 
 /*
  * As sheep/vdi.c vdi_snapshot(): NOTIFY_VDI_ADD first (from then on each
  * node, when it applies it, treats the old vid as a snapshot: READONLY),
  * then snapshot_vdi() or, when base_vdi_id is not the working vid,
- * rebase_vdi().
+ * rebase_vdi() (create_from_base() with snapshot_base() or rebase_base()).
  */
 static int vdi_snapshot(struct ms_request *r, const struct vdi_iocb *iocb,
 			uint32_t *new_vid)
@@ -648,11 +658,9 @@ static int vdi_snapshot(struct ms_request *r, const struct vdi_iocb *iocb,
 				  iocb->copy_policy, iocb->block_size_shift);
 	if (ret != SD_RES_SUCCESS)
 		return ret;
-	if (iocb->base_vid == info.vid)
-		return snapshot_vdi(iocb, info.snapid, *new_vid,
-				    iocb->base_vid);
-	return rebase_vdi(iocb, info.snapid, *new_vid, iocb->base_vid,
-			  info.vid);
+	return create_from_base(iocb, info.snapid, *new_vid, iocb->base_vid,
+				info.vid, iocb->base_vid == info.vid ?
+				snapshot_base : rebase_base);
 }
 
 /* as sheep/ops.c cluster_new_vdi() */
@@ -832,7 +840,6 @@ int vdi_inode_create(uint64_t oid, const uint8_t *buf, uint32_t len,
 {
 	uint32_t vid = sd_oid_to_vid(oid), i;
 	uint8_t *old = NULL, *nw = NULL;
-	struct sd_inode_hdr h;
 	bool old_flat;
 	int ret;
 
@@ -856,16 +863,7 @@ int vdi_inode_create(uint64_t oid, const uint8_t *buf, uint32_t len,
 	ret = store_create(oid, SD_INODE_SIZE, buf, len, off);
 	if (ret != SD_RES_SUCCESS)
 		goto out;
-	sd_inode_hdr_decode(nw, &h);
-	bit_set(inuse_bm, vid);
-	if (!h.name[0])
-		bit_set(deleted_bm, vid);
-	note_inode_object(vid, &h);
-	node_add_vdi_state_all(vid, h.nr_copies, h.snap_ctime != 0,
-			       h.copy_policy, h.block_size_shift,
-			       h.parent_vdi_id);
-	if (h.store_policy != 1)
-		index_get_refs(nw + SD_INODE_INDEX_OFFSET);
+	inode_register(vid, nw);
 	for (i = 0; old && i < SD_MAX_DATA_OBJS; i++) {
 		uint32_t e = sd_get_le32(old + SD_INODE_INDEX_OFFSET + 4 * i);
 
@@ -960,15 +958,9 @@ out:
 /* as sheep/ops.c cluster_del_vdi() -> vdi_delete() */
 int vdi_cluster_del(struct ms_request *r)
 {
-	char name[SD_MAX_VDI_LEN + 1], tag[SD_MAX_VDI_TAG_LEN + 1];
-	struct vdi_iocb iocb = { .name = name, .tag = tag };
 	struct vdi_info info;
-	int ret = parse_name_tag(r, name, tag, true);
+	int ret = lookup_named_vdi(r, &info);
 
-	if (ret != SD_RES_SUCCESS)
-		return ret;
-	iocb.snapid = r->req.vdi.snapid;
-	ret = vdi_lookup(&iocb, &info);
 	if (ret != SD_RES_SUCCESS)
 		return ret;
 	ret = delete_vdi(info.vid);
@@ -1148,6 +1140,6 @@ int vdi_cluster_get_attr(struct ms_request *r)
 	free(vattr);
 	r->rsp.vdi.vdi_id = vid;
 	r->rsp.vdi.attr_id = attrid;
-	r->rsp.vdi.copies = (uint8_t)node_get_vdi_copies(r->node, vid);
+	node_get_vdi_layout(r->node, vid, &r->rsp.vdi.copies, NULL);
 	return ret;
 }

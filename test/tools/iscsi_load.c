@@ -33,7 +33,6 @@ int main(void)
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include <iscsi/iscsi.h>
 #include <iscsi/scsi-lowlevel.h>
@@ -47,58 +46,27 @@ struct load_slot {
 	unsigned char *buf;
 	struct scsi_iovec iov;
 	uint64_t start_ns;
-	bool busy;
 };
 
 struct load_state {
-	struct load_opts o;
+	struct load_run r;
 	struct iscsi_context *iscsi;
 	int lun;
 	uint32_t lbsize;
-	uint64_t nr_blocks;	/* of size o.bs inside the range */
-	uint64_t cursor;	/* next sequential block */
-	uint64_t rng;
-	uint64_t end_ns;
-	bool stopping;
 	bool failed;
 	unsigned int inflight;
-	uint64_t ios;
-	uint64_t lat_sum_ns;
 	struct load_slot slots[LOAD_MAX_QD];
 };
 
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + ts.tv_nsec;
-}
-
 static void usage(FILE *f)
 {
-	fprintf(f,
-		"Usage: iscsi_load [OPTIONS] iscsi://HOST:PORT/IQN/LUN\n"
-		"  -m, --mode MODE     randread|randwrite|read|write (randread)\n"
-		"  -b, --bs BYTES      request size, K/M suffixes (4096)\n"
-		"  -q, --qd N          requests in flight, 1..%d (1)\n"
-		"  -r, --range BYTES   only the first BYTES of the LUN (whole)\n"
-		"  -t, --time SECONDS  run time (5)\n"
-		"  -o, --once          one sequential pass over the range, then stop\n"
-		"  -s, --seed N        random seed (1)\n", LOAD_MAX_QD);
+	load_usage(f, "iscsi_load", "iscsi://HOST:PORT/IQN/LUN", "LUN");
 }
 
 static int parse_opts(int argc, char **argv, struct load_opts *o)
 {
 	static const struct option lopts[] = {
-		{ "mode", required_argument, NULL, 'm' },
-		{ "bs", required_argument, NULL, 'b' },
-		{ "qd", required_argument, NULL, 'q' },
-		{ "range", required_argument, NULL, 'r' },
-		{ "time", required_argument, NULL, 't' },
-		{ "once", no_argument, NULL, 'o' },
-		{ "seed", required_argument, NULL, 's' },
-		{ "help", no_argument, NULL, 'h' },
+		LOAD_LONG_OPTIONS,
 		{ NULL, 0, NULL, 0 },
 	};
 	int c, r;
@@ -108,7 +76,7 @@ static int parse_opts(int argc, char **argv, struct load_opts *o)
 				NULL)) != -1) {
 		r = load_opt(c, optarg, o);
 		if (r < 0)
-			goto bad;
+			return load_bad_value("iscsi_load", c, optarg);
 		if (r)
 			continue;
 		if (c == 'h') {
@@ -124,9 +92,6 @@ static int parse_opts(int argc, char **argv, struct load_opts *o)
 	}
 	o->target[0] = argv[optind];
 	return 0;
-bad:
-	fprintf(stderr, "iscsi_load: bad value '%s' for -%c\n", optarg, c);
-	return -1;
 }
 
 static void slot_done(struct iscsi_context *iscsi, int status, void *data,
@@ -138,39 +103,26 @@ static bool slot_submit(struct load_slot *sl)
 	struct load_state *st = sl->st;
 	struct scsi_task *task;
 	uint64_t blk, lba;
-	uint32_t nblk = st->o.bs / st->lbsize;
+	uint32_t nblk = st->r.o.bs / st->lbsize;
 
-	if (st->stopping || st->failed)
+	if (st->failed || !load_next_block(&st->r, &blk))
 		return false;
-	if (st->o.random) {
-		blk = next_rand(&st->rng) % st->nr_blocks;
-	} else {
-		if (st->cursor == st->nr_blocks) {
-			if (st->o.once) {
-				st->stopping = true;
-				return false;
-			}
-			st->cursor = 0;
-		}
-		blk = st->cursor++;
-	}
 	lba = blk * nblk;
-	sl->start_ns = now_ns();
-	if (st->o.write)
+	sl->start_ns = load_now_ns();
+	if (st->r.o.write)
 		task = iscsi_write16_task(st->iscsi, st->lun, lba, sl->buf,
-					  st->o.bs, st->lbsize, 0, 0, 0, 0, 0,
+					  st->r.o.bs, st->lbsize, 0, 0, 0, 0, 0,
 					  slot_done, sl);
 	else
-		task = iscsi_read16_iov_task(st->iscsi, st->lun, lba, st->o.bs,
-					     st->lbsize, 0, 0, 0, 0, 0,
-					     slot_done, sl, &sl->iov, 1);
+		task = iscsi_read16_iov_task(st->iscsi, st->lun, lba,
+					     st->r.o.bs, st->lbsize, 0, 0, 0,
+					     0, 0, slot_done, sl, &sl->iov, 1);
 	if (!task) {
 		fprintf(stderr, "iscsi_load: cannot queue a command: %s\n",
 			iscsi_get_error(st->iscsi));
 		st->failed = true;
 		return false;
 	}
-	sl->busy = true;
 	st->inflight++;
 	return true;
 }
@@ -181,24 +133,19 @@ static void slot_done(struct iscsi_context *iscsi, int status, void *data,
 	struct load_slot *sl = priv;
 	struct load_state *st = sl->st;
 	struct scsi_task *task = data;
-	uint64_t t = now_ns();
+	uint64_t t = load_now_ns();
 
-	sl->busy = false;
 	st->inflight--;
 	if (status != SCSI_STATUS_GOOD) {
 		if (!st->failed)
 			fprintf(stderr, "iscsi_load: %s failed: %s\n",
-				st->o.write ? "WRITE(16)" : "READ(16)",
+				st->r.o.write ? "WRITE(16)" : "READ(16)",
 				iscsi_get_error(iscsi));
 		st->failed = true;
-	} else {
-		st->ios++;
-		st->lat_sum_ns += t - sl->start_ns;
 	}
+	load_count(&st->r, status == SCSI_STATUS_GOOD, sl->start_ns, t);
 	if (task)
 		scsi_free_scsi_task(task);
-	if (!st->o.once && t >= st->end_ns)
-		st->stopping = true;
 	slot_submit(sl);
 }
 
@@ -215,9 +162,9 @@ static int load_connect(struct load_state *st)
 		fprintf(stderr, "iscsi_load: cannot create an iSCSI context\n");
 		return -1;
 	}
-	url = iscsi_parse_full_url(st->iscsi, st->o.target[0]);
+	url = iscsi_parse_full_url(st->iscsi, st->r.o.target[0]);
 	if (!url) {
-		fprintf(stderr, "iscsi_load: bad URL '%s': %s\n", st->o.target[0],
+		fprintf(stderr, "iscsi_load: bad URL '%s': %s\n", st->r.o.target[0],
 			iscsi_get_error(st->iscsi));
 		return -1;
 	}
@@ -227,7 +174,7 @@ static int load_connect(struct load_state *st)
 	st->lun = url->lun;
 	if (iscsi_full_connect_sync(st->iscsi, url->portal, url->lun)) {
 		fprintf(stderr, "iscsi_load: login to %s failed: %s\n",
-			st->o.target[0], iscsi_get_error(st->iscsi));
+			st->r.o.target[0], iscsi_get_error(st->iscsi));
 		goto out;
 	}
 	task = iscsi_readcapacity16_sync(st->iscsi, st->lun);
@@ -248,17 +195,17 @@ static int load_connect(struct load_state *st)
 	size = (rc->returned_lba + 1) * rc->block_length;
 	scsi_free_scsi_task(task);
 
-	if (st->o.bs % st->lbsize) {
+	if (st->r.o.bs % st->lbsize) {
 		fprintf(stderr, "iscsi_load: bs %u is not a multiple of the %u-byte block\n",
-			st->o.bs, st->lbsize);
+			st->r.o.bs, st->lbsize);
 		goto out;
 	}
-	if (!st->o.range || st->o.range > size)
-		st->o.range = size;
-	st->nr_blocks = st->o.range / st->o.bs;
-	if (!st->nr_blocks) {
+	if (!st->r.o.range || st->r.o.range > size)
+		st->r.o.range = size;
+	st->r.nr_blocks = st->r.o.range / st->r.o.bs;
+	if (!st->r.nr_blocks) {
 		fprintf(stderr, "iscsi_load: range %" PRIu64 " is smaller than bs %u\n",
-			st->o.range, st->o.bs);
+			st->r.o.range, st->r.o.bs);
 		goto out;
 	}
 	ret = 0;
@@ -293,40 +240,32 @@ static int load_loop(struct load_state *st)
 int main(int argc, char **argv)
 {
 	static struct load_state st;
-	uint64_t t0, t1;
-	double secs;
+	uint64_t t0;
 	unsigned int i;
 	int ret = 1;
 
-	if (parse_opts(argc, argv, &st.o))
+	if (parse_opts(argc, argv, &st.r.o))
 		return 2;
-	st.rng = st.o.seed * 0x9e3779b97f4a7c15ull;
 	if (load_connect(&st))
 		goto out;
-	for (i = 0; i < st.o.qd; i++) {
+	for (i = 0; i < st.r.o.qd; i++) {
 		struct load_slot *sl = &st.slots[i];
 
 		sl->st = &st;
-		sl->buf = aligned_alloc(4096, (st.o.bs + 4095) & ~4095u);
-		if (!sl->buf) {
-			fprintf(stderr, "iscsi_load: out of memory\n");
-			goto out;
-		}
 		/* non-zero data, different per slot */
-		memset(sl->buf, 0xa5 ^ i, st.o.bs);
+		sl->buf = load_buf_alloc(&st.r.o, 0xa5 ^ i, "iscsi_load");
+		if (!sl->buf)
+			goto out;
 		sl->iov.iov_base = sl->buf;
-		sl->iov.iov_len = st.o.bs;
+		sl->iov.iov_len = st.r.o.bs;
 	}
-	t0 = now_ns();
-	st.end_ns = t0 + (uint64_t)(st.o.secs * 1e9);
-	for (i = 0; i < st.o.qd; i++)
+	t0 = load_start(&st.r);
+	for (i = 0; i < st.r.o.qd; i++)
 		if (!slot_submit(&st.slots[i]))
 			break;
 	if (load_loop(&st))
 		goto out;
-	t1 = now_ns();
-	secs = (t1 - t0) / 1e9;
-	load_print(&st.o, secs, st.ios, st.lat_sum_ns);
+	load_print(&st.r, t0, load_now_ns());
 	ret = 0;
 out:
 	if (st.iscsi) {
@@ -334,7 +273,7 @@ out:
 			iscsi_logout_sync(st.iscsi);
 		iscsi_destroy_context(st.iscsi);
 	}
-	for (i = 0; i < st.o.qd; i++)
+	for (i = 0; i < st.r.o.qd; i++)
 		free(st.slots[i].buf);
 	return ret;
 }

@@ -39,7 +39,6 @@ int main(void)
 #include <iscsi/iscsi.h>
 #include <iscsi/scsi-lowlevel.h>
 
-#define MAX_QD		256
 #define UA_RETRIES	8
 
 static const char *prog = "iscsi_verify";
@@ -47,26 +46,6 @@ static const char *prog = "iscsi_verify";
 #include "verify_common.h"
 
 /* ---- options ---------------------------------------------------------- */
-
-enum mode { MODE_NONE, MODE_LOAD, MODE_CHECK, MODE_ONE };
-
-struct opts {
-	enum mode mode;
-	const char *url;
-	double seconds;
-	unsigned int qd;
-	uint64_t seed;
-	const char *log;
-	uint64_t first;		/* first 4 KiB block of the range */
-	uint64_t blocks;	/* 0 = up to the end of the LUN */
-	bool expect_errors;	/* --expect-errors any */
-	bool one_write;		/* --one write (else read) */
-	uint64_t one_block;
-	int timeout_s;		/* the initiator's own task timeout */
-	bool no_reconnect;
-	char **logs;		/* --check LOG... */
-	int nr_logs;
-};
 
 static void usage(void)
 {
@@ -77,110 +56,6 @@ static void usage(void)
 		"       %s URL --one read|write BLOCK [--qd N] [--seed S]\n"
 		"common: [--timeout SECONDS] [--no-reconnect]; blocks are 4 KiB\n",
 		prog, prog, prog);
-}
-
-static int die_usage(const char *fmt, const char *arg)
-{
-	fprintf(stderr, "%s: ", prog);
-	fprintf(stderr, fmt, arg);
-	fputc('\n', stderr);
-	return 2;
-}
-
-static bool parse_u64(const char *s, uint64_t max, uint64_t *v)
-{
-	char *end;
-
-	if (!s || *s < '0' || *s > '9')
-		return false;
-	errno = 0;
-	*v = strtoull(s, &end, 0);
-	return !errno && !*end && *v <= max;
-}
-
-static int parse_args(int argc, char **argv, struct opts *o)
-{
-	uint64_t v;
-	int i;
-
-	memset(o, 0, sizeof(*o));
-	o->seed = 1;
-	o->timeout_s = 60;
-	if (argc < 3)
-		return usage(), 2;
-	o->url = argv[1];
-	for (i = 2; i < argc; i++) {
-		const char *a = argv[i], *n = i + 1 < argc ? argv[i + 1] : NULL;
-
-		if (!strcmp(a, "--check")) {
-			o->mode = MODE_CHECK;
-			o->logs = argv + i + 1;
-			o->nr_logs = argc - i - 1;
-			if (!o->nr_logs)
-				return die_usage("%s needs at least one log", a);
-			break;
-		}
-		if (!strcmp(a, "--no-reconnect")) {
-			o->no_reconnect = true;
-			continue;
-		}
-		if (!n)
-			return die_usage("%s needs a value", a);
-		i++;
-		if (!strcmp(a, "--write-load")) {
-			char *end;
-
-			o->mode = MODE_LOAD;
-			errno = 0;
-			o->seconds = strtod(n, &end);
-			if (errno || *end || !(o->seconds > 0 && o->seconds < 86400))
-				return die_usage("bad --write-load '%s'", n);
-		} else if (!strcmp(a, "--qd")) {
-			if (!parse_u64(n, MAX_QD, &v) || !v)
-				return die_usage("bad --qd '%s' (1..256)", n);
-			o->qd = (unsigned int)v;
-		} else if (!strcmp(a, "--seed")) {
-			if (!parse_u64(n, UINT32_MAX, &v) || !v)
-				return die_usage("bad --seed '%s' (1..2^32-1)", n);
-			o->seed = v;
-		} else if (!strcmp(a, "--log")) {
-			o->log = n;
-		} else if (!strcmp(a, "--first-block")) {
-			if (!parse_u64(n, UINT32_MAX, &o->first))
-				return die_usage("bad --first-block '%s'", n);
-		} else if (!strcmp(a, "--blocks")) {
-			if (!parse_u64(n, UINT32_MAX, &o->blocks) || !o->blocks)
-				return die_usage("bad --blocks '%s'", n);
-		} else if (!strcmp(a, "--expect-errors")) {
-			if (!strcmp(n, "any"))
-				o->expect_errors = true;
-			else if (strcmp(n, "none"))
-				return die_usage("bad --expect-errors '%s' (none or any)", n);
-		} else if (!strcmp(a, "--timeout")) {
-			if (!parse_u64(n, 3600, &v) || !v)
-				return die_usage("bad --timeout '%s' (1..3600)", n);
-			o->timeout_s = (int)v;
-		} else if (!strcmp(a, "--one")) {
-			o->mode = MODE_ONE;
-			if (!strcmp(n, "write"))
-				o->one_write = true;
-			else if (strcmp(n, "read"))
-				return die_usage("bad --one '%s' (read or write)", n);
-			if (i + 1 >= argc || !parse_u64(argv[i + 1], UINT32_MAX,
-							&o->one_block))
-				return die_usage("%s", "--one needs a block number");
-			i++;
-		} else {
-			return die_usage("unknown option '%s'", a);
-		}
-	}
-	if (!o->qd)
-		o->qd = o->mode == MODE_ONE ? 1 : 8;
-	if (o->mode == MODE_NONE)
-		return die_usage("%s", "one of --write-load, --check, --one is required");
-	if (o->mode == MODE_LOAD && !o->log)
-		return die_usage("%s", "--write-load needs --log FILE");
-	return 0;
 }
 
 /* ---- iSCSI session -------------------------------------------------------- */
@@ -206,7 +81,7 @@ static const char *status_name(int status)
 }
 
 static int session_open(struct session *s, const char *url_str,
-			const struct opts *o)
+			const struct verify_opts *o)
 {
 	struct iscsi_url *url;
 	struct scsi_task *task;
@@ -437,39 +312,21 @@ static void sense_fields(struct scsi_task *task, int status, int *key,
 
 /* ---- write load ------------------------------------------------------------ */
 
-struct load {
-	const struct opts *o;
-	FILE *log;
-	uint64_t first, nr;
-	uint64_t rng;
-	uint64_t next_gen;
-	uint64_t acked, failed;
-	int64_t max_lat_us;
-	uint8_t *busy;		/* per block of the range: a write in flight */
-};
-
 static void load_done(struct engine *e, struct slot *sl, int status,
 		      struct scsi_task *task)
 {
-	struct load *L = e->priv;
-	int64_t t1 = now_us();
+	struct vload *L = e->priv;
+	char why[64];
 	int key, asc, ascq;
 
-	L->busy[sl->block - L->first] = 0;
-	if (t1 - sl->t0 > L->max_lat_us)
-		L->max_lat_us = t1 - sl->t0;
 	if (status == SCSI_STATUS_GOOD) {
-		L->acked++;
-		fprintf(L->log, "W %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRId64
-			" %" PRId64 "\n", L->o->seed, sl->gen, sl->block,
-			sl->t0, t1);
+		vload_done(L, sl->gen, sl->block, sl->t0, now_us(), NULL);
 		return;
 	}
 	sense_fields(task, status, &key, &asc, &ascq);
-	L->failed++;
-	fprintf(L->log, "F %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRId64
-		" %" PRId64 " %s %d %d %d\n", L->o->seed, sl->gen, sl->block,
-		sl->t0, t1, status_name(status), key, asc, ascq);
+	snprintf(why, sizeof(why), "%s %d %d %d", status_name(status), key,
+		 asc, ascq);
+	vload_done(L, sl->gen, sl->block, sl->t0, now_us(), why);
 	if (!L->o->expect_errors && L->failed == 1)
 		fprintf(stderr, "%s: write of block %" PRIu64 " failed: %s key 0x%02x asc 0x%02x ascq 0x%02x\n",
 			prog, sl->block, status_name(status), key & 0xff,
@@ -479,59 +336,28 @@ static void load_done(struct engine *e, struct slot *sl, int status,
 /* start one write to a random block with no write in flight */
 static int load_start_one(struct engine *e, struct slot *sl)
 {
-	struct load *L = e->priv;
-	uint64_t b;
-	int tries;
+	struct vload *L = e->priv;
 
-	for (tries = 0; tries < 64; tries++) {
-		b = rng_next(&L->rng) % L->nr;
-		if (!L->busy[b])
-			break;
-	}
-	if (L->busy[b])
+	if (!vload_next(L, &sl->block, &sl->gen))
 		return 0;	/* tiny range, everything busy: wait */
-	L->busy[b] = 1;
 	sl->write = true;
-	sl->block = L->first + b;
-	sl->gen = ++L->next_gen;
 	sl->ua_left = UA_RETRIES;
 	sl->t0 = now_us();
 	stamp_fill(sl->buf, sl->block, L->o->seed, sl->gen);
 	return slot_submit(e, sl);
 }
 
-static int run_load(struct session *s, const struct opts *o)
+static int run_load(struct session *s, const struct verify_opts *o)
 {
 	static struct engine e;	/* its slots may outlive this call */
-	struct load L;
+	struct vload L;
 	struct slot *sl;
 	int64_t end;
-	int ret = 0;
+	int ret;
 
-	memset(&L, 0, sizeof(L));
-	L.o = o;
-	L.first = o->first;
-	L.nr = o->blocks ? o->blocks : s->nr_blocks - o->first;
-	if (o->first >= s->nr_blocks || L.nr > s->nr_blocks - o->first) {
-		fprintf(stderr, "%s: block range %" PRIu64 "+%" PRIu64 " is beyond the LUN (%" PRIu64 " blocks)\n",
-			prog, o->first, L.nr, s->nr_blocks);
-		return 2;
-	}
-	L.rng = o->seed;
-	L.busy = calloc(L.nr, 1);
-	L.log = fopen(o->log, "a");
-	if (!L.busy || !L.log) {
-		fprintf(stderr, "%s: cannot open log %s: %s\n", prog, o->log,
-			strerror(errno));
-		free(L.busy);
-		if (L.log)
-			fclose(L.log);
-		return 1;
-	}
-	setvbuf(L.log, NULL, _IOLBF, 0);
-	fprintf(L.log, "# iscsi_verify seed=%" PRIu64 " first=%" PRIu64 " blocks=%" PRIu64 " qd=%u\n",
-		o->seed, L.first, L.nr, o->qd);
-
+	ret = vload_open(&L, o, s->nr_blocks, "LUN");
+	if (ret)
+		return ret;
 	engine_init(&e, s);
 	e.done = load_done;
 	e.priv = &L;
@@ -559,27 +385,10 @@ static int run_load(struct session *s, const struct opts *o)
 	}
 	/* anything still in flight after a dead session may have landed */
 	for (unsigned int i = 0; i < o->qd; i++)
-		if (e.slots[i].busy && ++L.failed)
-			fprintf(L.log, "F %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRId64 " %" PRId64 " LOST -1 -1 -1\n",
-				o->seed, e.slots[i].gen, e.slots[i].block,
-				e.slots[i].t0, now_us());
-	printf("writes=%" PRIu64 " acked=%" PRIu64 " failed=%" PRIu64 " max_latency_ms=%" PRId64 "\n",
-	       L.next_gen, L.acked, L.failed, L.max_lat_us / 1000);
-	if (fclose(L.log)) {
-		fprintf(stderr, "%s: writing %s: %s\n", prog, o->log,
-			strerror(errno));
-		ret = 1;
-	}
-	free(L.busy);
-	if (e.fatal)
-		ret = 1;
-	if (L.failed && !o->expect_errors)
-		ret = 1;
-	if (!L.acked && !o->expect_errors) {
-		fprintf(stderr, "%s: no write was acknowledged\n", prog);
-		ret = 1;
-	}
-	return ret;
+		if (e.slots[i].busy)
+			vload_failed(&L, e.slots[i].gen, e.slots[i].block,
+				     e.slots[i].t0, now_us(), "LOST -1 -1 -1");
+	return vload_close(&L, e.fatal ? 1 : ret);
 }
 
 /* ---- one command ------------------------------------------------------------ */
@@ -603,7 +412,7 @@ static void one_done(struct engine *e, struct slot *sl, int status,
 		*worst = 1;
 }
 
-static int run_one(struct session *s, const struct opts *o)
+static int run_one(struct session *s, const struct verify_opts *o)
 {
 	static struct engine e;
 	int worst = 0;
@@ -660,18 +469,17 @@ static void check_done(struct engine *e, struct slot *sl, int status,
 		       sl->block, status_name(status), key & 0xff, asc & 0xff,
 		       ascq & 0xff);
 		C->bad++;
-		C->io_error = true;
 		return;
 	}
 	check_one(C, sl->gen, sl->buf);	/* gen holds the group index */
 }
 
-static int run_check(const char *src, const struct opts *o)
+static int run_check(const char *src, const struct verify_opts *o)
 {
 	struct model m = { 0 };
 	struct check C;
 	static struct reader rd;	/* its slots may outlive this call */
-	int ret = 1;
+	bool finished = false;
 	bool iscsi = !strncmp(src, "iscsi://", 8);
 
 	if (check_prepare(&C, &m, o->logs, o->nr_logs))
@@ -719,30 +527,27 @@ static int run_check(const char *src, const struct opts *o)
 			goto out;
 		}
 	}
-	printf("checked=%zu writes=%zu bad=%zu\n", C.checked, m.n, C.bad);
-	ret = C.bad ? 1 : 0;
+	finished = true;
 out:
-	free(C.grp);
-	free(m.r);
-	return ret;
+	return check_finish(&C, &m, finished);
 }
 
 int main(int argc, char **argv)
 {
-	struct opts o;
+	struct verify_opts o;
 	struct session s;
 	int ret;
 
-	ret = parse_args(argc, argv, &o);
+	ret = verify_parse_args(argc, argv, VERIFY_OPTS_ONE, usage, &o);
 	if (ret)
 		return ret;
 	if (o.mode == MODE_CHECK)
-		return run_check(o.url, &o);
-	if (strncmp(o.url, "iscsi://", 8)) {
-		fprintf(stderr, "%s: '%s' is not an iscsi:// URL\n", prog, o.url);
+		return run_check(o.target, &o);
+	if (strncmp(o.target, "iscsi://", 8)) {
+		fprintf(stderr, "%s: '%s' is not an iscsi:// URL\n", prog, o.target);
 		return 2;
 	}
-	if (session_open(&s, o.url, &o))
+	if (session_open(&s, o.target, &o))
 		return 1;
 	if (o.mode == MODE_LOAD)
 		ret = run_load(&s, &o);

@@ -28,7 +28,6 @@ static const char *prog = "nbd_verify";
 
 #include "verify_common.h"
 
-#define MAX_QD			256
 #define NBD_MAGIC		0x4e42444d41474943ULL	/* "NBDMAGIC" */
 #define NBD_IHAVEOPT		0x49484156454f5054ULL	/* "IHAVEOPT" */
 #define NBD_FLAG_FIXED_NEWSTYLE	1
@@ -42,18 +41,6 @@ static const char *prog = "nbd_verify";
 #define REQ_HDR			28
 #define REP_HDR			16
 
-struct opts {
-	bool load, check;
-	const char *path, *log;
-	double seconds;
-	unsigned int qd;
-	uint64_t seed, first, blocks;
-	bool expect_errors;
-	int timeout_s;
-	char **logs;
-	int nr_logs;
-};
-
 static void usage(void)
 {
 	fprintf(stderr,
@@ -61,90 +48,6 @@ static void usage(void)
 		"                  [--first-block B] [--blocks N] [--expect-errors none|any]\n"
 		"                  [--timeout SECONDS]\n"
 		"       %s SOCKET|IMAGE --check LOG [LOG...]\n", prog, prog);
-}
-
-static bool parse_u64(const char *s, uint64_t max, uint64_t *v)
-{
-	char *end;
-
-	if (!s || *s < '0' || *s > '9')
-		return false;
-	errno = 0;
-	*v = strtoull(s, &end, 0);
-	return !errno && !*end && *v <= max;
-}
-
-static int bad(const char *what, const char *arg)
-{
-	fprintf(stderr, "%s: bad %s '%s'\n", prog, what, arg ? arg : "");
-	return 2;
-}
-
-static int parse_args(int argc, char **argv, struct opts *o)
-{
-	uint64_t v;
-	int i;
-
-	memset(o, 0, sizeof(*o));
-	o->qd = 8;
-	o->seed = 1;
-	o->timeout_s = 60;
-	if (argc < 3)
-		return usage(), 2;
-	o->path = argv[1];
-	for (i = 2; i < argc; i++) {
-		const char *a = argv[i], *n = i + 1 < argc ? argv[i + 1] : NULL;
-
-		if (!strcmp(a, "--check")) {
-			o->check = true;
-			o->logs = argv + i + 1;
-			o->nr_logs = argc - i - 1;
-			if (!o->nr_logs)
-				return bad("--check", "(no log)");
-			break;
-		}
-		if (!n)
-			return bad(a, "(no value)");
-		i++;
-		if (!strcmp(a, "--write-load")) {
-			char *end;
-
-			o->load = true;
-			o->seconds = strtod(n, &end);
-			if (*end || !(o->seconds > 0 && o->seconds < 86400))
-				return bad(a, n);
-		} else if (!strcmp(a, "--log")) {
-			o->log = n;
-		} else if (!strcmp(a, "--qd")) {
-			if (!parse_u64(n, MAX_QD, &v) || !v)
-				return bad(a, n);
-			o->qd = (unsigned int)v;
-		} else if (!strcmp(a, "--seed")) {
-			if (!parse_u64(n, UINT32_MAX, &v) || !v)
-				return bad(a, n);
-			o->seed = v;
-		} else if (!strcmp(a, "--first-block")) {
-			if (!parse_u64(n, UINT32_MAX, &o->first))
-				return bad(a, n);
-		} else if (!strcmp(a, "--blocks")) {
-			if (!parse_u64(n, UINT32_MAX, &o->blocks) || !o->blocks)
-				return bad(a, n);
-		} else if (!strcmp(a, "--expect-errors")) {
-			if (!strcmp(n, "any"))
-				o->expect_errors = true;
-			else if (strcmp(n, "none"))
-				return bad(a, n);
-		} else if (!strcmp(a, "--timeout")) {
-			if (!parse_u64(n, 3600, &v) || !v)
-				return bad(a, n);
-			o->timeout_s = (int)v;
-		} else {
-			return bad("option", a);
-		}
-	}
-	if (o->load == o->check || (o->load && !o->log))
-		return usage(), 2;
-	return 0;
 }
 
 /* ---- NBD connection ----------------------------------------------------- */
@@ -366,91 +269,47 @@ static void engine_close(struct engine *e)
 
 /* ---- write load ----------------------------------------------------------- */
 
-struct load {
-	const struct opts *o;
-	FILE *log;
-	uint64_t first, nr, rng, next_gen, acked, failed;
-	int64_t max_lat_us;
-	uint8_t *busy;
-};
-
 static void load_done(struct engine *e, struct slot *sl, uint32_t err)
 {
-	struct load *L = e->priv;
-	int64_t t1 = now_us();
+	struct vload *L = e->priv;
+	char why[32];
 
-	L->busy[sl->block - L->first] = 0;
-	if (t1 - sl->t0 > L->max_lat_us)
-		L->max_lat_us = t1 - sl->t0;
 	if (!err) {
-		L->acked++;
-		fprintf(L->log, "W %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRId64
-			" %" PRId64 "\n", L->o->seed, sl->gen, sl->block,
-			sl->t0, t1);
+		vload_done(L, sl->gen, sl->block, sl->t0, now_us(), NULL);
 		return;
 	}
-	L->failed++;
-	fprintf(L->log, "F %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRId64
-		" %" PRId64 " NBD %u -1 -1\n", L->o->seed, sl->gen, sl->block,
-		sl->t0, t1, err);
+	snprintf(why, sizeof(why), "NBD %u -1 -1", err);
+	vload_done(L, sl->gen, sl->block, sl->t0, now_us(), why);
 	if (!L->o->expect_errors && L->failed == 1)
 		fprintf(stderr, "%s: write of block %" PRIu64 " failed: NBD error %u\n",
 			prog, sl->block, err);
 }
 
+/* start one write to a random block with no write in flight */
 static int load_start_one(struct engine *e, unsigned int i)
 {
-	struct load *L = e->priv;
+	struct vload *L = e->priv;
 	struct slot *sl = &e->slots[i];
-	uint64_t b = 0;
-	int tries;
 
-	for (tries = 0; tries < 64; tries++) {
-		b = rng_next(&L->rng) % L->nr;
-		if (!L->busy[b])
-			break;
-	}
-	if (L->busy[b])
-		return 1;
-	L->busy[b] = 1;
+	if (!vload_next(L, &sl->block, &sl->gen))
+		return 1;	/* tiny range, everything busy: wait */
 	sl->write = true;
-	sl->block = L->first + b;
-	sl->gen = ++L->next_gen;
 	sl->t0 = now_us();
 	stamp_fill(sl->buf, sl->block, L->o->seed, sl->gen);
 	return engine_submit(e, i);
 }
 
-static int run_load(struct engine *e, uint64_t nr_blocks, const struct opts *o)
+static int run_load(struct engine *e, uint64_t nr_blocks,
+		    const struct verify_opts *o)
 {
-	struct load L;
+	struct vload L;
 	int64_t end;
 	unsigned int i;
-	int ret = 0;
+	int ret;
 
-	memset(&L, 0, sizeof(L));
-	L.o = o;
-	L.first = o->first;
-	L.nr = o->blocks ? o->blocks : nr_blocks - o->first;
-	if (o->first >= nr_blocks || L.nr > nr_blocks - o->first) {
-		fprintf(stderr, "%s: block range %" PRIu64 "+%" PRIu64 " is beyond the export (%" PRIu64 " blocks)\n",
-			prog, o->first, L.nr, nr_blocks);
-		return 2;
-	}
-	L.rng = o->seed;
-	L.busy = calloc(L.nr, 1);
-	L.log = fopen(o->log, "a");
-	if (!L.busy || !L.log) {
-		fprintf(stderr, "%s: cannot open log %s: %s\n", prog, o->log,
-			strerror(errno));
-		free(L.busy);
-		if (L.log)
-			fclose(L.log);
-		return 1;
-	}
-	setvbuf(L.log, NULL, _IOLBF, 0);
-	fprintf(L.log, "# nbd_verify seed=%" PRIu64 " first=%" PRIu64 " blocks=%" PRIu64 " qd=%u\n",
-		o->seed, L.first, L.nr, o->qd);
+	ret = vload_open(&L, o, nr_blocks, "export");
+	if (ret)
+		return ret;
 	e->done = load_done;
 	e->priv = &L;
 	end = now_us() + (int64_t)(o->seconds * 1e6);
@@ -475,22 +334,10 @@ static int run_load(struct engine *e, uint64_t nr_blocks, const struct opts *o)
 	}
 	/* anything still in flight may have landed */
 	for (i = 0; i < o->qd; i++)
-		if (e->slots[i].busy && ++L.failed)
-			fprintf(L.log, "F %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRId64 " %" PRId64 " LOST -1 -1 -1\n",
-				o->seed, e->slots[i].gen, e->slots[i].block,
-				e->slots[i].t0, now_us());
-	printf("writes=%" PRIu64 " acked=%" PRIu64 " failed=%" PRIu64 " max_latency_ms=%" PRId64 "\n",
-	       L.next_gen, L.acked, L.failed, L.max_lat_us / 1000);
-	if (fclose(L.log))
-		ret = 1;
-	free(L.busy);
-	if (L.failed && !o->expect_errors)
-		ret = 1;
-	if (!L.acked && !o->expect_errors) {
-		fprintf(stderr, "%s: no write was acknowledged\n", prog);
-		ret = 1;
-	}
-	return ret;
+		if (e->slots[i].busy)
+			vload_failed(&L, e->slots[i].gen, e->slots[i].block,
+				     e->slots[i].t0, now_us(), "LOST -1 -1 -1");
+	return vload_close(&L, ret);
 }
 
 /* ---- checker over NBD ------------------------------------------------------- */
@@ -503,7 +350,6 @@ static void check_done(struct engine *e, struct slot *sl, uint32_t err)
 		printf("BAD block %" PRIu64 " cannot be read: NBD error %u\n",
 		       sl->block, err);
 		C->bad++;
-		C->io_error = true;
 		return;
 	}
 	check_one(C, sl->gen, sl->buf);		/* gen: the group index */
@@ -544,22 +390,22 @@ static int check_nbd(struct engine *e, struct check *C, uint64_t nr_blocks,
 }
 
 /* check the logged blocks over NBD (SOCKET) or in an image file */
-static int run_check(const struct opts *o)
+static int run_check(const struct verify_opts *o)
 {
 	static struct engine e;
 	struct model m = { 0 };
 	struct check C;
 	struct stat st;
 	uint64_t size = 0;
-	int ret = 1;
+	bool finished = false;
 
 	if (check_prepare(&C, &m, o->logs, o->nr_logs))
 		goto out;
-	if (stat(o->path, &st) || !S_ISSOCK(st.st_mode)) {
-		if (check_image(&C, o->path))
+	if (stat(o->target, &st) || !S_ISSOCK(st.st_mode)) {
+		if (check_image(&C, o->target))
 			goto out;
 	} else {
-		e.fd = nbd_open(o->path, &size);
+		e.fd = nbd_open(o->target, &size);
 		if (e.fd < 0)
 			goto out;
 		if (check_nbd(&e, &C, size / BLK, o->qd)) {
@@ -569,27 +415,24 @@ static int run_check(const struct opts *o)
 		}
 		engine_close(&e);
 	}
-	printf("checked=%zu writes=%zu bad=%zu\n", C.checked, m.n, C.bad);
-	ret = C.bad ? 1 : 0;
+	finished = true;
 out:
-	free(C.grp);
-	free(m.r);
-	return ret;
+	return check_finish(&C, &m, finished);
 }
 
 int main(int argc, char **argv)
 {
 	static struct engine e;
-	struct opts o;
+	struct verify_opts o;
 	uint64_t size = 0;
 	int ret;
 
-	ret = parse_args(argc, argv, &o);
+	ret = verify_parse_args(argc, argv, 0, usage, &o);
 	if (ret)
 		return ret;
-	if (o.check)
+	if (o.mode == MODE_CHECK)
 		return run_check(&o);
-	e.fd = nbd_open(o.path, &size);
+	e.fd = nbd_open(o.target, &size);
 	if (e.fd < 0)
 		return 1;
 	ret = run_load(&e, size / BLK, &o);

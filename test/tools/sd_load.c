@@ -35,37 +35,23 @@ struct load_slot {
 };
 
 struct load_state {
-	struct load_opts o;
+	struct load_run r;
 	struct sd_vdi *vdi;
 	pthread_mutex_t mu;
 	pthread_cond_t idle;
-	uint64_t nr_blocks;
-	uint64_t cursor;
-	uint64_t rng;
-	uint64_t end_ns;
-	bool stopping;
 	int err;
 	unsigned int inflight;
-	uint64_t ios;
-	uint64_t lat_sum_ns;
 	struct load_slot slots[LOAD_MAX_QD];
 };
 
 static void usage(FILE *f)
 {
+	load_usage(f, "sd_load", "ADDR VDI", "VDI");
 	fprintf(f,
-		"Usage: sd_load [OPTIONS] ADDR VDI\n"
-		"  -m, --mode MODE     randread|randwrite|read|write (randread)\n"
-		"  -b, --bs BYTES      request size, K/M suffixes (4096)\n"
-		"  -q, --qd N          requests in flight, 1..%d (1)\n"
-		"  -r, --range BYTES   only the first BYTES of the VDI (whole)\n"
-		"  -t, --time SECONDS  run time (5)\n"
-		"  -o, --once          one sequential pass over the range, then stop\n"
 		"  -c, --conns N       connections to the sheep, 1..%d (%d)\n"
 		"  -l, --lock MODE     none|normal|shared (none)\n"
-		"  -S, --stride BYTES  block k is at k * BYTES (the request size)\n"
-		"  -s, --seed N        random seed (1)\n",
-		LOAD_MAX_QD, SD_MAX_CONNS, SD_DEFAULT_CONNS);
+		"  -S, --stride BYTES  block k is at k * BYTES (the request size)\n",
+		SD_MAX_CONNS, SD_DEFAULT_CONNS);
 }
 
 static enum sd_lock_mode lock_mode = SD_LOCK_NONE;
@@ -74,17 +60,10 @@ static uint64_t stride;		/* 0 = the request size */
 static int parse_opts(int argc, char **argv, struct load_opts *o)
 {
 	static const struct option lopts[] = {
-		{ "mode", required_argument, NULL, 'm' },
-		{ "bs", required_argument, NULL, 'b' },
-		{ "qd", required_argument, NULL, 'q' },
-		{ "range", required_argument, NULL, 'r' },
-		{ "time", required_argument, NULL, 't' },
-		{ "once", no_argument, NULL, 'o' },
+		LOAD_LONG_OPTIONS,
 		{ "conns", required_argument, NULL, 'c' },
 		{ "lock", required_argument, NULL, 'l' },
 		{ "stride", required_argument, NULL, 'S' },
-		{ "seed", required_argument, NULL, 's' },
-		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	uint64_t v;
@@ -136,8 +115,7 @@ static int parse_opts(int argc, char **argv, struct load_opts *o)
 	o->target[1] = argv[optind + 1];
 	return 0;
 bad:
-	fprintf(stderr, "sd_load: bad value '%s' for -%c\n", optarg, c);
-	return -1;
+	return load_bad_value("sd_load", c, optarg);
 }
 
 static void slot_done(void *opaque, int err);
@@ -149,21 +127,7 @@ static void slot_done(void *opaque, int err);
  */
 static bool next_block(struct load_state *st, uint64_t *blk)
 {
-	if (st->stopping || st->err)
-		return false;
-	if (st->o.random) {
-		*blk = next_rand(&st->rng) % st->nr_blocks;
-		return true;
-	}
-	if (st->cursor == st->nr_blocks) {
-		if (st->o.once) {
-			st->stopping = true;
-			return false;
-		}
-		st->cursor = 0;
-	}
-	*blk = st->cursor++;
-	return true;
+	return !st->err && load_next_block(&st->r, blk);
 }
 
 /* The slot is done for good (st->mu held). */
@@ -179,8 +143,8 @@ static void slot_send(struct load_slot *sl, uint64_t blk)
 	struct load_state *st = sl->st;
 	int ret;
 
-	sl->start_ns = sd_now_ns();
-	if (st->o.write)
+	sl->start_ns = load_now_ns();
+	if (st->r.o.write)
 		ret = sd_vdi_aio_write(st->vdi, &sl->iov, 1, blk * stride, 0,
 				       slot_done, sl);
 	else
@@ -200,21 +164,17 @@ static void slot_done(void *opaque, int err)
 {
 	struct load_slot *sl = opaque;
 	struct load_state *st = sl->st;
-	uint64_t t = sd_now_ns(), blk = 0;
+	uint64_t t = load_now_ns(), blk = 0;
 	bool more;
 
 	pthread_mutex_lock(&st->mu);
 	if (err) {
 		if (!st->err)
 			fprintf(stderr, "sd_load: %s failed: %s\n",
-				st->o.write ? "write" : "read", strerror(-err));
+				st->r.o.write ? "write" : "read", strerror(-err));
 		st->err = err;
-	} else {
-		st->ios++;
-		st->lat_sum_ns += t - sl->start_ns;
 	}
-	if (!st->o.once && t >= st->end_ns)
-		st->stopping = true;
+	load_count(&st->r, !err, sl->start_ns, t);
 	more = next_block(st, &blk);
 	if (!more)
 		slot_retire(st);
@@ -230,40 +190,40 @@ static int load_open(struct load_state *st, struct sd_client **cp)
 	struct sd_vdi_open_args va = { 0 };
 	uint64_t size;
 
-	if (sd_addr_parse(st->o.target[0], &addr) < 0) {
+	if (sd_addr_parse(st->r.o.target[0], &addr) < 0) {
 		fprintf(stderr, "sd_load: %s\n", sd_get_error());
 		return -1;
 	}
 	co.addrs = &addr;
 	co.nr_addrs = 1;
-	co.nr_conns = st->o.conns;
+	co.nr_conns = st->r.o.conns;
 	if (sd_client_new(&co, cp) < 0) {
 		fprintf(stderr, "sd_load: %s\n", sd_get_error());
 		return -1;
 	}
-	va.name = st->o.target[1];
+	va.name = st->r.o.target[1];
 	va.lock = lock_mode;
 	if (sd_vdi_open(*cp, &va, &st->vdi) < 0) {
 		fprintf(stderr, "sd_load: cannot open VDI '%s': %s\n",
-			st->o.target[1], sd_get_error());
+			st->r.o.target[1], sd_get_error());
 		return -1;
 	}
 	size = sd_vdi_size(st->vdi);
-	if (!st->o.range || st->o.range > size)
-		st->o.range = size;
+	if (!st->r.o.range || st->r.o.range > size)
+		st->r.o.range = size;
 	if (!stride)
-		stride = st->o.bs;
-	if (stride < st->o.bs) {
+		stride = st->r.o.bs;
+	if (stride < st->r.o.bs) {
 		fprintf(stderr, "sd_load: stride %" PRIu64 " is smaller than bs %u\n",
-			stride, st->o.bs);
+			stride, st->r.o.bs);
 		return -1;
 	}
-	st->nr_blocks = (st->o.range - st->o.bs) / stride + 1;
-	if (st->o.range < st->o.bs)
-		st->nr_blocks = 0;
-	if (!st->nr_blocks) {
+	st->r.nr_blocks = (st->r.o.range - st->r.o.bs) / stride + 1;
+	if (st->r.o.range < st->r.o.bs)
+		st->r.nr_blocks = 0;
+	if (!st->r.nr_blocks) {
 		fprintf(stderr, "sd_load: range %" PRIu64 " is smaller than bs %u\n",
-			st->o.range, st->o.bs);
+			st->r.o.range, st->r.o.bs);
 		return -1;
 	}
 	return 0;
@@ -274,33 +234,27 @@ int main(int argc, char **argv)
 	static struct load_state st;
 	struct sd_client *client = NULL;
 	uint64_t t0, t1;
-	double secs;
 	unsigned int i;
 	int ret = 1;
 
-	if (parse_opts(argc, argv, &st.o))
+	if (parse_opts(argc, argv, &st.r.o))
 		return 2;
 	pthread_mutex_init(&st.mu, NULL);
 	pthread_cond_init(&st.idle, NULL);
-	st.rng = st.o.seed * 0x9e3779b97f4a7c15ull;
 	if (load_open(&st, &client))
 		goto out;
-	for (i = 0; i < st.o.qd; i++) {
+	for (i = 0; i < st.r.o.qd; i++) {
 		struct load_slot *sl = &st.slots[i];
 
 		sl->st = &st;
-		sl->buf = aligned_alloc(4096, (st.o.bs + 4095) & ~4095u);
-		if (!sl->buf) {
-			fprintf(stderr, "sd_load: out of memory\n");
+		sl->buf = load_buf_alloc(&st.r.o, 0x5a ^ i, "sd_load");
+		if (!sl->buf)
 			goto out;
-		}
-		memset(sl->buf, 0x5a ^ i, st.o.bs);
 		sl->iov.iov_base = sl->buf;
-		sl->iov.iov_len = st.o.bs;
+		sl->iov.iov_len = st.r.o.bs;
 	}
-	t0 = sd_now_ns();
-	st.end_ns = t0 + (uint64_t)(st.o.secs * 1e9);
-	for (i = 0; i < st.o.qd; i++) {
+	t0 = load_start(&st.r);
+	for (i = 0; i < st.r.o.qd; i++) {
 		uint64_t blk;
 		bool more;
 
@@ -317,18 +271,17 @@ int main(int argc, char **argv)
 	while (st.inflight)
 		pthread_cond_wait(&st.idle, &st.mu);
 	pthread_mutex_unlock(&st.mu);
-	t1 = sd_now_ns();
+	t1 = load_now_ns();
 	if (st.err)
 		goto out;
-	secs = (t1 - t0) / 1e9;
-	load_print(&st.o, secs, st.ios, st.lat_sum_ns);
+	load_print(&st.r, t0, t1);
 	ret = 0;
 out:
 	if (st.vdi)
 		sd_vdi_close(st.vdi);
 	if (client)
 		sd_client_free(client);
-	for (i = 0; i < st.o.qd; i++)
+	for (i = 0; i < st.r.o.qd; i++)
 		free(st.slots[i].buf);
 	return ret;
 }
