@@ -92,16 +92,16 @@ int main(int argc, char **argv)
 	t0 = now_ms();
 	if (!ret) {
 		sd_req_encode(&q, hdr);
-		ret = it_io_all(fd, hdr, sizeof(hdr), true);
+		ret = io_all(fd, hdr, sizeof(hdr), true);
 	}
 	if (!ret && (q.flags & SD_FLAG_CMD_WRITE))
-		ret = it_io_all(fd, buf, q.data_length, true);
+		ret = io_all(fd, buf, q.data_length, true);
 	if (!ret)
-		ret = it_io_all(fd, hdr, sizeof(hdr), false);
+		ret = io_all(fd, hdr, sizeof(hdr), false);
 	if (!ret) {
 		sd_rsp_decode(hdr, &rsp);
 		ret = rsp.data_length > inlen ? -EPROTO :
-			it_io_all(fd, buf, rsp.data_length, false);
+			io_all(fd, buf, rsp.data_length, false);
 	}
 	if (ret)
 		printf("err %d ms %" PRIu64 "\n", ret, now_ms() - t0);

@@ -34,6 +34,7 @@
 #include "sheepdog.h"
 #include "sd_addr.h"
 #include "tap.h"
+#include "../common/io_all.h"
 
 #define IT_MIB		(1024ULL * 1024)
 #define IT_BLOCK	512
@@ -420,27 +421,6 @@ out:
 }
 
 /* ---- plain protocol connections ----------------------------------- */
-
-/* all of @len bytes to (@out) or from @fd; 0 or -errno (-ECONNRESET: EOF) */
-static inline int it_io_all(int fd, void *buf, size_t len, bool out)
-{
-	uint8_t *p = buf;
-
-	while (len) {
-		ssize_t n = out ? send(fd, p, len, MSG_NOSIGNAL) :
-			read(fd, p, len);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -errno;
-		if (n == 0)
-			return -ECONNRESET;
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
 
 /*
  * A blocking connection to @addr_str in *@fdp whose connect, sends and

@@ -163,17 +163,17 @@ static int raw_call(int fd, struct sd_req *q, const void *out, void *in,
 
 	q->id = ++g_req_id;
 	sd_req_encode(q, hdr);
-	ret = it_io_all(fd, hdr, sizeof(hdr), true);
+	ret = io_all(fd, hdr, sizeof(hdr), true);
 	if (!ret && (q->flags & SD_FLAG_CMD_WRITE))
-		ret = it_io_all(fd, (void *)out, q->data_length, true);
+		ret = io_all(fd, (void *)out, q->data_length, true);
 	if (!ret)
-		ret = it_io_all(fd, hdr, sizeof(hdr), false);
+		ret = io_all(fd, hdr, sizeof(hdr), false);
 	if (ret)
 		return ret;
 	sd_rsp_decode(hdr, rsp);
 	if (rsp->id != q->id || rsp->data_length > inlen)
 		return -EPROTO;
-	return it_io_all(fd, in, rsp->data_length, false);
+	return io_all(fd, in, rsp->data_length, false);
 }
 
 static int raw_fd(const char *arg)
@@ -541,14 +541,14 @@ static void cmd_attr_race(const char *key, int n)
 			continue;
 		q.id = ++g_req_id;
 		sd_req_encode(&q, hdr);
-		if (it_io_all(fd[i], hdr, sizeof(hdr), true) ||
-		    it_io_all(fd[i], a, len, true)) {
+		if (io_all(fd[i], hdr, sizeof(hdr), true) ||
+		    io_all(fd[i], a, len, true)) {
 			close(fd[i]);
 			fd[i] = -1;
 		}
 	}
 	for (i = 0; i < n; i++) {
-		ret = fd[i] < 0 ? -1 : it_io_all(fd[i], hdr, sizeof(hdr), false);
+		ret = fd[i] < 0 ? -1 : io_all(fd[i], hdr, sizeof(hdr), false);
 		if (ret) {
 			other++;
 		} else {

@@ -12,21 +12,7 @@
 #include <unistd.h>
 
 #include "minisheep.h"
-
-static int write_all(int fd, const char *s, size_t len)
-{
-	while (len) {
-		ssize_t n = send(fd, s, len, MSG_NOSIGNAL);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return -1;
-		s += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
+#include "../common/io_all.h"
 
 int ctl_client_main(const char *path, int argc, char **argv)
 {
@@ -63,7 +49,7 @@ int ctl_client_main(const char *path, int argc, char **argv)
 			close(fd);
 		return 1;
 	}
-	if (write_all(fd, cmd, len)) {
+	if (io_all(fd, (void *)cmd, len, true)) {
 		fprintf(stderr, "%s: cannot send to %s: %s\n", MS_NAME, path,
 			strerror(errno));
 		close(fd);

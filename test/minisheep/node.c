@@ -42,6 +42,7 @@
 #include <time.h>
 
 #include "minisheep.h"
+#include "../common/mix64.h"
 
 /* sheep's enum lock_state and enum shared_lock_state */
 #define LSTATE_UNLOCKED		1
@@ -1134,16 +1135,6 @@ void node_unapplied_bits(int n, bool deleted, uint8_t *bitmap)
 }
 
 /* ---- placement, recovery windows, HALT ---------------------------------- */
-
-static uint64_t mix64(uint64_t x)
-{
-	x ^= x >> 33;
-	x *= 0xff51afd7ed558ccdULL;
-	x ^= x >> 33;
-	x *= 0xc4ceb9fe1a85ec53ULL;
-	x ^= x >> 33;
-	return x;
-}
 
 /*
  * The nodes of set @mask that hold an object's copies.  Sheep places them

@@ -21,6 +21,8 @@
 #include <arpa/inet.h>
 #include <poll.h>
 #include <sys/socket.h>
+
+#include "../common/io_all.h"
 #include <sys/stat.h>
 #include <sys/un.h>
 
@@ -77,24 +79,6 @@ static uint64_t get64be(const uint8_t *p)
 	return (uint64_t)get32be(p) << 32 | get32be(p + 4);
 }
 
-static int xfer(int fd, void *buf, size_t len, bool out)
-{
-	uint8_t *p = buf;
-
-	while (len) {
-		ssize_t n = out ? send(fd, p, len, MSG_NOSIGNAL) :
-			read(fd, p, len);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return -1;
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
 /* connect and negotiate; the export size in *size, the socket or -1 */
 static int nbd_open(const char *path, uint64_t *size)
 {
@@ -115,7 +99,7 @@ static int nbd_open(const char *path, uint64_t *size)
 			strerror(errno));
 		goto fail;
 	}
-	if (xfer(fd, b, 18, false) || get64be(b) != NBD_MAGIC ||
+	if (io_all(fd, b, 18, false) || get64be(b) != NBD_MAGIC ||
 	    get64be(b + 8) != NBD_IHAVEOPT) {
 		fprintf(stderr, "%s: %s is not a newstyle NBD server\n", prog,
 			path);
@@ -128,8 +112,8 @@ static int nbd_open(const char *path, uint64_t *size)
 	put64be(b + 4, NBD_IHAVEOPT);
 	put32be(b + 12, NBD_OPT_EXPORT_NAME);
 	put32be(b + 16, 0);		/* the default export */
-	if (xfer(fd, b, 20, true) ||
-	    xfer(fd, b, cflags & NBD_FLAG_NO_ZEROES ? 10 : 134, false)) {
+	if (io_all(fd, b, 20, true) ||
+	    io_all(fd, b, cflags & NBD_FLAG_NO_ZEROES ? 10 : 134, false)) {
 		fprintf(stderr, "%s: the NBD handshake failed\n", prog);
 		goto fail;
 	}
@@ -260,7 +244,7 @@ static void engine_close(struct engine *e)
 	if (!e->dead) {
 		put32be(b, NBD_REQUEST_MAGIC);
 		b[7] = NBD_CMD_DISC;
-		if (xfer(e->fd, b, sizeof(b), true))
+		if (io_all(e->fd, b, sizeof(b), true))
 			e->dead = true;
 	}
 	close(e->fd);

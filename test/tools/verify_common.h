@@ -21,6 +21,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../common/mix64.h"
+
 #define BLK		4096u
 #define MAX_QD		256	/* writes or reads in flight at most */
 #define STAMP_MAGIC	0x5946565349435349ULL	/* "ISCSIVFY" little-endian */
@@ -188,16 +190,6 @@ static inline uint64_t get64(const uint8_t *p)
 	for (int i = 7; i >= 0; i--)
 		v = (v << 8) | p[i];
 	return v;
-}
-
-static inline uint64_t mix64(uint64_t x)
-{
-	x ^= x >> 33;
-	x *= 0xff51afd7ed558ccdULL;
-	x ^= x >> 33;
-	x *= 0xc4ceb9fe1a85ec53ULL;
-	x ^= x >> 33;
-	return x;
 }
 
 static inline void stamp_fill(uint8_t *buf, uint64_t block, uint64_t seed,
