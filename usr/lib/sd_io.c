@@ -1406,129 +1406,116 @@ run:
 	io_run(v, &todo, &done_calls);
 }
 
+/*
+ * A READ_OBJ / WRITE_OBJ of data came back with @res (@err its errno form),
+ * mu held: NO_OBJ re-checks and backoffs, and shared mode's read fence.
+ * PIECE_PENDING or the piece's result.
+ */
+static int piece_data_done(struct io_piece *p, uint32_t res, int err,
+			   struct sd_list *todo)
+{
+	struct io_call *call = p->call;
+	struct sd_vdi *v = call->v;
+	int ret;
+
+	if (v->lock == SD_LOCK_SHARED && res == SD_RES_NO_OBJ &&
+	    !p->noobj_checked) {
+		/* deallocated by another gateway? */
+		p->noobj_checked = true;
+		ret = piece_submit_entry_read(p, kind_writes(call->kind) ?
+					      PIECE_ENTRYCHECK :
+					      PIECE_HOLECHECK);
+		return ret ? ret : PIECE_PENDING;
+	}
+	if (res == SD_RES_NO_OBJ)
+		return piece_backoff(p, todo);
+	if (err)
+		return err;
+	if (v->lock == SD_LOCK_SHARED && kind_writes(call->kind)) {
+		/*
+		 * A write stands once a fence sent after it came back clean:
+		 * our vid may have become a snapshot whose object another
+		 * gateway already copied (a node applies the snapshot's
+		 * read-only state late).
+		 */
+		ret = fence_arm(v, SD_FENCE_READ, p);
+		if (ret)
+			return ret;
+	}
+	if (!p->fence_need[SD_FENCE_READ])
+		return 0;
+	return fence_check(p, SD_FENCE_READ, todo);
+}
+
+/*
+ * What a piece does next after its request came back with @res (@err its
+ * errno form; @meta: it was a create or an index update), mu held:
+ * PIECE_PENDING (sent, parked or re-dispatched, maybe on @todo) or the
+ * piece's result, 0 or -errno.
+ */
+static int piece_next(struct io_piece *p, uint32_t res, int err, bool meta,
+		      struct sd_list *todo)
+{
+	struct sd_vdi *v = p->call->v;
+	int ret;
+
+	if ((res == SD_RES_READONLY || res == SD_RES_INODE_INVALIDATED) &&
+	    piece_redo(p, res, todo))
+		return PIECE_PENDING;
+	/* a copy-on-write source or our inode not recovered yet */
+	if (meta && res == SD_RES_NO_OBJ)
+		return piece_backoff(p, todo);
+	if (p->state == PIECE_DATA)
+		return piece_data_done(p, res, err, todo);
+	if (err)
+		return err;
+
+	switch (p->state) {
+	case PIECE_CREATE:
+		/* object exists: publish it (gate still closed) */
+		ret = piece_submit_index(p, v->vid, p->new_entry);
+		return ret ? ret : PIECE_PENDING;
+	case PIECE_INDEX:
+		v->index[p->span.idx] = p->new_entry;
+		if (v->lock != SD_LOCK_SHARED)
+			return 0;
+		/* published under our claim: give it back, let the local
+		 * waiters in, and make sure no snapshot swallowed it */
+		piece_claim_end(p);
+		piece_gate_open(p, todo);
+		ret = fence_arm(v, SD_FENCE_CLUSTER, p);
+		return ret ? ret : fence_check(p, SD_FENCE_CLUSTER, todo);
+	case PIECE_ENTRYCHECK:
+		return piece_entrycheck_done(p, todo);
+	case PIECE_HOLECHECK:
+		return piece_holecheck_done(p, todo);
+	default:
+		return 0;
+	}
+}
+
 /* I/O thread: a piece's request is back. */
 static void piece_req_done(struct sd_request *req, int cerr)
 {
 	struct io_piece *p = req->priv;
-	struct io_call *call = p->call;
-	struct sd_vdi *v = call->v;
+	struct sd_vdi *v = p->call->v;
 	struct sd_list todo, done_calls;
 	uint32_t res = cerr ? SD_RES_SUCCESS : req->rsp.result;
 	bool meta = p->state == PIECE_CREATE || p->state == PIECE_INDEX;
-	int err = res_to_err(req, cerr), ret;
+	int ret;
 
 	sd_list_init(&todo);
 	sd_list_init(&done_calls);
 	pthread_mutex_lock(&v->mu);
 	if (meta)
 		v->meta_inflight--;
-
-	if ((res == SD_RES_READONLY || res == SD_RES_INODE_INVALIDATED) &&
-	    piece_redo(p, res, &todo))
-		goto run;
-
-	if (meta && res == SD_RES_NO_OBJ) {
-		/* a copy-on-write source or our inode not recovered yet */
-		ret = piece_backoff(p, &todo);
-		if (ret == PIECE_PENDING)
-			goto run;
-		err = ret;
-		goto end;
-	}
-
-	switch (p->state) {
-	case PIECE_CREATE:
-		if (err)
-			break;
-		/* object exists: publish it (gate still closed) */
-		ret = piece_submit_index(p, v->vid, p->new_entry);
-		if (!ret)
-			goto run;
-		err = ret;
-		break;
-	case PIECE_INDEX:
-		if (err)
-			break;
-		v->index[p->span.idx] = p->new_entry;
-		if (v->lock != SD_LOCK_SHARED)
-			break;
-		/* published under our claim: give it back, let the local
-		 * waiters in, and make sure no snapshot swallowed it */
-		piece_claim_end(p);
+	ret = piece_next(p, res, res_to_err(req, cerr), meta, &todo);
+	if (ret != PIECE_PENDING) {
+		if (ret && meta && p->gate_held && is_transport_err(cerr))
+			bg_recheck_start(v, p, &todo);
 		piece_gate_open(p, &todo);
-		ret = fence_arm(v, SD_FENCE_CLUSTER, p);
-		if (!ret)
-			ret = fence_check(p, SD_FENCE_CLUSTER, &todo);
-		if (ret == PIECE_PENDING)
-			goto run;
-		err = ret;
-		break;
-	case PIECE_ENTRYCHECK:
-		if (err)
-			break;
-		ret = piece_entrycheck_done(p, &todo);
-		if (ret == PIECE_PENDING)
-			goto run;
-		err = ret;
-		break;
-	case PIECE_HOLECHECK:
-		if (err)
-			break;
-		ret = piece_holecheck_done(p, &todo);
-		if (ret == PIECE_PENDING)
-			goto run;
-		err = ret;
-		break;
-	case PIECE_DATA:
-		if (v->lock == SD_LOCK_SHARED && res == SD_RES_NO_OBJ &&
-		    !p->noobj_checked) {
-			/* deallocated by another gateway? */
-			p->noobj_checked = true;
-			ret = piece_submit_entry_read(p, kind_writes(call->kind) ?
-						      PIECE_ENTRYCHECK :
-						      PIECE_HOLECHECK);
-			if (!ret)
-				goto run;
-			err = ret;
-			break;
-		}
-		if (res == SD_RES_NO_OBJ) {
-			ret = piece_backoff(p, &todo);
-			if (ret == PIECE_PENDING)
-				goto run;
-			err = ret;
-			break;
-		}
-		if (!err && v->lock == SD_LOCK_SHARED &&
-		    kind_writes(call->kind)) {
-			/*
-			 * A write stands once a fence sent after it came back
-			 * clean: our vid may have become a snapshot whose
-			 * object another gateway already copied (a node
-			 * applies the snapshot's read-only state late).
-			 */
-			ret = fence_arm(v, SD_FENCE_READ, p);
-			if (ret) {
-				err = ret;
-				break;
-			}
-		}
-		if (err || !p->fence_need[SD_FENCE_READ])
-			break;
-		ret = fence_check(p, SD_FENCE_READ, &todo);
-		if (ret == PIECE_PENDING)
-			goto run;
-		err = ret;
-		break;
-	default:
-		break;
+		piece_finish(p, ret, &todo, &done_calls);
 	}
-	if (err && meta && p->gate_held && is_transport_err(cerr))
-		bg_recheck_start(v, p, &todo);
-end:
-	piece_gate_open(p, &todo);
-	piece_finish(p, err, &todo, &done_calls);
-run:
 	pthread_mutex_unlock(&v->mu);
 	io_run(v, &todo, &done_calls);
 }

@@ -225,6 +225,16 @@ static int rl_new_vid(struct sd_vdi *v, uint32_t vid)
 	return rl_read(v, RL_STEP_READ, vid);
 }
 
+/* the refresh read @req of inode @vid came back: check and decode it */
+static int rl_decode(struct sd_vdi *v, const struct sd_request *req,
+		     uint32_t vid, struct sd_inode_hdr *h, uint32_t **index,
+		     uint32_t *nr)
+{
+	int err = sd_inode_read_result(req, vid, v->rl.len);
+
+	return err ? err : sd_inode_decode_full(v->rl.buf, vid, h, index, nr);
+}
+
 static void rl_done(struct sd_request *req, int err)
 {
 	struct sd_vdi *v = req->priv;
@@ -241,10 +251,7 @@ static void rl_done(struct sd_request *req, int err)
 	}
 	switch (rl->step) {
 	case RL_STEP_REFRESH:
-		err = sd_inode_read_result(req, rl->cur_vid, rl->len);
-		if (!err)
-			err = sd_inode_decode_full(rl->buf, rl->cur_vid, &h, &index,
-						&nr);
+		err = rl_decode(v, req, rl->cur_vid, &h, &index, &nr);
 		if (err)
 			goto fail;
 		if (!h.snap_ctime) {
@@ -271,10 +278,7 @@ static void rl_done(struct sd_request *req, int err)
 		break;
 	case RL_STEP_READ:
 	default:
-		err = sd_inode_read_result(req, rl->new_vid, rl->len);
-		if (!err)
-			err = sd_inode_decode_full(rl->buf, rl->new_vid, &h, &index,
-						&nr);
+		err = rl_decode(v, req, rl->new_vid, &h, &index, &nr);
 		if (err)
 			goto fail;
 		if (rl->locked_new) {
