@@ -7,7 +7,8 @@
  */
 #include "vdi_fixture.h"
 
-static void case_open_close(void)
+/* normal lock: LOCK_VDI, the inode read, queries, release */
+static void case_open_normal(void)
 {
 	struct sd_vdi_open_args a = { .name = "vol0", .lock = SD_LOCK_NORMAL };
 	uint32_t idx[3] = { V, P, 0 };
@@ -15,9 +16,6 @@ static void case_open_close(void)
 	int ret;
 
 	fake_inode_make(V, 10 * (uint64_t)OBJ + 4096, SH, 0, idx, 3, false);
-	lookup_result = SD_RES_SUCCESS;
-	inode_result = SD_RES_SUCCESS;
-	nr_lookups = nr_releases = 0;
 	ret = sd_vdi_open(fake_client, &a, &v);
 	CHECK(ret == 0, "open: normal lock", "%d %s", ret, sd_get_error());
 	if (ret)
@@ -48,10 +46,17 @@ static void case_open_close(void)
 	      last_release.vdi.base_vdi_id == V &&
 	      last_release.vdi.type == SD_LOCK_TYPE_NORMAL,
 	      "close: RELEASE_VDI", "%d releases", nr_releases);
+}
 
-	/* shared lock */
-	a.lock = SD_LOCK_SHARED;
-	nr_releases = 0;
+/* shared lock: lock and release type 1 */
+static void case_open_shared(void)
+{
+	struct sd_vdi_open_args a = { .name = "vol0", .lock = SD_LOCK_SHARED };
+	uint32_t idx[3] = { V, P, 0 };
+	struct sd_vdi *v = NULL;
+	int ret;
+
+	fake_inode_make(V, 10 * (uint64_t)OBJ + 4096, SH, 0, idx, 3, false);
 	ret = sd_vdi_open(fake_client, &a, &v);
 	CHECK(!ret && last_lookup.opcode == SD_OP_LOCK_VDI &&
 	      last_lookup.vdi.type == SD_LOCK_TYPE_SHARED,
@@ -63,10 +68,17 @@ static void case_open_close(void)
 		      "close: shared release", "type %u",
 		      last_release.vdi.type);
 	}
+}
 
-	/* no lock */
-	a.lock = SD_LOCK_NONE;
-	nr_releases = 0;
+/* no lock: GET_VDI_INFO, no release */
+static void case_open_unlocked(void)
+{
+	struct sd_vdi_open_args a = { .name = "vol0", .lock = SD_LOCK_NONE };
+	uint32_t idx[3] = { V, P, 0 };
+	struct sd_vdi *v = NULL;
+	int ret;
+
+	fake_inode_make(V, 10 * (uint64_t)OBJ + 4096, SH, 0, idx, 3, false);
 	ret = sd_vdi_open(fake_client, &a, &v);
 	CHECK(!ret && last_lookup.opcode == SD_OP_GET_VDI_INFO,
 	      "open: lock none uses GET_VDI_INFO", "ret %d op %#x", ret,
@@ -76,12 +88,19 @@ static void case_open_close(void)
 		CHECK(nr_releases == 0, "close: no release without lock",
 		      "%d", nr_releases);
 	}
+}
 
-	/* snapshot by tag: never locked, read-only */
+/* snapshot by tag: never locked, read-only */
+static void case_open_tag(void)
+{
+	struct sd_vdi_open_args a = {
+		.name = "vol0", .lock = SD_LOCK_NORMAL, .tag = "snap1"
+	};
+	uint32_t idx[3] = { V, P, 0 };
+	struct sd_vdi *v = NULL;
+	int ret;
+
 	fake_inode_make(V - 1, 4 * (uint64_t)OBJ, SH, 0, idx, 3, true);
-	a.lock = SD_LOCK_NORMAL;
-	a.tag = "snap1";
-	nr_releases = 0;
 	ret = sd_vdi_open(fake_client, &a, &v);
 	CHECK(!ret && last_lookup.opcode == SD_OP_GET_VDI_INFO &&
 	      !strcmp(last_lookup_tag, "snap1") && last_lookup_len == 512,
@@ -105,8 +124,19 @@ static void case_open_close(void)
 		CHECK(nr_releases == 0, "close: snapshot not released", "%d",
 		      nr_releases);
 	}
-	a.tag = NULL;
-	a.snapid = 3;
+}
+
+/* snapshot by id */
+static void case_open_snapid(void)
+{
+	struct sd_vdi_open_args a = {
+		.name = "vol0", .lock = SD_LOCK_NORMAL, .snapid = 3
+	};
+	uint32_t idx[3] = { V, P, 0 };
+	struct sd_vdi *v = NULL;
+	int ret;
+
+	fake_inode_make(V - 1, 4 * (uint64_t)OBJ, SH, 0, idx, 3, true);
 	ret = sd_vdi_open(fake_client, &a, &v);
 	CHECK(!ret && last_lookup.opcode == SD_OP_GET_VDI_INFO &&
 	      last_lookup.vdi.snapid == 3 && last_lookup_len == 512,
@@ -114,9 +144,17 @@ static void case_open_close(void)
 	      ret, last_lookup.vdi.snapid);
 	if (!ret)
 		sd_vdi_close(v);
-	a.snapid = 0;
+}
 
-	/* errors */
+/* lookup errors with their messages */
+static void case_open_lookup_errors(void)
+{
+	struct sd_vdi_open_args a = { .name = "vol0", .lock = SD_LOCK_NORMAL };
+	uint32_t idx[3] = { V, P, 0 };
+	struct sd_vdi *v = NULL;
+	int ret;
+
+	fake_inode_make(V, 10 * (uint64_t)OBJ + 4096, SH, 0, idx, 3, false);
 	lookup_result = SD_RES_NO_VDI;
 	ret = sd_vdi_open(fake_client, &a, &v);
 	CHECK(ret == -ENOENT && !v &&
@@ -127,10 +165,18 @@ static void case_open_close(void)
 	ret = sd_vdi_open(fake_client, &a, &v);
 	CHECK(ret == -EBUSY, "open: VDI_LOCKED -> -EBUSY", "%d '%s'", ret,
 	      sd_get_error());
-	lookup_result = SD_RES_SUCCESS;
+}
 
+/* the inode checks: store policy, block size, object count */
+static void case_open_inode_checks(void)
+{
+	struct sd_vdi_open_args a = { .name = "vol0", .lock = SD_LOCK_NORMAL };
+	uint32_t idx[3] = { V, P, 0 };
+	struct sd_vdi *v = NULL;
+	int ret;
+
+	fake_inode_make(V, 10 * (uint64_t)OBJ + 4096, SH, 0, idx, 3, false);
 	fake_inode_make(V, 4 * (uint64_t)OBJ, SH, 1, idx, 0, false);
-	nr_releases = 0;
 	ret = sd_vdi_open(fake_client, &a, &v);
 	CHECK(ret == -EOPNOTSUPP && strstr(sd_get_error(), "hyper volume"),
 	      "open: hyper volume refused", "%d '%s'", ret, sd_get_error());
@@ -154,11 +200,20 @@ static void case_open_close(void)
 	      sd_get_error());
 	if (!ret)
 		sd_vdi_close(v);
-	fake_inode_make(V, 4 * (uint64_t)OBJ, 22, 0, idx, 0, false);
+}
+
+/* an inode read error, an empty name */
+static void case_open_read_errors(void)
+{
+	struct sd_vdi_open_args a = { .name = "vol0", .lock = SD_LOCK_NORMAL };
+	uint32_t idx[3] = { V, P, 0 };
+	struct sd_vdi *v = NULL;
+	int ret;
+
+	fake_inode_make(V, 10 * (uint64_t)OBJ + 4096, SH, 0, idx, 3, false);
 	inode_result = SD_RES_EIO;
 	ret = sd_vdi_open(fake_client, &a, &v);
 	CHECK(ret == -EIO, "open: inode read error", "%d", ret);
-	inode_result = SD_RES_SUCCESS;
 	a.name = "";
 	ret = sd_vdi_open(fake_client, &a, &v);
 	CHECK(ret == -EINVAL, "open: empty name refused", "%d", ret);
@@ -177,7 +232,14 @@ static void case_shared_open(void)
 int main(void)
 {
 	static const struct t_case cases[] = {
-		T_CASE(case_open_close),
+		T_CASE(case_open_normal),
+		T_CASE(case_open_shared),
+		T_CASE(case_open_unlocked),
+		T_CASE(case_open_tag),
+		T_CASE(case_open_snapid),
+		T_CASE(case_open_lookup_errors),
+		T_CASE(case_open_inode_checks),
+		T_CASE(case_open_read_errors),
 		T_CASE(case_shared_open),
 	};
 

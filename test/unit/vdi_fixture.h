@@ -362,6 +362,7 @@ static void vdi_reset(void)
 	lookup_result = SD_RES_SUCCESS;
 	inode_result = SD_RES_SUCCESS;
 	fake_vid = V;
+	nr_lookups = nr_releases = 0;
 }
 
 /* run the registered cases of a test of the VDI layers */

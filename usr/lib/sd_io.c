@@ -440,33 +440,48 @@ static int piece_submit_entry_read(struct io_piece *p,
 static void piece_claim_done(struct sd_claim *cl, int err);
 
 /*
- * Take the claim on the piece's object before creating or deallocating it
- * (its gate is held): see sd_claim.h.  The claim's entry read tells what
- * the object is on the server now.
+ * Ask for the claim on object @idx of our vid (see sd_claim.h); @done(priv)
+ * runs when it is settled.  On success *claim_vid records the vid asked
+ * for.  0 or -errno.
  */
-static int piece_claim(struct io_piece *p)
+static int obj_claim(struct sd_vdi *v, uint32_t idx, uint64_t deadline_ns,
+		     sd_claim_done_fn done, void *priv, struct sd_claim **cl,
+		     uint32_t *claim_vid)
 {
-	struct sd_vdi *v = p->call->v;
 	struct sd_claim_args a = {
 		.c = v->c,
 		.book = v->claims,
 		.name = v->name,
 		.vid = v->vid,
-		.idx = p->span.idx,
+		.idx = idx,
 		.copies = v->nr_copies,
 		.copy_policy = v->copy_policy,
-		.deadline_ns = p->call->deadline_ns,
-		.done = piece_claim_done,
-		.priv = p,
+		.deadline_ns = deadline_ns,
+		.done = done,
+		.priv = priv,
 	};
 	int ret;
 
-	ret = sd_claim_acquire(&a, &p->claim);
-	if (ret)
-		return ret;
-	p->claim_vid = v->vid;
-	p->state = PIECE_CLAIM;
-	return 0;
+	ret = sd_claim_acquire(&a, cl);
+	if (!ret)
+		*claim_vid = v->vid;
+	return ret;
+}
+
+/*
+ * Take the claim on the piece's object before creating or deallocating it
+ * (its gate is held).  The claim's entry read tells what the object is on
+ * the server now.
+ */
+static int piece_claim(struct io_piece *p)
+{
+	int ret;
+
+	ret = obj_claim(p->call->v, p->span.idx, p->call->deadline_ns,
+			piece_claim_done, p, &p->claim, &p->claim_vid);
+	if (!ret)
+		p->state = PIECE_CLAIM;
+	return ret;
 }
 
 /* The piece is done with its claim (published, failed or redone). */
@@ -688,27 +703,14 @@ static void bg_claim_done(struct sd_claim *cl, int err);
 static int bg_claim(struct io_bg *bg)
 {
 	struct sd_vdi *v = bg->v;
-	struct sd_claim_args a = {
-		.c = v->c,
-		.book = v->claims,
-		.name = v->name,
-		.vid = v->vid,
-		.idx = bg->idx,
-		.copies = v->nr_copies,
-		.copy_policy = v->copy_policy,
-		.deadline_ns = sd_now_ns() +
-			       (uint64_t)sd_client_timeout_ms(v->c) * 1000000,
-		.done = bg_claim_done,
-		.priv = bg,
-	};
 	int ret;
 
-	ret = sd_claim_acquire(&a, &bg->claim);
-	if (ret)
-		return ret;
-	bg->claim_vid = v->vid;
-	v->meta_inflight++;
-	return 0;
+	ret = obj_claim(v, bg->idx, sd_now_ns() +
+			(uint64_t)sd_client_timeout_ms(v->c) * 1000000,
+			bg_claim_done, bg, &bg->claim, &bg->claim_vid);
+	if (!ret)
+		v->meta_inflight++;
+	return ret;
 }
 
 /* Send @bg's request against the current inode (mu held). */
