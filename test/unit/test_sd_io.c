@@ -530,15 +530,16 @@ static void case_block_status(void)
 	sd_vdi_close(v);
 }
 
-static void case_shared_mode(void)
+/* TGT flag on object I/O; a write waits for a fence after it */
+static void case_shared_write_fence(void)
 {
 	struct sd_vdi *v = open_shared();
-	struct done_rec d = { 0, 0 }, d2 = { 0, 0 };
-	static uint8_t a[4096], rb[4096];
-	struct iovec ia = { a, sizeof(a) }, ir = { rb, sizeof(rb) };
-	struct sd_request *r, *f;
+	struct done_rec d = { 0, 0 };
+	static uint8_t a[4096];
+	struct iovec ia = { a, sizeof(a) };
+	struct sd_request *r;
+	struct sd_request *f;
 
-	/* TGT flag on object I/O; a write waits for a fence after it */
 	sd_vdi_aio_write(v, &ia, 1, 0, 0, rec_done, &d);
 	r = find_req(SD_OP_WRITE_OBJ, 0);
 	CHECK(r && (r->hdr.flags & SD_FLAG_CMD_TGT) &&
@@ -555,9 +556,23 @@ static void case_shared_mode(void)
 		reply_inode(f, SD_RES_SUCCESS);
 	CHECK(d.calls == 1 && !d.err, "shared: clean fence, the write completes",
 	      "calls %d err %d", d.calls, d.err);
+	drive(50);
+	sd_vdi_close(v);
+}
 
-	/* hole, still a hole on the server: zeros after a 4-byte check and
-	 * a clean fence */
+/*
+ * hole, still a hole on the server: zeros after a 4-byte check and a clean
+ * fence
+ */
+static void case_shared_hole_read(void)
+{
+	struct sd_vdi *v = open_shared();
+	struct done_rec d = { 0, 0 };
+	static uint8_t rb[4096];
+	struct iovec ir = { rb, sizeof(rb) };
+	struct sd_request *r;
+	struct sd_request *f;
+
 	memset(rb, 0xaa, sizeof(rb));
 	d.calls = 0;
 	sd_vdi_aio_read(v, &ir, 1, 2 * (uint64_t)OBJ, rec_done, &d);
@@ -577,8 +592,20 @@ static void case_shared_mode(void)
 	CHECK(d.calls == 1 && !d.err && rb[0] == 0 && rb[4095] == 0 &&
 	      nr_pending == 0, "shared: clean fence, the hole reads zeros",
 	      "calls %d", d.calls);
+	drive(50);
+	sd_vdi_close(v);
+}
 
-	/* another gateway allocated object 2 */
+/* shared mode: another gateway allocated the hole */
+static void case_shared_hole_allocated(void)
+{
+	struct sd_vdi *v = open_shared();
+	struct done_rec d = { 0, 0 };
+	static uint8_t rb[4096];
+	struct iovec ir = { rb, sizeof(rb) };
+	struct sd_request *r;
+	struct sd_request *f;
+
 	sd_put_le32(fake_inode + sd_inode_index_offset(2), V);
 	d.calls = 0;
 	sd_vdi_aio_read(v, &ir, 1, 2 * (uint64_t)OBJ, rec_done, &d);
@@ -594,8 +621,19 @@ static void case_shared_mode(void)
 		reply(r, SD_RES_SUCCESS, 0x33);
 	CHECK(d.calls == 1 && rb[0] == 0x33, "shared: read returns the data",
 	      "calls %d byte %#x", d.calls, rb[0]);
+	drive(50);
+	sd_vdi_close(v);
+}
 
-	/* an inherited entry is re-checked too: another gateway copied it */
+/* an inherited entry is re-checked too: another gateway copied it */
+static void case_shared_inherited_recheck(void)
+{
+	struct sd_vdi *v = open_shared();
+	struct done_rec d = { 0, 0 };
+	static uint8_t rb[4096];
+	struct iovec ir = { rb, sizeof(rb) };
+	struct sd_request *r;
+
 	sd_put_le32(fake_inode + sd_inode_index_offset(1), V);
 	d.calls = 0;
 	sd_vdi_aio_read(v, &ir, 1, 1 * (uint64_t)OBJ, rec_done, &d);
@@ -612,8 +650,19 @@ static void case_shared_mode(void)
 	drive(10);
 	CHECK(d.calls == 1 && !d.err, "shared: inherited re-check read done",
 	      "calls %d err %d", d.calls, d.err);
+	drive(50);
+	sd_vdi_close(v);
+}
 
-	/* INODE_INVALIDATED on a write: refresh read, then redo */
+/* INODE_INVALIDATED on a write: refresh read, then redo */
+static void case_shared_invalidated_write(void)
+{
+	struct sd_vdi *v = open_shared();
+	struct done_rec d = { 0, 0 };
+	static uint8_t a[4096];
+	struct iovec ia = { a, sizeof(a) };
+	struct sd_request *r;
+
 	sd_put_le32(fake_inode + sd_inode_index_offset(4), V);
 	d.calls = 0;
 	sd_vdi_aio_write(v, &ia, 1, 4 * (uint64_t)OBJ + 100, 0, rec_done, &d);
@@ -651,10 +700,23 @@ static void case_shared_mode(void)
 	drive(10);
 	CHECK(d.calls == 1 && !d.err, "INVALIDATED: write completes",
 	      "calls %d err %d", d.calls, d.err);
+	drive(50);
+	sd_vdi_close(v);
+}
 
-	/* first write of object 5 under its claim; INVALIDATED on the index
-	 * update: refresh, start over under a new claim */
-	d.calls = 0;
+/*
+ * first write of object 5 under its claim; INVALIDATED on the index update:
+ * refresh, start over under a new claim
+ */
+static void case_shared_claim_create(void)
+{
+	struct sd_vdi *v = open_shared();
+	struct done_rec d = { 0, 0 };
+	struct done_rec d2 = { 0, 0 };
+	static uint8_t a[4096];
+	struct iovec ia = { a, sizeof(a) };
+	struct sd_request *r;
+
 	sd_vdi_aio_write(v, &ia, 1, 5 * (uint64_t)OBJ, 0, rec_done, &d);
 	if ((r = find_claim(V, 5)))
 		reply_claim(r);
@@ -710,10 +772,21 @@ static void case_shared_mode(void)
 	drive(10);
 	CHECK(d2.calls == 1 && !d2.err, "published: the parked write completes",
 	      "calls %d err %d", d2.calls, d2.err);
+	drive(50);
+	sd_vdi_close(v);
+}
 
-	/* a whole-object discard of an owned object: under the claim, the
-	 * entry is cleared, then a cluster fence */
-	d.calls = 0;
+/*
+ * a whole-object discard of an owned object: under the claim, the entry is
+ * cleared, then a cluster fence
+ */
+static void case_shared_discard(void)
+{
+	struct sd_vdi *v = open_shared();
+	struct done_rec d = { 0, 0 };
+	struct sd_request *r;
+
+	v->index[5] = V;	/* owned */
 	sd_vdi_aio_discard(v, 5 * (uint64_t)OBJ, OBJ, rec_done, &d);
 	r = find_claim(V, 5);
 	CHECK(r && !find_index_write(V, 5),
@@ -739,11 +812,22 @@ static void case_shared_mode(void)
 	      "shared discard: done", "calls %d err %d pending %d", d.calls,
 	      d.err, nr_pending);
 	sd_put_le32(fake_inode + sd_inode_index_offset(5), 0);
+	drive(50);
+	sd_vdi_close(v);
+}
 
-	/* INVALIDATED and the refreshed inode is a snapshot: move to W,
-	 * re-taking the shared lock; the write becomes a COW create on W
-	 * under a claim on W */
-	d.calls = 0;
+/*
+ * INVALIDATED and the refreshed inode is a snapshot: move to W, re-taking
+ * the shared lock; the write becomes a COW create on W under a claim on W
+ */
+static void case_shared_snapshot_move(void)
+{
+	struct sd_vdi *v = open_shared();
+	struct done_rec d = { 0, 0 };
+	static uint8_t a[4096];
+	struct iovec ia = { a, sizeof(a) };
+	struct sd_request *r;
+
 	sd_vdi_aio_write(v, &ia, 1, 0, 0, rec_done, &d);
 	reply(find_req(SD_OP_WRITE_OBJ, 0), SD_RES_INODE_INVALIDATED, 0);
 	{
@@ -785,10 +869,22 @@ static void case_shared_mode(void)
 	CHECK(d.calls == 1 && !d.err && nr_pending == 0,
 	      "INVALIDATED + snapshot: write done", "calls %d err %d",
 	      d.calls, d.err);
+	drive(50);
+	sd_vdi_close(v);
+}
 
-	/* a cluster fence that sees another working vid: the first write is
-	 * written again on the new vid */
-	d.calls = 0;
+/*
+ * a cluster fence that sees another working vid: the first write is written
+ * again on the new vid
+ */
+static void case_shared_cfence_moved(void)
+{
+	struct sd_vdi *v = open_vol0(W, SD_LOCK_SHARED);
+	struct done_rec d = { 0, 0 };
+	static uint8_t a[4096];
+	struct iovec ia = { a, sizeof(a) };
+	struct sd_request *r;
+
 	sd_vdi_aio_write(v, &ia, 1, 6 * (uint64_t)OBJ, 0, rec_done, &d);
 	if ((r = find_claim(W, 6)))
 		reply_claim(r);
@@ -829,25 +925,29 @@ static void case_shared_mode(void)
 	CHECK(d.calls == 1 && !d.err && v->index[6] == W + 1,
 	      "snapshot under a first write: written again on the new vid",
 	      "calls %d err %d idx %#x", d.calls, d.err, v->index[6]);
+	drive(50);
 	sd_vdi_close(v);
 }
 
 /*
- * Shared mode read fences: a read completes only after a fence sent after
- * it came back clean; a snapshot or INODE_INVALIDATED seen by the fence
- * reloads and redoes the read; one fence in flight at a time.
+ * shared mode read fences: an owned object's data read and its fence go out
+ * together; a second read while the fence is in flight waits for the next
+ * fence
  */
-static void case_shared_fence(void)
+static void case_fence_one_in_flight(void)
 {
 	struct sd_vdi *v = open_shared();
-	struct done_rec d1 = { 0, 0 }, d2 = { 0, 0 };
-	static uint8_t b1[4096], b2[4096];
-	struct iovec i1 = { b1, sizeof(b1) }, i2 = { b2, sizeof(b2) };
-	uint32_t idx[16] = { V, P, 0 };
-	struct sd_request *r, *r2, *f;
+	struct done_rec d1 = { 0, 0 };
+	struct done_rec d2 = { 0, 0 };
+	static uint8_t b1[4096];
+	static uint8_t b2[4096];
+	struct iovec i1 = { b1, sizeof(b1) };
+	struct iovec i2 = { b2, sizeof(b2) };
+	struct sd_request *r;
+	struct sd_request *r2;
+	struct sd_request *f;
 	int guard = 0;
 
-	/* owned object: data read and fence go out together */
 	sd_vdi_aio_read(v, &i1, 1, 0, rec_done, &d1);
 	r = find_oid(SD_OP_READ_OBJ, sd_vid_to_data_oid(V, 0));
 	f = find_fence(V);
@@ -883,9 +983,22 @@ static void case_shared_fence(void)
 	CHECK(d2.calls == 1 && !d2.err && b2[0] == 0x12 && nr_pending == 0,
 	      "fence: the second fence completes the second read",
 	      "d2 %d/%d pending %d", d2.calls, d2.err, nr_pending);
+out:
+	while (nr_pending && guard++ < 100)
+		reply_inode(pending[0], SD_RES_SUCCESS);
+	sd_vdi_close(v);
+}
 
-	/* a fence that times out fails the read waiting for it */
-	d1.calls = 0;
+/* a fence that times out fails the read waiting for it */
+static void case_fence_timeout(void)
+{
+	struct sd_vdi *v = open_shared();
+	struct done_rec d1 = { 0, 0 };
+	static uint8_t b1[4096];
+	struct iovec i1 = { b1, sizeof(b1) };
+	struct sd_request *f;
+	int guard = 0;
+
 	sd_vdi_aio_read(v, &i1, 1, 0, rec_done, &d1);
 	reply(find_oid(SD_OP_READ_OBJ, sd_vid_to_data_oid(V, 0)),
 	      SD_RES_SUCCESS, 0x11);
@@ -894,9 +1007,21 @@ static void case_shared_fence(void)
 	CHECK(f && d1.calls == 1 && d1.err == -ETIMEDOUT && nr_pending == 0,
 	      "fence: timed out, the read fails with it", "calls %d err %d",
 	      d1.calls, d1.err);
+	while (nr_pending && guard++ < 100)
+		reply_inode(pending[0], SD_RES_SUCCESS);
+	sd_vdi_close(v);
+}
 
-	/* a malformed fence reply (short payload) fails the read: -EPROTO */
-	d1.calls = 0;
+/* a malformed fence reply (short payload) fails the read: -EPROTO */
+static void case_fence_short_reply(void)
+{
+	struct sd_vdi *v = open_shared();
+	struct done_rec d1 = { 0, 0 };
+	static uint8_t b1[4096];
+	struct iovec i1 = { b1, sizeof(b1) };
+	struct sd_request *f;
+	int guard = 0;
+
 	sd_vdi_aio_read(v, &i1, 1, 0, rec_done, &d1);
 	reply(find_oid(SD_OP_READ_OBJ, sd_vid_to_data_oid(V, 0)),
 	      SD_RES_SUCCESS, 0x11);
@@ -910,10 +1035,25 @@ static void case_shared_fence(void)
 	CHECK(f && d1.calls == 1 && d1.err == -EPROTO && nr_pending == 0,
 	      "fence: a short reply fails the read with -EPROTO",
 	      "calls %d err %d", d1.calls, d1.err);
+	while (nr_pending && guard++ < 100)
+		reply_inode(pending[0], SD_RES_SUCCESS);
+	sd_vdi_close(v);
+}
 
-	/* inherited entry, another gateway copied it on write: the fence
-	 * gets INODE_INVALIDATED, refresh, the read is redone on our object */
-	d1.calls = 0;
+/*
+ * inherited entry, another gateway copied it on write: the fence gets
+ * INODE_INVALIDATED, refresh, the read is redone on our object
+ */
+static void case_fence_invalidated(void)
+{
+	struct sd_vdi *v = open_shared();
+	struct done_rec d1 = { 0, 0 };
+	static uint8_t b1[4096];
+	struct iovec i1 = { b1, sizeof(b1) };
+	struct sd_request *r;
+	struct sd_request *f;
+	int guard = 0;
+
 	sd_vdi_aio_read(v, &i1, 1, 1 * (uint64_t)OBJ, rec_done, &d1);
 	r = find_oid(SD_OP_READ_OBJ, sd_vid_to_data_oid(P, 1));
 	f = find_fence(V);
@@ -942,11 +1082,28 @@ static void case_shared_fence(void)
 	CHECK(d1.calls == 1 && !d1.err && b1[0] == 0x22,
 	      "fence: the redone read returns the other gateway's data",
 	      "calls %d err %d byte %#x", d1.calls, d1.err, b1[0]);
+out:
+	while (nr_pending && guard++ < 100)
+		reply_inode(pending[0], SD_RES_SUCCESS);
+	sd_vdi_close(v);
+}
 
-	/* our vid became a snapshot and another gateway copied object 0
-	 * into the new working vid W: the fence sees snap_ctime, the read is
-	 * redone on W after a lookup and the shared lock on W */
-	d1.calls = 0;
+/*
+ * our vid became a snapshot and another gateway copied object 0 into the
+ * new working vid W: the fence sees snap_ctime, the read is redone on W
+ * after a lookup and the shared lock on W
+ */
+static void case_fence_snapshot(void)
+{
+	struct sd_vdi *v = open_shared();
+	struct done_rec d1 = { 0, 0 };
+	static uint8_t b1[4096];
+	struct iovec i1 = { b1, sizeof(b1) };
+	uint32_t idx[16] = { V, P, 0 };
+	struct sd_request *r;
+	struct sd_request *f;
+	int guard = 0;
+
 	idx[1] = V;
 	sd_vdi_aio_read(v, &i1, 1, 0, rec_done, &d1);
 	r = find_oid(SD_OP_READ_OBJ, sd_vid_to_data_oid(V, 0));
@@ -1139,8 +1296,20 @@ int main(void)
 		T_CASE(case_big_discard),
 		T_CASE(case_flush),
 		T_CASE(case_block_status),
-		T_CASE(case_shared_mode),
-		T_CASE(case_shared_fence),
+		T_CASE(case_shared_write_fence),
+		T_CASE(case_shared_hole_read),
+		T_CASE(case_shared_hole_allocated),
+		T_CASE(case_shared_inherited_recheck),
+		T_CASE(case_shared_invalidated_write),
+		T_CASE(case_shared_claim_create),
+		T_CASE(case_shared_discard),
+		T_CASE(case_shared_snapshot_move),
+		T_CASE(case_shared_cfence_moved),
+		T_CASE(case_fence_one_in_flight),
+		T_CASE(case_fence_timeout),
+		T_CASE(case_fence_short_reply),
+		T_CASE(case_fence_invalidated),
+		T_CASE(case_fence_snapshot),
 		T_CASE(case_noobj_backoff),
 		T_CASE(case_uncertain_gate),
 	};

@@ -177,7 +177,8 @@ T_HELPER void reply_inode(struct sd_request *req, uint32_t result)
 }
 
 /* complete a lookup with @result and vid @vid */
-T_HELPER void reply_lookup(struct sd_request *req, uint32_t result, uint32_t vid)
+T_HELPER void reply_lookup(struct sd_request *req, uint32_t result,
+			   uint32_t vid)
 {
 	reply_begin(req, result);
 	req->rsp.vdi.vdi_id = vid;
@@ -216,14 +217,15 @@ T_HELPER uint32_t index_entry_of(const struct sd_request *r)
 #define SH	22
 #define OBJ	(UINT32_C(1) << SH)
 
-/* open vol0 (16 objects) with @lock: 0 owned, 1 inherited, 2.. holes */
-static struct sd_vdi *open_vol0(enum sd_lock_mode lock)
+/* open vol0 (16 objects) at @vid with @lock: 0 owned, 1 inherited,
+ * 2.. holes */
+T_HELPER struct sd_vdi *open_vol0(uint32_t vid, enum sd_lock_mode lock)
 {
-	uint32_t idx[16] = { V, P, 0 };
+	uint32_t idx[16] = { vid, P, 0 };
 	struct sd_vdi_open_args a = { .name = "vol0", .lock = lock };
 	struct sd_vdi *v = NULL;
 
-	fake_inode_make(V, 16 * (uint64_t)OBJ, SH, 0, idx, 16, false);
+	fake_inode_make(vid, 16 * (uint64_t)OBJ, SH, 0, idx, 16, false);
 	lookup_result = SD_RES_SUCCESS;
 	inode_result = SD_RES_SUCCESS;
 	if (sd_vdi_open(fake_client, &a, &v)) {
@@ -235,12 +237,12 @@ static struct sd_vdi *open_vol0(enum sd_lock_mode lock)
 
 T_HELPER struct sd_vdi *open_std(void)
 {
-	return open_vol0(SD_LOCK_NORMAL);
+	return open_vol0(V, SD_LOCK_NORMAL);
 }
 
 T_HELPER struct sd_vdi *open_shared(void)
 {
-	return open_vol0(SD_LOCK_SHARED);
+	return open_vol0(V, SD_LOCK_SHARED);
 }
 
 #define W	0x101u		/* new working vid after a snapshot */
