@@ -108,19 +108,16 @@ out:
 	free(buf);
 }
 
-static void case_write_owned_and_create(void)
+/* owned object: plain WRITE_OBJ */
+static void case_write_owned(void)
 {
 	struct sd_vdi *v = open_std();
-	struct done_rec d1 = { 0, 0 }, d2 = { 0, 0 }, d3 = { 0, 0 },
-			dr = { 0, 0 };
-	static uint8_t a[8192], b[4096], rb[4096];
-	struct iovec ia = { a, sizeof(a) }, ib = { b, sizeof(b) },
-		     ir = { rb, sizeof(rb) };
-	struct sd_request *r, *idx;
-	uint64_t o2 = 2 * (uint64_t)OBJ;
+	struct done_rec d1 = { 0, 0 };
+	static uint8_t a[8192];
+	struct iovec ia = { a, sizeof(a) };
+	struct sd_request *r;
 
 	memset(a, 0x5a, sizeof(a));
-	/* owned object: plain WRITE_OBJ */
 	sd_vdi_aio_write(v, &ia, 1, 4096, 0, rec_done, &d1);
 	r = find_req(SD_OP_WRITE_OBJ, 0);
 	CHECK(nr_pending == 1 && r && r->hdr.obj.oid == sd_vid_to_data_oid(V, 0) &&
@@ -133,9 +130,30 @@ static void case_write_owned_and_create(void)
 		reply(r, SD_RES_SUCCESS, 0);
 	CHECK(d1.calls == 1 && d1.err == 0, "write owned: done", "calls %d",
 	      d1.calls);
+	while (nr_pending)
+		reply(pending[0], SD_RES_SUCCESS, 0);
+	sd_vdi_close(v);
+}
 
-	/* hole: create, and a second write to it parks */
-	d1.calls = 0;
+/* hole: create, and a second write to it parks */
+static void case_write_hole_create(void)
+{
+	struct sd_vdi *v = open_std();
+	struct done_rec d1 = { 0, 0 };
+	struct done_rec d2 = { 0, 0 };
+	struct done_rec d3 = { 0, 0 };
+	struct done_rec dr = { 0, 0 };
+	static uint8_t a[8192];
+	static uint8_t b[4096];
+	static uint8_t rb[4096];
+	struct iovec ia = { a, sizeof(a) };
+	struct iovec ib = { b, sizeof(b) };
+	struct iovec ir = { rb, sizeof(rb) };
+	struct sd_request *r;
+	struct sd_request *idx;
+	uint64_t o2 = 2 * (uint64_t)OBJ;
+
+	memset(a, 0x5a, sizeof(a));
 	sd_vdi_aio_write(v, &ia, 1, o2 + 100, 0, rec_done, &d1);
 	r = find_req(SD_OP_CREATE_AND_WRITE_OBJ, 0);
 	CHECK(nr_pending == 1 && r && r->hdr.obj.oid == sd_vid_to_data_oid(V, 2) &&
@@ -186,9 +204,22 @@ static void case_write_owned_and_create(void)
 	      "parked writes complete", "%d %d", d2.calls, d3.calls);
 	CHECK(v->gates.nr_closed == 0, "no gate left closed", "%u",
 	      v->gates.nr_closed);
+out:
+	while (nr_pending)
+		reply(pending[0], SD_RES_SUCCESS, 0);
+	sd_vdi_close(v);
+}
 
-	/* inherited object: COW create */
-	d1.calls = 0;
+/* inherited object: COW create */
+static void case_write_inherited_cow(void)
+{
+	struct sd_vdi *v = open_std();
+	struct done_rec d1 = { 0, 0 };
+	static uint8_t b[4096];
+	struct iovec ib = { b, sizeof(b) };
+	struct sd_request *r;
+	struct sd_request *idx;
+
 	sd_vdi_aio_write(v, &ib, 1, OBJ + 8192, 0, rec_done, &d1);
 	r = find_req(SD_OP_CREATE_AND_WRITE_OBJ, 0);
 	CHECK(r && r->hdr.obj.oid == sd_vid_to_data_oid(V, 1) &&
@@ -203,7 +234,6 @@ static void case_write_owned_and_create(void)
 		reply(idx, SD_RES_SUCCESS, 0);
 	CHECK(d1.calls == 1 && v->index[1] == V, "COW write: index now owned",
 	      "calls %d index %#x", d1.calls, v->index[1]);
-out:
 	while (nr_pending)
 		reply(pending[0], SD_RES_SUCCESS, 0);
 	sd_vdi_close(v);
@@ -1213,17 +1243,20 @@ static void case_noobj_backoff(void)
 	sd_vdi_close(v);
 }
 
-static void case_uncertain_gate(void)
+/*
+ * create + index update landed, reply lost: the parked writer must not
+ * create again
+ */
+static void case_uncertain_landed(void)
 {
 	struct sd_vdi *v = open_std();
-	struct done_rec d1 = { 0, 0 }, d2 = { 0, 0 };
+	struct done_rec d1 = { 0, 0 };
+	struct done_rec d2 = { 0, 0 };
 	static uint8_t a[512];
 	struct iovec ia = { a, sizeof(a) };
 	struct sd_request *r;
 	int guard = 0;
 
-	/* create + index update landed, reply lost: the parked writer
-	 * must not create again */
 	sd_vdi_aio_write(v, &ia, 1, 3 * (uint64_t)OBJ, 0, rec_done, &d1);
 	fail_req(find_req(SD_OP_CREATE_AND_WRITE_OBJ, 0), -ETIMEDOUT);
 	sd_vdi_aio_write(v, &ia, 1, 3 * (uint64_t)OBJ + 512, 0, rec_done, &d2);
@@ -1250,8 +1283,23 @@ static void case_uncertain_gate(void)
 	      "idx %#x pending %d", v->index[3], nr_pending);
 	if (r)
 		reply(r, SD_RES_SUCCESS, 0);
+out:
+	while (nr_pending && guard++ < 200)
+		reply(pending[0], SD_RES_SUCCESS, 0);
+	sd_vdi_close(v);
+}
 
-	/* index update lost: re-check says not published -> create again */
+/* index update lost: re-check says not published -> create again */
+static void case_uncertain_not_published(void)
+{
+	struct sd_vdi *v = open_std();
+	struct done_rec d1 = { 0, 0 };
+	struct done_rec d2 = { 0, 0 };
+	static uint8_t a[512];
+	struct iovec ia = { a, sizeof(a) };
+	struct sd_request *r;
+	int guard = 0;
+
 	d1.calls = d2.calls = 0;
 	sd_vdi_aio_write(v, &ia, 1, 4 * (uint64_t)OBJ, 0, rec_done, &d1);
 	reply(find_req(SD_OP_CREATE_AND_WRITE_OBJ, 0), SD_RES_SUCCESS, 0);
@@ -1265,8 +1313,22 @@ static void case_uncertain_gate(void)
 	r = find_req(SD_OP_CREATE_AND_WRITE_OBJ, 0);
 	CHECK(r && v->index[4] == 0, "re-check: not published, writer creates",
 	      "r %p", (void *)r);
+	while (nr_pending && guard++ < 200)
+		reply(pending[0], SD_RES_SUCCESS, 0);
+	sd_vdi_close(v);
+}
 
-	/* re-check keeps failing: the gate opens after the retries */
+/* re-check keeps failing: the gate opens after the retries */
+static void case_uncertain_recheck_fails(void)
+{
+	struct sd_vdi *v = open_std();
+	struct done_rec d1 = { 0, 0 };
+	struct done_rec d2 = { 0, 0 };
+	static uint8_t a[512];
+	struct iovec ia = { a, sizeof(a) };
+	struct sd_request *r;
+	int guard = 0;
+
 	while (nr_pending && guard++ < 100)
 		reply(pending[0], SD_RES_SUCCESS, 0);
 	d1.calls = d2.calls = 0;
@@ -1279,7 +1341,6 @@ static void case_uncertain_gate(void)
 	      v->gates.nr_closed == 1,
 	      "re-check failing 3 times: gate handed to the parked writer",
 	      "pending %d closed %u", nr_pending, v->gates.nr_closed);
-out:
 	while (nr_pending && guard++ < 200)
 		reply(pending[0], SD_RES_SUCCESS, 0);
 	sd_vdi_close(v);
@@ -1289,7 +1350,9 @@ int main(void)
 {
 	static const struct t_case cases[] = {
 		T_CASE(case_reads),
-		T_CASE(case_write_owned_and_create),
+		T_CASE(case_write_owned),
+		T_CASE(case_write_hole_create),
+		T_CASE(case_write_inherited_cow),
 		T_CASE(case_create_errors),
 		T_CASE(case_multi_piece),
 		T_CASE(case_zero_discard),
@@ -1311,7 +1374,9 @@ int main(void)
 		T_CASE(case_fence_invalidated),
 		T_CASE(case_fence_snapshot),
 		T_CASE(case_noobj_backoff),
-		T_CASE(case_uncertain_gate),
+		T_CASE(case_uncertain_landed),
+		T_CASE(case_uncertain_not_published),
+		T_CASE(case_uncertain_recheck_fails),
 	};
 
 	return VDI_RUN(cases);
