@@ -6,7 +6,7 @@
  *   "PASS: name"  or  "FAIL: name: why"  or  "SKIP: name: why"
  * and t_exit() returns non-zero if any check failed.  Cases are small
  * functions listed with T_CASE() in a table that T_RUN() runs in order,
- * calling the test's reset function (or NULL) before each.
+ * calling the test's setup and teardown functions (or NULL) around each.
  */
 #ifndef TAP_H
 #define TAP_H
@@ -59,22 +59,25 @@ struct t_case {
 
 #define T_CASE(fn)	{ #fn, fn }
 
-/* Run @n cases, @reset (may be NULL) before each; the exit status. */
+/* Run @n cases, @setup before and @teardown after each (either may be
+ * NULL); the exit status. */
 static inline int t_run(const struct t_case *cases, size_t n,
-			void (*reset)(void))
+			void (*setup)(void), void (*teardown)(void))
 {
 	size_t i;
 
 	for (i = 0; i < n; i++) {
-		if (reset)
-			reset();
+		if (setup)
+			setup();
 		printf("# %s\n", cases[i].name);
 		cases[i].fn();
+		if (teardown)
+			teardown();
 	}
 	return t_exit();
 }
 
-#define T_RUN(cases, reset) \
-	t_run(cases, sizeof(cases) / sizeof(cases[0]), reset)
+#define T_RUN(cases, setup, teardown) \
+	t_run(cases, sizeof(cases) / sizeof(cases[0]), setup, teardown)
 
 #endif

@@ -559,7 +559,7 @@ int main(void)
 		T_CASE(case_release_late),
 		T_CASE(case_value_parse),
 	};
-	int ret = T_RUN(cases, reset);
+	int ret = T_RUN(cases, reset, NULL);
 
 	sd_claim_book_free(book);
 	return ret;

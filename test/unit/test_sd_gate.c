@@ -116,5 +116,5 @@ int main(void)
 		T_CASE(case_many),
 	};
 
-	return T_RUN(cases, reset);
+	return T_RUN(cases, reset, NULL);
 }

@@ -10,6 +10,28 @@
  */
 #include "vdi_fixture.h"
 
+/* what the cases work with: one handle, completion records, requests */
+static struct sd_vdi *v;
+static struct done_rec d, d1, d2;
+static struct sd_request *r, *f;
+
+static void io_setup(void)
+{
+	vdi_reset();
+	v = NULL;
+	d = d1 = d2 = (struct done_rec){ 0, 0 };
+	r = f = NULL;
+}
+
+/* answer what is left as a healthy sheep would, then close the handle */
+static void io_teardown(void)
+{
+	drive(500);
+	if (v)
+		sd_vdi_close(v);
+	v = NULL;
+}
+
 static void case_reads(void)
 {
 	struct sd_vdi *v = open_std();
@@ -111,12 +133,10 @@ out:
 /* owned object: plain WRITE_OBJ */
 static void case_write_owned(void)
 {
-	struct sd_vdi *v = open_std();
-	struct done_rec d1 = { 0, 0 };
 	static uint8_t a[8192];
 	struct iovec ia = { a, sizeof(a) };
-	struct sd_request *r;
 
+	v = open_std();
 	memset(a, 0x5a, sizeof(a));
 	sd_vdi_aio_write(v, &ia, 1, 4096, 0, rec_done, &d1);
 	r = find_req(SD_OP_WRITE_OBJ, 0);
@@ -132,15 +152,11 @@ static void case_write_owned(void)
 	      d1.calls);
 	while (nr_pending)
 		reply(pending[0], SD_RES_SUCCESS, 0);
-	sd_vdi_close(v);
 }
 
 /* hole: create, and a second write to it parks */
 static void case_write_hole_create(void)
 {
-	struct sd_vdi *v = open_std();
-	struct done_rec d1 = { 0, 0 };
-	struct done_rec d2 = { 0, 0 };
 	struct done_rec d3 = { 0, 0 };
 	struct done_rec dr = { 0, 0 };
 	static uint8_t a[8192];
@@ -149,10 +165,10 @@ static void case_write_hole_create(void)
 	struct iovec ia = { a, sizeof(a) };
 	struct iovec ib = { b, sizeof(b) };
 	struct iovec ir = { rb, sizeof(rb) };
-	struct sd_request *r;
 	struct sd_request *idx;
 	uint64_t o2 = 2 * (uint64_t)OBJ;
 
+	v = open_std();
 	memset(a, 0x5a, sizeof(a));
 	sd_vdi_aio_write(v, &ia, 1, o2 + 100, 0, rec_done, &d1);
 	r = find_req(SD_OP_CREATE_AND_WRITE_OBJ, 0);
@@ -163,7 +179,7 @@ static void case_write_hole_create(void)
 	      "write hole: CREATE_AND_WRITE_OBJ without COW", "pending %d",
 	      nr_pending);
 	if (!r)
-		goto out;
+		return;
 	sd_vdi_aio_write(v, &ib, 1, o2 + 50000, 0, rec_done, &d2);
 	sd_vdi_aio_write(v, &ib, 1, o2 + 90000, 0, rec_done, &d3);
 	CHECK(nr_pending == 1, "write during create: parked (no request)",
@@ -186,7 +202,7 @@ static void case_write_hole_create(void)
 	      "create done: not complete before the index update",
 	      "calls %d index %#x", d1.calls, v->index[2]);
 	if (!idx)
-		goto out;
+		return;
 	reply(idx, SD_RES_SUCCESS, 0);
 	CHECK(d1.calls == 1 && d1.err == 0 && v->index[2] == V,
 	      "index update done: write complete, index updated",
@@ -204,22 +220,16 @@ static void case_write_hole_create(void)
 	      "parked writes complete", "%d %d", d2.calls, d3.calls);
 	CHECK(v->gates.nr_closed == 0, "no gate left closed", "%u",
 	      v->gates.nr_closed);
-out:
-	while (nr_pending)
-		reply(pending[0], SD_RES_SUCCESS, 0);
-	sd_vdi_close(v);
 }
 
 /* inherited object: COW create */
 static void case_write_inherited_cow(void)
 {
-	struct sd_vdi *v = open_std();
-	struct done_rec d1 = { 0, 0 };
 	static uint8_t b[4096];
 	struct iovec ib = { b, sizeof(b) };
-	struct sd_request *r;
 	struct sd_request *idx;
 
+	v = open_std();
 	sd_vdi_aio_write(v, &ib, 1, OBJ + 8192, 0, rec_done, &d1);
 	r = find_req(SD_OP_CREATE_AND_WRITE_OBJ, 0);
 	CHECK(r && r->hdr.obj.oid == sd_vid_to_data_oid(V, 1) &&
@@ -236,18 +246,15 @@ static void case_write_inherited_cow(void)
 	      "calls %d index %#x", d1.calls, v->index[1]);
 	while (nr_pending)
 		reply(pending[0], SD_RES_SUCCESS, 0);
-	sd_vdi_close(v);
 }
 
 static void case_create_errors(void)
 {
-	struct sd_vdi *v = open_std();
-	struct done_rec d1 = { 0, 0 }, d2 = { 0, 0 };
 	static uint8_t a[4096];
 	struct iovec ia = { a, sizeof(a) };
-	struct sd_request *r;
 	uint64_t o3 = 3 * (uint64_t)OBJ;
 
+	v = open_std();
 	sd_vdi_aio_write(v, &ia, 1, o3, 0, rec_done, &d1);
 	sd_vdi_aio_write(v, &ia, 1, o3 + 4096, 0, rec_done, &d2);
 	r = find_req(SD_OP_CREATE_AND_WRITE_OBJ, 0);
@@ -298,7 +305,6 @@ static void case_create_errors(void)
 	      d1.calls, d1.err);
 	while (nr_pending)
 		reply(pending[0], SD_RES_SUCCESS, 0);
-	sd_vdi_close(v);
 }
 
 static void case_multi_piece(void)
@@ -355,10 +361,7 @@ out:
 
 static void case_zero_discard(void)
 {
-	struct sd_vdi *v = open_std();
-	struct done_rec d = { 0, 0 };
-	struct sd_request *r;
-
+	v = open_std();
 	/* discard: whole owned 0 -> entry 0, partial inherited 1 -> zeros,
 	 * partial hole 2 -> nothing */
 	v->index[2] = 0;
@@ -441,7 +444,6 @@ static void case_zero_discard(void)
 		CHECK(dw.calls == 1 && v->index[7] == V, "parked write done",
 		      "%d", dw.calls);
 	}
-	sd_vdi_close(v);
 }
 
 /* more pieces than slots: the window refills until the whole range ran */
@@ -481,12 +483,12 @@ static void case_big_discard(void)
 
 static void case_flush(void)
 {
-	struct sd_vdi *v = open_std();
 	struct done_rec dw = { 0, 0 }, df = { 0, 0 }, df2 = { 0, 0 };
 	static uint8_t a[4096];
 	struct iovec ia = { a, sizeof(a) };
 	struct sd_request *w, *f;
 
+	v = open_std();
 	sd_vdi_aio_write(v, &ia, 1, 0, 0, rec_done, &dw);
 	sd_vdi_aio_flush(v, rec_done, &df);
 	CHECK(nr_pending == 1 && df.calls == 0,
@@ -536,16 +538,15 @@ static void case_flush(void)
 	      "calls %d err %d", df.calls, df.err);
 	while (nr_pending)
 		reply(pending[0], SD_RES_SUCCESS, 0);
-	sd_vdi_close(v);
 }
 
 static void case_block_status(void)
 {
-	struct sd_vdi *v = open_std();
 	uint64_t run = 0;
 	bool alloc = false;
 	int ret;
 
+	v = open_std();
 	ret = sd_vdi_block_status(v, 0, 16 * (uint64_t)OBJ, &run, &alloc);
 	CHECK(!ret && alloc && run == 2 * (uint64_t)OBJ,
 	      "block status: owned + inherited run", "ret %d run %llu", ret,
@@ -557,19 +558,15 @@ static void case_block_status(void)
 	      ret, (unsigned long long)run);
 	ret = sd_vdi_block_status(v, 16 * (uint64_t)OBJ, 1, &run, &alloc);
 	CHECK(ret == -EINVAL, "block status past the end: -EINVAL", "%d", ret);
-	sd_vdi_close(v);
 }
 
 /* TGT flag on object I/O; a write waits for a fence after it */
 static void case_shared_write_fence(void)
 {
-	struct sd_vdi *v = open_shared();
-	struct done_rec d = { 0, 0 };
 	static uint8_t a[4096];
 	struct iovec ia = { a, sizeof(a) };
-	struct sd_request *r;
-	struct sd_request *f;
 
+	v = open_shared();
 	sd_vdi_aio_write(v, &ia, 1, 0, 0, rec_done, &d);
 	r = find_req(SD_OP_WRITE_OBJ, 0);
 	CHECK(r && (r->hdr.flags & SD_FLAG_CMD_TGT) &&
@@ -586,8 +583,6 @@ static void case_shared_write_fence(void)
 		reply_inode(f, SD_RES_SUCCESS);
 	CHECK(d.calls == 1 && !d.err, "shared: clean fence, the write completes",
 	      "calls %d err %d", d.calls, d.err);
-	drive(50);
-	sd_vdi_close(v);
 }
 
 /*
@@ -596,13 +591,10 @@ static void case_shared_write_fence(void)
  */
 static void case_shared_hole_read(void)
 {
-	struct sd_vdi *v = open_shared();
-	struct done_rec d = { 0, 0 };
 	static uint8_t rb[4096];
 	struct iovec ir = { rb, sizeof(rb) };
-	struct sd_request *r;
-	struct sd_request *f;
 
+	v = open_shared();
 	memset(rb, 0xaa, sizeof(rb));
 	d.calls = 0;
 	sd_vdi_aio_read(v, &ir, 1, 2 * (uint64_t)OBJ, rec_done, &d);
@@ -622,20 +614,15 @@ static void case_shared_hole_read(void)
 	CHECK(d.calls == 1 && !d.err && rb[0] == 0 && rb[4095] == 0 &&
 	      nr_pending == 0, "shared: clean fence, the hole reads zeros",
 	      "calls %d", d.calls);
-	drive(50);
-	sd_vdi_close(v);
 }
 
 /* shared mode: another gateway allocated the hole */
 static void case_shared_hole_allocated(void)
 {
-	struct sd_vdi *v = open_shared();
-	struct done_rec d = { 0, 0 };
 	static uint8_t rb[4096];
 	struct iovec ir = { rb, sizeof(rb) };
-	struct sd_request *r;
-	struct sd_request *f;
 
+	v = open_shared();
 	sd_put_le32(fake_inode + sd_inode_index_offset(2), V);
 	d.calls = 0;
 	sd_vdi_aio_read(v, &ir, 1, 2 * (uint64_t)OBJ, rec_done, &d);
@@ -651,19 +638,15 @@ static void case_shared_hole_allocated(void)
 		reply(r, SD_RES_SUCCESS, 0x33);
 	CHECK(d.calls == 1 && rb[0] == 0x33, "shared: read returns the data",
 	      "calls %d byte %#x", d.calls, rb[0]);
-	drive(50);
-	sd_vdi_close(v);
 }
 
 /* an inherited entry is re-checked too: another gateway copied it */
 static void case_shared_inherited_recheck(void)
 {
-	struct sd_vdi *v = open_shared();
-	struct done_rec d = { 0, 0 };
 	static uint8_t rb[4096];
 	struct iovec ir = { rb, sizeof(rb) };
-	struct sd_request *r;
 
+	v = open_shared();
 	sd_put_le32(fake_inode + sd_inode_index_offset(1), V);
 	d.calls = 0;
 	sd_vdi_aio_read(v, &ir, 1, 1 * (uint64_t)OBJ, rec_done, &d);
@@ -680,19 +663,15 @@ static void case_shared_inherited_recheck(void)
 	drive(10);
 	CHECK(d.calls == 1 && !d.err, "shared: inherited re-check read done",
 	      "calls %d err %d", d.calls, d.err);
-	drive(50);
-	sd_vdi_close(v);
 }
 
 /* INODE_INVALIDATED on a write: refresh read, then redo */
 static void case_shared_invalidated_write(void)
 {
-	struct sd_vdi *v = open_shared();
-	struct done_rec d = { 0, 0 };
 	static uint8_t a[4096];
 	struct iovec ia = { a, sizeof(a) };
-	struct sd_request *r;
 
+	v = open_shared();
 	sd_put_le32(fake_inode + sd_inode_index_offset(4), V);
 	d.calls = 0;
 	sd_vdi_aio_write(v, &ia, 1, 4 * (uint64_t)OBJ + 100, 0, rec_done, &d);
@@ -730,8 +709,6 @@ static void case_shared_invalidated_write(void)
 	drive(10);
 	CHECK(d.calls == 1 && !d.err, "INVALIDATED: write completes",
 	      "calls %d err %d", d.calls, d.err);
-	drive(50);
-	sd_vdi_close(v);
 }
 
 /*
@@ -740,13 +717,10 @@ static void case_shared_invalidated_write(void)
  */
 static void case_shared_claim_create(void)
 {
-	struct sd_vdi *v = open_shared();
-	struct done_rec d = { 0, 0 };
-	struct done_rec d2 = { 0, 0 };
 	static uint8_t a[4096];
 	struct iovec ia = { a, sizeof(a) };
-	struct sd_request *r;
 
+	v = open_shared();
 	sd_vdi_aio_write(v, &ia, 1, 5 * (uint64_t)OBJ, 0, rec_done, &d);
 	if ((r = find_claim(V, 5)))
 		reply_claim(r);
@@ -802,8 +776,6 @@ static void case_shared_claim_create(void)
 	drive(10);
 	CHECK(d2.calls == 1 && !d2.err, "published: the parked write completes",
 	      "calls %d err %d", d2.calls, d2.err);
-	drive(50);
-	sd_vdi_close(v);
 }
 
 /*
@@ -812,10 +784,7 @@ static void case_shared_claim_create(void)
  */
 static void case_shared_discard(void)
 {
-	struct sd_vdi *v = open_shared();
-	struct done_rec d = { 0, 0 };
-	struct sd_request *r;
-
+	v = open_shared();
 	v->index[5] = V;	/* owned */
 	sd_vdi_aio_discard(v, 5 * (uint64_t)OBJ, OBJ, rec_done, &d);
 	r = find_claim(V, 5);
@@ -842,8 +811,6 @@ static void case_shared_discard(void)
 	      "shared discard: done", "calls %d err %d pending %d", d.calls,
 	      d.err, nr_pending);
 	sd_put_le32(fake_inode + sd_inode_index_offset(5), 0);
-	drive(50);
-	sd_vdi_close(v);
 }
 
 /*
@@ -852,12 +819,10 @@ static void case_shared_discard(void)
  */
 static void case_shared_snapshot_move(void)
 {
-	struct sd_vdi *v = open_shared();
-	struct done_rec d = { 0, 0 };
 	static uint8_t a[4096];
 	struct iovec ia = { a, sizeof(a) };
-	struct sd_request *r;
 
+	v = open_shared();
 	sd_vdi_aio_write(v, &ia, 1, 0, 0, rec_done, &d);
 	reply(find_req(SD_OP_WRITE_OBJ, 0), SD_RES_INODE_INVALIDATED, 0);
 	{
@@ -899,8 +864,6 @@ static void case_shared_snapshot_move(void)
 	CHECK(d.calls == 1 && !d.err && nr_pending == 0,
 	      "INVALIDATED + snapshot: write done", "calls %d err %d",
 	      d.calls, d.err);
-	drive(50);
-	sd_vdi_close(v);
 }
 
 /*
@@ -909,12 +872,10 @@ static void case_shared_snapshot_move(void)
  */
 static void case_shared_cfence_moved(void)
 {
-	struct sd_vdi *v = open_vol0(W, SD_LOCK_SHARED);
-	struct done_rec d = { 0, 0 };
 	static uint8_t a[4096];
 	struct iovec ia = { a, sizeof(a) };
-	struct sd_request *r;
 
+	v = open_vol0(W, SD_LOCK_SHARED);
 	sd_vdi_aio_write(v, &ia, 1, 6 * (uint64_t)OBJ, 0, rec_done, &d);
 	if ((r = find_claim(W, 6)))
 		reply_claim(r);
@@ -955,8 +916,6 @@ static void case_shared_cfence_moved(void)
 	CHECK(d.calls == 1 && !d.err && v->index[6] == W + 1,
 	      "snapshot under a first write: written again on the new vid",
 	      "calls %d err %d idx %#x", d.calls, d.err, v->index[6]);
-	drive(50);
-	sd_vdi_close(v);
 }
 
 /*
@@ -966,18 +925,13 @@ static void case_shared_cfence_moved(void)
  */
 static void case_fence_one_in_flight(void)
 {
-	struct sd_vdi *v = open_shared();
-	struct done_rec d1 = { 0, 0 };
-	struct done_rec d2 = { 0, 0 };
 	static uint8_t b1[4096];
 	static uint8_t b2[4096];
 	struct iovec i1 = { b1, sizeof(b1) };
 	struct iovec i2 = { b2, sizeof(b2) };
-	struct sd_request *r;
 	struct sd_request *r2;
-	struct sd_request *f;
-	int guard = 0;
 
+	v = open_shared();
 	sd_vdi_aio_read(v, &i1, 1, 0, rec_done, &d1);
 	r = find_oid(SD_OP_READ_OBJ, sd_vid_to_data_oid(V, 0));
 	f = find_fence(V);
@@ -986,7 +940,7 @@ static void case_fence_one_in_flight(void)
 	      "fence: owned read sends the data read and one fence",
 	      "pending %d", nr_pending);
 	if (!r || !f)
-		goto out;
+		return;
 	/* a second read while the fence is in flight: no second fence yet */
 	sd_vdi_aio_read(v, &i2, 1, 8192, rec_done, &d2);
 	r2 = find_req(SD_OP_READ_OBJ, 2);
@@ -994,7 +948,7 @@ static void case_fence_one_in_flight(void)
 	      "fence: a read during a fence does not send another",
 	      "pending %d", nr_pending);
 	if (!r2)
-		goto out;
+		return;
 	reply(r, SD_RES_SUCCESS, 0x11);
 	reply(r2, SD_RES_SUCCESS, 0x12);
 	CHECK(d1.calls == 0 && d2.calls == 0,
@@ -1008,27 +962,21 @@ static void case_fence_one_in_flight(void)
 	      "d1 %d/%d d2 %d pending %d", d1.calls, d1.err, d2.calls,
 	      nr_pending);
 	if (!f)
-		goto out;
+		return;
 	reply_inode(f, SD_RES_SUCCESS);
 	CHECK(d2.calls == 1 && !d2.err && b2[0] == 0x12 && nr_pending == 0,
 	      "fence: the second fence completes the second read",
 	      "d2 %d/%d pending %d", d2.calls, d2.err, nr_pending);
-out:
-	while (nr_pending && guard++ < 100)
-		reply_inode(pending[0], SD_RES_SUCCESS);
-	sd_vdi_close(v);
 }
 
 /* a fence that times out fails the read waiting for it */
 static void case_fence_timeout(void)
 {
-	struct sd_vdi *v = open_shared();
-	struct done_rec d1 = { 0, 0 };
 	static uint8_t b1[4096];
 	struct iovec i1 = { b1, sizeof(b1) };
-	struct sd_request *f;
 	int guard = 0;
 
+	v = open_shared();
 	sd_vdi_aio_read(v, &i1, 1, 0, rec_done, &d1);
 	reply(find_oid(SD_OP_READ_OBJ, sd_vid_to_data_oid(V, 0)),
 	      SD_RES_SUCCESS, 0x11);
@@ -1039,19 +987,16 @@ static void case_fence_timeout(void)
 	      d1.calls, d1.err);
 	while (nr_pending && guard++ < 100)
 		reply_inode(pending[0], SD_RES_SUCCESS);
-	sd_vdi_close(v);
 }
 
 /* a malformed fence reply (short payload) fails the read: -EPROTO */
 static void case_fence_short_reply(void)
 {
-	struct sd_vdi *v = open_shared();
-	struct done_rec d1 = { 0, 0 };
 	static uint8_t b1[4096];
 	struct iovec i1 = { b1, sizeof(b1) };
-	struct sd_request *f;
 	int guard = 0;
 
+	v = open_shared();
 	sd_vdi_aio_read(v, &i1, 1, 0, rec_done, &d1);
 	reply(find_oid(SD_OP_READ_OBJ, sd_vid_to_data_oid(V, 0)),
 	      SD_RES_SUCCESS, 0x11);
@@ -1067,7 +1012,6 @@ static void case_fence_short_reply(void)
 	      "calls %d err %d", d1.calls, d1.err);
 	while (nr_pending && guard++ < 100)
 		reply_inode(pending[0], SD_RES_SUCCESS);
-	sd_vdi_close(v);
 }
 
 /*
@@ -1076,19 +1020,15 @@ static void case_fence_short_reply(void)
  */
 static void case_fence_invalidated(void)
 {
-	struct sd_vdi *v = open_shared();
-	struct done_rec d1 = { 0, 0 };
 	static uint8_t b1[4096];
 	struct iovec i1 = { b1, sizeof(b1) };
-	struct sd_request *r;
-	struct sd_request *f;
-	int guard = 0;
 
+	v = open_shared();
 	sd_vdi_aio_read(v, &i1, 1, 1 * (uint64_t)OBJ, rec_done, &d1);
 	r = find_oid(SD_OP_READ_OBJ, sd_vid_to_data_oid(P, 1));
 	f = find_fence(V);
 	if (!r || !f)
-		goto out;
+		return;
 	reply(r, SD_RES_SUCCESS, 0x21);
 	sd_put_le32(fake_inode + sd_inode_index_offset(1), V);
 	reply_inode(f, SD_RES_INODE_INVALIDATED);
@@ -1098,7 +1038,7 @@ static void case_fence_invalidated(void)
 	      "fence: INVALIDATED, the inherited read waits for a refresh",
 	      "calls %d pending %d", d1.calls, nr_pending);
 	if (!r)
-		goto out;
+		return;
 	reply_inode(r, SD_RES_SUCCESS);
 	r = find_oid(SD_OP_READ_OBJ, sd_vid_to_data_oid(V, 1));
 	f = find_fence(V);
@@ -1106,16 +1046,12 @@ static void case_fence_invalidated(void)
 	      "fence: refreshed, the read is redone on the new object",
 	      "idx %#x r %p f %p", v->index[1], (void *)r, (void *)f);
 	if (!r || !f)
-		goto out;
+		return;
 	reply(r, SD_RES_SUCCESS, 0x22);
 	reply_inode(f, SD_RES_SUCCESS);
 	CHECK(d1.calls == 1 && !d1.err && b1[0] == 0x22,
 	      "fence: the redone read returns the other gateway's data",
 	      "calls %d err %d byte %#x", d1.calls, d1.err, b1[0]);
-out:
-	while (nr_pending && guard++ < 100)
-		reply_inode(pending[0], SD_RES_SUCCESS);
-	sd_vdi_close(v);
 }
 
 /*
@@ -1125,21 +1061,17 @@ out:
  */
 static void case_fence_snapshot(void)
 {
-	struct sd_vdi *v = open_shared();
-	struct done_rec d1 = { 0, 0 };
 	static uint8_t b1[4096];
 	struct iovec i1 = { b1, sizeof(b1) };
 	uint32_t idx[16] = { V, P, 0 };
-	struct sd_request *r;
-	struct sd_request *f;
-	int guard = 0;
 
+	v = open_shared();
 	idx[1] = V;
 	sd_vdi_aio_read(v, &i1, 1, 0, rec_done, &d1);
 	r = find_oid(SD_OP_READ_OBJ, sd_vid_to_data_oid(V, 0));
 	f = find_fence(V);
 	if (!r || !f)
-		goto out;
+		return;
 	reply(r, SD_RES_SUCCESS, 0x31);
 	fake_inode_make(V, 16 * (uint64_t)OBJ, SH, 0, idx, 16, true);
 	reply_inode(f, SD_RES_SUCCESS);
@@ -1147,7 +1079,7 @@ static void case_fence_snapshot(void)
 	CHECK(d1.calls == 0 && r, "fence: snapshot seen, working vid looked up",
 	      "calls %d pending %d", d1.calls, nr_pending);
 	if (!r)
-		goto out;
+		return;
 	reply_lookup(r, SD_RES_SUCCESS, W);
 	if ((r = find_req(SD_OP_LOCK_VDI, 0)))
 		reply_lookup(r, SD_RES_SUCCESS, W);
@@ -1161,16 +1093,12 @@ static void case_fence_snapshot(void)
 	      "fence: moved to W, the read is redone on W's object",
 	      "vid %#x r %p f %p", sd_vdi_vid(v), (void *)r, (void *)f);
 	if (!r || !f)
-		goto out;
+		return;
 	reply(r, SD_RES_SUCCESS, 0x32);
 	reply_inode(f, SD_RES_SUCCESS);
 	CHECK(d1.calls == 1 && !d1.err && b1[0] == 0x32,
 	      "fence: the read returns the write made in W",
 	      "calls %d err %d byte %#x", d1.calls, d1.err, b1[0]);
-out:
-	while (nr_pending && guard++ < 100)
-		reply_inode(pending[0], SD_RES_SUCCESS);
-	sd_vdi_close(v);
 }
 
 /*
@@ -1179,13 +1107,12 @@ out:
  */
 static void case_noobj_backoff(void)
 {
-	struct sd_vdi *v = open_std();
-	struct done_rec d = { 0, 0 };
 	static uint8_t b[4096];
 	struct iovec io = { b, sizeof(b) };
 	struct sd_request *r, *t;
 	int guard = 0;
 
+	v = open_std();
 	sd_vdi_aio_read(v, &io, 1, 0, rec_done, &d);
 	reply(find_oid(SD_OP_READ_OBJ, sd_vid_to_data_oid(V, 0)),
 	      SD_RES_NO_OBJ, 0);
@@ -1240,7 +1167,6 @@ static void case_noobj_backoff(void)
 	      "NO_OBJ until the deadline: the read fails with -ETIMEDOUT",
 	      "calls %d err %d rounds %d", d.calls, d.err, guard);
 	t_now = NOW_NS;
-	sd_vdi_close(v);
 }
 
 /*
@@ -1249,14 +1175,10 @@ static void case_noobj_backoff(void)
  */
 static void case_uncertain_landed(void)
 {
-	struct sd_vdi *v = open_std();
-	struct done_rec d1 = { 0, 0 };
-	struct done_rec d2 = { 0, 0 };
 	static uint8_t a[512];
 	struct iovec ia = { a, sizeof(a) };
-	struct sd_request *r;
-	int guard = 0;
 
+	v = open_std();
 	sd_vdi_aio_write(v, &ia, 1, 3 * (uint64_t)OBJ, 0, rec_done, &d1);
 	fail_req(find_req(SD_OP_CREATE_AND_WRITE_OBJ, 0), -ETIMEDOUT);
 	sd_vdi_aio_write(v, &ia, 1, 3 * (uint64_t)OBJ + 512, 0, rec_done, &d2);
@@ -1266,13 +1188,13 @@ static void case_uncertain_landed(void)
 	      "uncertain create: writer parked behind the re-check",
 	      "d1 %d/%d pending %d", d1.calls, d1.err, nr_pending);
 	if (!r)
-		goto out;
+		return;
 	fail_req(r, -ETIMEDOUT);
 	r = find_req(SD_OP_READ_OBJ, 0);
 	CHECK(r && nr_pending == 1, "re-check retried after a timeout",
 	      "pending %d", nr_pending);
 	if (!r)
-		goto out;
+		return;
 	sd_put_le32(fake_inode + sd_inode_index_offset(3), V);
 	reply_inode(r, SD_RES_SUCCESS);
 	r = find_req(SD_OP_WRITE_OBJ, 0);
@@ -1283,23 +1205,16 @@ static void case_uncertain_landed(void)
 	      "idx %#x pending %d", v->index[3], nr_pending);
 	if (r)
 		reply(r, SD_RES_SUCCESS, 0);
-out:
-	while (nr_pending && guard++ < 200)
-		reply(pending[0], SD_RES_SUCCESS, 0);
-	sd_vdi_close(v);
 }
 
 /* index update lost: re-check says not published -> create again */
 static void case_uncertain_not_published(void)
 {
-	struct sd_vdi *v = open_std();
-	struct done_rec d1 = { 0, 0 };
-	struct done_rec d2 = { 0, 0 };
 	static uint8_t a[512];
 	struct iovec ia = { a, sizeof(a) };
-	struct sd_request *r;
 	int guard = 0;
 
+	v = open_std();
 	d1.calls = d2.calls = 0;
 	sd_vdi_aio_write(v, &ia, 1, 4 * (uint64_t)OBJ, 0, rec_done, &d1);
 	reply(find_req(SD_OP_CREATE_AND_WRITE_OBJ, 0), SD_RES_SUCCESS, 0);
@@ -1315,20 +1230,16 @@ static void case_uncertain_not_published(void)
 	      "r %p", (void *)r);
 	while (nr_pending && guard++ < 200)
 		reply(pending[0], SD_RES_SUCCESS, 0);
-	sd_vdi_close(v);
 }
 
 /* re-check keeps failing: the gate opens after the retries */
 static void case_uncertain_recheck_fails(void)
 {
-	struct sd_vdi *v = open_std();
-	struct done_rec d1 = { 0, 0 };
-	struct done_rec d2 = { 0, 0 };
 	static uint8_t a[512];
 	struct iovec ia = { a, sizeof(a) };
-	struct sd_request *r;
 	int guard = 0;
 
+	v = open_std();
 	while (nr_pending && guard++ < 100)
 		reply(pending[0], SD_RES_SUCCESS, 0);
 	d1.calls = d2.calls = 0;
@@ -1343,7 +1254,6 @@ static void case_uncertain_recheck_fails(void)
 	      "pending %d closed %u", nr_pending, v->gates.nr_closed);
 	while (nr_pending && guard++ < 200)
 		reply(pending[0], SD_RES_SUCCESS, 0);
-	sd_vdi_close(v);
 }
 
 int main(void)
@@ -1379,5 +1289,5 @@ int main(void)
 		T_CASE(case_uncertain_recheck_fails),
 	};
 
-	return VDI_RUN(cases);
+	return VDI_RUN(cases, io_setup, io_teardown);
 }

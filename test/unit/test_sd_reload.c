@@ -167,5 +167,5 @@ int main(void)
 		T_CASE(case_readonly_failures),
 	};
 
-	return VDI_RUN(cases);
+	return VDI_RUN(cases, vdi_reset, NULL);
 }

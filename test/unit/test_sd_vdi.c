@@ -243,5 +243,5 @@ int main(void)
 		T_CASE(case_shared_open),
 	};
 
-	return VDI_RUN(cases);
+	return VDI_RUN(cases, vdi_reset, NULL);
 }

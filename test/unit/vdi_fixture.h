@@ -368,12 +368,12 @@ static void vdi_reset(void)
 }
 
 /* run the registered cases of a test of the VDI layers */
-#define VDI_RUN(cases) ({						\
+#define VDI_RUN(cases, setup, teardown) ({						\
 	int ret_;							\
 									\
 	/* a non-refresh read of the index reads 4 bytes more */	\
 	fake_inode = calloc(1, SD_INODE_REFRESH_SIZE + 4);		\
-	ret_ = T_RUN(cases, vdi_reset);					\
+	ret_ = T_RUN(cases, setup, teardown);					\
 	free(fake_inode);						\
 	ret_;								\
 })
