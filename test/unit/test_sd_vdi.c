@@ -7,15 +7,25 @@
  */
 #include "vdi_fixture.h"
 
+/* what the cases work with: the open arguments, the handle, a result */
+static const uint32_t idx[3] = { V, P, 0 };
+static struct sd_vdi_open_args a;
+static struct sd_vdi *v;
+static int ret;
+
+/* vol0 of 10 objects + 4 KiB: 0 owned, 1 inherited, 2 a hole */
+static void vdi_setup(void)
+{
+	vdi_reset();
+	a = (struct sd_vdi_open_args){ .name = "vol0",
+				       .lock = SD_LOCK_NORMAL };
+	v = NULL;
+	fake_inode_make(V, 10 * (uint64_t)OBJ + 4096, SH, 0, idx, 3, false);
+}
+
 /* normal lock: LOCK_VDI, the inode read, queries, release */
 static void case_open_normal(void)
 {
-	struct sd_vdi_open_args a = { .name = "vol0", .lock = SD_LOCK_NORMAL };
-	uint32_t idx[3] = { V, P, 0 };
-	struct sd_vdi *v = NULL;
-	int ret;
-
-	fake_inode_make(V, 10 * (uint64_t)OBJ + 4096, SH, 0, idx, 3, false);
 	ret = sd_vdi_open(fake_client, &a, &v);
 	CHECK(ret == 0, "open: normal lock", "%d %s", ret, sd_get_error());
 	if (ret)
@@ -45,18 +55,12 @@ static void case_open_normal(void)
 	CHECK(nr_releases == 1 && last_release.opcode == SD_OP_RELEASE_VDI &&
 	      last_release.vdi.base_vdi_id == V &&
 	      last_release.vdi.type == SD_LOCK_TYPE_NORMAL,
-	      "close: RELEASE_VDI", "%d releases", nr_releases);
-}
+	      "close: RELEASE_VDI", "%d releases", nr_releases);}
 
 /* shared lock: lock and release type 1 */
 static void case_open_shared(void)
 {
-	struct sd_vdi_open_args a = { .name = "vol0", .lock = SD_LOCK_SHARED };
-	uint32_t idx[3] = { V, P, 0 };
-	struct sd_vdi *v = NULL;
-	int ret;
-
-	fake_inode_make(V, 10 * (uint64_t)OBJ + 4096, SH, 0, idx, 3, false);
+	a.lock = SD_LOCK_SHARED;
 	ret = sd_vdi_open(fake_client, &a, &v);
 	CHECK(!ret && last_lookup.opcode == SD_OP_LOCK_VDI &&
 	      last_lookup.vdi.type == SD_LOCK_TYPE_SHARED,
@@ -67,18 +71,12 @@ static void case_open_shared(void)
 		CHECK(last_release.vdi.type == SD_LOCK_TYPE_SHARED,
 		      "close: shared release", "type %u",
 		      last_release.vdi.type);
-	}
-}
+	}}
 
 /* no lock: GET_VDI_INFO, no release */
 static void case_open_unlocked(void)
 {
-	struct sd_vdi_open_args a = { .name = "vol0", .lock = SD_LOCK_NONE };
-	uint32_t idx[3] = { V, P, 0 };
-	struct sd_vdi *v = NULL;
-	int ret;
-
-	fake_inode_make(V, 10 * (uint64_t)OBJ + 4096, SH, 0, idx, 3, false);
+	a.lock = SD_LOCK_NONE;
 	ret = sd_vdi_open(fake_client, &a, &v);
 	CHECK(!ret && last_lookup.opcode == SD_OP_GET_VDI_INFO,
 	      "open: lock none uses GET_VDI_INFO", "ret %d op %#x", ret,
@@ -87,19 +85,12 @@ static void case_open_unlocked(void)
 		sd_vdi_close(v);
 		CHECK(nr_releases == 0, "close: no release without lock",
 		      "%d", nr_releases);
-	}
-}
+	}}
 
 /* snapshot by tag: never locked, read-only */
 static void case_open_tag(void)
 {
-	struct sd_vdi_open_args a = {
-		.name = "vol0", .lock = SD_LOCK_NORMAL, .tag = "snap1"
-	};
-	uint32_t idx[3] = { V, P, 0 };
-	struct sd_vdi *v = NULL;
-	int ret;
-
+	a.tag = "snap1";
 	fake_inode_make(V - 1, 4 * (uint64_t)OBJ, SH, 0, idx, 3, true);
 	ret = sd_vdi_open(fake_client, &a, &v);
 	CHECK(!ret && last_lookup.opcode == SD_OP_GET_VDI_INFO &&
@@ -123,19 +114,12 @@ static void case_open_tag(void)
 		sd_vdi_close(v);
 		CHECK(nr_releases == 0, "close: snapshot not released", "%d",
 		      nr_releases);
-	}
-}
+	}}
 
 /* snapshot by id */
 static void case_open_snapid(void)
 {
-	struct sd_vdi_open_args a = {
-		.name = "vol0", .lock = SD_LOCK_NORMAL, .snapid = 3
-	};
-	uint32_t idx[3] = { V, P, 0 };
-	struct sd_vdi *v = NULL;
-	int ret;
-
+	a.snapid = 3;
 	fake_inode_make(V - 1, 4 * (uint64_t)OBJ, SH, 0, idx, 3, true);
 	ret = sd_vdi_open(fake_client, &a, &v);
 	CHECK(!ret && last_lookup.opcode == SD_OP_GET_VDI_INFO &&
@@ -143,18 +127,11 @@ static void case_open_snapid(void)
 	      "open: snapid snapshot via GET_VDI_INFO", "ret %d snapid %u",
 	      ret, last_lookup.vdi.snapid);
 	if (!ret)
-		sd_vdi_close(v);
-}
+		sd_vdi_close(v);}
 
 /* lookup errors with their messages */
 static void case_open_lookup_errors(void)
 {
-	struct sd_vdi_open_args a = { .name = "vol0", .lock = SD_LOCK_NORMAL };
-	uint32_t idx[3] = { V, P, 0 };
-	struct sd_vdi *v = NULL;
-	int ret;
-
-	fake_inode_make(V, 10 * (uint64_t)OBJ + 4096, SH, 0, idx, 3, false);
 	lookup_result = SD_RES_NO_VDI;
 	ret = sd_vdi_open(fake_client, &a, &v);
 	CHECK(ret == -ENOENT && !v &&
@@ -164,18 +141,11 @@ static void case_open_lookup_errors(void)
 	lookup_result = SD_RES_VDI_LOCKED;
 	ret = sd_vdi_open(fake_client, &a, &v);
 	CHECK(ret == -EBUSY, "open: VDI_LOCKED -> -EBUSY", "%d '%s'", ret,
-	      sd_get_error());
-}
+	      sd_get_error());}
 
 /* the inode checks: store policy, block size, object count */
 static void case_open_inode_checks(void)
 {
-	struct sd_vdi_open_args a = { .name = "vol0", .lock = SD_LOCK_NORMAL };
-	uint32_t idx[3] = { V, P, 0 };
-	struct sd_vdi *v = NULL;
-	int ret;
-
-	fake_inode_make(V, 10 * (uint64_t)OBJ + 4096, SH, 0, idx, 3, false);
 	fake_inode_make(V, 4 * (uint64_t)OBJ, SH, 1, idx, 0, false);
 	ret = sd_vdi_open(fake_client, &a, &v);
 	CHECK(ret == -EOPNOTSUPP && strstr(sd_get_error(), "hyper volume"),
@@ -199,25 +169,17 @@ static void case_open_inode_checks(void)
 	      "open: exactly 2^20 objects accepted", "%d '%s'", ret,
 	      sd_get_error());
 	if (!ret)
-		sd_vdi_close(v);
-}
+		sd_vdi_close(v);}
 
 /* an inode read error, an empty name */
 static void case_open_read_errors(void)
 {
-	struct sd_vdi_open_args a = { .name = "vol0", .lock = SD_LOCK_NORMAL };
-	uint32_t idx[3] = { V, P, 0 };
-	struct sd_vdi *v = NULL;
-	int ret;
-
-	fake_inode_make(V, 10 * (uint64_t)OBJ + 4096, SH, 0, idx, 3, false);
 	inode_result = SD_RES_EIO;
 	ret = sd_vdi_open(fake_client, &a, &v);
 	CHECK(ret == -EIO, "open: inode read error", "%d", ret);
 	a.name = "";
 	ret = sd_vdi_open(fake_client, &a, &v);
-	CHECK(ret == -EINVAL, "open: empty name refused", "%d", ret);
-}
+	CHECK(ret == -EINVAL, "open: empty name refused", "%d", ret);}
 
 static void case_shared_open(void)
 {
@@ -243,5 +205,5 @@ int main(void)
 		T_CASE(case_shared_open),
 	};
 
-	return VDI_RUN(cases, vdi_reset, NULL);
+	return VDI_RUN(cases, vdi_setup, NULL);
 }

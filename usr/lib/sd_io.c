@@ -31,10 +31,11 @@
  * - Shared-lock handles (SD_LOCK_SHARED) send every object request with
  *   SD_FLAG_CMD_TGT, and re-check a hole's index entry on the server
  *   before answering zeros (another gateway may have allocated it).  A
- *   read completes only after a read fence sent after it was dispatched
- *   came back clean (fence_arm(), SD_FENCE_READ): neither INODE_INVALIDATED (another
- *   gateway changed the index, so an inherited entry may be stale) nor a
- *   snapshot of our vid (another gateway's writes go to a new vid).  Only
+ *   read completes only after a read fence (SD_FENCE_READ) sent after it
+ *   was dispatched came back clean (fence_arm()): neither
+ *   INODE_INVALIDATED (another gateway changed the index, so an inherited
+ *   entry may be stale) nor a snapshot of our vid (another gateway's
+ *   writes go to a new vid).  Only
  *   the refresh of a stale index makes the TGT flag alone enough for
  *   owned objects; inherited entries and snapshots need the fence.
  * - A create or index update that fails with a transport error may still
@@ -602,6 +603,19 @@ sent:
 	return PIECE_PENDING;
 }
 
+/* The slot holds no piece: nothing of the last one's progress is left. */
+static void piece_reset(struct io_piece *p)
+{
+	p->state = PIECE_IDLE;
+	p->redo = false;
+	p->resume_index = false;
+	p->zero_fill = false;
+	p->redos = 0;
+	memset(p->fence_need, 0, sizeof(p->fence_need));
+	p->noobj_checked = false;
+	p->backoffs = 0;
+}
+
 /*
  * A piece finished with @err.  Records the error, starts the call's next
  * piece in this slot (pushed on @todo) or retires the slot; a call with no
@@ -613,15 +627,8 @@ static void piece_finish(struct io_piece *p, int err, struct sd_list *todo,
 	struct io_call *call = p->call;
 	int ret;
 
-	p->state = PIECE_IDLE;
-	p->redo = false;
-	p->resume_index = false;
-	p->zero_fill = false;
-	p->redos = 0;
-	memset(p->fence_need, 0, sizeof(p->fence_need));
-	p->noobj_checked = false;
-	p->backoffs = 0;
 	piece_claim_end(p);
+	piece_reset(p);
 	if (err && !call->err)
 		call->err = err;
 	if (!call->err && call->next_span < call->nr_spans) {
@@ -1566,15 +1573,8 @@ static struct io_call *call_new(struct sd_vdi *v, enum io_kind kind,
 		struct io_piece *p = &call->slots[i];
 
 		p->call = call;
-		p->state = PIECE_IDLE;
+		piece_reset(p);
 		p->gate_held = false;
-		p->redo = false;
-		p->resume_index = false;
-		p->zero_fill = false;
-		p->redos = 0;
-		memset(p->fence_need, 0, sizeof(p->fence_need));
-		p->noobj_checked = false;
-		p->backoffs = 0;
 		p->claim = NULL;
 		p->iov = p->iov_inline;
 		p->iovcnt = 0;
