@@ -346,18 +346,29 @@ static void busy_round(uint32_t home, const char *value, uint64_t wait_ms)
 	answer_entry(take(), 0);
 }
 
+/*
+ * Start a claim whose home slot holds @value's claim and answer it busy,
+ * 200 ms apart, until it asks for something else (at most 40 rounds):
+ * that request, taken; the home slot in *home.
+ */
+static struct sd_request *busy_until_moved(const char *value, uint32_t *home)
+{
+	int rounds = 0;
+
+	start(10 * TIMEOUT_MS);
+	*home = home_of(pending[0]);
+	while (rounds++ < 40 && is_attr(pending[0], "bs_sheepdog.claim."))
+		busy_round(*home, value, 200);
+	return take();
+}
+
 static void case_stale_broken(void)
 {
 	struct sd_request *r;
 	uint32_t home, stale;
-	int rounds = 0;
 
-	start(10 * TIMEOUT_MS);
-	home = home_of(pending[0]);
 	/* the same claim seen busy for three timeouts */
-	while (rounds++ < 40 && is_attr(pending[0], "bs_sheepdog.claim."))
-		busy_round(home, OTHER, 200);
-	r = take();
+	r = busy_until_moved(OTHER, &home);
 	CHECK(is_attr(r, "bs_sheepdog.break.00000000000000aa"),
 	      "stale: after the lease the break key of its nonce is taken",
 	      "r %p key '%s'", (void *)r, r ? key_of(r) : "-");
@@ -393,13 +404,8 @@ static void case_stale_recheck_changed(void)
 {
 	struct sd_request *r;
 	uint32_t home;
-	int rounds = 0;
 
-	start(10 * TIMEOUT_MS);
-	home = home_of(pending[0]);
-	while (rounds++ < 40 && is_attr(pending[0], "bs_sheepdog.claim."))
-		busy_round(home, OTHER, 200);
-	r = take();
+	r = busy_until_moved(OTHER, &home);
 	if (!is_attr(r, "bs_sheepdog.break."))
 		goto out;
 	answer_attr(r, SD_RES_SUCCESS, home_of(r));
@@ -427,13 +433,8 @@ static void case_break_lost(void)
 {
 	struct sd_request *r;
 	uint32_t home;
-	int rounds = 0;
 
-	start(10 * TIMEOUT_MS);
-	home = home_of(pending[0]);
-	while (rounds++ < 40 && is_attr(pending[0], "bs_sheepdog.claim."))
-		busy_round(home, OTHER, 200);
-	r = take();
+	r = busy_until_moved(OTHER, &home);
 	if (!is_attr(r, "bs_sheepdog.break."))
 		goto out;
 	answer_attr(r, SD_RES_VDI_EXIST, home_of(r));
