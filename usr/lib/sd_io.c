@@ -603,6 +603,13 @@ sent:
 	return PIECE_PENDING;
 }
 
+/* Start the piece over: on @todo, io_run() decides again what it needs. */
+static void piece_requeue(struct io_piece *p, struct sd_list *todo)
+{
+	p->state = PIECE_IDLE;
+	sd_list_add_tail(&p->link, todo);
+}
+
 /* The slot holds no piece: nothing of the last one's progress is left. */
 static void piece_reset(struct io_piece *p)
 {
@@ -966,8 +973,7 @@ static bool piece_redo(struct io_piece *p, uint32_t res, struct sd_list *todo)
 		p->resume_index = true;
 	piece_claim_end(p);
 	p->redo = true;
-	p->state = PIECE_IDLE;
-	sd_list_add_tail(&p->link, todo);
+	piece_requeue(p, todo);
 	/* waiters of a refused create queue up behind the piece */
 	if (!p->resume_index)
 		piece_gate_open(p, todo);
@@ -1034,8 +1040,7 @@ void sd_io_reload_resume(struct sd_vdi *v, int err)
 			piece_gate_open(p, &todo);
 			piece_finish(p, err, &todo, &done_calls);
 		} else {
-			p->state = PIECE_IDLE;
-			sd_list_add_tail(&p->link, &todo);
+			piece_requeue(p, &todo);
 		}
 	}
 	pthread_mutex_unlock(&v->mu);
@@ -1175,8 +1180,7 @@ static void fence_wake(struct sd_vdi *v, enum sd_fence_kind k,
 			continue;
 		if (!ret && p->zero_fill) {
 			/* piece_start() zero-fills it */
-			p->state = PIECE_IDLE;
-			sd_list_add_tail(&p->link, todo);
+			piece_requeue(p, todo);
 			continue;
 		}
 		piece_finish(p, ret, todo, done_calls);
@@ -1258,8 +1262,7 @@ static int piece_holecheck_done(struct io_piece *p, struct sd_list *todo)
 		ret = fence_check(p, SD_FENCE_READ, todo);
 		if (ret)
 			return ret;
-		p->state = PIECE_IDLE;
-		sd_list_add_tail(&p->link, todo);
+		piece_requeue(p, todo);
 		return PIECE_PENDING;
 	}
 	/* allocated elsewhere: learn it unless a create of ours is on it */
@@ -1320,8 +1323,7 @@ static void piece_backoff_done(struct sd_request *req, int cerr)
 	if (cerr) {
 		piece_finish(p, cerr, &todo, &done_calls);
 	} else {
-		p->state = PIECE_IDLE;
-		sd_list_add_tail(&p->link, &todo);
+		piece_requeue(p, &todo);
 	}
 	pthread_mutex_unlock(&v->mu);
 	io_run(v, &todo, &done_calls);
@@ -1347,8 +1349,7 @@ static int piece_entrycheck_done(struct io_piece *p, struct sd_list *todo)
 		return piece_backoff(p, todo);
 	if (!sd_gate_find(&v->gates, i))
 		v->index[i] = e;
-	p->state = PIECE_IDLE;
-	sd_list_add_tail(&p->link, todo);
+	piece_requeue(p, todo);
 	return PIECE_PENDING;
 }
 
@@ -1389,8 +1390,7 @@ static void piece_claim_done(struct sd_claim *cl, int err)
 			v->index[i] = e;
 		piece_claim_end(p);
 		piece_gate_open(p, &todo);
-		p->state = PIECE_IDLE;
-		sd_list_add_tail(&p->link, &todo);
+		piece_requeue(p, &todo);
 		goto run;
 	}
 	if (call->kind == IO_UNMAP && (!e || dealloc)) {

@@ -16,9 +16,12 @@
 
 #include "sheepdog.h"
 #include "sd_claim.h"
+#include "sd_conn.h"
+#include "sd_error.h"
 #include "sd_gate.h"
 #include "sd_index.h"
 #include "sd_list.h"
+#include "sd_parse.h"
 #include "sd_proto.h"
 
 /*
