@@ -373,7 +373,7 @@ static void case_stale_broken(void)
 	      "stale: after the lease the break key of its nonce is taken",
 	      "r %p key '%s'", (void *)r, r ? key_of(r) : "-");
 	if (!r)
-		goto out;
+		return;
 	answer_attr(r, SD_RES_SUCCESS, home_of(r));
 	stale = home;
 	r = take();
@@ -396,8 +396,6 @@ static void case_stale_broken(void)
 	CHECK(done_calls == 1 && sd_claim_held(cl), "stale: held",
 	      "calls %d", done_calls);
 	sd_claim_free(cl);
-out:
-	return;
 }
 
 static void case_stale_recheck_changed(void)
@@ -407,7 +405,7 @@ static void case_stale_recheck_changed(void)
 
 	r = busy_until_moved(OTHER, &home);
 	if (!is_attr(r, "bs_sheepdog.break."))
-		goto out;
+		return;
 	answer_attr(r, SD_RES_SUCCESS, home_of(r));
 	/* meanwhile the holder released and somebody else claimed */
 	answer_value(take(), "bs_sheepdog claim nonce=00000000000000bb host=h boot=x pid=2 start=2");
@@ -425,8 +423,6 @@ static void case_stale_recheck_changed(void)
 	      "claim: NO_VDI fails it with -ENOENT", "calls %d err %d",
 	      done_calls, done_err);
 	sd_claim_free(cl);
-out:
-	return;
 }
 
 static void case_break_lost(void)

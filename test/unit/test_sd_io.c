@@ -1013,6 +1013,22 @@ static void case_fence_short_reply(void)
 }
 
 /*
+ * The redone read r and its fence f (none of them NULL: else nothing):
+ * answer the read with @byte and the fence clean; the read must return
+ * @byte in @buf (check @name).
+ */
+static void answer_redone_read(const uint8_t *buf, uint8_t byte,
+			       const char *name)
+{
+	if (!r || !f)
+		return;
+	reply(r, SD_RES_SUCCESS, byte);
+	reply_inode(f, SD_RES_SUCCESS);
+	CHECK(d1.calls == 1 && !d1.err && buf[0] == byte, name,
+	      "calls %d err %d byte %#x", d1.calls, d1.err, buf[0]);
+}
+
+/*
  * inherited entry, another gateway copied it on write: the fence gets
  * INODE_INVALIDATED, refresh, the read is redone on our object
  */
@@ -1043,13 +1059,8 @@ static void case_fence_invalidated(void)
 	CHECK(v->index[1] == V && r && f && d1.calls == 0,
 	      "fence: refreshed, the read is redone on the new object",
 	      "idx %#x r %p f %p", v->index[1], (void *)r, (void *)f);
-	if (!r || !f)
-		return;
-	reply(r, SD_RES_SUCCESS, 0x22);
-	reply_inode(f, SD_RES_SUCCESS);
-	CHECK(d1.calls == 1 && !d1.err && b1[0] == 0x22,
-	      "fence: the redone read returns the other gateway's data",
-	      "calls %d err %d byte %#x", d1.calls, d1.err, b1[0]);
+	answer_redone_read(b1, 0x22, "fence: the redone read returns "
+			   "the other gateway's data");
 }
 
 /*
@@ -1090,13 +1101,8 @@ static void case_fence_snapshot(void)
 	CHECK(sd_vdi_vid(v) == W && r && f && d1.calls == 0,
 	      "fence: moved to W, the read is redone on W's object",
 	      "vid %#x r %p f %p", sd_vdi_vid(v), (void *)r, (void *)f);
-	if (!r || !f)
-		return;
-	reply(r, SD_RES_SUCCESS, 0x32);
-	reply_inode(f, SD_RES_SUCCESS);
-	CHECK(d1.calls == 1 && !d1.err && b1[0] == 0x32,
-	      "fence: the read returns the write made in W",
-	      "calls %d err %d byte %#x", d1.calls, d1.err, b1[0]);
+	answer_redone_read(b1, 0x32,
+			   "fence: the read returns the write made in W");
 }
 
 /*

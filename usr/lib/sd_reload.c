@@ -99,10 +99,11 @@ static bool dirty_test(const struct sd_vdi *v, uint32_t i)
  * inode's is published again on the new inode (sd_io_republish_queue():
  * one re-publish each, gated like a create), unless the new inode already
  * has the new vid there (someone wrote it in the new VDI, which is newer
- * than anything we did on the old one).  Entries we did not touch, or whose value the copy
- * already holds, come from the new inode.  Re-publishing an entry the copy
- * already holds would be a no-op, so the rule only errs towards harmless
- * writes; an update that landed before T is in the copy.
+ * than anything we did on the old one).  Entries we did not touch, or
+ * whose value the copy already holds, come from the new inode.
+ * Re-publishing an entry the copy already holds would be a no-op, so the
+ * rule only errs towards harmless writes; an update that landed before T
+ * is in the copy.
  */
 static int reload_apply(struct sd_vdi *v, uint32_t vid,
 			const struct sd_inode_hdr *h, uint32_t *index,
