@@ -18,6 +18,7 @@
 #include "../../usr/lib/sd_vdi.c"
 #include "../../usr/lib/sd_hostlock.c"
 #include "../../usr/lib/sd_io.c"
+#include "../../usr/lib/sd_io_sync.c"
 #include "../../usr/lib/sd_reload.c"
 #include "../../usr/lib/sd_claim.c"
 #include "stub.h"

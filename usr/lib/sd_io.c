@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
  * sd_io.c - layer 4: asynchronous reads, writes, zeroing, discards and
- * flushes of an open VDI, their synchronous wrappers, and block status.
+ * flushes of an open VDI, and block status (the synchronous wrappers are
+ * in sd_io_sync.c).
  *
  * Every aio call gets one context (struct io_call) with an embedded array of
  * piece slots; each slot carries one object piece at a time (its
@@ -1850,108 +1851,6 @@ int sd_vdi_aio_flush(struct sd_vdi *v, sd_io_done_fn done, void *opaque)
 	if (!wait)
 		flush_send(call);
 	return 0;
-}
-
-/* ---- synchronous wrappers --------------------------------------------- */
-
-struct io_waiter {
-	pthread_mutex_t mu;
-	pthread_cond_t cond;
-	bool done;
-	int err;
-};
-
-static void io_waiter_done(void *opaque, int err)
-{
-	struct io_waiter *w = opaque;
-
-	pthread_mutex_lock(&w->mu);
-	w->err = err;
-	w->done = true;
-	pthread_cond_signal(&w->cond);
-	pthread_mutex_unlock(&w->mu);
-}
-
-static void io_waiter_init(struct io_waiter *w)
-{
-	pthread_mutex_init(&w->mu, NULL);
-	pthread_cond_init(&w->cond, NULL);
-	w->done = false;
-	w->err = 0;
-}
-
-/* Wait for the aio started with result @ret; message names @what. */
-static int io_waiter_wait(struct io_waiter *w, int ret, struct sd_vdi *v,
-			  const char *what, uint64_t off, uint64_t len)
-{
-	if (!ret) {
-		pthread_mutex_lock(&w->mu);
-		while (!w->done)
-			sd_client_cond_wait(v->c, &w->cond, &w->mu);
-		pthread_mutex_unlock(&w->mu);
-		ret = w->err;
-		if (ret)
-			sd_set_error(-ret, "%s of %llu bytes at %llu on VDI '%s' failed: %s",
-				     what, (unsigned long long)len,
-				     (unsigned long long)off, v->name,
-				     strerror(-ret));
-	}
-	pthread_cond_destroy(&w->cond);
-	pthread_mutex_destroy(&w->mu);
-	return ret;
-}
-
-int sd_vdi_pread(struct sd_vdi *v, void *buf, size_t len, uint64_t off)
-{
-	struct iovec iov = { .iov_base = buf, .iov_len = len };
-	struct io_waiter w;
-
-	io_waiter_init(&w);
-	return io_waiter_wait(&w, sd_vdi_aio_read(v, &iov, 1, off,
-						   io_waiter_done, &w),
-			      v, "read", off, len);
-}
-
-int sd_vdi_pwrite(struct sd_vdi *v, const void *buf, size_t len,
-		  uint64_t off, unsigned int flags)
-{
-	struct iovec iov = { .iov_base = (void *)buf, .iov_len = len };
-	struct io_waiter w;
-
-	io_waiter_init(&w);
-	return io_waiter_wait(&w, sd_vdi_aio_write(v, &iov, 1, off, flags,
-						    io_waiter_done, &w),
-			      v, "write", off, len);
-}
-
-int sd_vdi_zero(struct sd_vdi *v, uint64_t off, uint64_t len,
-		unsigned int flags)
-{
-	struct io_waiter w;
-
-	io_waiter_init(&w);
-	return io_waiter_wait(&w, sd_vdi_aio_zero(v, off, len, flags,
-						   io_waiter_done, &w),
-			      v, "zero", off, len);
-}
-
-int sd_vdi_discard(struct sd_vdi *v, uint64_t off, uint64_t len)
-{
-	struct io_waiter w;
-
-	io_waiter_init(&w);
-	return io_waiter_wait(&w, sd_vdi_aio_discard(v, off, len,
-						      io_waiter_done, &w),
-			      v, "discard", off, len);
-}
-
-int sd_vdi_flush(struct sd_vdi *v)
-{
-	struct io_waiter w;
-
-	io_waiter_init(&w);
-	return io_waiter_wait(&w, sd_vdi_aio_flush(v, io_waiter_done, &w),
-			      v, "flush", 0, 0);
 }
 
 /* ---- block status (the runs: sd_index.c) ------------------------------- */
