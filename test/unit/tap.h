@@ -4,7 +4,9 @@
  *
  * Each check prints one line that test/run-tests.sh counts:
  *   "PASS: name"  or  "FAIL: name: why"  or  "SKIP: name: why"
- * and t_exit() returns non-zero if any check failed.
+ * and t_exit() returns non-zero if any check failed.  Cases are small
+ * functions listed with T_CASE() in a table that T_RUN() runs in order,
+ * calling the test's setup and teardown functions (or NULL) around each.
  */
 #ifndef TAP_H
 #define TAP_H
@@ -47,5 +49,35 @@ static inline int t_exit(void)
 {
 	return t_failed ? 1 : 0;
 }
+
+/* ---- registered cases -------------------------------------------------- */
+
+struct t_case {
+	const char *name;
+	void (*fn)(void);
+};
+
+#define T_CASE(fn)	{ #fn, fn }
+
+/* Run @n cases, @setup before and @teardown after each (either may be
+ * NULL); the exit status. */
+static inline int t_run(const struct t_case *cases, size_t n,
+			void (*setup)(void), void (*teardown)(void))
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		if (setup)
+			setup();
+		printf("# %s\n", cases[i].name);
+		cases[i].fn();
+		if (teardown)
+			teardown();
+	}
+	return t_exit();
+}
+
+#define T_RUN(cases, setup, teardown) \
+	t_run(cases, sizeof(cases) / sizeof(cases[0]), setup, teardown)
 
 #endif

@@ -14,47 +14,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "tap.h"
 #include "../../usr/lib/sd_claim.c"
 
-/* ---- stubbed connection layer ------------------------------------------ */
-
-#define MAX_PENDING	64
-#define TIMEOUT_MS	1000
 #define MS		UINT64_C(1000000)
-
-static struct sd_request *pending[MAX_PENDING];
-static int nr_pending;
-static uint64_t now_ns = UINT64_C(1000) * MS;
-static struct sd_client *fake_client = (struct sd_client *)&nr_pending;
-
-int sd_client_submit(struct sd_client *c, struct sd_request *req)
-{
-	(void)c;
-	if (nr_pending == MAX_PENDING)
-		abort();
-	pending[nr_pending++] = req;
-	return 0;
-}
-
-int sd_client_sleep(struct sd_client *c, struct sd_request *req,
-		    uint64_t wake_ns)
-{
-	req->req_flags = SD_REQ_TIMER;
-	req->deadline_ns = wake_ns;
-	return sd_client_submit(c, req);
-}
-
-unsigned int sd_client_timeout_ms(const struct sd_client *c)
-{
-	(void)c;
-	return TIMEOUT_MS;
-}
-
-uint64_t sd_now_ns(void)
-{
-	return now_ns;
-}
+#define T_NOW_START	(UINT64_C(1000) * MS)
+#define T_TIMEOUT_MS	1000
+#define TIMEOUT_MS	T_TIMEOUT_MS
+#include "stub.h"
 
 /* ---- helpers -------------------------------------------------------------- */
 
@@ -83,7 +49,7 @@ static void start(uint64_t deadline_ms)
 		.vid = VID,
 		.idx = IDX,
 		.copies = 3,
-		.deadline_ns = now_ns + deadline_ms * MS,
+		.deadline_ns = t_now + deadline_ms * MS,
 		.done = on_done,
 	};
 
@@ -189,16 +155,11 @@ static bool is_remove(const struct sd_request *r, uint32_t slot)
 	       r->hdr.obj.oid == sd_vid_to_attr_oid(HASHVID, slot);
 }
 
-static bool is_timer(const struct sd_request *r)
-{
-	return r && (r->req_flags & SD_REQ_TIMER);
-}
-
 static void fire(struct sd_request *r)
 {
 	if (!r)
 		return;
-	now_ns = r->deadline_ns;
+	t_now = r->deadline_ns;
 	r->done(r, 0);
 }
 
@@ -278,7 +239,7 @@ static void case_busy_then_free(void)
 	      "r %p", (void *)r);
 	answer_value(r, OTHER);
 	r = take();
-	CHECK(is_timer(r) && r->deadline_ns == now_ns + CLAIM_BACKOFF_MIN_NS &&
+	CHECK(is_timer(r) && r->deadline_ns == t_now + CLAIM_BACKOFF_MIN_NS &&
 	      done_calls == 0, "busy: waits (first backoff)", "r %p", (void *)r);
 	fire(r);
 	r = take();
@@ -380,28 +341,39 @@ static void busy_round(uint32_t home, const char *value, uint64_t wait_ms)
 	if (!nr_pending || !is_timer(pending[0]))
 		return;		/* it went on to break the claim */
 	r = take();
-	now_ns += wait_ms * MS;
+	t_now += wait_ms * MS;
 	r->done(r, 0);
 	answer_entry(take(), 0);
+}
+
+/*
+ * Start a claim whose home slot holds @value's claim and answer it busy,
+ * 200 ms apart, until it asks for something else (at most 40 rounds):
+ * that request, taken; the home slot in *home.
+ */
+static struct sd_request *busy_until_moved(const char *value, uint32_t *home)
+{
+	int rounds = 0;
+
+	start(10 * TIMEOUT_MS);
+	*home = home_of(pending[0]);
+	while (rounds++ < 40 && is_attr(pending[0], "bs_sheepdog.claim."))
+		busy_round(*home, value, 200);
+	return take();
 }
 
 static void case_stale_broken(void)
 {
 	struct sd_request *r;
 	uint32_t home, stale;
-	int rounds = 0;
 
-	start(10 * TIMEOUT_MS);
-	home = home_of(pending[0]);
 	/* the same claim seen busy for three timeouts */
-	while (rounds++ < 40 && is_attr(pending[0], "bs_sheepdog.claim."))
-		busy_round(home, OTHER, 200);
-	r = take();
+	r = busy_until_moved(OTHER, &home);
 	CHECK(is_attr(r, "bs_sheepdog.break.00000000000000aa"),
 	      "stale: after the lease the break key of its nonce is taken",
 	      "r %p key '%s'", (void *)r, r ? key_of(r) : "-");
 	if (!r)
-		goto out;
+		return;
 	answer_attr(r, SD_RES_SUCCESS, home_of(r));
 	stale = home;
 	r = take();
@@ -424,23 +396,16 @@ static void case_stale_broken(void)
 	CHECK(done_calls == 1 && sd_claim_held(cl), "stale: held",
 	      "calls %d", done_calls);
 	sd_claim_free(cl);
-out:
-	return;
 }
 
 static void case_stale_recheck_changed(void)
 {
 	struct sd_request *r;
 	uint32_t home;
-	int rounds = 0;
 
-	start(10 * TIMEOUT_MS);
-	home = home_of(pending[0]);
-	while (rounds++ < 40 && is_attr(pending[0], "bs_sheepdog.claim."))
-		busy_round(home, OTHER, 200);
-	r = take();
+	r = busy_until_moved(OTHER, &home);
 	if (!is_attr(r, "bs_sheepdog.break."))
-		goto out;
+		return;
 	answer_attr(r, SD_RES_SUCCESS, home_of(r));
 	/* meanwhile the holder released and somebody else claimed */
 	answer_value(take(), "bs_sheepdog claim nonce=00000000000000bb host=h boot=x pid=2 start=2");
@@ -458,21 +423,14 @@ static void case_stale_recheck_changed(void)
 	      "claim: NO_VDI fails it with -ENOENT", "calls %d err %d",
 	      done_calls, done_err);
 	sd_claim_free(cl);
-out:
-	return;
 }
 
 static void case_break_lost(void)
 {
 	struct sd_request *r;
 	uint32_t home;
-	int rounds = 0;
 
-	start(10 * TIMEOUT_MS);
-	home = home_of(pending[0]);
-	while (rounds++ < 40 && is_attr(pending[0], "bs_sheepdog.claim."))
-		busy_round(home, OTHER, 200);
-	r = take();
+	r = busy_until_moved(OTHER, &home);
 	if (!is_attr(r, "bs_sheepdog.break."))
 		goto out;
 	answer_attr(r, SD_RES_VDI_EXIST, home_of(r));
@@ -553,7 +511,7 @@ static void case_release_late(void)
 {
 	start(500);
 	win(0);
-	now_ns += (uint64_t)CLAIM_RELEASE_TIMEOUTS * TIMEOUT_MS * MS;
+	t_now += (uint64_t)CLAIM_RELEASE_TIMEOUTS * TIMEOUT_MS * MS;
 	sd_claim_release(cl);
 	CHECK(!nr_pending,
 	      "release: a claim older than the release limit is left to expire",
@@ -575,21 +533,31 @@ static void case_value_parse(void)
 	      "nonce %llx", (unsigned long long)h.nonce);
 }
 
+static void reset(void)
+{
+	sd_claim_book_free(book);
+	book = sd_claim_book_new();
+}
+
 int main(void)
 {
-	static void (*const cases[])(void) = {
-		case_uncontended, case_busy_then_free,
-		case_busy_then_allocated, case_probe_slot, case_own_resent,
-		case_stale_broken, case_stale_recheck_changed,
-		case_break_lost, case_dead_holder_here, case_deadline,
-		case_entry_error, case_release_late, case_value_parse,
+	static const struct t_case cases[] = {
+		T_CASE(case_uncontended),
+		T_CASE(case_busy_then_free),
+		T_CASE(case_busy_then_allocated),
+		T_CASE(case_probe_slot),
+		T_CASE(case_own_resent),
+		T_CASE(case_stale_broken),
+		T_CASE(case_stale_recheck_changed),
+		T_CASE(case_break_lost),
+		T_CASE(case_dead_holder_here),
+		T_CASE(case_deadline),
+		T_CASE(case_entry_error),
+		T_CASE(case_release_late),
+		T_CASE(case_value_parse),
 	};
-	size_t i;
+	int ret = T_RUN(cases, reset, NULL);
 
-	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		book = sd_claim_book_new();
-		cases[i]();
-		sd_claim_book_free(book);
-	}
-	return t_exit();
+	sd_claim_book_free(book);
+	return ret;
 }

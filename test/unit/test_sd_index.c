@@ -3,71 +3,17 @@
  * test_sd_index.c - unit test of the VDI index math: splitting byte ranges
  * into object pieces for every block_size_shift 20..31, the last (short)
  * object of a VDI, data/inode oids and index entry offsets, and the
- * allocation runs block status reports.  Pure functions only; the
- * reference splitter below works with division instead of shifts.
+ * allocation runs block status reports.  Pure functions only
+ * (usr/lib/sd_index.[ch] and the oid helpers of sd_proto.h): nothing is
+ * stubbed.  The reference splitter below works with division instead of
+ * shifts.
  */
 #include <stdio.h>
 #include <string.h>
 
 #include "tap.h"
-#include "../../usr/lib/sd_vdi_internal.h"
-
-/* sd_index_run lives in sd_io.c; its neighbours (sd_vdi.c, whose reload
- * sd_io.c calls, sd_hostlock.c, which sd_vdi.c calls, and the connection
- * layer) are never called here */
-#include "../../usr/lib/sd_vdi.c"
-#include "../../usr/lib/sd_hostlock.c"
-#include "../../usr/lib/sd_io.c"
-#include "../../usr/lib/sd_claim.c"
-
-int sd_client_sleep(struct sd_client *c, struct sd_request *req,
-		    uint64_t wake_ns)
-{
-	(void)c;
-	(void)req;
-	(void)wake_ns;
-	return -ENOSYS;
-}
-
-__attribute__((noinline)) int sd_client_call(struct sd_client *c,
-					     struct sd_request *req)
-{
-	(void)c;
-	(void)req;
-	return -ENOSYS;
-}
-
-int sd_client_submit(struct sd_client *c, struct sd_request *req)
-{
-	(void)c;
-	(void)req;
-	return -ENOSYS;
-}
-
-unsigned int sd_client_timeout_ms(const struct sd_client *c)
-{
-	(void)c;
-	return 1000;
-}
-
-uint64_t sd_now_ns(void)
-{
-	return 0;
-}
-
-void sd_client_addr_str(const struct sd_client *c, char *buf, size_t len)
-{
-	(void)c;
-	snprintf(buf, len, "stub");
-}
-
-/* the stubbed client never has an external loop */
-void sd_client_cond_wait(struct sd_client *c, pthread_cond_t *cond,
-			 pthread_mutex_t *mu)
-{
-	(void)c;
-	pthread_cond_wait(cond, mu);
-}
+#include "sd_proto.h"	/* oids and index entry offsets */
+#include "../../usr/lib/sd_index.c"
 
 /* Split with plain division and compare with sd_span_*; 0 when equal. */
 static int check_split(uint64_t off, uint64_t len, unsigned int shift,

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
  * sd_io.c - layer 4: asynchronous reads, writes, zeroing, discards and
- * flushes of an open VDI, their synchronous wrappers, and block status.
+ * flushes of an open VDI, and block status (the synchronous wrappers are
+ * in sd_io_sync.c).
  *
  * Every aio call gets one context (struct io_call) with an embedded array of
  * piece slots; each slot carries one object piece at a time (its
@@ -22,16 +23,20 @@
  *   (multipath: another gateway changed the index) re-dispatch the piece
  *   after a reload of the VDI (one at a time per VDI; pieces needing it
  *   park on it).  A reload first drains in-flight creates and index
- *   updates, then sd_vdi.c resolves the working vid / refreshes the index
- *   and reload_apply() below merges it (see there for the rule that
- *   re-publishes allocations a snapshot raced with).
+ *   updates, then sd_reload.c resolves the working vid / refreshes the
+ *   index and merges it (reload_apply() there has the rule that
+ *   re-publishes allocations a snapshot raced with: the re-publishes are
+ *   the background entry work below), and sd_io_reload_resume() lets the
+ *   parked work go on.  This file never calls layer 3 (sd_vdi.c): only
+ *   the reload (sd_reload.c) does.
  * - Shared-lock handles (SD_LOCK_SHARED) send every object request with
  *   SD_FLAG_CMD_TGT, and re-check a hole's index entry on the server
  *   before answering zeros (another gateway may have allocated it).  A
- *   read completes only after a read fence sent after it was dispatched
- *   came back clean (fence_arm()): neither INODE_INVALIDATED (another
- *   gateway changed the index, so an inherited entry may be stale) nor a
- *   snapshot of our vid (another gateway's writes go to a new vid).  Only
+ *   read completes only after a read fence (SD_FENCE_READ) sent after it
+ *   was dispatched came back clean (fence_arm()): neither
+ *   INODE_INVALIDATED (another gateway changed the index, so an inherited
+ *   entry may be stale) nor a snapshot of our vid (another gateway's
+ *   writes go to a new vid).  Only
  *   the refresh of a stale index makes the TGT flag alone enough for
  *   owned objects; inherited entries and snapshots need the fence.
  * - A create or index update that fails with a transport error may still
@@ -71,11 +76,10 @@ enum piece_state {
 	PIECE_INDEX,	/* index entry WRITE_OBJ in flight, gate held */
 	PIECE_PARKED,	/* waiting on another piece's gate */
 	PIECE_HOLECHECK, /* shared mode: index entry read of a hole */
-	PIECE_FENCE,	/* shared mode: read done, waiting for a fence */
+	PIECE_FENCE,	/* shared mode: read done or entry published,
+			 * waiting for a fence (sd_vdi_internal.h) */
 	PIECE_RELOAD,	/* waiting for the VDI's reload */
 	PIECE_CLAIM,	/* shared mode: taking the object's claim, gate held */
-	PIECE_CFENCE,	/* shared mode: published, waiting for a cluster
-			 * fence */
 	PIECE_ENTRYCHECK, /* shared mode: NO_OBJ, index entry re-read */
 	PIECE_BACKOFF,	/* NO_OBJ of an object the index names: waits to
 			 * start again (recovery) */
@@ -99,10 +103,10 @@ struct io_piece {
 	bool zero_fill;			/* hole check found a hole */
 	unsigned int redos;
 	uint32_t gen;			/* v->gen when its request was sent */
-	uint64_t fence_need;		/* shared-mode read: the fence that
-					 * must come back clean, 0 = none */
-	uint64_t cfence_need;		/* shared-mode publish: the cluster
-					 * fence that must come back */
+	uint64_t fence_need[SD_FENCE_KINDS]; /* shared mode: the fence of
+					 * each kind that must come back clean
+					 * (READ: reads, writes; CLUSTER:
+					 * publishes), 0 = none */
 	bool noobj_checked;		/* shared mode: NO_OBJ re-checked once */
 	unsigned int backoffs;		/* NO_OBJ retries so far */
 	struct sd_claim *claim;		/* shared mode: held on the object */
@@ -184,6 +188,8 @@ struct io_bg {
 static void call_complete(struct io_call *call);
 static void io_run(struct sd_vdi *v, struct sd_list *todo,
 		   struct sd_list *done_calls);
+static int fence_arm(struct sd_vdi *v, enum sd_fence_kind k,
+		     struct io_piece *p);
 
 static bool kind_writes(enum io_kind k)
 {
@@ -208,16 +214,6 @@ static bool is_transport_err(int cerr)
 static void dirty_set(struct sd_vdi *v, uint32_t i)
 {
 	v->dirty[i >> 3] |= (uint8_t)(1u << (i & 7));
-}
-
-static uint64_t iov_total(const struct iovec *iov, int iovcnt)
-{
-	uint64_t t = 0;
-	int i;
-
-	for (i = 0; i < iovcnt; i++)
-		t += iov[i].iov_len;
-	return t;
 }
 
 /* ---- sub-iovecs -------------------------------------------------------- */
@@ -441,94 +437,53 @@ static int piece_submit_entry_read(struct io_piece *p,
 	return sd_client_submit(v->c, &p->req);
 }
 
-/* ---- read fences (shared mode, mu held) -------------------------------- */
-
-static void fence_done(struct sd_request *req, int cerr);
-
-/* READ_OBJ (TGT) of our inode's snap_ctime; counts as background work so
- * that close waits for it */
-static int fence_send(struct sd_vdi *v, uint64_t deadline_ns)
-{
-	struct sd_vdi_fence *f = &v->fence;
-	struct sd_request *r = &f->req;
-	int ret;
-
-	/* shared mode only: TGT-flagged by obj_req_init() */
-	obj_req_init(v, r, SD_OP_READ_OBJ, sd_vid_to_vdi_oid(v->vid),
-		     SD_INODE_OFF_SNAP_CTIME, sizeof(f->buf), fence_done, v);
-	f->iov.iov_base = f->buf;
-	f->iov.iov_len = sizeof(f->buf);
-	r->in_iov = &f->iov;
-	r->in_iovcnt = 1;
-	r->deadline_ns = deadline_ns;
-	ret = sd_client_submit(v->c, r);
-	if (ret)
-		return ret;
-	f->busy = true;
-	f->sent++;
-	f->gen = v->gen;
-	v->bg_inflight++;
-	return 0;
-}
-
-/*
- * A shared-mode read piece is about to be sent: it will need a fence sent
- * from now on.  Sends one unless one is in flight already, which was sent
- * before this piece and cannot vouch for it: then the piece waits for the
- * next one, sent when the current one is back.
- */
-static int fence_arm(struct sd_vdi *v, struct io_piece *p)
-{
-	struct sd_vdi_fence *f = &v->fence;
-	uint64_t dl = p->call->deadline_ns;
-	int ret;
-
-	if (f->busy) {
-		if (!f->more || dl < f->more_deadline_ns)
-			f->more_deadline_ns = dl;
-		f->more = true;
-		p->fence_need = f->sent + 1;
-		return 0;
-	}
-	ret = fence_send(v, dl);
-	if (ret)
-		return ret;
-	p->fence_need = f->sent;
-	return 0;
-}
-
 /* ---- claims (shared mode, mu held) ----------------------------------- */
 
 static void piece_claim_done(struct sd_claim *cl, int err);
 
 /*
- * Take the claim on the piece's object before creating or deallocating it
- * (its gate is held): see sd_claim.h.  The claim's entry read tells what
- * the object is on the server now.
+ * Ask for the claim on object @idx of our vid (see sd_claim.h); @done(priv)
+ * runs when it is settled.  On success *claim_vid records the vid asked
+ * for.  0 or -errno.
  */
-static int piece_claim(struct io_piece *p)
+static int obj_claim(struct sd_vdi *v, uint32_t idx, uint64_t deadline_ns,
+		     sd_claim_done_fn done, void *priv, struct sd_claim **cl,
+		     uint32_t *claim_vid)
 {
-	struct sd_vdi *v = p->call->v;
 	struct sd_claim_args a = {
 		.c = v->c,
 		.book = v->claims,
 		.name = v->name,
 		.vid = v->vid,
-		.idx = p->span.idx,
+		.idx = idx,
 		.copies = v->nr_copies,
 		.copy_policy = v->copy_policy,
-		.deadline_ns = p->call->deadline_ns,
-		.done = piece_claim_done,
-		.priv = p,
+		.deadline_ns = deadline_ns,
+		.done = done,
+		.priv = priv,
 	};
 	int ret;
 
-	ret = sd_claim_acquire(&a, &p->claim);
-	if (ret)
-		return ret;
-	p->claim_vid = v->vid;
-	p->state = PIECE_CLAIM;
-	return 0;
+	ret = sd_claim_acquire(&a, cl);
+	if (!ret)
+		*claim_vid = v->vid;
+	return ret;
+}
+
+/*
+ * Take the claim on the piece's object before creating or deallocating it
+ * (its gate is held).  The claim's entry read tells what the object is on
+ * the server now.
+ */
+static int piece_claim(struct io_piece *p)
+{
+	int ret;
+
+	ret = obj_claim(p->call->v, p->span.idx, p->call->deadline_ns,
+			piece_claim_done, p, &p->claim, &p->claim_vid);
+	if (!ret)
+		p->state = PIECE_CLAIM;
+	return ret;
 }
 
 /* The piece is done with its claim (published, failed or redone). */
@@ -548,17 +503,6 @@ static void piece_gate_open(struct io_piece *p, struct sd_list *todo)
 		return;
 	sd_gate_open(&p->call->v->gates, &p->gate, todo);
 	p->gate_held = false;
-}
-
-/* Ask for a reload of the VDI (one at a time; pieces park on it). */
-static void reload_request(struct sd_vdi *v, unsigned int why)
-{
-	/* a running reload is not extended: whoever still needs one after
-	 * it finished hits the error again and asks again */
-	if (v->rl.state == SD_RELOAD_BUSY)
-		return;
-	v->rl.why |= why;
-	v->rl.state = SD_RELOAD_DRAIN;
 }
 
 /*
@@ -603,7 +547,7 @@ static int piece_start(struct io_piece *p, struct sd_list *todo)
 	if (call->kind == IO_READ) {
 		/* reads never wait for gates: they see the published index */
 		if (v->lock == SD_LOCK_SHARED) {
-			ret = fence_arm(v, p);
+			ret = fence_arm(v, SD_FENCE_READ, p);
 			if (ret)
 				return ret;
 		}
@@ -660,6 +604,26 @@ sent:
 	return PIECE_PENDING;
 }
 
+/* Start the piece over: on @todo, io_run() decides again what it needs. */
+static void piece_requeue(struct io_piece *p, struct sd_list *todo)
+{
+	p->state = PIECE_IDLE;
+	sd_list_add_tail(&p->link, todo);
+}
+
+/* The slot holds no piece: nothing of the last one's progress is left. */
+static void piece_reset(struct io_piece *p)
+{
+	p->state = PIECE_IDLE;
+	p->redo = false;
+	p->resume_index = false;
+	p->zero_fill = false;
+	p->redos = 0;
+	memset(p->fence_need, 0, sizeof(p->fence_need));
+	p->noobj_checked = false;
+	p->backoffs = 0;
+}
+
 /*
  * A piece finished with @err.  Records the error, starts the call's next
  * piece in this slot (pushed on @todo) or retires the slot; a call with no
@@ -671,16 +635,8 @@ static void piece_finish(struct io_piece *p, int err, struct sd_list *todo,
 	struct io_call *call = p->call;
 	int ret;
 
-	p->state = PIECE_IDLE;
-	p->redo = false;
-	p->resume_index = false;
-	p->zero_fill = false;
-	p->redos = 0;
-	p->fence_need = 0;
-	p->cfence_need = 0;
-	p->noobj_checked = false;
-	p->backoffs = 0;
 	piece_claim_end(p);
+	piece_reset(p);
 	if (err && !call->err)
 		call->err = err;
 	if (!call->err && call->next_span < call->nr_spans) {
@@ -734,14 +690,12 @@ static void io_run(struct sd_vdi *v, struct sd_list *todo,
 		}
 		piece_finish(p, ret, todo, done_calls);
 	}
-	kick = v->rl.state == SD_RELOAD_DRAIN && !v->meta_inflight;
-	if (kick)
-		v->rl.state = SD_RELOAD_BUSY;
+	kick = sd_reload_ready(v);
 	pthread_mutex_unlock(&v->mu);
 
 	/* pieces are parked on the reload: no call can end before it does */
 	if (kick)
-		sd_vdi_reload_begin(v);
+		sd_reload_begin(v);
 
 	sd_list_for_each_safe(pos, n, done_calls) {
 		struct io_call *call = sd_list_entry(pos, struct io_call, clink);
@@ -764,27 +718,14 @@ static void bg_claim_done(struct sd_claim *cl, int err);
 static int bg_claim(struct io_bg *bg)
 {
 	struct sd_vdi *v = bg->v;
-	struct sd_claim_args a = {
-		.c = v->c,
-		.book = v->claims,
-		.name = v->name,
-		.vid = v->vid,
-		.idx = bg->idx,
-		.copies = v->nr_copies,
-		.copy_policy = v->copy_policy,
-		.deadline_ns = sd_now_ns() +
-			       (uint64_t)sd_client_timeout_ms(v->c) * 1000000,
-		.done = bg_claim_done,
-		.priv = bg,
-	};
 	int ret;
 
-	ret = sd_claim_acquire(&a, &bg->claim);
-	if (ret)
-		return ret;
-	bg->claim_vid = v->vid;
-	v->meta_inflight++;
-	return 0;
+	ret = obj_claim(v, bg->idx, sd_now_ns() +
+			(uint64_t)sd_client_timeout_ms(v->c) * 1000000,
+			bg_claim_done, bg, &bg->claim, &bg->claim_vid);
+	if (!ret)
+		v->meta_inflight++;
+	return ret;
 }
 
 /* Send @bg's request against the current inode (mu held). */
@@ -953,8 +894,7 @@ static void bg_done(struct sd_request *req, int cerr)
 	    ++bg->redos <= IO_REDO_MAX) {
 		/* stale or snapshotted again: redo after a reload */
 		if (bg->gen == v->gen)
-			reload_request(v, res == SD_RES_READONLY ?
-				       SD_RELOAD_LOOKUP : SD_RELOAD_REFRESH);
+			sd_reload_request(v, res);
 		if (v->rl.state != SD_RELOAD_IDLE) {
 			sd_list_add_tail(&bg->link, &v->rl.bg_waiters);
 			goto run;
@@ -1034,227 +974,49 @@ static bool piece_redo(struct io_piece *p, uint32_t res, struct sd_list *todo)
 		p->resume_index = true;
 	piece_claim_end(p);
 	p->redo = true;
-	p->state = PIECE_IDLE;
-	sd_list_add_tail(&p->link, todo);
+	piece_requeue(p, todo);
 	/* waiters of a refused create queue up behind the piece */
 	if (!p->resume_index)
 		piece_gate_open(p, todo);
 	if (p->gen == v->gen)
-		reload_request(v, res == SD_RES_READONLY ? SD_RELOAD_LOOKUP :
-			       SD_RELOAD_REFRESH);
+		sd_reload_request(v, res);
 	return true;
 }
 
 /*
- * What the last fence that ended says about @p, whose fence it vouches for
- * (mu held): 0 = the read stands, PIECE_PENDING = re-dispatched (on
- * @todo; a reload is asked for if the piece's state is the stale one), or
- * -errno: the piece fails.  A fence sent before a reload applied cannot
- * vouch for a piece read against it either way: such pieces are redone.
+ * The merge of a reload wants entry @idx of the new inode published again
+ * as @entry (mu held).  A deallocation is published as it is.  An
+ * allocated entry names an object of an older vid: publishing that vid in
+ * the new inode would share the object without a reference (sheep counts
+ * references per generation and takes none for a foreign entry), so
+ * deleting the snapshot would delete our data.  Copy it into the new vid
+ * first, as a first write would, then publish the new vid.  Until then
+ * reads use the old object.
  */
-static int fence_outcome(struct io_piece *p, struct sd_list *todo)
+int sd_io_republish_queue(struct sd_vdi *v, uint32_t idx, uint32_t entry)
 {
-	struct sd_vdi_fence *f = &p->call->v->fence;
-	uint32_t res = f->stale ? f->stale : SD_RES_INODE_INVALIDATED;
+	struct io_bg *bg = calloc(1, sizeof(*bg));
 
-	if (f->err)
-		return f->err;
-	if (!f->stale && f->done_gen == p->gen)
-		return 0;
-	p->zero_fill = false;
-	if (piece_redo(p, res, todo))
-		return PIECE_PENDING;
-	return p->call->err ? p->call->err : -sd_result_to_errno(res);
-}
-
-/*
- * A shared-mode read piece has its data (or found a hole, zero_fill set):
- * 0 = it may finish, PIECE_PENDING = it waits for its fence or was
- * re-dispatched, -errno = it fails.
- */
-static int fence_check(struct io_piece *p, struct sd_list *todo)
-{
-	struct sd_vdi *v = p->call->v;
-
-	if (p->fence_need > v->fence.done) {
-		p->state = PIECE_FENCE;
-		sd_list_add_tail(&p->link, &v->fence.waiters);
-		return PIECE_PENDING;
-	}
-	return fence_outcome(p, todo);
-}
-
-/* A fence ended (recorded in v->fence): settle the pieces it vouches for. */
-static void fence_wake(struct sd_vdi *v, struct sd_list *todo,
-		       struct sd_list *done_calls)
-{
-	struct sd_list *pos, *n;
-	struct io_piece *p;
-	int ret;
-
-	sd_list_for_each_safe(pos, n, &v->fence.waiters) {
-		p = sd_list_entry(pos, struct io_piece, link);
-		if (p->fence_need > v->fence.done)
-			continue;
-		sd_list_del(&p->link);
-		ret = fence_outcome(p, todo);
-		if (ret == PIECE_PENDING)
-			continue;
-		if (!ret && p->zero_fill) {
-			/* piece_start() zero-fills it */
-			p->state = PIECE_IDLE;
-			sd_list_add_tail(&p->link, todo);
-			continue;
-		}
-		piece_finish(p, ret, todo, done_calls);
-	}
-}
-
-/* I/O thread: a fence is back. */
-static void fence_done(struct sd_request *req, int cerr)
-{
-	struct sd_vdi *v = req->priv;
-	struct sd_vdi_fence *f = &v->fence;
-	struct sd_list todo, done_calls;
-	int ret;
-
-	sd_list_init(&todo);
-	sd_list_init(&done_calls);
-	pthread_mutex_lock(&v->mu);
-	f->busy = false;
-	f->done = f->sent;
-	f->done_gen = f->gen;
-	f->stale = 0;
-	f->err = 0;
-	if (!cerr && req->rsp.result == SD_RES_INODE_INVALIDATED)
-		f->stale = SD_RES_INODE_INVALIDATED;
-	else
-		f->err = res_to_err(req, cerr);
-	if (!f->stale && !f->err) {
-		if (req->in_len != sizeof(f->buf))
-			f->err = -EPROTO;
-		else if (sd_get_le64(f->buf))
-			f->stale = SD_RES_READONLY;	/* snapshot: look it up */
-	}
-	fence_wake(v, &todo, &done_calls);
-
-	if (f->more) {
-		f->more = false;
-		ret = fence_send(v, f->more_deadline_ns);
-		if (ret) {
-			/* the next fence failed at once: so do its pieces */
-			f->done = ++f->sent;
-			f->stale = 0;
-			f->err = ret;
-			fence_wake(v, &todo, &done_calls);
-		}
-	}
-	pthread_mutex_unlock(&v->mu);
-	io_run(v, &todo, &done_calls);
-	bg_put(v, 1);
-}
-
-static bool dirty_test(const struct sd_vdi *v, uint32_t i)
-{
-	return v->dirty[i >> 3] & (1u << (i & 7));
-}
-
-/*
- * Merge the reloaded inode (@vid, @h, @index of @nr entries) into the
- * handle (mu held, nothing of ours in flight on the index: the reload
- * drained creates, index updates and re-checks first).
- *
- * Same vid (INODE_INVALIDATED refresh): the server's index is the truth;
- * it replaces ours.  Entries whose gate is held (an index update parked to
- * be resent) get the server's value and their update goes out afterwards.
- *
- * New vid (snapshot): the new inode's index is the copy the snapshot made
- * of the old inode at snapshot time T.  Our index updates to the old inode
- * are never refused (inodes are not read-only), so an update that landed
- * after T is recorded in the snapshot only (protocol rule 8.5), although
- * its create landed before T and the write was acknowledged.  Rule: every
- * entry we changed on the old inode since the last reload (the dirty
- * bitmap, set when an index update is sent) whose value in memory (what we
- * published successfully or learnt from a re-check) differs from the new
- * inode's is published again on the new inode (@pub gets one re-publish
- * each, gated like a create), unless the new inode already has the new vid
- * there (someone wrote it in the new VDI, which is newer than anything we
- * did on the old one).  Entries we did not touch, or whose value the copy
- * already holds, come from the new inode.  Re-publishing an entry the copy
- * already holds would be a no-op, so the rule only errs towards harmless
- * writes; an update that landed before T is in the copy.
- */
-static int reload_apply(struct sd_vdi *v, uint32_t vid,
-			const struct sd_inode_hdr *h, uint32_t *index,
-			uint32_t nr, struct sd_list *pub)
-{
-	bool moved = vid != v->vid;
-	uint32_t i, nbytes = v->nr_objs / 8 + 1;
-	struct io_bg *bg;
-
-	if (h->block_size_shift != v->shift || nr < v->nr_objs)
-		return -EPROTO;
-	for (i = 0; moved && i < v->nr_objs; i++) {
-		uint32_t ours = v->index[i];
-
-		if (!v->dirty[i >> 3]) {
-			i |= 7;		/* skip the whole byte */
-			continue;
-		}
-		if (!dirty_test(v, i) || index[i] == ours || index[i] == vid ||
-		    sd_gate_find(&v->gates, i))
-			continue;
-		bg = calloc(1, sizeof(*bg));
-		if (!bg)
-			continue;	/* keeps the server's value */
-		bg->v = v;
-		bg->idx = i;
-		/*
-		 * A deallocation is published as it is.  An allocated entry
-		 * names an object of an older vid: publishing that vid in the
-		 * new inode would share the object without a reference (sheep
-		 * counts references per generation and takes none for a foreign
-		 * entry), so deleting the snapshot would delete our data.  Copy
-		 * it into the new vid first, as a first write would, then
-		 * publish the new vid.  Until then reads use the old object.
-		 */
-		bg->kind = ours ? BG_COPY : BG_REPUBLISH;
-		bg->entry = ours;
-		index[i] = ours;
-		sd_list_add_tail(&bg->link, pub);
-	}
-	free(v->index);
-	v->index = index;
-	__atomic_store_n(&v->vid, vid, __ATOMIC_RELAXED);
-	v->inode = *h;
-	v->gen++;
-	memset(v->dirty, 0, nbytes);
+	if (!bg)
+		return -ENOMEM;
+	bg->v = v;
+	bg->idx = idx;
+	bg->kind = entry ? BG_COPY : BG_REPUBLISH;
+	bg->entry = entry;
+	sd_list_add_tail(&bg->link, &v->rl.pub);
 	return 0;
 }
 
-void sd_io_reload_finish(struct sd_vdi *v, int err, uint32_t vid,
-			 const struct sd_inode_hdr *h, uint32_t *index,
-			 uint32_t nr)
+void sd_io_reload_resume(struct sd_vdi *v, int err)
 {
-	struct sd_list todo, done_calls, pub, *pos, *n;
+	struct sd_list todo, done_calls, *pos, *n;
 	unsigned int ended = 0;
 	struct io_bg *bg;
 	struct io_piece *p;
 
 	sd_list_init(&todo);
 	sd_list_init(&done_calls);
-	sd_list_init(&pub);
-	pthread_mutex_lock(&v->mu);
-	if (!err) {
-		err = reload_apply(v, vid, h, index, nr, &pub);
-		if (!err)
-			index = NULL;
-	}
-	free(index);
-	v->rl.state = SD_RELOAD_IDLE;
-	v->rl.why = 0;
-
-	sd_list_for_each_safe(pos, n, &pub) {
+	sd_list_for_each_safe(pos, n, &v->rl.pub) {
 		bg = sd_list_entry(pos, struct io_bg, link);
 		sd_list_del(&bg->link);
 		sd_gate_close(&v->gates, &bg->gate, bg->idx);
@@ -1279,13 +1041,207 @@ void sd_io_reload_finish(struct sd_vdi *v, int err, uint32_t vid,
 			piece_gate_open(p, &todo);
 			piece_finish(p, err, &todo, &done_calls);
 		} else {
-			p->state = PIECE_IDLE;
-			sd_list_add_tail(&p->link, &todo);
+			piece_requeue(p, &todo);
 		}
 	}
 	pthread_mutex_unlock(&v->mu);
 	io_run(v, &todo, &done_calls);
 	bg_put(v, ended);
+}
+
+/* ---- fences (shared mode, mu held) ------------------------------------- */
+
+static void fence_done(struct sd_request *req, int cerr);
+
+/*
+ * Send a fence of kind @k (see sd_vdi_internal.h); background work, so
+ * that close waits for it.  READ: READ_OBJ (TGT) of our inode's
+ * snap_ctime.  CLUSTER: GET_VDI_INFO of our name.
+ */
+static int fence_send(struct sd_vdi *v, enum sd_fence_kind k,
+		      uint64_t deadline_ns)
+{
+	struct sd_vdi_fence *f = &v->fence[k];
+	struct sd_request *r = &f->req;
+	int ret;
+
+	if (k == SD_FENCE_READ) {
+		/* shared mode only: TGT-flagged by obj_req_init() */
+		obj_req_init(v, r, SD_OP_READ_OBJ, sd_vid_to_vdi_oid(v->vid),
+			     SD_INODE_OFF_SNAP_CTIME, 8, fence_done, v);
+		f->iov.iov_base = f->buf;
+		f->iov.iov_len = 8;
+		r->in_iov = &f->iov;
+		r->in_iovcnt = 1;
+	} else {
+		sd_reload_lookup_init(v, r, &f->iov, f->buf, false);
+		r->done = fence_done;
+	}
+	r->deadline_ns = deadline_ns;
+	ret = sd_client_submit(v->c, r);
+	if (ret)
+		return ret;
+	f->busy = true;
+	f->sent++;
+	f->gen = v->gen;
+	f->vid = v->vid;
+	v->bg_inflight++;
+	return 0;
+}
+
+/*
+ * @p needs a fence of kind @k sent from now on: a shared-mode read or
+ * write is about to be sent or is back (READ), or @p published its entry
+ * (CLUSTER).  Sends one unless one is in flight already, which was sent
+ * before and cannot vouch for @p: then @p needs the next one, sent when
+ * the current one is back.  0 or -errno.
+ */
+static int fence_arm(struct sd_vdi *v, enum sd_fence_kind k,
+		     struct io_piece *p)
+{
+	struct sd_vdi_fence *f = &v->fence[k];
+	uint64_t dl = p->call->deadline_ns;
+	int ret;
+
+	if (f->busy) {
+		if (!f->more || dl < f->more_deadline_ns)
+			f->more_deadline_ns = dl;
+		f->more = true;
+		p->fence_need[k] = f->sent + 1;
+		return 0;
+	}
+	ret = fence_send(v, k, dl);
+	if (ret)
+		return ret;
+	p->fence_need[k] = f->sent;
+	return 0;
+}
+
+/*
+ * What the last fence of kind @k that ended says about @p, whose fence it
+ * vouches for: 0 = the piece stands, PIECE_PENDING = re-dispatched (on
+ * @todo; a reload is asked for if the piece's state is the stale one), or
+ * -errno: the piece fails.  A read fence sent before a reload applied
+ * cannot vouch for a piece read against it either way: such pieces are
+ * redone.  A cluster fence that saw another working vid: the VDI was
+ * snapshotted meanwhile and the piece is written again against the new
+ * vid (its publish may have been overwritten by the snapshot's rewrite of
+ * the inode, or missed its copy).
+ */
+static int fence_outcome(struct io_piece *p, enum sd_fence_kind k,
+			 struct sd_list *todo)
+{
+	struct sd_vdi_fence *f = &p->call->v->fence[k];
+	uint32_t res = f->stale ? f->stale : SD_RES_INODE_INVALIDATED;
+
+	if (f->err)
+		return f->err;
+	if (!f->stale && (k == SD_FENCE_CLUSTER || f->done_gen == p->gen))
+		return 0;
+	p->zero_fill = false;
+	if (piece_redo(p, res, todo))
+		return PIECE_PENDING;
+	return p->call->err ? p->call->err : -sd_result_to_errno(res);
+}
+
+/*
+ * @p is done but for its fence of kind @k (a read has its data, or found a
+ * hole, zero_fill set): 0 = it may finish, PIECE_PENDING = it waits for
+ * its fence or was re-dispatched, -errno = it fails.
+ */
+static int fence_check(struct io_piece *p, enum sd_fence_kind k,
+		       struct sd_list *todo)
+{
+	struct sd_vdi_fence *f = &p->call->v->fence[k];
+
+	if (p->fence_need[k] > f->done) {
+		p->state = PIECE_FENCE;
+		sd_list_add_tail(&p->link, &f->waiters);
+		return PIECE_PENDING;
+	}
+	return fence_outcome(p, k, todo);
+}
+
+/* A fence of kind @k ended: settle the pieces it vouches for. */
+static void fence_wake(struct sd_vdi *v, enum sd_fence_kind k,
+		       struct sd_list *todo, struct sd_list *done_calls)
+{
+	struct sd_vdi_fence *f = &v->fence[k];
+	struct sd_list *pos, *n;
+	struct io_piece *p;
+	int ret;
+
+	sd_list_for_each_safe(pos, n, &f->waiters) {
+		p = sd_list_entry(pos, struct io_piece, link);
+		if (p->fence_need[k] > f->done)
+			continue;
+		sd_list_del(&p->link);
+		ret = fence_outcome(p, k, todo);
+		if (ret == PIECE_PENDING)
+			continue;
+		if (!ret && p->zero_fill) {
+			/* piece_start() zero-fills it */
+			piece_requeue(p, todo);
+			continue;
+		}
+		piece_finish(p, ret, todo, done_calls);
+	}
+}
+
+/* What a fence that came back says (READ: snap_ctime; CLUSTER: vid). */
+static void fence_result(struct sd_vdi_fence *f, enum sd_fence_kind k,
+			 const struct sd_request *req, int cerr)
+{
+	f->stale = 0;
+	f->err = 0;
+	if (k == SD_FENCE_READ && !cerr &&
+	    req->rsp.result == SD_RES_INODE_INVALIDATED)
+		f->stale = SD_RES_INODE_INVALIDATED;
+	else
+		f->err = res_to_err(req, cerr);
+	if (f->stale || f->err)
+		return;
+	if (k == SD_FENCE_CLUSTER)
+		f->stale = req->rsp.vdi.vdi_id != f->vid ? SD_RES_READONLY : 0;
+	else if (req->in_len != 8)
+		f->err = -EPROTO;
+	else if (sd_get_le64(f->buf))
+		f->stale = SD_RES_READONLY;	/* snapshot: look it up */
+}
+
+/* I/O thread: a fence is back. */
+static void fence_done(struct sd_request *req, int cerr)
+{
+	struct sd_vdi *v = req->priv;
+	struct sd_vdi_fence *f = sd_container_of(req, struct sd_vdi_fence,
+						 req);
+	enum sd_fence_kind k = (enum sd_fence_kind)(f - v->fence);
+	struct sd_list todo, done_calls;
+	int ret;
+
+	sd_list_init(&todo);
+	sd_list_init(&done_calls);
+	pthread_mutex_lock(&v->mu);
+	f->busy = false;
+	f->done = f->sent;
+	f->done_gen = f->gen;
+	fence_result(f, k, req, cerr);
+	fence_wake(v, k, &todo, &done_calls);
+
+	if (f->more) {
+		f->more = false;
+		ret = fence_send(v, k, f->more_deadline_ns);
+		if (ret) {
+			/* the next fence failed at once: so do its pieces */
+			f->done = ++f->sent;
+			f->stale = 0;
+			f->err = ret;
+			fence_wake(v, k, &todo, &done_calls);
+		}
+	}
+	pthread_mutex_unlock(&v->mu);
+	io_run(v, &todo, &done_calls);
+	bg_put(v, 1);
 }
 
 /* ---- completions --------------------------------------------------------- */
@@ -1304,11 +1260,10 @@ static int piece_holecheck_done(struct io_piece *p, struct sd_list *todo)
 		return -EPROTO;
 	if (!e) {
 		p->zero_fill = true;
-		ret = fence_check(p, todo);
+		ret = fence_check(p, SD_FENCE_READ, todo);
 		if (ret)
 			return ret;
-		p->state = PIECE_IDLE;
-		sd_list_add_tail(&p->link, todo);
+		piece_requeue(p, todo);
 		return PIECE_PENDING;
 	}
 	/* allocated elsewhere: learn it unless a create of ours is on it */
@@ -1369,8 +1324,7 @@ static void piece_backoff_done(struct sd_request *req, int cerr)
 	if (cerr) {
 		piece_finish(p, cerr, &todo, &done_calls);
 	} else {
-		p->state = PIECE_IDLE;
-		sd_list_add_tail(&p->link, &todo);
+		piece_requeue(p, &todo);
 	}
 	pthread_mutex_unlock(&v->mu);
 	io_run(v, &todo, &done_calls);
@@ -1396,133 +1350,8 @@ static int piece_entrycheck_done(struct io_piece *p, struct sd_list *todo)
 		return piece_backoff(p, todo);
 	if (!sd_gate_find(&v->gates, i))
 		v->index[i] = e;
-	p->state = PIECE_IDLE;
-	sd_list_add_tail(&p->link, todo);
+	piece_requeue(p, todo);
 	return PIECE_PENDING;
-}
-
-/* ---- cluster fences (shared mode, mu held) ---------------------------- */
-
-static void cfence_done(struct sd_request *req, int cerr);
-
-/* GET_VDI_INFO of our name; background work, so that close waits for it */
-static int cfence_send(struct sd_vdi *v, uint64_t deadline_ns)
-{
-	struct sd_vdi_cfence *f = &v->cfence;
-	int ret;
-
-	sd_lookup_req_init(&f->req, &f->iov, f->names, v->name, NULL, 0,
-			   SD_OP_GET_VDI_INFO, 0);
-	f->req.req_flags = SD_REQ_RESEND;
-	f->req.deadline_ns = deadline_ns;
-	f->req.done = cfence_done;
-	f->req.priv = v;
-	ret = sd_client_submit(v->c, &f->req);
-	if (ret)
-		return ret;
-	f->busy = true;
-	f->sent++;
-	f->vid = v->vid;
-	v->bg_inflight++;
-	return 0;
-}
-
-/*
- * @p published its entry: it completes after a cluster fence sent from now
- * on.  One in flight was sent before and cannot vouch: @p waits for the
- * next one, sent when it is back.  PIECE_PENDING or -errno.
- */
-static int cfence_arm(struct sd_vdi *v, struct io_piece *p)
-{
-	struct sd_vdi_cfence *f = &v->cfence;
-	uint64_t dl = p->call->deadline_ns;
-	int ret;
-
-	if (f->busy) {
-		if (!f->more || dl < f->more_deadline_ns)
-			f->more_deadline_ns = dl;
-		f->more = true;
-		p->cfence_need = f->sent + 1;
-	} else {
-		ret = cfence_send(v, dl);
-		if (ret)
-			return ret;
-		p->cfence_need = f->sent;
-	}
-	p->state = PIECE_CFENCE;
-	sd_list_add_tail(&p->link, &f->waiters);
-	return PIECE_PENDING;
-}
-
-/*
- * The cluster fence @p waited for ended: 0 = the publish stands,
- * PIECE_PENDING = the VDI was snapshotted meanwhile and the piece is
- * written again against the new working vid (its publish may have been
- * overwritten by the snapshot's rewrite of the inode, or missed its copy),
- * or -errno.
- */
-static int cfence_outcome(struct io_piece *p, struct sd_list *todo)
-{
-	struct sd_vdi_cfence *f = &p->call->v->cfence;
-
-	if (f->err)
-		return f->err;
-	if (!f->moved)
-		return 0;
-	if (piece_redo(p, SD_RES_READONLY, todo))
-		return PIECE_PENDING;
-	return p->call->err ? p->call->err : -EROFS;
-}
-
-static void cfence_wake(struct sd_vdi *v, struct sd_list *todo,
-			struct sd_list *done_calls)
-{
-	struct sd_list *pos, *n;
-	struct io_piece *p;
-	int ret;
-
-	sd_list_for_each_safe(pos, n, &v->cfence.waiters) {
-		p = sd_list_entry(pos, struct io_piece, link);
-		if (p->cfence_need > v->cfence.done)
-			continue;
-		sd_list_del(&p->link);
-		ret = cfence_outcome(p, todo);
-		if (ret == PIECE_PENDING)
-			continue;
-		piece_finish(p, ret, todo, done_calls);
-	}
-}
-
-/* I/O thread: a cluster fence is back. */
-static void cfence_done(struct sd_request *req, int cerr)
-{
-	struct sd_vdi *v = req->priv;
-	struct sd_vdi_cfence *f = &v->cfence;
-	struct sd_list todo, done_calls;
-	int ret;
-
-	sd_list_init(&todo);
-	sd_list_init(&done_calls);
-	pthread_mutex_lock(&v->mu);
-	f->busy = false;
-	f->done = f->sent;
-	f->err = res_to_err(req, cerr);
-	f->moved = !f->err && req->rsp.vdi.vdi_id != f->vid;
-	cfence_wake(v, &todo, &done_calls);
-	if (f->more) {
-		f->more = false;
-		ret = cfence_send(v, f->more_deadline_ns);
-		if (ret) {
-			/* the next fence failed at once: so do its pieces */
-			f->done = ++f->sent;
-			f->err = ret;
-			f->moved = false;
-			cfence_wake(v, &todo, &done_calls);
-		}
-	}
-	pthread_mutex_unlock(&v->mu);
-	io_run(v, &todo, &done_calls);
-	bg_put(v, 1);
 }
 
 /*
@@ -1562,8 +1391,7 @@ static void piece_claim_done(struct sd_claim *cl, int err)
 			v->index[i] = e;
 		piece_claim_end(p);
 		piece_gate_open(p, &todo);
-		p->state = PIECE_IDLE;
-		sd_list_add_tail(&p->link, &todo);
+		piece_requeue(p, &todo);
 		goto run;
 	}
 	if (call->kind == IO_UNMAP && (!e || dealloc)) {
@@ -1588,127 +1416,116 @@ run:
 	io_run(v, &todo, &done_calls);
 }
 
+/*
+ * A READ_OBJ / WRITE_OBJ of data came back with @res (@err its errno form),
+ * mu held: NO_OBJ re-checks and backoffs, and shared mode's read fence.
+ * PIECE_PENDING or the piece's result.
+ */
+static int piece_data_done(struct io_piece *p, uint32_t res, int err,
+			   struct sd_list *todo)
+{
+	struct io_call *call = p->call;
+	struct sd_vdi *v = call->v;
+	int ret;
+
+	if (v->lock == SD_LOCK_SHARED && res == SD_RES_NO_OBJ &&
+	    !p->noobj_checked) {
+		/* deallocated by another gateway? */
+		p->noobj_checked = true;
+		ret = piece_submit_entry_read(p, kind_writes(call->kind) ?
+					      PIECE_ENTRYCHECK :
+					      PIECE_HOLECHECK);
+		return ret ? ret : PIECE_PENDING;
+	}
+	if (res == SD_RES_NO_OBJ)
+		return piece_backoff(p, todo);
+	if (err)
+		return err;
+	if (v->lock == SD_LOCK_SHARED && kind_writes(call->kind)) {
+		/*
+		 * A write stands once a fence sent after it came back clean:
+		 * our vid may have become a snapshot whose object another
+		 * gateway already copied (a node applies the snapshot's
+		 * read-only state late).
+		 */
+		ret = fence_arm(v, SD_FENCE_READ, p);
+		if (ret)
+			return ret;
+	}
+	if (!p->fence_need[SD_FENCE_READ])
+		return 0;
+	return fence_check(p, SD_FENCE_READ, todo);
+}
+
+/*
+ * What a piece does next after its request came back with @res (@err its
+ * errno form; @meta: it was a create or an index update), mu held:
+ * PIECE_PENDING (sent, parked or re-dispatched, maybe on @todo) or the
+ * piece's result, 0 or -errno.
+ */
+static int piece_next(struct io_piece *p, uint32_t res, int err, bool meta,
+		      struct sd_list *todo)
+{
+	struct sd_vdi *v = p->call->v;
+	int ret;
+
+	if ((res == SD_RES_READONLY || res == SD_RES_INODE_INVALIDATED) &&
+	    piece_redo(p, res, todo))
+		return PIECE_PENDING;
+	/* a copy-on-write source or our inode not recovered yet */
+	if (meta && res == SD_RES_NO_OBJ)
+		return piece_backoff(p, todo);
+	if (p->state == PIECE_DATA)
+		return piece_data_done(p, res, err, todo);
+	if (err)
+		return err;
+
+	switch (p->state) {
+	case PIECE_CREATE:
+		/* object exists: publish it (gate still closed) */
+		ret = piece_submit_index(p, v->vid, p->new_entry);
+		return ret ? ret : PIECE_PENDING;
+	case PIECE_INDEX:
+		v->index[p->span.idx] = p->new_entry;
+		if (v->lock != SD_LOCK_SHARED)
+			return 0;
+		/* published under our claim: give it back, let the local
+		 * waiters in, and make sure no snapshot swallowed it */
+		piece_claim_end(p);
+		piece_gate_open(p, todo);
+		ret = fence_arm(v, SD_FENCE_CLUSTER, p);
+		return ret ? ret : fence_check(p, SD_FENCE_CLUSTER, todo);
+	case PIECE_ENTRYCHECK:
+		return piece_entrycheck_done(p, todo);
+	case PIECE_HOLECHECK:
+		return piece_holecheck_done(p, todo);
+	default:
+		return 0;
+	}
+}
+
 /* I/O thread: a piece's request is back. */
 static void piece_req_done(struct sd_request *req, int cerr)
 {
 	struct io_piece *p = req->priv;
-	struct io_call *call = p->call;
-	struct sd_vdi *v = call->v;
+	struct sd_vdi *v = p->call->v;
 	struct sd_list todo, done_calls;
 	uint32_t res = cerr ? SD_RES_SUCCESS : req->rsp.result;
 	bool meta = p->state == PIECE_CREATE || p->state == PIECE_INDEX;
-	int err = res_to_err(req, cerr), ret;
+	int ret;
 
 	sd_list_init(&todo);
 	sd_list_init(&done_calls);
 	pthread_mutex_lock(&v->mu);
 	if (meta)
 		v->meta_inflight--;
-
-	if ((res == SD_RES_READONLY || res == SD_RES_INODE_INVALIDATED) &&
-	    piece_redo(p, res, &todo))
-		goto run;
-
-	if (meta && res == SD_RES_NO_OBJ) {
-		/* a copy-on-write source or our inode not recovered yet */
-		ret = piece_backoff(p, &todo);
-		if (ret == PIECE_PENDING)
-			goto run;
-		err = ret;
-		goto end;
-	}
-
-	switch (p->state) {
-	case PIECE_CREATE:
-		if (err)
-			break;
-		/* object exists: publish it (gate still closed) */
-		ret = piece_submit_index(p, v->vid, p->new_entry);
-		if (!ret)
-			goto run;
-		err = ret;
-		break;
-	case PIECE_INDEX:
-		if (err)
-			break;
-		v->index[p->span.idx] = p->new_entry;
-		if (v->lock != SD_LOCK_SHARED)
-			break;
-		/* published under our claim: give it back, let the local
-		 * waiters in, and make sure no snapshot swallowed it */
-		piece_claim_end(p);
+	ret = piece_next(p, res, res_to_err(req, cerr), meta, &todo);
+	if (ret != PIECE_PENDING) {
+		if (ret && meta && p->gate_held && is_transport_err(cerr))
+			bg_recheck_start(v, p, &todo);
 		piece_gate_open(p, &todo);
-		ret = cfence_arm(v, p);
-		if (ret == PIECE_PENDING)
-			goto run;
-		err = ret;
-		break;
-	case PIECE_ENTRYCHECK:
-		if (err)
-			break;
-		ret = piece_entrycheck_done(p, &todo);
-		if (ret == PIECE_PENDING)
-			goto run;
-		err = ret;
-		break;
-	case PIECE_HOLECHECK:
-		if (err)
-			break;
-		ret = piece_holecheck_done(p, &todo);
-		if (ret == PIECE_PENDING)
-			goto run;
-		err = ret;
-		break;
-	case PIECE_DATA:
-		if (v->lock == SD_LOCK_SHARED && res == SD_RES_NO_OBJ &&
-		    !p->noobj_checked) {
-			/* deallocated by another gateway? */
-			p->noobj_checked = true;
-			ret = piece_submit_entry_read(p, kind_writes(call->kind) ?
-						      PIECE_ENTRYCHECK :
-						      PIECE_HOLECHECK);
-			if (!ret)
-				goto run;
-			err = ret;
-			break;
-		}
-		if (res == SD_RES_NO_OBJ) {
-			ret = piece_backoff(p, &todo);
-			if (ret == PIECE_PENDING)
-				goto run;
-			err = ret;
-			break;
-		}
-		if (!err && v->lock == SD_LOCK_SHARED &&
-		    kind_writes(call->kind)) {
-			/*
-			 * A write stands once a fence sent after it came back
-			 * clean: our vid may have become a snapshot whose
-			 * object another gateway already copied (a node
-			 * applies the snapshot's read-only state late).
-			 */
-			ret = fence_arm(v, p);
-			if (ret) {
-				err = ret;
-				break;
-			}
-		}
-		if (err || !p->fence_need)
-			break;
-		ret = fence_check(p, &todo);
-		if (ret == PIECE_PENDING)
-			goto run;
-		err = ret;
-		break;
-	default:
-		break;
+		piece_finish(p, ret, &todo, &done_calls);
 	}
-	if (err && meta && p->gate_held && is_transport_err(cerr))
-		bg_recheck_start(v, p, &todo);
-end:
-	piece_gate_open(p, &todo);
-	piece_finish(p, err, &todo, &done_calls);
-run:
 	pthread_mutex_unlock(&v->mu);
 	io_run(v, &todo, &done_calls);
 }
@@ -1757,16 +1574,8 @@ static struct io_call *call_new(struct sd_vdi *v, enum io_kind kind,
 		struct io_piece *p = &call->slots[i];
 
 		p->call = call;
-		p->state = PIECE_IDLE;
+		piece_reset(p);
 		p->gate_held = false;
-		p->redo = false;
-		p->resume_index = false;
-		p->zero_fill = false;
-		p->redos = 0;
-		p->fence_need = 0;
-		p->cfence_need = 0;
-		p->noobj_checked = false;
-		p->backoffs = 0;
 		p->claim = NULL;
 		p->iov = p->iov_inline;
 		p->iovcnt = 0;
@@ -1899,6 +1708,24 @@ static int io_check(struct sd_vdi *v, uint64_t off, uint64_t len, bool write,
 	return 0;
 }
 
+/*
+ * The byte range of a read or write of the caller's iovecs at @off: its
+ * length in *len, checked like io_check().
+ */
+static int io_check_iov(struct sd_vdi *v, const struct iovec *iov,
+			int iovcnt, uint64_t off, bool write, uint64_t *len)
+{
+	const char *what = write ? "write" : "read";
+	int i;
+
+	if (iovcnt < 0 || (iovcnt && !iov))
+		return sd_set_error(EINVAL, "%s: bad iovec", what);
+	*len = 0;
+	for (i = 0; i < iovcnt; i++)
+		*len += iov[i].iov_len;
+	return io_check(v, off, *len, write, what);
+}
+
 /* Build the call for [off, off+len) and start its first pieces. */
 static int io_submit(struct sd_vdi *v, enum io_kind kind,
 		     const struct iovec *iov, int iovcnt, uint64_t off,
@@ -1952,10 +1779,7 @@ int sd_vdi_aio_read(struct sd_vdi *v, const struct iovec *iov, int iovcnt,
 	uint64_t len;
 	int ret;
 
-	if (iovcnt < 0 || (iovcnt && !iov))
-		return sd_set_error(EINVAL, "read: bad iovec");
-	len = iov_total(iov, iovcnt);
-	ret = io_check(v, off, len, false, "read");
+	ret = io_check_iov(v, iov, iovcnt, off, false, &len);
 	if (ret)
 		return ret;
 	if (!len) {
@@ -1972,10 +1796,7 @@ int sd_vdi_aio_write(struct sd_vdi *v, const struct iovec *iov, int iovcnt,
 	uint64_t len;
 	int ret;
 
-	if (iovcnt < 0 || (iovcnt && !iov))
-		return sd_set_error(EINVAL, "write: bad iovec");
-	len = iov_total(iov, iovcnt);
-	ret = io_check(v, off, len, true, "write");
+	ret = io_check_iov(v, iov, iovcnt, off, true, &len);
 	if (ret)
 		return ret;
 	if (!len) {
@@ -2032,135 +1853,7 @@ int sd_vdi_aio_flush(struct sd_vdi *v, sd_io_done_fn done, void *opaque)
 	return 0;
 }
 
-/* ---- synchronous wrappers --------------------------------------------- */
-
-struct io_waiter {
-	pthread_mutex_t mu;
-	pthread_cond_t cond;
-	bool done;
-	int err;
-};
-
-static void io_waiter_done(void *opaque, int err)
-{
-	struct io_waiter *w = opaque;
-
-	pthread_mutex_lock(&w->mu);
-	w->err = err;
-	w->done = true;
-	pthread_cond_signal(&w->cond);
-	pthread_mutex_unlock(&w->mu);
-}
-
-static void io_waiter_init(struct io_waiter *w)
-{
-	pthread_mutex_init(&w->mu, NULL);
-	pthread_cond_init(&w->cond, NULL);
-	w->done = false;
-	w->err = 0;
-}
-
-/* Wait for the aio started with result @ret; message names @what. */
-static int io_waiter_wait(struct io_waiter *w, int ret, struct sd_vdi *v,
-			  const char *what, uint64_t off, uint64_t len)
-{
-	if (!ret) {
-		pthread_mutex_lock(&w->mu);
-		while (!w->done)
-			sd_client_cond_wait(v->c, &w->cond, &w->mu);
-		pthread_mutex_unlock(&w->mu);
-		ret = w->err;
-		if (ret)
-			sd_set_error(-ret, "%s of %llu bytes at %llu on VDI '%s' failed: %s",
-				     what, (unsigned long long)len,
-				     (unsigned long long)off, v->name,
-				     strerror(-ret));
-	}
-	pthread_cond_destroy(&w->cond);
-	pthread_mutex_destroy(&w->mu);
-	return ret;
-}
-
-int sd_vdi_pread(struct sd_vdi *v, void *buf, size_t len, uint64_t off)
-{
-	struct iovec iov = { .iov_base = buf, .iov_len = len };
-	struct io_waiter w;
-
-	io_waiter_init(&w);
-	return io_waiter_wait(&w, sd_vdi_aio_read(v, &iov, 1, off,
-						   io_waiter_done, &w),
-			      v, "read", off, len);
-}
-
-int sd_vdi_pwrite(struct sd_vdi *v, const void *buf, size_t len,
-		  uint64_t off, unsigned int flags)
-{
-	struct iovec iov = { .iov_base = (void *)buf, .iov_len = len };
-	struct io_waiter w;
-
-	io_waiter_init(&w);
-	return io_waiter_wait(&w, sd_vdi_aio_write(v, &iov, 1, off, flags,
-						    io_waiter_done, &w),
-			      v, "write", off, len);
-}
-
-int sd_vdi_zero(struct sd_vdi *v, uint64_t off, uint64_t len,
-		unsigned int flags)
-{
-	struct io_waiter w;
-
-	io_waiter_init(&w);
-	return io_waiter_wait(&w, sd_vdi_aio_zero(v, off, len, flags,
-						   io_waiter_done, &w),
-			      v, "zero", off, len);
-}
-
-int sd_vdi_discard(struct sd_vdi *v, uint64_t off, uint64_t len)
-{
-	struct io_waiter w;
-
-	io_waiter_init(&w);
-	return io_waiter_wait(&w, sd_vdi_aio_discard(v, off, len,
-						      io_waiter_done, &w),
-			      v, "discard", off, len);
-}
-
-int sd_vdi_flush(struct sd_vdi *v)
-{
-	struct io_waiter w;
-
-	io_waiter_init(&w);
-	return io_waiter_wait(&w, sd_vdi_aio_flush(v, io_waiter_done, &w),
-			      v, "flush", 0, 0);
-}
-
-/* ---- allocation map ---------------------------------------------------- */
-
-uint64_t sd_index_run(const uint32_t *index, uint32_t nr_objs,
-		      unsigned int shift, uint64_t size, uint64_t off,
-		      uint64_t len, bool *allocated)
-{
-	uint64_t end = off + len, pos;
-	uint64_t i = off >> shift;
-	bool state;
-
-	if (end > size || end < off)
-		end = size;
-	if (off >= end || i >= nr_objs) {
-		*allocated = false;
-		return 0;
-	}
-	state = index[i] != 0;
-	pos = (i + 1) << shift;
-	while (pos < end) {
-		i = pos >> shift;
-		if (i >= nr_objs || (index[i] != 0) != state)
-			break;
-		pos += UINT64_C(1) << shift;
-	}
-	*allocated = state;
-	return (pos < end ? pos : end) - off;
-}
+/* ---- block status (the runs: sd_index.c) ------------------------------- */
 
 int sd_vdi_block_status(struct sd_vdi *v, uint64_t off, uint64_t len,
 			uint64_t *run_len, bool *allocated)

@@ -3,7 +3,9 @@
  * sd_vdi.c - opening and closing VDIs (layer 3): name lookup with or without
  * a lock (GET_VDI_INFO / LOCK_VDI), reading and checking the inode header
  * and index, releasing the lock on close, and the sd_vdi_* queries.  The
- * synchronous lookup and inode readers are also used by sd_admin.c.
+ * synchronous lookup and inode readers are also used by sd_admin.c, the
+ * request builders and the inode decoder by the reload (sd_reload.c).
+ * Nothing here calls the data path (sd_io.c).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -94,9 +96,8 @@ int sd_vdi_lookup(struct sd_client *c, const char *name, const char *tag,
 	return 0;
 }
 
-/* Fill @req (and @iov) for a READ_OBJ of [0, len) of inode @vid. */
-static void inode_read_req_init(struct sd_request *req, struct iovec *iov,
-				uint32_t vid, uint8_t *buf, uint32_t len)
+void sd_inode_read_req_init(struct sd_request *req, struct iovec *iov,
+			    uint32_t vid, uint8_t *buf, uint32_t len)
 {
 	iov->iov_base = buf;
 	iov->iov_len = len;
@@ -111,9 +112,8 @@ static void inode_read_req_init(struct sd_request *req, struct iovec *iov,
 	req->req_flags = SD_REQ_RESEND;
 }
 
-/* Result of an inode read of @len bytes: 0 or -errno with a message. */
-static int inode_read_result(const struct sd_request *req, uint32_t vid,
-			     uint32_t len)
+int sd_inode_read_result(const struct sd_request *req, uint32_t vid,
+			 uint32_t len)
 {
 	if (req->rsp.result != SD_RES_SUCCESS)
 		return sd_set_error(sd_result_to_errno(req->rsp.result),
@@ -126,19 +126,31 @@ static int inode_read_result(const struct sd_request *req, uint32_t vid,
 	return 0;
 }
 
-/* READ_OBJ of [0, len) of inode @vid into @buf. */
-static int inode_read(struct sd_client *c, uint32_t vid, uint8_t *buf,
-		      uint32_t len)
+/*
+ * Synchronous READ_OBJ of [0, len) of inode @vid into a malloc'ed buffer
+ * (free() it), or NULL with *ret = -errno and a message.
+ */
+static uint8_t *inode_read(struct sd_client *c, uint32_t vid, uint32_t len,
+			   int *ret)
 {
 	struct sd_request req;
 	struct iovec iov;
-	int ret;
+	uint8_t *buf;
 
-	inode_read_req_init(&req, &iov, vid, buf, len);
-	ret = sd_client_call(c, &req);
-	if (ret)
-		return ret;
-	return inode_read_result(&req, vid, len);
+	buf = malloc(len);
+	if (!buf) {
+		*ret = sd_set_error(ENOMEM, "out of memory");
+		return NULL;
+	}
+	sd_inode_read_req_init(&req, &iov, vid, buf, len);
+	*ret = sd_client_call(c, &req);
+	if (!*ret)
+		*ret = sd_inode_read_result(&req, vid, len);
+	if (*ret) {
+		free(buf);
+		return NULL;
+	}
+	return buf;
 }
 
 int sd_read_inode_hdr(struct sd_client *c, uint32_t vid,
@@ -147,23 +159,17 @@ int sd_read_inode_hdr(struct sd_client *c, uint32_t vid,
 	uint8_t *buf;
 	int ret;
 
-	buf = malloc(SD_INODE_HEADER_SIZE);
+	buf = inode_read(c, vid, SD_INODE_HEADER_SIZE, &ret);
 	if (!buf)
-		return sd_set_error(ENOMEM, "out of memory");
-	ret = inode_read(c, vid, buf, SD_INODE_HEADER_SIZE);
-	if (!ret)
-		sd_inode_hdr_decode(buf, h);
+		return ret;
+	sd_inode_hdr_decode(buf, h);
 	free(buf);
-	return ret;
+	return 0;
 }
 
-/*
- * Decode and check the refresh range @buf of inode @vid: header into @h,
- * a malloc'ed host-order index into *index (*nr_objs entries).
- */
-static int inode_decode_full(const uint8_t *buf, uint32_t vid,
-			     struct sd_inode_hdr *h, uint32_t **index,
-			     uint32_t *nr_objs)
+int sd_inode_decode_full(const uint8_t *buf, uint32_t vid,
+			 struct sd_inode_hdr *h, uint32_t **index,
+			 uint32_t *nr_objs)
 {
 	uint32_t *idx;
 	uint64_t nr;
@@ -203,239 +209,39 @@ static int inode_decode_full(const uint8_t *buf, uint32_t vid,
 	return 0;
 }
 
-int sd_read_inode_full(struct sd_client *c, uint32_t vid, bool refresh,
-		       struct sd_inode_hdr *h, uint32_t **index,
-		       uint32_t *nr_objs)
+/* Synchronous read and check of the header and index of inode @vid. */
+static int read_inode_full(struct sd_client *c, uint32_t vid, bool refresh,
+			   struct sd_inode_hdr *h, uint32_t **index,
+			   uint32_t *nr_objs)
 {
-	uint32_t len = sd_inode_index_read_len(refresh);
 	uint8_t *buf;
 	int ret;
 
-	buf = malloc(len);
+	buf = inode_read(c, vid, sd_inode_index_read_len(refresh), &ret);
 	if (!buf)
-		return sd_set_error(ENOMEM, "out of memory");
-	ret = inode_read(c, vid, buf, len);
-	if (!ret)
-		ret = inode_decode_full(buf, vid, h, index, nr_objs);
+		return ret;
+	ret = sd_inode_decode_full(buf, vid, h, index, nr_objs);
 	free(buf);
 	return ret;
+}
+
+void sd_release_req_init(struct sd_request *req, uint32_t vid, uint32_t type)
+{
+	memset(req, 0, sizeof(*req));
+	req->hdr.proto_ver = SD_PROTO_VER;
+	req->hdr.opcode = SD_OP_RELEASE_VDI;
+	req->hdr.vdi.base_vdi_id = vid;
+	req->hdr.vdi.type = type;
+	req->req_flags = SD_REQ_RESEND;
 }
 
 void sd_vdi_release(struct sd_client *c, uint32_t vid, uint32_t type)
 {
 	struct sd_request req;
 
-	memset(&req, 0, sizeof(req));
-	req.hdr.proto_ver = SD_PROTO_VER;
-	req.hdr.opcode = SD_OP_RELEASE_VDI;
-	req.hdr.vdi.base_vdi_id = vid;
-	req.hdr.vdi.type = type;
-	req.req_flags = SD_REQ_RESEND;
+	sd_release_req_init(&req, vid, type);
 	/* sheep always answers SUCCESS; a lost lock is not our problem now */
 	(void)sd_client_call(c, &req);
-}
-
-static uint32_t lock_type_of(enum sd_lock_mode m)
-{
-	return m == SD_LOCK_SHARED ? SD_LOCK_TYPE_SHARED : SD_LOCK_TYPE_NORMAL;
-}
-
-/* ---- asynchronous reload (READONLY / INODE_INVALIDATED) --------------- */
-
-/*
- * The request chain of a reload runs on the client's I/O thread (it starts
- * from completion callbacks), so it only uses sd_client_submit():
- *
- *   REFRESH  READ_OBJ of the current inode, exactly SD_INODE_REFRESH_SIZE
- *            bytes (the refresh read that clears INVALIDATED); done when
- *            the inode is not a snapshot, else go on with LOOKUP
- *   LOOKUP   GET_VDI_INFO(name, no tag, snapid 0): the working vid; the
- *            same vid as before means the server refuses writes to the
- *            working VDI: -EROFS
- *   LOCK     (handle holds a lock) LOCK_VDI(name) with the same lock type:
- *            the lock on the new vid; a failure (-EBUSY ...) ends the reload
- *   READ     refresh read of the new inode; on success the old vid's lock
- *            is released, on failure the new one
- *
- * A reload asked for by READONLY starts at LOOKUP, by INVALIDATED at
- * REFRESH.  Its end is one sd_io_reload_finish() call.
- */
-enum {
-	RL_STEP_REFRESH,
-	RL_STEP_LOOKUP,
-	RL_STEP_LOCK,
-	RL_STEP_READ,
-};
-
-struct rl_release {
-	struct sd_request req;
-};
-
-static void rl_release_done(struct sd_request *req, int err)
-{
-	(void)err;
-	free(sd_container_of(req, struct rl_release, req));
-}
-
-/* Fire-and-forget RELEASE_VDI (the handle may be gone when it answers). */
-static void rl_release(struct sd_client *c, uint32_t vid, uint32_t type)
-{
-	struct rl_release *r = calloc(1, sizeof(*r));
-
-	if (!r)
-		return;
-	r->req.hdr.proto_ver = SD_PROTO_VER;
-	r->req.hdr.opcode = SD_OP_RELEASE_VDI;
-	r->req.hdr.vdi.base_vdi_id = vid;
-	r->req.hdr.vdi.type = type;
-	r->req.req_flags = SD_REQ_RESEND;
-	r->req.done = rl_release_done;
-	if (sd_client_submit(c, &r->req))
-		free(r);
-}
-
-static void rl_done(struct sd_request *req, int err);
-
-static void rl_end(struct sd_vdi *v, int err, uint32_t vid,
-		   const struct sd_inode_hdr *h, uint32_t *index, uint32_t nr)
-{
-	free(v->rl.buf);
-	v->rl.buf = NULL;
-	sd_io_reload_finish(v, err, vid, h, index, nr);
-}
-
-/* the refresh read of @vid (TGT-flagged in shared mode, like tgt) */
-static int rl_read(struct sd_vdi *v, int step, uint32_t vid)
-{
-	struct sd_vdi_reload *rl = &v->rl;
-
-	inode_read_req_init(&rl->req, &rl->iov, vid, rl->buf, rl->len);
-	if (v->lock == SD_LOCK_SHARED)
-		rl->req.hdr.flags |= SD_FLAG_CMD_TGT;
-	rl->req.done = rl_done;
-	rl->req.priv = v;
-	rl->step = step;
-	return sd_client_submit(v->c, &rl->req);
-}
-
-static int rl_lookup(struct sd_vdi *v, int step)
-{
-	struct sd_vdi_reload *rl = &v->rl;
-	uint8_t opcode = step == RL_STEP_LOCK ? SD_OP_LOCK_VDI :
-			 SD_OP_GET_VDI_INFO;
-
-	sd_lookup_req_init(&rl->req, &rl->iov, rl->names, v->name, NULL, 0,
-			   opcode, lock_type_of(v->lock));
-	rl->req.req_flags = step == RL_STEP_LOCK ? 0 : SD_REQ_RESEND;
-	rl->req.done = rl_done;
-	rl->req.priv = v;
-	rl->step = step;
-	return sd_client_submit(v->c, &rl->req);
-}
-
-/* the working vid is @vid (!= the old one): lock it if needed, read it */
-static int rl_new_vid(struct sd_vdi *v, uint32_t vid)
-{
-	v->rl.new_vid = vid;
-	if (v->lock != SD_LOCK_NONE)
-		return rl_lookup(v, RL_STEP_LOCK);
-	return rl_read(v, RL_STEP_READ, vid);
-}
-
-static void rl_done(struct sd_request *req, int err)
-{
-	struct sd_vdi *v = req->priv;
-	struct sd_vdi_reload *rl = &v->rl;
-	struct sd_inode_hdr h;
-	uint32_t *index = NULL, nr = 0, vid;
-	int ret;
-
-	if (err)
-		goto fail;
-	if (req->rsp.result != SD_RES_SUCCESS) {
-		err = -sd_result_to_errno(req->rsp.result);
-		goto fail;
-	}
-	switch (rl->step) {
-	case RL_STEP_REFRESH:
-		err = inode_read_result(req, rl->cur_vid, rl->len);
-		if (!err)
-			err = inode_decode_full(rl->buf, rl->cur_vid, &h, &index,
-						&nr);
-		if (err)
-			goto fail;
-		if (!h.snap_ctime) {
-			rl_end(v, 0, rl->cur_vid, &h, index, nr);
-			return;
-		}
-		/* snapshotted under us: resolve the working VDI */
-		free(index);
-		ret = rl_lookup(v, RL_STEP_LOOKUP);
-		break;
-	case RL_STEP_LOOKUP:
-		vid = req->rsp.vdi.vdi_id;
-		if (vid == rl->cur_vid) {
-			err = -EROFS;
-			goto fail;
-		}
-		ret = rl_new_vid(v, vid);
-		break;
-	case RL_STEP_LOCK:
-		/* the vid under the lock is the one we use */
-		rl->new_vid = req->rsp.vdi.vdi_id;
-		rl->locked_new = true;
-		ret = rl_read(v, RL_STEP_READ, rl->new_vid);
-		break;
-	case RL_STEP_READ:
-	default:
-		err = inode_read_result(req, rl->new_vid, rl->len);
-		if (!err)
-			err = inode_decode_full(rl->buf, rl->new_vid, &h, &index,
-						&nr);
-		if (err)
-			goto fail;
-		if (rl->locked_new) {
-			/* the host record follows the lock to the new vid */
-			sd_hostlock_moved(v->hl, rl->new_vid);
-			rl_release(v->c, rl->cur_vid, lock_type_of(v->lock));
-		}
-		rl_end(v, 0, rl->new_vid, &h, index, nr);
-		return;
-	}
-	if (!ret)
-		return;
-	err = ret;
-fail:
-	if (rl->locked_new)
-		rl_release(v->c, rl->new_vid, lock_type_of(v->lock));
-	rl_end(v, err, 0, NULL, NULL, 0);
-}
-
-void sd_vdi_reload_begin(struct sd_vdi *v)
-{
-	struct sd_vdi_reload *rl = &v->rl;
-	unsigned int why;
-	int ret;
-
-	pthread_mutex_lock(&v->mu);
-	why = rl->why;
-	rl->why = 0;
-	rl->cur_vid = v->vid;
-	pthread_mutex_unlock(&v->mu);
-	rl->locked_new = false;
-	rl->new_vid = 0;
-	rl->len = sd_inode_index_read_len(v->lock == SD_LOCK_SHARED);
-	rl->buf = malloc(rl->len);
-	if (!rl->buf) {
-		rl_end(v, -ENOMEM, 0, NULL, NULL, 0);
-		return;
-	}
-	if (why & SD_RELOAD_LOOKUP)
-		ret = rl_lookup(v, RL_STEP_LOOKUP);
-	else
-		ret = rl_read(v, RL_STEP_REFRESH, rl->cur_vid);
-	if (ret)
-		rl_end(v, ret, 0, NULL, NULL, 0);
 }
 
 /* GET_VDI_INFO of sd_vdi_open() (no lock): 0 and *vid, or -errno */
@@ -465,6 +271,7 @@ int sd_vdi_open(struct sd_client *c, const struct sd_vdi_open_args *a,
 		struct sd_vdi **out)
 {
 	char why[SD_ERROR_MAX], snap[300];
+	struct sd_inode_hdr inode;
 	bool snapshot, locked = false;
 	enum sd_lock_mode lock;
 	struct sd_vdi *v;
@@ -501,7 +308,8 @@ int sd_vdi_open(struct sd_client *c, const struct sd_vdi_open_args *a,
 	if (ret)
 		goto fail;
 
-	ret = sd_read_inode_full(c, vid, lock == SD_LOCK_SHARED, &v->inode, &v->index, &v->nr_objs);
+	ret = read_inode_full(c, vid, lock == SD_LOCK_SHARED, &inode,
+			      &v->index, &v->nr_objs);
 	if (ret) {
 		snprintf(why, sizeof(why), "%s", sd_get_error());
 		ret = sd_set_error(-ret, "cannot open VDI '%s'%s: %s", a->name,
@@ -511,15 +319,13 @@ int sd_vdi_open(struct sd_client *c, const struct sd_vdi_open_args *a,
 
 	v->c = c;
 	snprintf(v->name, sizeof(v->name), "%s", a->name);
-	snprintf(v->tag, sizeof(v->tag), "%s", a->tag ? a->tag : "");
-	v->snapid = a->snapid;
 	v->lock = lock;
-	v->readonly = snapshot || v->inode.snap_ctime != 0;
+	v->readonly = snapshot || inode.snap_ctime != 0;
 	v->vid = vid;
-	v->size = v->inode.vdi_size;
-	v->shift = v->inode.block_size_shift;
-	v->nr_copies = v->inode.nr_copies;
-	v->copy_policy = v->inode.copy_policy;
+	v->size = inode.vdi_size;
+	v->shift = inode.block_size_shift;
+	v->nr_copies = inode.nr_copies;
+	v->copy_policy = inode.copy_policy;
 	v->dirty = calloc(v->nr_objs / 8 + 1, 1);
 	if (lock == SD_LOCK_SHARED)
 		v->claims = sd_claim_book_new();
@@ -534,9 +340,10 @@ int sd_vdi_open(struct sd_client *c, const struct sd_vdi_open_args *a,
 	sd_list_init(&v->flush_waiters);
 	v->rl.state = SD_RELOAD_IDLE;
 	sd_list_init(&v->rl.waiters);
-	sd_list_init(&v->fence.waiters);
-	sd_list_init(&v->cfence.waiters);
 	sd_list_init(&v->rl.bg_waiters);
+	sd_list_init(&v->rl.pub);
+	sd_list_init(&v->fence[SD_FENCE_READ].waiters);
+	sd_list_init(&v->fence[SD_FENCE_CLUSTER].waiters);
 	*out = v;
 	return 0;
 
@@ -545,7 +352,7 @@ fail:
 		/* keep the open error, not the release's */
 		snprintf(why, sizeof(why), "%s", sd_get_error());
 		sd_hostlock_releasing(v->hl);
-		sd_vdi_release(c, vid, lock_type_of(lock));
+		sd_vdi_release(c, vid, sd_lock_type_of(lock));
 		sd_set_error(-ret, "%s", why);
 	}
 	sd_hostlock_free(v->hl);
@@ -568,7 +375,7 @@ void sd_vdi_close(struct sd_vdi *v)
 	if (v->lock != SD_LOCK_NONE) {
 		/* the record first: see sd_hostlock_releasing() */
 		sd_hostlock_releasing(v->hl);
-		sd_vdi_release(v->c, v->vid, lock_type_of(v->lock));
+		sd_vdi_release(v->c, v->vid, sd_lock_type_of(v->lock));
 	}
 	sd_hostlock_free(v->hl);
 	pthread_cond_destroy(&v->bg_cond);

@@ -1,0 +1,171 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * test_sd_reload.c - unit test of the reload of an open VDI
+ * (usr/lib/sd_reload.c) through the data path that asks for it: READONLY
+ * after a snapshot (drain, lookup of the working vid, lock re-take, read of
+ * the new inode, re-publish of the entries a snapshot raced with) and the
+ * ways a reload fails.  Requests are answered one by one (stub.h).
+ */
+#include "vdi_fixture.h"
+
+static void case_readonly_reload(void)
+{
+	struct sd_vdi *v = open_std();
+	struct done_rec d0 = { 0, 0 }, d0b = { 0, 0 }, d2 = { 0, 0 },
+			d3 = { 0, 0 };
+	static uint8_t a[4096];
+	struct iovec ia = { a, sizeof(a) };
+	struct sd_request *r, *c2, *i3, *w0;
+	uint32_t snapidx[16] = { V, P, 0 };
+	int guard = 0;
+
+	/* object 3: created, its index update to V still in flight */
+	sd_vdi_aio_write(v, &ia, 1, 3 * (uint64_t)OBJ, 0, rec_done, &d3);
+	reply(find_req(SD_OP_CREATE_AND_WRITE_OBJ, 0), SD_RES_SUCCESS, 0);
+	i3 = find_index_write(V, 3);
+	sd_vdi_aio_write(v, &ia, 1, 0, 0, rec_done, &d0);
+	w0 = find_req(SD_OP_WRITE_OBJ, 1);
+	sd_vdi_aio_write(v, &ia, 1, 2 * (uint64_t)OBJ, 0, rec_done, &d2);
+	c2 = find_req(SD_OP_CREATE_AND_WRITE_OBJ, 0);
+	CHECK(i3 && w0 && w0->hdr.obj.oid == sd_vid_to_data_oid(V, 0) && c2,
+	      "reload setup: index update, write, create in flight",
+	      "pending %d", nr_pending);
+	if (!i3 || !w0 || !c2)
+		goto out;
+
+	/* the snapshot happens now: W's index is V's copy (no entry 3) */
+	reply(w0, SD_RES_READONLY, 0);
+	CHECK(d0.calls == 0 && !find_req(SD_OP_GET_VDI_INFO, 0) &&
+	      v->rl.state == SD_RELOAD_DRAIN,
+	      "READONLY: reload waits for creates/index updates in flight",
+	      "calls %d state %d", d0.calls, v->rl.state);
+	sd_vdi_aio_write(v, &ia, 1, 8192, 0, rec_done, &d0b);
+	CHECK(nr_pending == 2, "write during a reload parks", "pending %d",
+	      nr_pending);
+	/* index update lands on the old inode after the snapshot: success */
+	reply(i3, SD_RES_SUCCESS, 0);
+	CHECK(d3.calls == 1 && !d3.err && v->index[3] == V,
+	      "index update racing the snapshot succeeds", "calls %d",
+	      d3.calls);
+	reply(c2, SD_RES_READONLY, 0);
+	r = find_req(SD_OP_GET_VDI_INFO, 0);
+	CHECK(r && nr_pending == 1 && r->hdr.vdi.snapid == 0 &&
+	      r->hdr.data_length == 512 && r->out_iov &&
+	      !strcmp((const char *)r->out_iov[0].iov_base, "vol0") &&
+	      ((const char *)r->out_iov[0].iov_base)[256] == 0,
+	      "drained: one GET_VDI_INFO(name, no tag, snapid 0)",
+	      "r %p pending %d", (void *)r, nr_pending);
+	if (!r)
+		goto out;
+	reply_lookup(r, SD_RES_SUCCESS, W);
+	r = find_req(SD_OP_LOCK_VDI, 0);
+	CHECK(r && r->hdr.vdi.type == SD_LOCK_TYPE_NORMAL && nr_pending == 1,
+	      "new vid: LOCK_VDI with the handle's lock type", "r %p",
+	      (void *)r);
+	if (!r)
+		goto out;
+	reply_lookup(r, SD_RES_SUCCESS, W);
+	r = find_req(SD_OP_READ_OBJ, 0);
+	CHECK(r && r->hdr.obj.oid == sd_vid_to_vdi_oid(W) &&
+	      r->hdr.obj.offset == 0 &&
+	      r->hdr.data_length == SD_INODE_REFRESH_SIZE + 4,
+	      "locked: header + index read of the new inode", "r %p", (void *)r);
+	if (!r)
+		goto out;
+	fake_inode_make(W, 16 * (uint64_t)OBJ, SH, 0, snapidx, 16, false);
+	reply_inode(r, SD_RES_SUCCESS);
+	CHECK(sd_vdi_vid(v) == W && v->index[0] == V && v->index[3] == V,
+	      "reloaded: new vid, inherited entries, entry 3 kept",
+	      "vid %#x idx0 %#x idx3 %#x", sd_vdi_vid(v), v->index[0],
+	      v->index[3]);
+	r = find_req(SD_OP_RELEASE_VDI, 0);
+	CHECK(r && r->hdr.vdi.base_vdi_id == V &&
+	      r->hdr.vdi.type == SD_LOCK_TYPE_NORMAL,
+	      "old vid's lock released", "r %p", (void *)r);
+	/*
+	 * Rule 5: entry 3 was lost by the snapshot copy.  Publishing V in W's
+	 * index would share V's object without a reference (real sheep then
+	 * deletes it with the snapshot), so it is copied into W first.
+	 */
+	CHECK(!find_index_write(W, 3),
+	      "rule 5: no foreign vid published in the new inode",
+	      "index write of entry 3 before the copy");
+	r = find_create_of(sd_vid_to_data_oid(W, 3));
+	CHECK(r && (r->hdr.flags & SD_FLAG_CMD_COW) &&
+	      r->hdr.obj.cow_oid == sd_vid_to_data_oid(V, 3) &&
+	      r->hdr.data_length == 0 && v->index[3] == V,
+	      "rule 5: entry 3 (lost by the snapshot copy) copied into W",
+	      "r %p", (void *)r);
+	if (r) {
+		reply(r, SD_RES_SUCCESS, 0);
+		r = find_index_write(W, 3);
+		CHECK(r && index_entry_of(r) == W && r->hdr.data_length == 4,
+		      "rule 5: then entry 3 published as W's own object",
+		      "r %p", (void *)r);
+	}
+	r = find_create_of(sd_vid_to_data_oid(W, 0));
+	c2 = find_create_of(sd_vid_to_data_oid(W, 2));
+	CHECK(r && c2 && r->hdr.obj.oid == sd_vid_to_data_oid(W, 0) &&
+	      (r->hdr.flags & SD_FLAG_CMD_COW) &&
+	      r->hdr.obj.cow_oid == sd_vid_to_data_oid(V, 0) &&
+	      c2->hdr.obj.oid == sd_vid_to_data_oid(W, 2) &&
+	      !(c2->hdr.flags & SD_FLAG_CMD_COW),
+	      "re-dispatched: COW create from the old vid, create of the hole",
+	      "r %p c2 %p", (void *)r, (void *)c2);
+	while (nr_pending && guard++ < 100)
+		reply(pending[0], SD_RES_SUCCESS, 0);
+	CHECK(d0.calls == 1 && !d0.err && d0b.calls == 1 && !d0b.err &&
+	      d2.calls == 1 && !d2.err && v->index[0] == W &&
+	      v->index[2] == W && v->index[3] == W && v->gates.nr_closed == 0,
+	      "after the reload every write completes on the new vid",
+	      "d0 %d/%d d0b %d/%d d2 %d/%d idx %#x %#x %#x", d0.calls, d0.err,
+	      d0b.calls, d0b.err, d2.calls, d2.err, v->index[0], v->index[2],
+	      v->index[3]);
+out:
+	while (nr_pending && guard++ < 200)
+		reply(pending[0], SD_RES_SUCCESS, 0);
+	sd_vdi_close(v);
+}
+
+static void case_readonly_failures(void)
+{
+	struct sd_vdi *v = open_std();
+	struct done_rec d = { 0, 0 };
+	static uint8_t a[512];
+	struct iovec ia = { a, sizeof(a) };
+	struct sd_request *r;
+
+	/* the new vid is locked by someone else: the write fails -EBUSY */
+	sd_vdi_aio_write(v, &ia, 1, 0, 0, rec_done, &d);
+	reply(find_req(SD_OP_WRITE_OBJ, 0), SD_RES_READONLY, 0);
+	if ((r = find_req(SD_OP_GET_VDI_INFO, 0)))
+		reply_lookup(r, SD_RES_SUCCESS, W);
+	r = find_req(SD_OP_LOCK_VDI, 0);
+	if (r)
+		reply_lookup(r, SD_RES_VDI_LOCKED, 0);
+	CHECK(r && d.calls == 1 && d.err == -EBUSY && sd_vdi_vid(v) == V &&
+	      nr_pending == 0 && v->rl.state == SD_RELOAD_IDLE,
+	      "READONLY, lock re-take fails: write fails with -EBUSY",
+	      "calls %d err %d vid %#x", d.calls, d.err, sd_vdi_vid(v));
+
+	/* the server names the same vid as working: -EROFS */
+	d.calls = 0;
+	sd_vdi_aio_write(v, &ia, 1, 0, 0, rec_done, &d);
+	reply(find_req(SD_OP_WRITE_OBJ, 0), SD_RES_READONLY, 0);
+	if ((r = find_req(SD_OP_GET_VDI_INFO, 0)))
+		reply_lookup(r, SD_RES_SUCCESS, V);
+	CHECK(d.calls == 1 && d.err == -EROFS && nr_pending == 0,
+	      "READONLY but the working vid is unchanged: -EROFS",
+	      "calls %d err %d", d.calls, d.err);
+	sd_vdi_close(v);
+}
+
+int main(void)
+{
+	static const struct t_case cases[] = {
+		T_CASE(case_readonly_reload),
+		T_CASE(case_readonly_failures),
+	};
+
+	return VDI_RUN(cases, vdi_reset, NULL);
+}

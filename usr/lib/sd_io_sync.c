@@ -1,0 +1,111 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * sd_io_sync.c - layer 4: the synchronous reads, writes, zeroing, discards
+ * and flushes of an open VDI, each one aio call of sd_io.c and a wait for
+ * its completion (sd_client_cond_wait(): on the owner thread of an
+ * external-loop client the wait runs that loop).
+ */
+#include <pthread.h>
+#include <string.h>
+
+#include "sd_vdi_internal.h"
+
+struct io_waiter {
+	pthread_mutex_t mu;
+	pthread_cond_t cond;
+	bool done;
+	int err;
+};
+
+static void io_waiter_done(void *opaque, int err)
+{
+	struct io_waiter *w = opaque;
+
+	pthread_mutex_lock(&w->mu);
+	w->err = err;
+	w->done = true;
+	pthread_cond_signal(&w->cond);
+	pthread_mutex_unlock(&w->mu);
+}
+
+static void io_waiter_init(struct io_waiter *w)
+{
+	pthread_mutex_init(&w->mu, NULL);
+	pthread_cond_init(&w->cond, NULL);
+	w->done = false;
+	w->err = 0;
+}
+
+/* Wait for the aio started with result @ret; message names @what. */
+static int io_waiter_wait(struct io_waiter *w, int ret, struct sd_vdi *v,
+			  const char *what, uint64_t off, uint64_t len)
+{
+	if (!ret) {
+		pthread_mutex_lock(&w->mu);
+		while (!w->done)
+			sd_client_cond_wait(v->c, &w->cond, &w->mu);
+		pthread_mutex_unlock(&w->mu);
+		ret = w->err;
+		if (ret)
+			sd_set_error(-ret, "%s of %llu bytes at %llu on VDI '%s' failed: %s",
+				     what, (unsigned long long)len,
+				     (unsigned long long)off, v->name,
+				     strerror(-ret));
+	}
+	pthread_cond_destroy(&w->cond);
+	pthread_mutex_destroy(&w->mu);
+	return ret;
+}
+
+int sd_vdi_pread(struct sd_vdi *v, void *buf, size_t len, uint64_t off)
+{
+	struct iovec iov = { .iov_base = buf, .iov_len = len };
+	struct io_waiter w;
+
+	io_waiter_init(&w);
+	return io_waiter_wait(&w, sd_vdi_aio_read(v, &iov, 1, off,
+						   io_waiter_done, &w),
+			      v, "read", off, len);
+}
+
+int sd_vdi_pwrite(struct sd_vdi *v, const void *buf, size_t len,
+		  uint64_t off, unsigned int flags)
+{
+	struct iovec iov = { .iov_base = (void *)buf, .iov_len = len };
+	struct io_waiter w;
+
+	io_waiter_init(&w);
+	return io_waiter_wait(&w, sd_vdi_aio_write(v, &iov, 1, off, flags,
+						    io_waiter_done, &w),
+			      v, "write", off, len);
+}
+
+int sd_vdi_zero(struct sd_vdi *v, uint64_t off, uint64_t len,
+		unsigned int flags)
+{
+	struct io_waiter w;
+
+	io_waiter_init(&w);
+	return io_waiter_wait(&w, sd_vdi_aio_zero(v, off, len, flags,
+						   io_waiter_done, &w),
+			      v, "zero", off, len);
+}
+
+int sd_vdi_discard(struct sd_vdi *v, uint64_t off, uint64_t len)
+{
+	struct io_waiter w;
+
+	io_waiter_init(&w);
+	return io_waiter_wait(&w, sd_vdi_aio_discard(v, off, len,
+						      io_waiter_done, &w),
+			      v, "discard", off, len);
+}
+
+int sd_vdi_flush(struct sd_vdi *v)
+{
+	struct io_waiter w;
+
+	io_waiter_init(&w);
+	return io_waiter_wait(&w, sd_vdi_aio_flush(v, io_waiter_done, &w),
+			      v, "flush", 0, 0);
+}
