@@ -3,9 +3,9 @@
  * test_sd_proto.c - byte-exact unit tests of the Sheepdog wire format.
  *
  * Request and response headers are encoded from filled-in structs and
- * compared byte for byte with hand-written 48-byte images laid out as in
- * shared/doc/sheepdog-protocol.md sections 1.1 and 1.2, then decoded back.
- * The inode header is checked at its section 5.1 offsets in the raw
+ * compared byte for byte with hand-written 48-byte images laid out as
+ * sheep's struct sd_req and struct sd_rsp, then decoded back.
+ * The inode header is checked at struct sd_inode's offsets in the raw
  * buffer; oid helpers, the FNV-1a start vid (upstream check values) and
  * the result-code tables are checked against known answers.
  */
@@ -383,7 +383,7 @@ static void check_inode_hdr(void)
 	      SD_INODE_OFF_BLOCK_SIZE_SHIFT == 555 && SD_INODE_OFF_SNAP_ID == 556 &&
 	      SD_INODE_OFF_VDI_ID == 560 && SD_INODE_OFF_PARENT_VDI_ID == 564 &&
 	      SD_INODE_OFF_BTREE_COUNTER == 568,
-	      "inode offsets match section 5.1", "an SD_INODE_OFF_* constant is wrong");
+	      "inode offsets match struct sd_inode", "an SD_INODE_OFF_* constant is wrong");
 
 	/* raw bytes at the documented offsets (literal numbers, not the macros) */
 	ok = sd_get_le64(buf + 512) == h.create_time &&
