@@ -3,7 +3,7 @@
  * sd_parse.h - the library's side of the shared parsers that sheepdog.h
  * declares (numbers, VDI names, the snapshot selector): the pieces only the
  * library uses, namely the length checks of names and tags, the digit test,
- * and the quoting of user input in messages.
+ * keyword tables, and the quoting of user input in messages.
  */
 #ifndef SD_PARSE_H
 #define SD_PARSE_H
@@ -35,5 +35,12 @@ bool sd_all_digits(const char *s, size_t len);
  */
 int sd_check_vdi_name_len(size_t len);
 int sd_check_tag_len(size_t len);
+
+/* the index of @s in @names[0..n) (NULL entries never match), or -1 */
+int sd_keyword_index(const char *s, const char *const *names, size_t n);
+
+/* the lock modes' names, by enum sd_lock_mode */
+#define SD_NR_LOCK_MODES	(SD_LOCK_SHARED + 1)
+extern const char *const sd_lock_names[SD_NR_LOCK_MODES];
 
 #endif

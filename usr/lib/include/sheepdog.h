@@ -212,6 +212,11 @@ enum sd_lock_mode {
 	SD_LOCK_SHARED = 2,	/* LOCK_VDI type 1, for multipath gateways */
 };
 
+/* "none", "normal" or "shared" ("?" for anything else) */
+const char *sd_lock_mode_name(enum sd_lock_mode m);
+/* the reverse: 0, or -EINVAL with "bad lock mode 'S' (none, normal or shared)" */
+int sd_lock_mode_parse(const char *s, enum sd_lock_mode *m);
+
 struct sd_vdi_open_args {
 	const char *name;
 	const char *tag;		/* NULL or "" = no tag */
