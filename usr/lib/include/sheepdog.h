@@ -195,7 +195,6 @@ struct sd_client_stats {
 	uint64_t completed;
 	uint64_t resent;
 	uint64_t transient;		/* transient results retried */
-	uint64_t failovers;		/* addresses left for a going node */
 	uint64_t timeouts;
 	uint64_t reconnects;
 	uint64_t bad_replies;
