@@ -126,62 +126,52 @@ static const struct sd_layout_fields sd_rsp_layouts[] = {
 	[SD_LAYOUT_NODE] = SD_LAYOUT(sd_rsp_node),
 };
 
-static void sd_fields_encode(uint8_t *b, const void *s,
-			     const struct sd_field *f, size_t n)
-{
-	size_t i;
-
-	for (i = 0; i < n; i++) {
-		const uint8_t *m = (const uint8_t *)s + f[i].mem;
-		uint8_t *w = b + f[i].wire;
-
-		switch (f[i].size) {
-		case 1:
-			*w = *m;
-			break;
-		case 2:
-			sd_put_le16(w, *(const uint16_t *)m);
-			break;
-		case 4:
-			sd_put_le32(w, *(const uint32_t *)m);
-			break;
-		case 8:
-			sd_put_le64(w, *(const uint64_t *)m);
-			break;
-		default:
-			memcpy(w, m, f[i].size);
-			break;
-		}
-	}
-}
-
-static void sd_fields_decode(const uint8_t *b, void *s,
-			     const struct sd_field *f, size_t n)
+/* @to_wire: struct @s into the wire image @b, else @b into @s */
+static void sd_fields_copy(uint8_t *b, void *s, const struct sd_field *f,
+			   size_t n, bool to_wire)
 {
 	size_t i;
 
 	for (i = 0; i < n; i++) {
 		uint8_t *m = (uint8_t *)s + f[i].mem;
-		const uint8_t *w = b + f[i].wire;
+		uint8_t *w = b + f[i].wire;
 
 		switch (f[i].size) {
-		case 1:
-			*m = *w;
-			break;
 		case 2:
-			*(uint16_t *)m = sd_get_le16(w);
+			if (to_wire)
+				sd_put_le16(w, *(uint16_t *)m);
+			else
+				*(uint16_t *)m = sd_get_le16(w);
 			break;
 		case 4:
-			*(uint32_t *)m = sd_get_le32(w);
+			if (to_wire)
+				sd_put_le32(w, *(uint32_t *)m);
+			else
+				*(uint32_t *)m = sd_get_le32(w);
 			break;
 		case 8:
-			*(uint64_t *)m = sd_get_le64(w);
+			if (to_wire)
+				sd_put_le64(w, *(uint64_t *)m);
+			else
+				*(uint64_t *)m = sd_get_le64(w);
 			break;
-		default:
-			memcpy(m, w, f[i].size);
+		default:	/* single bytes and byte arrays */
+			memcpy(to_wire ? w : m, to_wire ? m : w, f[i].size);
 			break;
 		}
 	}
+}
+
+static void sd_fields_encode(uint8_t *b, const void *s,
+			     const struct sd_field *f, size_t n)
+{
+	sd_fields_copy(b, (void *)s, f, n, true);
+}
+
+static void sd_fields_decode(const uint8_t *b, void *s,
+			     const struct sd_field *f, size_t n)
+{
+	sd_fields_copy((uint8_t *)b, s, f, n, false);
 }
 
 void sd_req_encode(const struct sd_req *req, uint8_t b[SD_HDR_SIZE])
