@@ -34,13 +34,12 @@ static int sdctl_parse_range(struct sdctl_cmd *cmd, uint64_t *off,
 	return SDCTL_EXIT_OK;
 }
 
-static int sdctl_open_vdi(struct sdctl_cmd *cmd, struct sd_client **c,
-			  struct sd_vdi **v)
+static int sdctl_open_vdi(struct sdctl_cmd *cmd, struct sd_vdi **v)
 {
 	struct sd_vdi_open_args a;
 	int ret;
 
-	ret = sdctl_connect(cmd, c);
+	ret = sdctl_connect(cmd);
 	if (ret)
 		return ret;
 	memset(&a, 0, sizeof(a));
@@ -48,11 +47,8 @@ static int sdctl_open_vdi(struct sdctl_cmd *cmd, struct sd_client **c,
 	a.tag = cmd->tag;
 	a.snapid = cmd->snapid;
 	a.lock = SD_LOCK_NONE;
-	if (sd_vdi_open(*c, &a, v) < 0) {
-		ret = sdctl_lib_fail();
-		sd_client_free(*c);
-		return ret;
-	}
+	if (sd_vdi_open(cmd->client, &a, v) < 0)
+		return sdctl_lib_fail();
 	return SDCTL_EXIT_OK;
 }
 
@@ -120,7 +116,6 @@ static ssize_t sdctl_read_full(int fd, uint8_t *buf, size_t len)
 
 /* one read or write: the open VDI, the byte range and the buffer */
 struct sdctl_xfer {
-	struct sd_client *c;
 	struct sd_vdi *v;
 	uint8_t *buf;
 	uint64_t off, end;
@@ -130,7 +125,7 @@ struct sdctl_xfer {
 /*
  * Parse the range, open the VDI (for a write: refuse a snapshot), check the
  * range and get the buffer.  SDCTL_EXIT_OK with everything set up, else the
- * exit status with nothing left open.
+ * exit status with the VDI closed (the client is main()'s to free).
  */
 static int sdctl_xfer_start(struct sdctl_cmd *cmd, bool write,
 			    struct sdctl_xfer *x)
@@ -142,7 +137,7 @@ static int sdctl_xfer_start(struct sdctl_cmd *cmd, bool write,
 	ret = sdctl_parse_range(cmd, &x->off, &len, &x->have_len);
 	if (ret)
 		return ret;
-	ret = sdctl_open_vdi(cmd, &x->c, &x->v);
+	ret = sdctl_open_vdi(cmd, &x->v);
 	if (ret)
 		return ret;
 	if (write && sd_vdi_readonly(x->v)) {
@@ -164,16 +159,14 @@ static int sdctl_xfer_start(struct sdctl_cmd *cmd, bool write,
 	return SDCTL_EXIT_OK;
 fail:
 	sd_vdi_close(x->v);
-	sd_client_free(x->c);
 	return ret;
 }
 
-/* Close what sdctl_xfer_start() opened; returns @ret. */
+/* Close the VDI and free the buffer of sdctl_xfer_start(); returns @ret. */
 static int sdctl_xfer_end(struct sdctl_xfer *x, int ret)
 {
 	free(x->buf);
 	sd_vdi_close(x->v);
-	sd_client_free(x->c);
 	return ret;
 }
 
