@@ -162,54 +162,44 @@ static void sd_fields_copy(uint8_t *b, void *s, const struct sd_field *f,
 	}
 }
 
-static void sd_fields_encode(uint8_t *b, const void *s,
-			     const struct sd_field *f, size_t n)
+/*
+ * A whole header: bytes 0..15 (and a response's result) by @common, the
+ * rest by the layout of the opcode (byte 1), whichever way.
+ */
+static void sd_hdr_copy(uint8_t *b, void *s, const struct sd_field *common,
+			size_t nr_common, const struct sd_layout_fields *l,
+			bool to_wire)
 {
-	sd_fields_copy(b, (void *)s, f, n, true);
-}
-
-static void sd_fields_decode(const uint8_t *b, void *s,
-			     const struct sd_field *f, size_t n)
-{
-	sd_fields_copy((uint8_t *)b, s, f, n, false);
+	sd_fields_copy(b, s, common, nr_common, to_wire);
+	sd_fields_copy(b, s, l->f, l->n, to_wire);
 }
 
 void sd_req_encode(const struct sd_req *req, uint8_t b[SD_HDR_SIZE])
 {
-	const struct sd_layout_fields *l = &sd_req_layouts[sd_req_layout(req->opcode)];
-
 	memset(b, 0, SD_HDR_SIZE);
-	sd_fields_encode(b, req, sd_req_common, SD_NR(sd_req_common));
-	sd_fields_encode(b, req, l->f, l->n);
+	sd_hdr_copy(b, (void *)req, sd_req_common, SD_NR(sd_req_common),
+		    &sd_req_layouts[sd_req_layout(req->opcode)], true);
 }
 
 void sd_req_decode(const uint8_t b[SD_HDR_SIZE], struct sd_req *req)
 {
-	const struct sd_layout_fields *l;
-
 	memset(req, 0, sizeof(*req));
-	sd_fields_decode(b, req, sd_req_common, SD_NR(sd_req_common));
-	l = &sd_req_layouts[sd_req_layout(req->opcode)];
-	sd_fields_decode(b, req, l->f, l->n);
+	sd_hdr_copy((uint8_t *)b, req, sd_req_common, SD_NR(sd_req_common),
+		    &sd_req_layouts[sd_req_layout(b[1])], false);
 }
 
 void sd_rsp_encode(const struct sd_rsp *rsp, uint8_t b[SD_HDR_SIZE])
 {
-	const struct sd_layout_fields *l = &sd_rsp_layouts[sd_rsp_layout(rsp->opcode)];
-
 	memset(b, 0, SD_HDR_SIZE);
-	sd_fields_encode(b, rsp, sd_rsp_common, SD_NR(sd_rsp_common));
-	sd_fields_encode(b, rsp, l->f, l->n);
+	sd_hdr_copy(b, (void *)rsp, sd_rsp_common, SD_NR(sd_rsp_common),
+		    &sd_rsp_layouts[sd_rsp_layout(rsp->opcode)], true);
 }
 
 void sd_rsp_decode(const uint8_t b[SD_HDR_SIZE], struct sd_rsp *rsp)
 {
-	const struct sd_layout_fields *l;
-
 	memset(rsp, 0, sizeof(*rsp));
-	sd_fields_decode(b, rsp, sd_rsp_common, SD_NR(sd_rsp_common));
-	l = &sd_rsp_layouts[sd_rsp_layout(rsp->opcode)];
-	sd_fields_decode(b, rsp, l->f, l->n);
+	sd_hdr_copy((uint8_t *)b, rsp, sd_rsp_common, SD_NR(sd_rsp_common),
+		    &sd_rsp_layouts[sd_rsp_layout(b[1])], false);
 }
 
 void sd_put_name(uint8_t *field, size_t size, const char *s)
@@ -234,7 +224,8 @@ void sd_inode_hdr_decode(const uint8_t *b, struct sd_inode_hdr *h)
 	memset(h, 0, sizeof(*h));
 	sd_get_name(b + SD_INODE_OFF_NAME, SD_MAX_VDI_LEN, h->name);
 	sd_get_name(b + SD_INODE_OFF_TAG, SD_MAX_VDI_TAG_LEN, h->tag);
-	sd_fields_decode(b, h, sd_inode_fields, SD_NR(sd_inode_fields));
+	sd_fields_copy((uint8_t *)b, h, sd_inode_fields, SD_NR(sd_inode_fields),
+		       false);
 }
 
 void sd_inode_hdr_encode(const struct sd_inode_hdr *h, uint8_t *b)
@@ -242,7 +233,8 @@ void sd_inode_hdr_encode(const struct sd_inode_hdr *h, uint8_t *b)
 	memset(b, 0, SD_INODE_HEADER_SIZE);
 	sd_put_name(b + SD_INODE_OFF_NAME, SD_MAX_VDI_LEN, h->name);
 	sd_put_name(b + SD_INODE_OFF_TAG, SD_MAX_VDI_TAG_LEN, h->tag);
-	sd_fields_encode(b, h, sd_inode_fields, SD_NR(sd_inode_fields));
+	sd_fields_copy(b, (void *)h, sd_inode_fields, SD_NR(sd_inode_fields),
+		       true);
 }
 
 #define FNV64_INIT	UINT64_C(0xcbf29ce484222325)
