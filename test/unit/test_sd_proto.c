@@ -43,49 +43,36 @@ static size_t first_diff(const void *a, const void *b, size_t len)
 }
 
 /*
- * @req encodes to exactly @want, and @want decodes to exactly @req (both
- * zeroed first, so padding and unused union bytes compare equal).
+ * @buf (what @s encoded to) is exactly @want, and @back (what @want decoded
+ * to) is exactly @s: both were zeroed first, so padding and unused union
+ * bytes compare equal.  @kind is "sd_req" or "sd_rsp".
  */
-static void check_req_image(const char *what, const struct sd_req *req,
-			    const uint8_t *want)
+static void check_image(const char *kind, const char *what,
+			const uint8_t *buf, const uint8_t *want,
+			const void *back, const void *s, size_t size)
 {
 	char name[128];
-	struct sd_req back;
-	uint8_t buf[SD_HDR_SIZE];
 
-	memset(buf, 0xee, sizeof(buf));
-	sd_req_encode(req, buf);
-	snprintf(name, sizeof(name), "sd_req_encode %s", what);
+	snprintf(name, sizeof(name), "%s_encode %s", kind, what);
 	check_bytes(name, buf, want, SD_HDR_SIZE);
-
-	memset(&back, 0xee, sizeof(back));
-	sd_req_decode(want, &back);
-	snprintf(name, sizeof(name), "sd_req_decode %s", what);
-	CHECK(!memcmp(&back, req, sizeof(back)), name,
-	      "decoded struct differs at byte %zu",
-	      first_diff(&back, req, sizeof(back)));
+	snprintf(name, sizeof(name), "%s_decode %s", kind, what);
+	CHECK(!memcmp(back, s, size), name, "decoded struct differs at byte %zu",
+	      first_diff(back, s, size));
 }
 
-/* the same for a response */
-static void check_rsp_image(const char *what, const struct sd_rsp *rsp,
-			    const uint8_t *want)
-{
-	char name[128];
-	struct sd_rsp back;
-	uint8_t buf[SD_HDR_SIZE];
-
-	memset(buf, 0xee, sizeof(buf));
-	sd_rsp_encode(rsp, buf);
-	snprintf(name, sizeof(name), "sd_rsp_encode %s", what);
-	check_bytes(name, buf, want, SD_HDR_SIZE);
-
-	memset(&back, 0xee, sizeof(back));
-	sd_rsp_decode(want, &back);
-	snprintf(name, sizeof(name), "sd_rsp_decode %s", what);
-	CHECK(!memcmp(&back, rsp, sizeof(back)), name,
-	      "decoded struct differs at byte %zu",
-	      first_diff(&back, rsp, sizeof(back)));
-}
+/* encode *@s and decode @want (KIND req or rsp), then check_image() */
+#define CHECK_HDR_IMAGE(KIND, what, s, want)				\
+	do {								\
+		struct sd_##KIND back_;					\
+		uint8_t buf_[SD_HDR_SIZE];				\
+									\
+		memset(buf_, 0xee, sizeof(buf_));			\
+		sd_##KIND##_encode((s), buf_);				\
+		memset(&back_, 0xee, sizeof(back_));			\
+		sd_##KIND##_decode((want), &back_);			\
+		check_image("sd_" #KIND, (what), buf_, (want), &back_,	\
+			    (s), sizeof(back_));			\
+	} while (0)
 
 /* ---- requests -------------------------------------------------------- */
 
@@ -120,7 +107,7 @@ static void check_req_obj(void)
 	req.obj.tgt_epoch = 0x0badf00d;
 	req.obj.offset = 0x123456;
 
-	check_req_image("obj layout (WRITE_OBJ)", &req, want);
+	CHECK_HDR_IMAGE(req, "obj layout (WRITE_OBJ)", &req, want);
 }
 
 static void check_req_vdi(void)
@@ -155,7 +142,7 @@ static void check_req_vdi(void)
 	req.vdi.snapid = 2;
 	req.vdi.type = SD_LOCK_TYPE_SHARED;
 
-	check_req_image("vdi layout (NEW_VDI)", &req, want);
+	CHECK_HDR_IMAGE(req, "vdi layout (NEW_VDI)", &req, want);
 
 	/* GET_VDI_ATTR (an internal opcode) also uses the vdi layout */
 	req.opcode = SD_OP_GET_VDI_ATTR;
@@ -227,7 +214,7 @@ static void check_rsp_obj(void)
 	rsp.obj.copies = 3;
 	rsp.obj.offset = UINT64_C(0x1122334455667788);
 
-	check_rsp_image("obj layout (READ_OBJ)", &rsp, want);
+	CHECK_HDR_IMAGE(rsp, "obj layout (READ_OBJ)", &rsp, want);
 }
 
 static void check_rsp_vdi(void)
@@ -256,7 +243,7 @@ static void check_rsp_vdi(void)
 	rsp.vdi.copies = 2;
 	rsp.vdi.block_size_shift = 22;
 
-	check_rsp_image("vdi layout (GET_VDI_INFO)", &rsp, want);
+	CHECK_HDR_IMAGE(rsp, "vdi layout (GET_VDI_INFO)", &rsp, want);
 }
 
 static void check_rsp_cluster_node_raw(void)
@@ -283,7 +270,7 @@ static void check_rsp_cluster_node_raw(void)
 	rsp.cluster.copy_policy = 0x42;
 	rsp.cluster.block_size_shift = 23;
 
-	check_rsp_image("cluster layout (GET_CLUSTER_DEFAULT)", &rsp, want);
+	CHECK_HDR_IMAGE(rsp, "cluster layout (GET_CLUSTER_DEFAULT)", &rsp, want);
 
 	memset(&rsp, 0, sizeof(rsp));
 	rsp.opcode = SD_OP_GET_NODE_LIST;
