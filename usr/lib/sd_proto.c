@@ -126,6 +126,24 @@ static const struct sd_layout_fields sd_rsp_layouts[] = {
 	[SD_LAYOUT_NODE] = SD_LAYOUT(sd_rsp_node),
 };
 
+/* a header kind: its common fields, and its layouts by opcode */
+struct sd_hdr_codec {
+	const struct sd_field *common;
+	size_t nr_common;
+	enum sd_layout (*layout)(uint8_t opcode);
+	const struct sd_layout_fields *layouts;
+	size_t size;			/* of the struct */
+};
+
+static const struct sd_hdr_codec sd_req_codec = {
+	sd_req_common, SD_NR(sd_req_common), sd_req_layout, sd_req_layouts,
+	sizeof(struct sd_req),
+};
+static const struct sd_hdr_codec sd_rsp_codec = {
+	sd_rsp_common, SD_NR(sd_rsp_common), sd_rsp_layout, sd_rsp_layouts,
+	sizeof(struct sd_rsp),
+};
+
 /* @to_wire: struct @s into the wire image @b, else @b into @s */
 static void sd_fields_copy(uint8_t *b, void *s, const struct sd_field *f,
 			   size_t n, bool to_wire)
@@ -163,43 +181,38 @@ static void sd_fields_copy(uint8_t *b, void *s, const struct sd_field *f,
 }
 
 /*
- * A whole header: bytes 0..15 (and a response's result) by @common, the
- * rest by the layout of the opcode (byte 1), whichever way.
+ * A whole header, the other side zeroed first: the common fields, then the
+ * rest by the layout of the opcode (byte 1, in place by then either way).
  */
-static void sd_hdr_copy(uint8_t *b, void *s, const struct sd_field *common,
-			size_t nr_common, const struct sd_layout_fields *l,
+static void sd_hdr_copy(uint8_t *b, void *s, const struct sd_hdr_codec *k,
 			bool to_wire)
 {
-	sd_fields_copy(b, s, common, nr_common, to_wire);
+	const struct sd_layout_fields *l;
+
+	memset(to_wire ? b : s, 0, to_wire ? SD_HDR_SIZE : k->size);
+	sd_fields_copy(b, s, k->common, k->nr_common, to_wire);
+	l = &k->layouts[k->layout(b[1])];
 	sd_fields_copy(b, s, l->f, l->n, to_wire);
 }
 
 void sd_req_encode(const struct sd_req *req, uint8_t b[SD_HDR_SIZE])
 {
-	memset(b, 0, SD_HDR_SIZE);
-	sd_hdr_copy(b, (void *)req, sd_req_common, SD_NR(sd_req_common),
-		    &sd_req_layouts[sd_req_layout(req->opcode)], true);
+	sd_hdr_copy(b, (void *)req, &sd_req_codec, true);
 }
 
 void sd_req_decode(const uint8_t b[SD_HDR_SIZE], struct sd_req *req)
 {
-	memset(req, 0, sizeof(*req));
-	sd_hdr_copy((uint8_t *)b, req, sd_req_common, SD_NR(sd_req_common),
-		    &sd_req_layouts[sd_req_layout(b[1])], false);
+	sd_hdr_copy((uint8_t *)b, req, &sd_req_codec, false);
 }
 
 void sd_rsp_encode(const struct sd_rsp *rsp, uint8_t b[SD_HDR_SIZE])
 {
-	memset(b, 0, SD_HDR_SIZE);
-	sd_hdr_copy(b, (void *)rsp, sd_rsp_common, SD_NR(sd_rsp_common),
-		    &sd_rsp_layouts[sd_rsp_layout(rsp->opcode)], true);
+	sd_hdr_copy(b, (void *)rsp, &sd_rsp_codec, true);
 }
 
 void sd_rsp_decode(const uint8_t b[SD_HDR_SIZE], struct sd_rsp *rsp)
 {
-	memset(rsp, 0, sizeof(*rsp));
-	sd_hdr_copy((uint8_t *)b, rsp, sd_rsp_common, SD_NR(sd_rsp_common),
-		    &sd_rsp_layouts[sd_rsp_layout(b[1])], false);
+	sd_hdr_copy((uint8_t *)b, rsp, &sd_rsp_codec, false);
 }
 
 void sd_put_name(uint8_t *field, size_t size, const char *s)
