@@ -170,55 +170,71 @@ static int sdctl_xfer_end(struct sdctl_xfer *x, int ret)
 	return ret;
 }
 
-int sdctl_vdi_read(struct sdctl_cmd *cmd)
+/* VDI bytes [pos, pos+n) to standard output; *done = n.  SDCTL_EXIT_* */
+static int sdctl_read_chunk(struct sdctl_xfer *x, uint64_t pos, size_t n,
+			    size_t *done)
 {
-	struct sdctl_xfer x;
-	uint64_t pos;
-	size_t n;
 	int ret;
 
-	ret = sdctl_xfer_start(cmd, false, &x);
-	if (ret)
-		return ret;
-	for (pos = x.off; pos < x.end; pos += n) {
-		n = sdctl_next_chunk(pos, x.end - pos);
-		if (sd_vdi_pread(x.v, x.buf, n, pos) < 0)
-			return sdctl_xfer_end(&x, sdctl_lib_fail());
-		ret = sdctl_write_all(STDOUT_FILENO, x.buf, n);
-		if (ret < 0)
-			return sdctl_xfer_end(&x, sdctl_fail("writing to standard output: %s",
-							     strerror(-ret)));
-	}
-	return sdctl_xfer_end(&x, SDCTL_EXIT_OK);
+	if (sd_vdi_pread(x->v, x->buf, n, pos) < 0)
+		return sdctl_lib_fail();
+	ret = sdctl_write_all(STDOUT_FILENO, x->buf, n);
+	if (ret < 0)
+		return sdctl_fail("writing to standard output: %s",
+				  strerror(-ret));
+	*done = n;
+	return SDCTL_EXIT_OK;
 }
 
-int sdctl_vdi_write(struct sdctl_cmd *cmd)
+/* Up to @n bytes of standard input to VDI offset @pos; fewer (*done) only
+ * at end of input.  SDCTL_EXIT_* */
+static int sdctl_write_chunk(struct sdctl_xfer *x, uint64_t pos, size_t n,
+			     size_t *done)
+{
+	ssize_t got = sdctl_read_full(STDIN_FILENO, x->buf, n);
+
+	if (got < 0)
+		return sdctl_fail("reading standard input: %s",
+				  strerror((int)-got));
+	if (got && sd_vdi_pwrite(x->v, x->buf, (size_t)got, pos, 0) < 0)
+		return sdctl_lib_fail();
+	*done = (size_t)got;
+	return SDCTL_EXIT_OK;
+}
+
+/* `vdi read` or `vdi write`: the range chunk by chunk */
+static int sdctl_copy(struct sdctl_cmd *cmd, bool write)
 {
 	struct sdctl_xfer x;
 	uint64_t pos;
 	uint8_t extra;
-	ssize_t got;
-	size_t n;
+	size_t n, done = 0;
 	int ret;
 
-	ret = sdctl_xfer_start(cmd, true, &x);
+	ret = sdctl_xfer_start(cmd, write, &x);
 	if (ret)
 		return ret;
-	for (pos = x.off; pos < x.end; pos += (size_t)got) {
+	for (pos = x.off; pos < x.end; pos += done) {
 		n = sdctl_next_chunk(pos, x.end - pos);
-		got = sdctl_read_full(STDIN_FILENO, x.buf, n);
-		if (got < 0)
-			return sdctl_xfer_end(&x, sdctl_fail("reading standard input: %s",
-							     strerror((int)-got)));
-		if (got && sd_vdi_pwrite(x.v, x.buf, (size_t)got, pos, 0) < 0)
-			return sdctl_xfer_end(&x, sdctl_lib_fail());
-		if ((size_t)got < n)
-			return sdctl_xfer_end(&x, SDCTL_EXIT_OK); /* end of input */
+		ret = write ? sdctl_write_chunk(&x, pos, n, &done) :
+			      sdctl_read_chunk(&x, pos, n, &done);
+		if (ret || done < n)	/* failed, or end of input */
+			return sdctl_xfer_end(&x, ret);
 	}
-	/* the VDI end reached: more input would not fit */
-	if (!x.have_len && sdctl_read_full(STDIN_FILENO, &extra, 1) > 0)
+	/* writing, the VDI end reached: more input would not fit */
+	if (write && !x.have_len && sdctl_read_full(STDIN_FILENO, &extra, 1) > 0)
 		return sdctl_xfer_end(&x, sdctl_fail("input is longer than VDI '%s': it ends at %llu bytes",
 						     sd_vdi_name(x.v),
 						     (unsigned long long)sd_vdi_size(x.v)));
 	return sdctl_xfer_end(&x, SDCTL_EXIT_OK);
+}
+
+int sdctl_vdi_read(struct sdctl_cmd *cmd)
+{
+	return sdctl_copy(cmd, false);
+}
+
+int sdctl_vdi_write(struct sdctl_cmd *cmd)
+{
+	return sdctl_copy(cmd, true);
 }

@@ -7,28 +7,31 @@
 
 #include "sd_proto.h"
 
-enum sd_layout sd_req_layout(uint8_t opcode)
+/* the layout of bytes 16..47 of a request (@rsp false) or a response */
+static enum sd_layout sd_layout_of(uint8_t opcode, bool rsp)
 {
 	if (opcode >= SD_OP_CREATE_AND_WRITE_OBJ && opcode <= SD_OP_DISCARD_OBJ)
 		return SD_LAYOUT_OBJ;
-	if ((opcode >= SD_OP_NEW_VDI && opcode <= SD_OP_GET_CLUSTER_DEFAULT) ||
+	if (rsp && opcode == SD_OP_GET_CLUSTER_DEFAULT)
+		return SD_LAYOUT_CLUSTER;
+	if (rsp && opcode == SD_OP_GET_NODE_LIST)
+		return SD_LAYOUT_NODE;
+	/* a request's vdi range runs on to GET_CLUSTER_DEFAULT */
+	if ((opcode >= SD_OP_NEW_VDI &&
+	     opcode <= (rsp ? SD_OP_DEL_VDI : SD_OP_GET_CLUSTER_DEFAULT)) ||
 	    opcode == SD_OP_GET_VDI_ATTR)
 		return SD_LAYOUT_VDI;
 	return SD_LAYOUT_RAW;
 }
 
+enum sd_layout sd_req_layout(uint8_t opcode)
+{
+	return sd_layout_of(opcode, false);
+}
+
 enum sd_layout sd_rsp_layout(uint8_t opcode)
 {
-	if (opcode >= SD_OP_CREATE_AND_WRITE_OBJ && opcode <= SD_OP_DISCARD_OBJ)
-		return SD_LAYOUT_OBJ;
-	if ((opcode >= SD_OP_NEW_VDI && opcode <= SD_OP_DEL_VDI) ||
-	    opcode == SD_OP_GET_VDI_ATTR)
-		return SD_LAYOUT_VDI;
-	if (opcode == SD_OP_GET_CLUSTER_DEFAULT)
-		return SD_LAYOUT_CLUSTER;
-	if (opcode == SD_OP_GET_NODE_LIST)
-		return SD_LAYOUT_NODE;
-	return SD_LAYOUT_RAW;
+	return sd_layout_of(opcode, true);
 }
 
 /*
