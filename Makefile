@@ -20,8 +20,12 @@
 CC	?= gcc
 CFLAGS	?= -O2 -g
 WARN	:= -Wall -Wextra -Werror
-ALL_CFLAGS := -std=gnu11 $(WARN) -fPIC -fvisibility=hidden -fno-strict-aliasing -D_GNU_SOURCE \
-	-pthread -Iusr/lib/include -Iusr/lib -MMD -MP $(CFLAGS) $(EXTRA_CFLAGS)
+# The library's public headers (usr/lib/include) are on every include path,
+# its internal ones (usr/lib) on all but the front ends': sdctl, the module
+# and the plugin see only sheepdog.h and its companions.
+INC	:= -Iusr/lib/include -Iusr/lib
+ALL_CFLAGS = -std=gnu11 $(WARN) -fPIC -fvisibility=hidden -fno-strict-aliasing -D_GNU_SOURCE \
+	-pthread $(INC) -MMD -MP $(CFLAGS) $(EXTRA_CFLAGS)
 LDLIBS	:= -pthread
 # Hardening (Debian's defaults); fortify needs optimisation.
 HARDEN	:= -fstack-protector-strong \
@@ -43,7 +47,8 @@ LIB		:= $(B)/lib/libsheepdog.a
 SDCTL_SRCS	:= $(sort $(wildcard usr/sdctl*.c))
 MODULE_SRCS	:= $(sort $(wildcard usr/bs_sheepdog*.c))
 PLUGIN_SRCS	:= $(sort $(wildcard usr/nbdkit_sheepdog*.c))
-MINISHEEP_SRCS	:= $(sort $(wildcard test/minisheep/*.c))
+# minisheep also gets the listening sockets the library does not have
+MINISHEEP_SRCS	:= $(sort $(wildcard test/minisheep/*.c)) test/common/sd_listen.c
 UNIT_SRCS	:= $(sort $(wildcard test/unit/test_*.c))
 UNIT_BINS	:= $(patsubst %.c,$(B)/%,$(UNIT_SRCS))
 ITEST_SRCS	:= $(sort $(wildcard test/integration/*.c))
@@ -66,6 +71,9 @@ all: $(LIB) $(PROGS) $(UNIT_BINS) $(ITEST_BINS) $(TOOL_BINS)
 $(OBJ)/%.o: %.c
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+
+FRONT_OBJS	:= $(call objs,$(SDCTL_SRCS) $(MODULE_SRCS) $(PLUGIN_SRCS))
+$(FRONT_OBJS): INC := -Iusr/lib/include
 
 $(LIB): $(call objs,$(LIB_SRCS))
 	@mkdir -p $(@D)

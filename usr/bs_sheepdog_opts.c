@@ -38,13 +38,7 @@ static int parse_item(char *item, struct bs_sd_opts *o, char *why,
 			goto bad_value;
 		o->nr_conns = (unsigned int)n;
 	} else if (!strcmp(key, "lock")) {
-		if (!strcmp(val, "none"))
-			o->lock = SD_LOCK_NONE;
-		else if (!strcmp(val, "normal"))
-			o->lock = SD_LOCK_NORMAL;
-		else if (!strcmp(val, "shared"))
-			o->lock = SD_LOCK_SHARED;
-		else
+		if (sd_lock_mode_parse(val, &o->lock))
 			goto bad_value;
 	} else if (!strcmp(key, "loop")) {
 		if (!strcmp(val, "tgtd"))

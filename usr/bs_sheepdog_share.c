@@ -86,18 +86,6 @@ static void target_format(const struct bs_sd_share *s, char *buf, size_t len)
 		snprintf(buf, len, "%s:%s", s->addr, s->vdi);
 }
 
-static const char *lock_name(enum sd_lock_mode m)
-{
-	switch (m) {
-	case SD_LOCK_NONE:
-		return "none";
-	case SD_LOCK_NORMAL:
-		return "normal";
-	case SD_LOCK_SHARED:
-		return "shared";
-	}
-	return "?";
-}
 
 /*
  * Compare the settings that shape the client and the VDI handle.  Returns
@@ -121,7 +109,7 @@ static bool opts_equal(const struct bs_sd_opts *a, const struct bs_sd_opts *b,
 	}
 	if (a->lock != b->lock) {
 		snprintf(why, whylen, "lock=%s, open with lock=%s",
-			 lock_name(a->lock), lock_name(b->lock));
+			 sd_lock_mode_name(a->lock), sd_lock_mode_name(b->lock));
 		return false;
 	}
 	if (a->loop_thread != b->loop_thread) {

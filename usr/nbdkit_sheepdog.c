@@ -37,18 +37,14 @@
 static char *cfg_vdi;
 static char cfg_tag[SD_VDI_TAG_MAX + 1];	/* "" = no tag */
 static uint32_t cfg_snapid;
-static bool cfg_snapshot_set;
 static struct sd_addr cfg_addrs[SD_MAX_ADDRS];	/* addr= ..., then fallback= ... */
 static struct sd_addr cfg_fallbacks[SD_MAX_ADDRS];
 static unsigned int cfg_nr_given;		/* addr= seen */
 static unsigned int cfg_nr_given_fb;		/* fallback= seen */
 static unsigned int cfg_nr_fallbacks;
 static unsigned int cfg_timeout_ms;
-static bool cfg_timeout_set;
 static unsigned int cfg_conns;
-static bool cfg_conns_set;
 static enum sd_lock_mode cfg_lock = SD_LOCK_NORMAL;
-static bool cfg_lock_set;
 
 /* The one client and VDI handle shared by every connection. */
 static struct sd_client *sdk_client;
@@ -96,10 +92,6 @@ static void sdk_unload(void)
 
 static int sdk_config_vdi(const char *value)
 {
-	if (cfg_vdi) {
-		nbdkit_error("vdi= given twice");
-		return -1;
-	}
 	if (sd_check_names(value, NULL)) {
 		nbdkit_error("vdi='%s': %s", value, sd_get_error());
 		return -1;
@@ -115,15 +107,10 @@ static int sdk_config_vdi(const char *value)
 /* An all-digit snapshot value is a snapshot id, anything else a tag. */
 static int sdk_config_snapshot(const char *value)
 {
-	if (cfg_snapshot_set) {
-		nbdkit_error("snapshot= given twice");
-		return -1;
-	}
 	if (sd_parse_snapshot(value, strlen(value), cfg_tag, &cfg_snapid)) {
 		nbdkit_error("snapshot='%s': %s", value, sd_get_error());
 		return -1;
 	}
-	cfg_snapshot_set = true;
 	return 0;
 }
 
@@ -133,10 +120,6 @@ static int sdk_config_timeout(const char *value)
 	double s;
 	char *end;
 
-	if (cfg_timeout_set) {
-		nbdkit_error("timeout= given twice");
-		return -1;
-	}
 	errno = 0;
 	s = strtod(value, &end);
 	if (!*value || *end || errno || !isfinite(s) || s < 0.001 ||
@@ -146,7 +129,6 @@ static int sdk_config_timeout(const char *value)
 		return -1;
 	}
 	cfg_timeout_ms = (unsigned int)(s * 1000.0 + 0.999);
-	cfg_timeout_set = true;
 	return 0;
 }
 
@@ -155,10 +137,6 @@ static int sdk_config_conns(const char *value)
 {
 	unsigned int n;
 
-	if (cfg_conns_set) {
-		nbdkit_error("connections= given twice");
-		return -1;
-	}
 	if (nbdkit_parse_unsigned("connections: bad number of connections (1.."
 				  SDK_STR(SD_MAX_CONNS) ")", value, &n) < 0)
 		return -1;
@@ -168,7 +146,6 @@ static int sdk_config_conns(const char *value)
 		return -1;
 	}
 	cfg_conns = n;
-	cfg_conns_set = true;
 	return 0;
 }
 
@@ -184,31 +161,41 @@ static int sdk_config_addr(const char *key, const char *value,
 
 static int sdk_config_lock(const char *value)
 {
-	if (cfg_lock_set) {
-		nbdkit_error("lock= given twice");
-		return -1;
-	}
-	if (!strcmp(value, "none")) {
-		cfg_lock = SD_LOCK_NONE;
-	} else if (!strcmp(value, "normal")) {
-		cfg_lock = SD_LOCK_NORMAL;
-	} else if (!strcmp(value, "shared")) {
-		cfg_lock = SD_LOCK_SHARED;
-	} else {
+	if (sd_lock_mode_parse(value, &cfg_lock)) {
 		nbdkit_error("lock='%s': bad lock mode (none, normal or shared)",
 			     value);
 		return -1;
 	}
-	cfg_lock_set = true;
 	return 0;
 }
 
+/* the parameters that may be given once */
+static struct {
+	const char *key;
+	int (*parse)(const char *value);
+	bool given;
+} sdk_once[] = {
+	{ "vdi", sdk_config_vdi, false },
+	{ "snapshot", sdk_config_snapshot, false },
+	{ "timeout", sdk_config_timeout, false },
+	{ "connections", sdk_config_conns, false },
+	{ "lock", sdk_config_lock, false },
+};
+
 static int sdk_config(const char *key, const char *value)
 {
-	if (!strcmp(key, "vdi"))
-		return sdk_config_vdi(value);
-	if (!strcmp(key, "snapshot"))
-		return sdk_config_snapshot(value);
+	size_t i;
+
+	for (i = 0; i < sizeof(sdk_once) / sizeof(sdk_once[0]); i++) {
+		if (strcmp(key, sdk_once[i].key))
+			continue;
+		if (sdk_once[i].given) {
+			nbdkit_error("%s= given twice", key);
+			return -1;
+		}
+		sdk_once[i].given = true;
+		return sdk_once[i].parse(value);
+	}
 	/* several addr= and any fallback= all feed the failover list */
 	if (!strcmp(key, "addr") || !strcmp(key, "fallback")) {
 		if (cfg_nr_given + cfg_nr_given_fb >= SD_MAX_ADDRS) {
@@ -222,12 +209,6 @@ static int sdk_config(const char *key, const char *value)
 		return sdk_config_addr(key, value,
 				       &cfg_fallbacks[cfg_nr_given_fb++]);
 	}
-	if (!strcmp(key, "timeout"))
-		return sdk_config_timeout(value);
-	if (!strcmp(key, "connections"))
-		return sdk_config_conns(value);
-	if (!strcmp(key, "lock"))
-		return sdk_config_lock(value);
 
 	nbdkit_error("unknown parameter '%s' (see nbdkit sheepdog --help)",
 		     key);

@@ -225,7 +225,7 @@ static int sdctl_parse_snap(struct sdctl_cmd *cmd, const char *s)
 
 /* ---- connecting ------------------------------------------------------- */
 
-int sdctl_connect(const struct sdctl_cmd *cmd, struct sd_client **c)
+int sdctl_connect(struct sdctl_cmd *cmd)
 {
 	struct sd_client_opts o;
 	struct sd_addr a;
@@ -237,7 +237,7 @@ int sdctl_connect(const struct sdctl_cmd *cmd, struct sd_client **c)
 	o.nr_addrs = 1;
 	o.nr_conns = SDCTL_NR_CONNS;
 	o.timeout_ms = cmd->timeout_ms;
-	if (sd_client_new(&o, c) < 0)
+	if (sd_client_new(&o, &cmd->client) < 0)
 		return sdctl_lib_fail();
 	return SDCTL_EXIT_OK;
 }
@@ -417,5 +417,8 @@ int main(int argc, char **argv)
 	ret = sdctl_parse_verb(&cmd, argc - optind, argv + optind);
 	if (ret)
 		return ret;
-	return cmd.verb->run(&cmd);
+	ret = cmd.verb->run(&cmd);
+	if (cmd.client)
+		sd_client_free(cmd.client);
+	return ret;
 }

@@ -31,6 +31,8 @@ struct sdctl_cmd {
 	uint32_t snapid;		/* -s SNAPID */
 	int argc;			/* operands after the options */
 	char **argv;
+	struct sd_client *client;	/* sdctl_connect()'s, freed after
+					 * the verb ran */
 };
 
 struct sdctl_verb {
@@ -66,7 +68,7 @@ int sdctl_lib_fail(void);
 /* byte count with an optional K/M/G/T suffix (powers of 1024) */
 int sdctl_parse_size(const char *s, uint64_t *out);
 
-/* connect (nr_conns 2, cmd->timeout_ms); SDCTL_EXIT_* */
-int sdctl_connect(const struct sdctl_cmd *cmd, struct sd_client **c);
+/* connect cmd->client (nr_conns 2, cmd->timeout_ms); SDCTL_EXIT_* */
+int sdctl_connect(struct sdctl_cmd *cmd);
 
 #endif

@@ -15,7 +15,6 @@
 int sdctl_vdi_create(struct sdctl_cmd *cmd)
 {
 	const char *name = cmd->argv[0], *s = cmd->argv[1];
-	struct sd_client *c;
 	uint64_t size;
 	uint32_t vid;
 	int ret;
@@ -27,18 +26,15 @@ int sdctl_vdi_create(struct sdctl_cmd *cmd)
 		return sdctl_usage_error(cmd,
 			"bad size '%s' (must be a non-zero multiple of 512)",
 			s);
-	ret = sdctl_connect(cmd, &c);
-	if (ret)
-		return ret;
-	if (sd_vdi_create(c, name, size, (uint8_t)cmd->block_shift, &vid) < 0)
+	ret = sdctl_connect(cmd);
+	if (!ret && sd_vdi_create(cmd->client, name, size,
+				  (uint8_t)cmd->block_shift, &vid) < 0)
 		ret = sdctl_lib_fail();
-	sd_client_free(c);
 	return ret;
 }
 
 int sdctl_vdi_snapshot(struct sdctl_cmd *cmd)
 {
-	struct sd_client *c;
 	uint32_t vid;
 	int ret;
 
@@ -46,45 +42,36 @@ int sdctl_vdi_snapshot(struct sdctl_cmd *cmd)
 		return sdctl_usage_error(cmd,
 			"snapshot tag '%u' is all digits (it would read as a snapshot id)",
 			cmd->snapid);
-	ret = sdctl_connect(cmd, &c);
-	if (ret)
-		return ret;
-	if (sd_vdi_snapshot(c, cmd->argv[0], cmd->tag, &vid) < 0)
+	ret = sdctl_connect(cmd);
+	if (!ret && sd_vdi_snapshot(cmd->client, cmd->argv[0], cmd->tag,
+				    &vid) < 0)
 		ret = sdctl_lib_fail();
-	sd_client_free(c);
 	return ret;
 }
 
 int sdctl_vdi_clone(struct sdctl_cmd *cmd)
 {
-	struct sd_client *c;
 	uint32_t vid;
 	int ret;
 
 	if (!cmd->have_snap)
 		return sdctl_usage_error(cmd,
 			"vdi clone: -s TAG|SNAPID is required");
-	ret = sdctl_connect(cmd, &c);
-	if (ret)
-		return ret;
-	if (sd_vdi_clone(c, cmd->argv[0], cmd->tag, cmd->snapid, cmd->argv[1],
-			 &vid) < 0)
+	ret = sdctl_connect(cmd);
+	if (!ret && sd_vdi_clone(cmd->client, cmd->argv[0], cmd->tag,
+				 cmd->snapid, cmd->argv[1], &vid) < 0)
 		ret = sdctl_lib_fail();
-	sd_client_free(c);
 	return ret;
 }
 
 int sdctl_vdi_delete(struct sdctl_cmd *cmd)
 {
-	struct sd_client *c;
 	int ret;
 
-	ret = sdctl_connect(cmd, &c);
-	if (ret)
-		return ret;
-	if (sd_vdi_delete(c, cmd->argv[0], cmd->tag, cmd->snapid) < 0)
+	ret = sdctl_connect(cmd);
+	if (!ret && sd_vdi_delete(cmd->client, cmd->argv[0], cmd->tag,
+				  cmd->snapid) < 0)
 		ret = sdctl_lib_fail();
-	sd_client_free(c);
 	return ret;
 }
 
@@ -96,19 +83,17 @@ int sdctl_vdi_delete(struct sdctl_cmd *cmd)
 int sdctl_vdi_unlock(struct sdctl_cmd *cmd)
 {
 	char what[SD_ERROR_MAX];
-	struct sd_client *c;
 	int ret;
 
-	ret = sdctl_connect(cmd, &c);
+	ret = sdctl_connect(cmd);
 	if (ret)
 		return ret;
-	if (sd_vdi_unlock(c, cmd->argv[0], cmd->have_snap ? cmd->tag : NULL,
-			  cmd->snapid, cmd->force, what, sizeof(what)) < 0)
-		ret = sdctl_lib_fail();
-	else
-		printf("%s\n", what);
-	sd_client_free(c);
-	return ret;
+	if (sd_vdi_unlock(cmd->client, cmd->argv[0],
+			  cmd->have_snap ? cmd->tag : NULL, cmd->snapid,
+			  cmd->force, what, sizeof(what)) < 0)
+		return sdctl_lib_fail();
+	printf("%s\n", what);
+	return SDCTL_EXIT_OK;
 }
 
 /* ---- list ------------------------------------------------------------- */
@@ -234,17 +219,14 @@ static void sdctl_list_table(const struct sd_vdi_info *l, size_t n)
 int sdctl_vdi_list(struct sdctl_cmd *cmd)
 {
 	struct sd_vdi_info *l;
-	struct sd_client *c;
 	size_t n;
 	int ret;
 
-	ret = sdctl_connect(cmd, &c);
+	ret = sdctl_connect(cmd);
 	if (ret)
 		return ret;
-	if (sd_vdi_list(c, &l, &n) < 0) {
-		ret = sdctl_lib_fail();
-		goto out;
-	}
+	if (sd_vdi_list(cmd->client, &l, &n) < 0)
+		return sdctl_lib_fail();
 	if (cmd->raw)
 		sdctl_list_raw(l, n);
 	else
@@ -252,7 +234,5 @@ int sdctl_vdi_list(struct sdctl_cmd *cmd)
 	free(l);
 	if (fflush(stdout) == EOF)
 		ret = sdctl_fail("writing to standard output: %m");
-out:
-	sd_client_free(c);
 	return ret;
 }

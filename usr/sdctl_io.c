@@ -34,13 +34,12 @@ static int sdctl_parse_range(struct sdctl_cmd *cmd, uint64_t *off,
 	return SDCTL_EXIT_OK;
 }
 
-static int sdctl_open_vdi(struct sdctl_cmd *cmd, struct sd_client **c,
-			  struct sd_vdi **v)
+static int sdctl_open_vdi(struct sdctl_cmd *cmd, struct sd_vdi **v)
 {
 	struct sd_vdi_open_args a;
 	int ret;
 
-	ret = sdctl_connect(cmd, c);
+	ret = sdctl_connect(cmd);
 	if (ret)
 		return ret;
 	memset(&a, 0, sizeof(a));
@@ -48,11 +47,8 @@ static int sdctl_open_vdi(struct sdctl_cmd *cmd, struct sd_client **c,
 	a.tag = cmd->tag;
 	a.snapid = cmd->snapid;
 	a.lock = SD_LOCK_NONE;
-	if (sd_vdi_open(*c, &a, v) < 0) {
-		ret = sdctl_lib_fail();
-		sd_client_free(*c);
-		return ret;
-	}
+	if (sd_vdi_open(cmd->client, &a, v) < 0)
+		return sdctl_lib_fail();
 	return SDCTL_EXIT_OK;
 }
 
@@ -118,117 +114,127 @@ static ssize_t sdctl_read_full(int fd, uint8_t *buf, size_t len)
 	return (ssize_t)got;
 }
 
-int sdctl_vdi_read(struct sdctl_cmd *cmd)
-{
-	struct sd_client *c;
+/* one read or write: the open VDI, the byte range and the buffer */
+struct sdctl_xfer {
 	struct sd_vdi *v;
-	uint8_t *buf = NULL;
-	uint64_t off, len, pos, end;
-	bool have_len;
-	size_t n;
+	uint8_t *buf;
+	uint64_t off, end;
+	bool have_len;			/* LEN given (else: to the VDI's end) */
+};
+
+/*
+ * Parse the range, open the VDI (for a write: refuse a snapshot), check the
+ * range and get the buffer.  SDCTL_EXIT_OK with everything set up, else the
+ * exit status with the VDI closed (the client is main()'s to free).
+ */
+static int sdctl_xfer_start(struct sdctl_cmd *cmd, bool write,
+			    struct sdctl_xfer *x)
+{
+	uint64_t len;
 	int ret;
 
-	ret = sdctl_parse_range(cmd, &off, &len, &have_len);
+	memset(x, 0, sizeof(*x));
+	ret = sdctl_parse_range(cmd, &x->off, &len, &x->have_len);
 	if (ret)
 		return ret;
-	ret = sdctl_open_vdi(cmd, &c, &v);
+	ret = sdctl_open_vdi(cmd, &x->v);
 	if (ret)
 		return ret;
-	if (!have_len)
-		len = off < sd_vdi_size(v) ? sd_vdi_size(v) - off : 0;
-	ret = sdctl_check_range(v, off, len);
+	if (write && sd_vdi_readonly(x->v)) {
+		ret = sdctl_fail("VDI '%s' is a snapshot (read-only)",
+				 sd_vdi_name(x->v));
+		goto fail;
+	}
+	if (!x->have_len)
+		len = x->off < sd_vdi_size(x->v) ? sd_vdi_size(x->v) - x->off : 0;
+	ret = sdctl_check_range(x->v, x->off, len);
 	if (ret)
-		goto out;
-	buf = malloc(SDCTL_CHUNK);
-	if (!buf) {
+		goto fail;
+	x->end = x->off + len;
+	x->buf = malloc(SDCTL_CHUNK);
+	if (!x->buf) {
 		ret = sdctl_fail("out of memory");
-		goto out;
+		goto fail;
 	}
-	end = off + len;
-	for (pos = off; pos < end; pos += n) {
-		n = sdctl_next_chunk(pos, end - pos);
-		if (sd_vdi_pread(v, buf, n, pos) < 0) {
-			ret = sdctl_lib_fail();
-			goto out;
-		}
-		ret = sdctl_write_all(STDOUT_FILENO, buf, n);
-		if (ret < 0) {
-			ret = sdctl_fail("writing to standard output: %s",
-					 strerror(-ret));
-			goto out;
-		}
-	}
-	ret = SDCTL_EXIT_OK;
-out:
-	free(buf);
-	sd_vdi_close(v);
-	sd_client_free(c);
+	return SDCTL_EXIT_OK;
+fail:
+	sd_vdi_close(x->v);
 	return ret;
+}
+
+/* Close the VDI and free the buffer of sdctl_xfer_start(); returns @ret. */
+static int sdctl_xfer_end(struct sdctl_xfer *x, int ret)
+{
+	free(x->buf);
+	sd_vdi_close(x->v);
+	return ret;
+}
+
+/* VDI bytes [pos, pos+n) to standard output; *done = n.  SDCTL_EXIT_* */
+static int sdctl_read_chunk(struct sdctl_xfer *x, uint64_t pos, size_t n,
+			    size_t *done)
+{
+	int ret;
+
+	if (sd_vdi_pread(x->v, x->buf, n, pos) < 0)
+		return sdctl_lib_fail();
+	ret = sdctl_write_all(STDOUT_FILENO, x->buf, n);
+	if (ret < 0)
+		return sdctl_fail("writing to standard output: %s",
+				  strerror(-ret));
+	*done = n;
+	return SDCTL_EXIT_OK;
+}
+
+/* Up to @n bytes of standard input to VDI offset @pos; fewer (*done) only
+ * at end of input.  SDCTL_EXIT_* */
+static int sdctl_write_chunk(struct sdctl_xfer *x, uint64_t pos, size_t n,
+			     size_t *done)
+{
+	ssize_t got = sdctl_read_full(STDIN_FILENO, x->buf, n);
+
+	if (got < 0)
+		return sdctl_fail("reading standard input: %s",
+				  strerror((int)-got));
+	if (got && sd_vdi_pwrite(x->v, x->buf, (size_t)got, pos, 0) < 0)
+		return sdctl_lib_fail();
+	*done = (size_t)got;
+	return SDCTL_EXIT_OK;
+}
+
+/* `vdi read` or `vdi write`: the range chunk by chunk */
+static int sdctl_copy(struct sdctl_cmd *cmd, bool write)
+{
+	struct sdctl_xfer x;
+	uint64_t pos;
+	uint8_t extra;
+	size_t n, done = 0;
+	int ret;
+
+	ret = sdctl_xfer_start(cmd, write, &x);
+	if (ret)
+		return ret;
+	for (pos = x.off; pos < x.end; pos += done) {
+		n = sdctl_next_chunk(pos, x.end - pos);
+		ret = write ? sdctl_write_chunk(&x, pos, n, &done) :
+			      sdctl_read_chunk(&x, pos, n, &done);
+		if (ret || done < n)	/* failed, or end of input */
+			return sdctl_xfer_end(&x, ret);
+	}
+	/* writing, the VDI end reached: more input would not fit */
+	if (write && !x.have_len && sdctl_read_full(STDIN_FILENO, &extra, 1) > 0)
+		return sdctl_xfer_end(&x, sdctl_fail("input is longer than VDI '%s': it ends at %llu bytes",
+						     sd_vdi_name(x.v),
+						     (unsigned long long)sd_vdi_size(x.v)));
+	return sdctl_xfer_end(&x, SDCTL_EXIT_OK);
+}
+
+int sdctl_vdi_read(struct sdctl_cmd *cmd)
+{
+	return sdctl_copy(cmd, false);
 }
 
 int sdctl_vdi_write(struct sdctl_cmd *cmd)
 {
-	struct sd_client *c;
-	struct sd_vdi *v;
-	uint8_t *buf = NULL, extra;
-	uint64_t off, len, pos, end;
-	bool have_len;
-	ssize_t got;
-	size_t n;
-	int ret;
-
-	ret = sdctl_parse_range(cmd, &off, &len, &have_len);
-	if (ret)
-		return ret;
-	ret = sdctl_open_vdi(cmd, &c, &v);
-	if (ret)
-		return ret;
-	if (sd_vdi_readonly(v)) {
-		ret = sdctl_fail("VDI '%s' is a snapshot (read-only)",
-				 sd_vdi_name(v));
-		goto out;
-	}
-	if (!have_len)
-		len = off < sd_vdi_size(v) ? sd_vdi_size(v) - off : 0;
-	ret = sdctl_check_range(v, off, len);
-	if (ret)
-		goto out;
-	buf = malloc(SDCTL_CHUNK);
-	if (!buf) {
-		ret = sdctl_fail("out of memory");
-		goto out;
-	}
-	end = off + len;
-	for (pos = off; pos < end; pos += (size_t)got) {
-		n = sdctl_next_chunk(pos, end - pos);
-		got = sdctl_read_full(STDIN_FILENO, buf, n);
-		if (got < 0) {
-			ret = sdctl_fail("reading standard input: %s",
-					 strerror((int)-got));
-			goto out;
-		}
-		if (got && sd_vdi_pwrite(v, buf, (size_t)got, pos, 0) < 0) {
-			ret = sdctl_lib_fail();
-			goto out;
-		}
-		if ((size_t)got < n)
-			goto done;	/* end of input */
-	}
-	/* the VDI end reached: more input would not fit */
-	if (!have_len) {
-		got = sdctl_read_full(STDIN_FILENO, &extra, 1);
-		if (got > 0) {
-			ret = sdctl_fail("input is longer than VDI '%s': it ends at %llu bytes",
-					 sd_vdi_name(v),
-					 (unsigned long long)sd_vdi_size(v));
-			goto out;
-		}
-	}
-done:
-	ret = SDCTL_EXIT_OK;
-out:
-	free(buf);
-	sd_vdi_close(v);
-	sd_client_free(c);
-	return ret;
+	return sdctl_copy(cmd, true);
 }

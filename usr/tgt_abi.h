@@ -4,8 +4,8 @@
  * ABI that bs_sheepdog.so relies on (stock Debian 12 tgtd 1.0.85, x86_64;
  * the layouts are unchanged from tgt 1.0.47 to 1.0.97).  Only the fields the
  * module touches are named; everything else is opaque padding.  Every size
- * and offset used is pinned with _Static_assert against the values recorded
- * in doc/tgt-module-abi.md, so a layout mistake fails the build instead of
+ * and offset used is pinned with _Static_assert against the values of
+ * tgtd 1.0.85's own structs, so a layout mistake fails the build instead of
  * corrupting tgtd's memory.  Helpers that tgt keeps in its headers (ASYNC
  * bit, big-endian getters) are written here as our own inline functions.
  */

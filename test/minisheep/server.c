@@ -40,8 +40,8 @@
 #include <unistd.h>
 
 #include "minisheep.h"
-#include "sd_addr.h"
 #include "sd_error.h"
+#include "../common/sd_listen.h"
 
 #define MAX_INFLIGHT		256	/* per connection, then stop reading */
 #define RESUME_INFLIGHT		128

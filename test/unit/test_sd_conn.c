@@ -23,8 +23,7 @@
 #include <sys/un.h>
 
 #include "tap.h"
-#include "../../usr/lib/sd_conn.h"
-#include "../../usr/lib/sd_error.h"
+#include "sd_conn.h"
 
 /* ---- the fake sheep -------------------------------------------------- */
 

@@ -199,6 +199,31 @@ static void test_quote(void)
 	      "quote-cut", "length %zu, ends '%s'", len, s + len - 5);
 }
 
+static void test_lock_modes(void)
+{
+	enum sd_lock_mode m = SD_LOCK_NONE;
+	enum sd_lock_mode all[] = { SD_LOCK_NONE, SD_LOCK_NORMAL, SD_LOCK_SHARED };
+	size_t i;
+	int ret;
+
+	for (i = 0; i < sizeof(all) / sizeof(all[0]); i++) {
+		ret = sd_lock_mode_parse(sd_lock_mode_name(all[i]), &m);
+		CHECK(ret == 0 && m == all[i], sd_lock_mode_name(all[i]),
+		      "ret %d mode %d", ret, (int)m);
+	}
+	CHECK(!strcmp(sd_lock_mode_name(SD_LOCK_SHARED), "shared") &&
+	      !strcmp(sd_lock_mode_name((enum sd_lock_mode)7), "?"),
+	      "lock-names", "shared is '%s'", sd_lock_mode_name(SD_LOCK_SHARED));
+	m = SD_LOCK_SHARED;
+	ret = sd_lock_mode_parse("Normal", &m);
+	CHECK(ret == -EINVAL && m == SD_LOCK_SHARED &&
+	      !strcmp(sd_get_error(), "bad lock mode 'Normal' (none, normal or shared)"),
+	      "lock-bad", "ret %d: %s", ret, sd_get_error());
+	CHECK(sd_keyword_index("b", (const char *const[]){ "a", NULL, "b" }, 3) == 2 &&
+	      sd_keyword_index("c", (const char *const[]){ "a", NULL, "b" }, 3) == -1,
+	      "keyword-index", "%s", "wrong index");
+}
+
 int main(void)
 {
 	test_uint_table();
@@ -207,5 +232,6 @@ int main(void)
 	test_snap_tag_limit();
 	test_names();
 	test_quote();
+	test_lock_modes();
 	return t_exit();
 }

@@ -4,7 +4,8 @@
  *
  * These are the management operations of sheepdog.h used by sdctl.  Each one
  * is a short synchronous sequence of requests on an existing client, the
- * same sequence the upstream dog tool sends (protocol reference, section 6):
+ * same sequence the upstream dog tool sends (dog's vdi_create(),
+ * vdi_snapshot(), vdi_clone() and vdi_delete()):
  * lookups with GET_VDI_INFO, inode reads and index updates with
  * READ_OBJ/WRITE_OBJ, and NEW_VDI/DEL_VDI for the VDI table.  Every failure
  * leaves one line naming the VDI and the sheep's reason in sd_get_error().
@@ -14,7 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "sheepdog.h"
+#include "sd_parse.h"
 #include "sd_vdi_internal.h"
 
 /* dog zeroes at most this many non-zero index entries per WRITE_OBJ */

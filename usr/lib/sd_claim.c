@@ -341,20 +341,32 @@ static int send_break(struct sd_claim *cl)
 	return send_attr(cl, ST_BREAK, key);
 }
 
-/* READ_OBJ of the 4-byte index entry; @step ENTRY or POLL */
-static int send_entry_read(struct sd_claim *cl, enum claim_step step)
+/* a READ_OBJ of @len bytes at @off of @oid into @buf, to be sent */
+static struct sd_request *read_init(struct sd_claim *cl, enum claim_step step,
+				    uint64_t oid, uint32_t off, void *buf,
+				    uint32_t len)
 {
 	struct sd_request *r = req_init(cl, step, SD_OP_READ_OBJ);
 
-	r->hdr.data_length = sizeof(cl->le);
-	r->hdr.obj.oid = sd_vid_to_vdi_oid(cl->a.vid);
-	r->hdr.obj.offset = sd_inode_index_offset(cl->a.idx);
-	r->hdr.obj.copies = cl->a.copies;
-	r->hdr.obj.copy_policy = cl->a.copy_policy;
-	cl->iov.iov_base = cl->le;
-	cl->iov.iov_len = sizeof(cl->le);
+	r->hdr.data_length = len;
+	r->hdr.obj.oid = oid;
+	r->hdr.obj.offset = off;
+	cl->iov.iov_base = buf;
+	cl->iov.iov_len = len;
 	r->in_iov = &cl->iov;
 	r->in_iovcnt = 1;
+	return r;
+}
+
+/* READ_OBJ of the 4-byte index entry; @step ENTRY or POLL */
+static int send_entry_read(struct sd_claim *cl, enum claim_step step)
+{
+	struct sd_request *r = read_init(cl, step, sd_vid_to_vdi_oid(cl->a.vid),
+					 sd_inode_index_offset(cl->a.idx),
+					 cl->le, sizeof(cl->le));
+
+	r->hdr.obj.copies = cl->a.copies;
+	r->hdr.obj.copy_policy = cl->a.copy_policy;
 	return sd_client_submit(cl->a.c, r);
 }
 
@@ -362,16 +374,13 @@ static int send_entry_read(struct sd_claim *cl, enum claim_step step)
 static int send_value_read(struct sd_claim *cl, enum claim_step step,
 			   uint32_t slot)
 {
-	struct sd_request *r = req_init(cl, step, SD_OP_READ_OBJ);
+	struct sd_request *r = read_init(cl, step,
+					 sd_vid_to_attr_oid(cl->hashvid, slot),
+					 SD_ATTR_OFF_VALUE,
+					 cl->buf + SD_ATTR_OFF_VALUE,
+					 CLAIM_VALUE_MAX);
 
-	r->hdr.data_length = CLAIM_VALUE_MAX;
-	r->hdr.obj.oid = sd_vid_to_attr_oid(cl->hashvid, slot);
-	r->hdr.obj.offset = SD_ATTR_OFF_VALUE;
 	r->hdr.obj.copies = cl->obj_copies;
-	cl->iov.iov_base = cl->buf + SD_ATTR_OFF_VALUE;
-	cl->iov.iov_len = CLAIM_VALUE_MAX;
-	r->in_iov = &cl->iov;
-	r->in_iovcnt = 1;
 	return sd_client_submit(cl->a.c, r);
 }
 

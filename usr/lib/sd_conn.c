@@ -689,8 +689,6 @@ static void addr_gone(struct sd_client *c, unsigned int idx)
 			cn->retry_ns = now;
 		}
 	}
-	if (c->nr_addrs > 1)
-		stat_add(&c->st.failovers, 1);
 }
 
 /*
@@ -1583,7 +1581,6 @@ void sd_client_get_stats(struct sd_client *c, struct sd_client_stats *st)
 	st->completed = __atomic_load_n(&c->st.completed, __ATOMIC_RELAXED);
 	st->resent = __atomic_load_n(&c->st.resent, __ATOMIC_RELAXED);
 	st->transient = __atomic_load_n(&c->st.transient, __ATOMIC_RELAXED);
-	st->failovers = __atomic_load_n(&c->st.failovers, __ATOMIC_RELAXED);
 	st->timeouts = __atomic_load_n(&c->st.timeouts, __ATOMIC_RELAXED);
 	st->reconnects = __atomic_load_n(&c->st.reconnects, __ATOMIC_RELAXED);
 	st->bad_replies = __atomic_load_n(&c->st.bad_replies, __ATOMIC_RELAXED);

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * sd_conn.h - layer 2: connections to sheep.
+ * sd_conn.h - layer 2: connections to sheep (the library's side of the
+ * client that sheepdog.h declares).
  *
  * A client (struct sd_client) owns one I/O thread and nr_conns connections to
  * the same sheep (or, after a failure, to the next address of its list).
@@ -34,18 +35,14 @@
 #include <stdbool.h>
 #include <sys/uio.h>
 
+#include "sheepdog.h"
 #include "sd_addr.h"
 #include "sd_list.h"
 #include "sd_proto.h"
 
-#define SD_DEFAULT_TIMEOUT_MS	15000	/* below Linux's 30 s SCSI timeout */
-#define SD_DEFAULT_CONNS	8
-#define SD_MAX_CONNS		32
-#define SD_MAX_ADDRS		8
 #define SD_RECONNECT_MIN_MS	50
 #define SD_RECONNECT_MAX_MS	500
 
-struct sd_client;
 struct sd_request;
 
 /*
@@ -89,52 +86,6 @@ struct sd_request {
 	uint64_t retry_ns;		/* delayed: when to queue it again */
 	size_t sent;			/* bytes of header + payload sent */
 };
-
-struct sd_client_opts {
-	const struct sd_addr *addrs;	/* [0] primary, the rest failover */
-	unsigned int nr_addrs;		/* 1..SD_MAX_ADDRS */
-	unsigned int nr_conns;		/* 0 = SD_DEFAULT_CONNS */
-	unsigned int timeout_ms;	/* 0 = SD_DEFAULT_TIMEOUT_MS */
-	bool external_loop;		/* no I/O thread: the creating thread's
-					 * event loop drives the client */
-};
-
-/*
- * Start a client: copies @o, starts the I/O thread (with all signals
- * blocked) and begins connecting.  Does not wait for the connections.
- * 0 or -errno with a message.
- *
- * With @o->external_loop there is no I/O thread.  The thread that creates
- * the client owns it: its event loop watches sd_client_event_fd() for
- * EPOLLIN (level-triggered) and calls sd_client_process() when it is
- * readable.  Completion callbacks then run on that thread, inside
- * sd_client_process().  The owner's own submissions outside it are sent
- * at once (without completing anything); submissions from other threads
- * wake the loop through that fd; deadlines and reconnect timers make it
- * readable too.
- * Synchronous calls on the owner thread (sd_client_call(), sd_vdi_open(),
- * sd_vdi_close()) run the loop themselves until they are done.
- */
-int sd_client_new(const struct sd_client_opts *o, struct sd_client **out);
-
-/*
- * Stop the I/O thread, close the connections, complete every outstanding
- * request with -ECANCELED, free the client.  Must not be called from the
- * client's own I/O thread (external loop: from the owner thread, outside
- * sd_client_process()).
- */
-void sd_client_free(struct sd_client *c);
-
-/* External loop: the fd to watch for EPOLLIN (an epoll fd); else -1. */
-int sd_client_event_fd(const struct sd_client *c);
-
-/*
- * External loop, owner thread: do everything that is due (send what was
- * submitted, read replies and run their callbacks, expire deadlines,
- * reconnect) without blocking, and arm the next timer.  Not re-entrant:
- * a call from inside a callback returns at once.
- */
-void sd_client_process(struct sd_client *c);
 
 /* True on the owner thread of an external-loop client. */
 bool sd_client_loop_owner(const struct sd_client *c);
@@ -185,21 +136,5 @@ unsigned int sd_client_timeout_ms(const struct sd_client *c);
 
 /* The address currently in use (for messages). */
 void sd_client_addr_str(const struct sd_client *c, char *buf, size_t len);
-
-/* Monotonic clock in nanoseconds. */
-uint64_t sd_now_ns(void);
-
-/* Counters, for tests and stats. */
-struct sd_client_stats {
-	uint64_t submitted;
-	uint64_t completed;
-	uint64_t resent;
-	uint64_t transient;		/* transient results retried */
-	uint64_t failovers;		/* addresses left for a going node */
-	uint64_t timeouts;
-	uint64_t reconnects;
-	uint64_t bad_replies;
-};
-void sd_client_get_stats(struct sd_client *c, struct sd_client_stats *st);
 
 #endif

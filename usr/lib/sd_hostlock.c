@@ -36,6 +36,7 @@
 #include <sys/sysmacros.h>
 
 #include "sd_hostlock.h"
+#include "sd_parse.h"
 #include "sd_vdi_internal.h"
 
 #define HL_MAGIC		"bs_sheepdog-hostlock 1"
@@ -156,25 +157,18 @@ int sd_hl_file_name(uint64_t cluster, const char *vdi, const char *addr,
 
 /* ---- the record text --------------------------------------------------- */
 
+/* by enum sd_hl_state; a record never says "empty" */
+static const char *const hl_state_names[] = {
+	[SD_HL_EMPTY] = "empty",
+	[SD_HL_HELD] = "held",
+	[SD_HL_RELEASED] = "released",
+	[SD_HL_UNLOCKED] = "unlocked",
+};
+#define HL_NR_STATES	(sizeof(hl_state_names) / sizeof(hl_state_names[0]))
+
 static const char *hl_state_name(enum sd_hl_state s)
 {
-	switch (s) {
-	case SD_HL_HELD:
-		return "held";
-	case SD_HL_RELEASED:
-		return "released";
-	case SD_HL_UNLOCKED:
-		return "unlocked";
-	case SD_HL_EMPTY:
-		break;
-	}
-	return "empty";
-}
-
-static const char *hl_mode_name(enum sd_lock_mode m)
-{
-	return m == SD_LOCK_SHARED ? "shared" :
-	       m == SD_LOCK_NORMAL ? "normal" : "none";
+	return (unsigned int)s < HL_NR_STATES ? hl_state_names[s] : "empty";
 }
 
 int sd_hl_format(const struct sd_hl_record *r, char *buf, size_t len)
@@ -202,7 +196,7 @@ int sd_hl_format(const struct sd_hl_record *r, char *buf, size_t len)
 		     "boot=%s\n"
 		     "time=%lld %s\n",
 		     hl_state_name(r->state), r->pid, vdi, r->vid,
-		     hl_mode_name(r->lock), r->node[0] ? r->node : "-",
+		     sd_lock_mode_name(r->lock), r->node[0] ? r->node : "-",
 		     addr[0] ? addr : "-", (unsigned long long)r->cluster,
 		     r->boot[0] ? r->boot : "-", (long long)r->time, when);
 	if (n >= 0 && (size_t)n < len && r->prev_pid)
@@ -245,16 +239,13 @@ static int hl_parse_line(char *key, char *v, struct sd_hl_record *r)
 	unsigned long long u;
 	long long x;
 	char *end;
+	int i;
 
 	if (!strcmp(key, "state")) {
-		if (!strcmp(v, "held"))
-			r->state = SD_HL_HELD;
-		else if (!strcmp(v, "released"))
-			r->state = SD_HL_RELEASED;
-		else if (!strcmp(v, "unlocked"))
-			r->state = SD_HL_UNLOCKED;
-		else
+		i = sd_keyword_index(v, hl_state_names, HL_NR_STATES);
+		if (i <= SD_HL_EMPTY)
 			return -EINVAL;
+		r->state = (enum sd_hl_state)i;
 	} else if (!strcmp(key, "pid")) {
 		if (hl_parse_num(v, 10, 0, INT_MAX, &x))
 			return -EINVAL;
@@ -270,12 +261,11 @@ static int hl_parse_line(char *key, char *v, struct sd_hl_record *r)
 			return -EINVAL;
 		r->vid = (uint32_t)x;
 	} else if (!strcmp(key, "lock")) {
-		if (!strcmp(v, "normal"))
-			r->lock = SD_LOCK_NORMAL;
-		else if (!strcmp(v, "shared"))
-			r->lock = SD_LOCK_SHARED;
-		else
+		/* a record is of a lock taken: "none" is not one */
+		i = sd_keyword_index(v, sd_lock_names, SD_NR_LOCK_MODES);
+		if (i <= SD_LOCK_NONE)
 			return -EINVAL;
+		r->lock = (enum sd_lock_mode)i;
 	} else if (!strcmp(key, "node")) {
 		return hl_copy_field(v, r->node, sizeof(r->node));
 	} else if (!strcmp(key, "addr")) {

@@ -56,11 +56,13 @@
 #include <stdint.h>
 
 #include "sheepdog.h"
+#include "sd_proto.h"
 
 #define SD_HOSTLOCK_ENV		"SHEEP_LOCK_DIR"
 #define SD_HOSTLOCK_DIR		"/run/bs_sheepdog/locks"
 
-/* ---- wire: CLUSTER_INFO and GET_VDI_COPIES (protocol doc, section 10) -- */
+/* ---- wire: CLUSTER_INFO and GET_VDI_COPIES (sheep's struct cluster_info,
+ * struct vdi_state) ---------------------------------------------------- */
 
 /* sizeof(struct cluster_info) of a default sheep 1.0 build (6144 nodes);
  * sheep copies all of it whatever data_length says, so ask for all */

@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
- * sd_parse.c - the shared small parsers and checks of sd_parse.h: decimal
- * numbers, VDI name and tag lengths, the snapshot selector TAG|SNAPID, and
- * the quoting of input in messages.
+ * sd_parse.c - the shared small parsers and checks of sheepdog.h and
+ * sd_parse.h: decimal numbers, VDI name and tag lengths, the snapshot
+ * selector TAG|SNAPID, lock mode names, and the quoting of input in
+ * messages.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -129,5 +130,38 @@ int sd_parse_snapshot(const char *s, size_t len,
 	memcpy(tag, s, len);
 	tag[len] = '\0';
 	*snapid = 0;
+	return 0;
+}
+
+int sd_keyword_index(const char *s, const char *const *names, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (names[i] && !strcmp(s, names[i]))
+			return (int)i;
+	return -1;
+}
+
+const char *const sd_lock_names[SD_NR_LOCK_MODES] = {
+	[SD_LOCK_NONE] = "none",
+	[SD_LOCK_NORMAL] = "normal",
+	[SD_LOCK_SHARED] = "shared",
+};
+
+const char *sd_lock_mode_name(enum sd_lock_mode m)
+{
+	return (unsigned int)m < SD_NR_LOCK_MODES ? sd_lock_names[m] : "?";
+}
+
+int sd_lock_mode_parse(const char *s, enum sd_lock_mode *m)
+{
+	struct sd_quote q;
+	int i = sd_keyword_index(s, sd_lock_names, SD_NR_LOCK_MODES);
+
+	if (i < 0)
+		return sd_set_error(EINVAL, "bad lock mode '%s' (none, normal or shared)",
+				    sd_quote(&q, s, strlen(s)));
+	*m = (enum sd_lock_mode)i;
 	return 0;
 }

@@ -7,255 +7,215 @@
 
 #include "sd_proto.h"
 
-/*
- * Wire images of the headers, used only to pin the documented offsets at
- * compile time.  Encoding itself goes byte by byte through sd_put_le*().
- */
-struct sd_wire_req_obj {
-	uint8_t proto_ver;
-	uint8_t opcode;
-	uint16_t flags;
-	uint32_t epoch;
-	uint32_t id;
-	uint32_t data_length;
-	uint64_t oid;
-	uint64_t cow_oid;
-	uint8_t copies;
-	uint8_t copy_policy;
-	uint8_t ec_index;
-	uint8_t reserved;
-	uint32_t tgt_epoch;
-	uint32_t offset;
-	uint32_t pad;
-} __attribute__((packed));
-
-struct sd_wire_req_vdi {
-	uint8_t hdr[16];
-	uint64_t vdi_size;
-	uint32_t base_vdi_id;
-	uint8_t copies;
-	uint8_t copy_policy;
-	uint8_t store_policy;
-	uint8_t block_size_shift;
-	uint32_t snapid;
-	uint32_t type;
-	uint64_t pad;
-} __attribute__((packed));
-
-struct sd_wire_rsp_vdi {
-	uint8_t proto_ver;
-	uint8_t opcode;
-	uint16_t flags;
-	uint32_t epoch;
-	uint32_t id;
-	uint32_t data_length;
-	uint32_t result;
-	uint32_t rsvd;
-	uint32_t vdi_id;
-	uint32_t attr_id;
-	uint8_t copies;
-	uint8_t block_size_shift;
-	uint8_t pad[14];
-} __attribute__((packed));
-
-struct sd_wire_rsp_obj {
-	uint8_t hdr[20];
-	uint8_t copies;
-	uint8_t pad1[3];
-	uint64_t offset;
-	uint8_t pad2[16];
-} __attribute__((packed));
-
-_Static_assert(sizeof(struct sd_wire_req_obj) == SD_HDR_SIZE, "request header is 48 bytes");
-_Static_assert(sizeof(struct sd_wire_req_vdi) == SD_HDR_SIZE, "vdi request header is 48 bytes");
-_Static_assert(sizeof(struct sd_wire_rsp_vdi) == SD_HDR_SIZE, "response header is 48 bytes");
-_Static_assert(sizeof(struct sd_wire_rsp_obj) == SD_HDR_SIZE, "obj response header is 48 bytes");
-_Static_assert(offsetof(struct sd_wire_req_obj, id) == 8, "req.id");
-_Static_assert(offsetof(struct sd_wire_req_obj, data_length) == 12, "req.data_length");
-_Static_assert(offsetof(struct sd_wire_req_obj, oid) == 16, "req.oid");
-_Static_assert(offsetof(struct sd_wire_req_obj, cow_oid) == 24, "req.cow_oid");
-_Static_assert(offsetof(struct sd_wire_req_obj, copies) == 32, "req.copies");
-_Static_assert(offsetof(struct sd_wire_req_obj, tgt_epoch) == 36, "req.tgt_epoch");
-_Static_assert(offsetof(struct sd_wire_req_obj, offset) == 40, "req.offset");
-_Static_assert(offsetof(struct sd_wire_req_vdi, vdi_size) == 16, "req.vdi_size");
-_Static_assert(offsetof(struct sd_wire_req_vdi, base_vdi_id) == 24, "req.base_vdi_id");
-_Static_assert(offsetof(struct sd_wire_req_vdi, copies) == 28, "req.vdi.copies");
-_Static_assert(offsetof(struct sd_wire_req_vdi, block_size_shift) == 31, "req.block_size_shift");
-_Static_assert(offsetof(struct sd_wire_req_vdi, snapid) == 32, "req.snapid");
-_Static_assert(offsetof(struct sd_wire_req_vdi, type) == 36, "req.type");
-_Static_assert(offsetof(struct sd_wire_rsp_vdi, result) == 16, "rsp.result");
-_Static_assert(offsetof(struct sd_wire_rsp_vdi, vdi_id) == 24, "rsp.vdi_id");
-_Static_assert(offsetof(struct sd_wire_rsp_vdi, attr_id) == 28, "rsp.attr_id");
-_Static_assert(offsetof(struct sd_wire_rsp_vdi, copies) == 32, "rsp.copies");
-_Static_assert(offsetof(struct sd_wire_rsp_vdi, block_size_shift) == 33, "rsp.block_size_shift");
-_Static_assert(offsetof(struct sd_wire_rsp_obj, offset) == 24, "rsp.offset");
-
-enum sd_layout sd_req_layout(uint8_t opcode)
+/* the layout of bytes 16..47 of a request (@rsp false) or a response */
+static enum sd_layout sd_layout_of(uint8_t opcode, bool rsp)
 {
 	if (opcode >= SD_OP_CREATE_AND_WRITE_OBJ && opcode <= SD_OP_DISCARD_OBJ)
 		return SD_LAYOUT_OBJ;
-	if ((opcode >= SD_OP_NEW_VDI && opcode <= SD_OP_GET_CLUSTER_DEFAULT) ||
+	if (rsp && opcode == SD_OP_GET_CLUSTER_DEFAULT)
+		return SD_LAYOUT_CLUSTER;
+	if (rsp && opcode == SD_OP_GET_NODE_LIST)
+		return SD_LAYOUT_NODE;
+	/* a request's vdi range runs on to GET_CLUSTER_DEFAULT */
+	if ((opcode >= SD_OP_NEW_VDI &&
+	     opcode <= (rsp ? SD_OP_DEL_VDI : SD_OP_GET_CLUSTER_DEFAULT)) ||
 	    opcode == SD_OP_GET_VDI_ATTR)
 		return SD_LAYOUT_VDI;
 	return SD_LAYOUT_RAW;
+}
+
+enum sd_layout sd_req_layout(uint8_t opcode)
+{
+	return sd_layout_of(opcode, false);
 }
 
 enum sd_layout sd_rsp_layout(uint8_t opcode)
 {
-	if (opcode >= SD_OP_CREATE_AND_WRITE_OBJ && opcode <= SD_OP_DISCARD_OBJ)
-		return SD_LAYOUT_OBJ;
-	if ((opcode >= SD_OP_NEW_VDI && opcode <= SD_OP_DEL_VDI) ||
-	    opcode == SD_OP_GET_VDI_ATTR)
-		return SD_LAYOUT_VDI;
-	if (opcode == SD_OP_GET_CLUSTER_DEFAULT)
-		return SD_LAYOUT_CLUSTER;
-	if (opcode == SD_OP_GET_NODE_LIST)
-		return SD_LAYOUT_NODE;
-	return SD_LAYOUT_RAW;
+	return sd_layout_of(opcode, true);
 }
 
-static void sd_common_encode(uint8_t *b, uint8_t ver, uint8_t op,
-			     uint16_t flags, uint32_t epoch, uint32_t id,
-			     uint32_t len)
+/*
+ * Header and inode layouts as tables: each field's byte offset on the wire
+ * and its member, so that one table serves encoding and decoding alike.
+ * Integers (1, 2, 4 or 8 bytes) are little-endian on the wire; a longer
+ * field (the raw parts of the headers) is copied as bytes.
+ */
+struct sd_field {
+	uint16_t wire;		/* byte offset in the wire image */
+	uint16_t mem;		/* offsetof the member */
+	uint8_t size;		/* bytes, the member's size */
+};
+
+#define SD_FIELD(type, member, off) \
+	{ (off), offsetof(type, member), sizeof(((type *)0)->member) }
+#define SD_REQ(member, off)	SD_FIELD(struct sd_req, member, off)
+#define SD_RSP(member, off)	SD_FIELD(struct sd_rsp, member, off)
+#define SD_INODE(member, off)	SD_FIELD(struct sd_inode_hdr, member, off)
+#define SD_NR(table)		(sizeof(table) / sizeof((table)[0]))
+
+/* bytes 0..15: the same in requests and responses */
+static const struct sd_field sd_req_common[] = {
+	SD_REQ(proto_ver, 0), SD_REQ(opcode, 1), SD_REQ(flags, 2),
+	SD_REQ(epoch, 4), SD_REQ(id, 8), SD_REQ(data_length, 12),
+};
+static const struct sd_field sd_rsp_common[] = {
+	SD_RSP(proto_ver, 0), SD_RSP(opcode, 1), SD_RSP(flags, 2),
+	SD_RSP(epoch, 4), SD_RSP(id, 8), SD_RSP(data_length, 12),
+	SD_RSP(result, 16),
+};
+
+/* request bytes 16..47, by enum sd_layout */
+static const struct sd_field sd_req_obj[] = {
+	SD_REQ(obj.oid, 16), SD_REQ(obj.cow_oid, 24), SD_REQ(obj.copies, 32),
+	SD_REQ(obj.copy_policy, 33), SD_REQ(obj.ec_index, 34),
+	SD_REQ(obj.tgt_epoch, 36), SD_REQ(obj.offset, 40),
+};
+static const struct sd_field sd_req_vdi[] = {
+	SD_REQ(vdi.vdi_size, 16), SD_REQ(vdi.base_vdi_id, 24),
+	SD_REQ(vdi.copies, 28), SD_REQ(vdi.copy_policy, 29),
+	SD_REQ(vdi.store_policy, 30), SD_REQ(vdi.block_size_shift, 31),
+	SD_REQ(vdi.snapid, 32), SD_REQ(vdi.type, 36),
+};
+static const struct sd_field sd_req_raw[] = { SD_REQ(raw, 16) };
+
+/* response bytes 20..47, by enum sd_layout */
+static const struct sd_field sd_rsp_obj[] = {
+	SD_RSP(obj.copies, 20), SD_RSP(obj.offset, 24),
+};
+static const struct sd_field sd_rsp_vdi[] = {
+	SD_RSP(vdi.vdi_id, 24), SD_RSP(vdi.attr_id, 28),
+	SD_RSP(vdi.copies, 32), SD_RSP(vdi.block_size_shift, 33),
+};
+static const struct sd_field sd_rsp_cluster[] = {
+	SD_RSP(cluster.nr_copies, 20), SD_RSP(cluster.copy_policy, 21),
+	SD_RSP(cluster.block_size_shift, 22),
+};
+static const struct sd_field sd_rsp_node[] = { SD_RSP(node.nr_nodes, 20) };
+static const struct sd_field sd_rsp_raw[] = { SD_RSP(raw, 20) };
+
+/* the inode header's fields other than its name and tag */
+static const struct sd_field sd_inode_fields[] = {
+	SD_INODE(create_time, SD_INODE_OFF_CREATE_TIME),
+	SD_INODE(snap_ctime, SD_INODE_OFF_SNAP_CTIME),
+	SD_INODE(vm_clock_nsec, SD_INODE_OFF_VM_CLOCK_NSEC),
+	SD_INODE(vdi_size, SD_INODE_OFF_VDI_SIZE),
+	SD_INODE(vm_state_size, SD_INODE_OFF_VM_STATE_SIZE),
+	SD_INODE(copy_policy, SD_INODE_OFF_COPY_POLICY),
+	SD_INODE(store_policy, SD_INODE_OFF_STORE_POLICY),
+	SD_INODE(nr_copies, SD_INODE_OFF_NR_COPIES),
+	SD_INODE(block_size_shift, SD_INODE_OFF_BLOCK_SIZE_SHIFT),
+	SD_INODE(snap_id, SD_INODE_OFF_SNAP_ID),
+	SD_INODE(vdi_id, SD_INODE_OFF_VDI_ID),
+	SD_INODE(parent_vdi_id, SD_INODE_OFF_PARENT_VDI_ID),
+	SD_INODE(btree_counter, SD_INODE_OFF_BTREE_COUNTER),
+};
+
+struct sd_layout_fields {
+	const struct sd_field *f;
+	size_t n;
+};
+#define SD_LAYOUT(table)	{ (table), SD_NR(table) }
+
+static const struct sd_layout_fields sd_req_layouts[] = {
+	[SD_LAYOUT_RAW] = SD_LAYOUT(sd_req_raw),
+	[SD_LAYOUT_OBJ] = SD_LAYOUT(sd_req_obj),
+	[SD_LAYOUT_VDI] = SD_LAYOUT(sd_req_vdi),
+};
+static const struct sd_layout_fields sd_rsp_layouts[] = {
+	[SD_LAYOUT_RAW] = SD_LAYOUT(sd_rsp_raw),
+	[SD_LAYOUT_OBJ] = SD_LAYOUT(sd_rsp_obj),
+	[SD_LAYOUT_VDI] = SD_LAYOUT(sd_rsp_vdi),
+	[SD_LAYOUT_CLUSTER] = SD_LAYOUT(sd_rsp_cluster),
+	[SD_LAYOUT_NODE] = SD_LAYOUT(sd_rsp_node),
+};
+
+/* a header kind: its common fields, and its layouts by opcode */
+struct sd_hdr_codec {
+	const struct sd_field *common;
+	size_t nr_common;
+	enum sd_layout (*layout)(uint8_t opcode);
+	const struct sd_layout_fields *layouts;
+	size_t size;			/* of the struct */
+};
+
+static const struct sd_hdr_codec sd_req_codec = {
+	sd_req_common, SD_NR(sd_req_common), sd_req_layout, sd_req_layouts,
+	sizeof(struct sd_req),
+};
+static const struct sd_hdr_codec sd_rsp_codec = {
+	sd_rsp_common, SD_NR(sd_rsp_common), sd_rsp_layout, sd_rsp_layouts,
+	sizeof(struct sd_rsp),
+};
+
+/* @to_wire: struct @s into the wire image @b, else @b into @s */
+static void sd_fields_copy(uint8_t *b, void *s, const struct sd_field *f,
+			   size_t n, bool to_wire)
 {
-	b[0] = ver;
-	b[1] = op;
-	sd_put_le16(b + 2, flags);
-	sd_put_le32(b + 4, epoch);
-	sd_put_le32(b + 8, id);
-	sd_put_le32(b + 12, len);
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		uint8_t *m = (uint8_t *)s + f[i].mem;
+		uint8_t *w = b + f[i].wire;
+
+		switch (f[i].size) {
+		case 2:
+			if (to_wire)
+				sd_put_le16(w, *(uint16_t *)m);
+			else
+				*(uint16_t *)m = sd_get_le16(w);
+			break;
+		case 4:
+			if (to_wire)
+				sd_put_le32(w, *(uint32_t *)m);
+			else
+				*(uint32_t *)m = sd_get_le32(w);
+			break;
+		case 8:
+			if (to_wire)
+				sd_put_le64(w, *(uint64_t *)m);
+			else
+				*(uint64_t *)m = sd_get_le64(w);
+			break;
+		default:	/* single bytes and byte arrays */
+			memcpy(to_wire ? w : m, to_wire ? m : w, f[i].size);
+			break;
+		}
+	}
+}
+
+/*
+ * A whole header, the other side zeroed first: the common fields, then the
+ * rest by the layout of the opcode (byte 1, in place by then either way).
+ */
+static void sd_hdr_copy(uint8_t *b, void *s, const struct sd_hdr_codec *k,
+			bool to_wire)
+{
+	const struct sd_layout_fields *l;
+
+	memset(to_wire ? b : s, 0, to_wire ? SD_HDR_SIZE : k->size);
+	sd_fields_copy(b, s, k->common, k->nr_common, to_wire);
+	l = &k->layouts[k->layout(b[1])];
+	sd_fields_copy(b, s, l->f, l->n, to_wire);
 }
 
 void sd_req_encode(const struct sd_req *req, uint8_t b[SD_HDR_SIZE])
 {
-	memset(b, 0, SD_HDR_SIZE);
-	sd_common_encode(b, req->proto_ver, req->opcode, req->flags,
-			 req->epoch, req->id, req->data_length);
-	switch (sd_req_layout(req->opcode)) {
-	case SD_LAYOUT_OBJ:
-		sd_put_le64(b + 16, req->obj.oid);
-		sd_put_le64(b + 24, req->obj.cow_oid);
-		b[32] = req->obj.copies;
-		b[33] = req->obj.copy_policy;
-		b[34] = req->obj.ec_index;
-		sd_put_le32(b + 36, req->obj.tgt_epoch);
-		sd_put_le32(b + 40, req->obj.offset);
-		break;
-	case SD_LAYOUT_VDI:
-		sd_put_le64(b + 16, req->vdi.vdi_size);
-		sd_put_le32(b + 24, req->vdi.base_vdi_id);
-		b[28] = req->vdi.copies;
-		b[29] = req->vdi.copy_policy;
-		b[30] = req->vdi.store_policy;
-		b[31] = req->vdi.block_size_shift;
-		sd_put_le32(b + 32, req->vdi.snapid);
-		sd_put_le32(b + 36, req->vdi.type);
-		break;
-	default:
-		memcpy(b + 16, req->raw, 32);
-		break;
-	}
+	sd_hdr_copy(b, (void *)req, &sd_req_codec, true);
 }
 
 void sd_req_decode(const uint8_t b[SD_HDR_SIZE], struct sd_req *req)
 {
-	memset(req, 0, sizeof(*req));
-	req->proto_ver = b[0];
-	req->opcode = b[1];
-	req->flags = sd_get_le16(b + 2);
-	req->epoch = sd_get_le32(b + 4);
-	req->id = sd_get_le32(b + 8);
-	req->data_length = sd_get_le32(b + 12);
-	switch (sd_req_layout(req->opcode)) {
-	case SD_LAYOUT_OBJ:
-		req->obj.oid = sd_get_le64(b + 16);
-		req->obj.cow_oid = sd_get_le64(b + 24);
-		req->obj.copies = b[32];
-		req->obj.copy_policy = b[33];
-		req->obj.ec_index = b[34];
-		req->obj.tgt_epoch = sd_get_le32(b + 36);
-		req->obj.offset = sd_get_le32(b + 40);
-		break;
-	case SD_LAYOUT_VDI:
-		req->vdi.vdi_size = sd_get_le64(b + 16);
-		req->vdi.base_vdi_id = sd_get_le32(b + 24);
-		req->vdi.copies = b[28];
-		req->vdi.copy_policy = b[29];
-		req->vdi.store_policy = b[30];
-		req->vdi.block_size_shift = b[31];
-		req->vdi.snapid = sd_get_le32(b + 32);
-		req->vdi.type = sd_get_le32(b + 36);
-		break;
-	default:
-		memcpy(req->raw, b + 16, 32);
-		break;
-	}
+	sd_hdr_copy((uint8_t *)b, req, &sd_req_codec, false);
 }
 
 void sd_rsp_encode(const struct sd_rsp *rsp, uint8_t b[SD_HDR_SIZE])
 {
-	memset(b, 0, SD_HDR_SIZE);
-	sd_common_encode(b, rsp->proto_ver, rsp->opcode, rsp->flags,
-			 rsp->epoch, rsp->id, rsp->data_length);
-	sd_put_le32(b + 16, rsp->result);
-	switch (sd_rsp_layout(rsp->opcode)) {
-	case SD_LAYOUT_OBJ:
-		b[20] = rsp->obj.copies;
-		sd_put_le64(b + 24, rsp->obj.offset);
-		break;
-	case SD_LAYOUT_VDI:
-		sd_put_le32(b + 24, rsp->vdi.vdi_id);
-		sd_put_le32(b + 28, rsp->vdi.attr_id);
-		b[32] = rsp->vdi.copies;
-		b[33] = rsp->vdi.block_size_shift;
-		break;
-	case SD_LAYOUT_CLUSTER:
-		b[20] = rsp->cluster.nr_copies;
-		b[21] = rsp->cluster.copy_policy;
-		b[22] = rsp->cluster.block_size_shift;
-		break;
-	case SD_LAYOUT_NODE:
-		sd_put_le32(b + 20, rsp->node.nr_nodes);
-		break;
-	default:
-		memcpy(b + 20, rsp->raw, 28);
-		break;
-	}
+	sd_hdr_copy(b, (void *)rsp, &sd_rsp_codec, true);
 }
 
 void sd_rsp_decode(const uint8_t b[SD_HDR_SIZE], struct sd_rsp *rsp)
 {
-	memset(rsp, 0, sizeof(*rsp));
-	rsp->proto_ver = b[0];
-	rsp->opcode = b[1];
-	rsp->flags = sd_get_le16(b + 2);
-	rsp->epoch = sd_get_le32(b + 4);
-	rsp->id = sd_get_le32(b + 8);
-	rsp->data_length = sd_get_le32(b + 12);
-	rsp->result = sd_get_le32(b + 16);
-	switch (sd_rsp_layout(rsp->opcode)) {
-	case SD_LAYOUT_OBJ:
-		rsp->obj.copies = b[20];
-		rsp->obj.offset = sd_get_le64(b + 24);
-		break;
-	case SD_LAYOUT_VDI:
-		rsp->vdi.vdi_id = sd_get_le32(b + 24);
-		rsp->vdi.attr_id = sd_get_le32(b + 28);
-		rsp->vdi.copies = b[32];
-		rsp->vdi.block_size_shift = b[33];
-		break;
-	case SD_LAYOUT_CLUSTER:
-		rsp->cluster.nr_copies = b[20];
-		rsp->cluster.copy_policy = b[21];
-		rsp->cluster.block_size_shift = b[22];
-		break;
-	case SD_LAYOUT_NODE:
-		rsp->node.nr_nodes = sd_get_le32(b + 20);
-		break;
-	default:
-		memcpy(rsp->raw, b + 20, 28);
-		break;
-	}
+	sd_hdr_copy((uint8_t *)b, rsp, &sd_rsp_codec, false);
 }
 
 void sd_put_name(uint8_t *field, size_t size, const char *s)
@@ -280,19 +240,8 @@ void sd_inode_hdr_decode(const uint8_t *b, struct sd_inode_hdr *h)
 	memset(h, 0, sizeof(*h));
 	sd_get_name(b + SD_INODE_OFF_NAME, SD_MAX_VDI_LEN, h->name);
 	sd_get_name(b + SD_INODE_OFF_TAG, SD_MAX_VDI_TAG_LEN, h->tag);
-	h->create_time = sd_get_le64(b + SD_INODE_OFF_CREATE_TIME);
-	h->snap_ctime = sd_get_le64(b + SD_INODE_OFF_SNAP_CTIME);
-	h->vm_clock_nsec = sd_get_le64(b + SD_INODE_OFF_VM_CLOCK_NSEC);
-	h->vdi_size = sd_get_le64(b + SD_INODE_OFF_VDI_SIZE);
-	h->vm_state_size = sd_get_le64(b + SD_INODE_OFF_VM_STATE_SIZE);
-	h->copy_policy = b[SD_INODE_OFF_COPY_POLICY];
-	h->store_policy = b[SD_INODE_OFF_STORE_POLICY];
-	h->nr_copies = b[SD_INODE_OFF_NR_COPIES];
-	h->block_size_shift = b[SD_INODE_OFF_BLOCK_SIZE_SHIFT];
-	h->snap_id = sd_get_le32(b + SD_INODE_OFF_SNAP_ID);
-	h->vdi_id = sd_get_le32(b + SD_INODE_OFF_VDI_ID);
-	h->parent_vdi_id = sd_get_le32(b + SD_INODE_OFF_PARENT_VDI_ID);
-	h->btree_counter = sd_get_le32(b + SD_INODE_OFF_BTREE_COUNTER);
+	sd_fields_copy((uint8_t *)b, h, sd_inode_fields, SD_NR(sd_inode_fields),
+		       false);
 }
 
 void sd_inode_hdr_encode(const struct sd_inode_hdr *h, uint8_t *b)
@@ -300,19 +249,8 @@ void sd_inode_hdr_encode(const struct sd_inode_hdr *h, uint8_t *b)
 	memset(b, 0, SD_INODE_HEADER_SIZE);
 	sd_put_name(b + SD_INODE_OFF_NAME, SD_MAX_VDI_LEN, h->name);
 	sd_put_name(b + SD_INODE_OFF_TAG, SD_MAX_VDI_TAG_LEN, h->tag);
-	sd_put_le64(b + SD_INODE_OFF_CREATE_TIME, h->create_time);
-	sd_put_le64(b + SD_INODE_OFF_SNAP_CTIME, h->snap_ctime);
-	sd_put_le64(b + SD_INODE_OFF_VM_CLOCK_NSEC, h->vm_clock_nsec);
-	sd_put_le64(b + SD_INODE_OFF_VDI_SIZE, h->vdi_size);
-	sd_put_le64(b + SD_INODE_OFF_VM_STATE_SIZE, h->vm_state_size);
-	b[SD_INODE_OFF_COPY_POLICY] = h->copy_policy;
-	b[SD_INODE_OFF_STORE_POLICY] = h->store_policy;
-	b[SD_INODE_OFF_NR_COPIES] = h->nr_copies;
-	b[SD_INODE_OFF_BLOCK_SIZE_SHIFT] = h->block_size_shift;
-	sd_put_le32(b + SD_INODE_OFF_SNAP_ID, h->snap_id);
-	sd_put_le32(b + SD_INODE_OFF_VDI_ID, h->vdi_id);
-	sd_put_le32(b + SD_INODE_OFF_PARENT_VDI_ID, h->parent_vdi_id);
-	sd_put_le32(b + SD_INODE_OFF_BTREE_COUNTER, h->btree_counter);
+	sd_fields_copy(b, (void *)h, sd_inode_fields, SD_NR(sd_inode_fields),
+		       true);
 }
 
 #define FNV64_INIT	UINT64_C(0xcbf29ce484222325)

@@ -4,8 +4,9 @@
  *
  * Layer 1 of the client library.  Every integer on the wire is encoded and
  * decoded explicitly as little-endian; nothing here depends on host byte
- * order or on compiler struct layout.  The facts come from
- * shared/doc/sheepdog-protocol.md (sections 1-5).
+ * order or on compiler struct layout.  The layouts are sheep 1.0's (its
+ * struct sd_req, struct sd_rsp and struct sd_inode); test_sd_proto.c pins
+ * every size and offset.
  */
 #ifndef SD_PROTO_H
 #define SD_PROTO_H
@@ -13,6 +14,8 @@
 #include <stdint.h>
 #include <stddef.h>
 #include <stdbool.h>
+
+#include "sheepdog.h"
 
 /* ---- framing --------------------------------------------------------- */
 
@@ -104,15 +107,10 @@
 
 #define SD_NR_VDIS		(1U << 24)
 #define SD_VDI_BITMAP_SIZE	(SD_NR_VDIS / 8)	/* READ_VDIS payload */
-#define SD_MAX_VDI_LEN		256	/* name field, NUL-padded */
-#define SD_MAX_VDI_TAG_LEN	256
-/* the longest VDI name and snapshot tag: the field less its NUL */
-#define SD_VDI_NAME_MAX		(SD_MAX_VDI_LEN - 1)
-#define SD_VDI_TAG_MAX		(SD_MAX_VDI_TAG_LEN - 1)
+/* name and tag fields, NUL-padded: the longest name (sheepdog.h) + NUL */
+#define SD_MAX_VDI_LEN		(SD_VDI_NAME_MAX + 1)
+#define SD_MAX_VDI_TAG_LEN	(SD_VDI_TAG_MAX + 1)
 #define SD_MAX_DATA_OBJS	(1U << 20)
-#define SD_DEFAULT_BLOCK_SHIFT	22	/* 4 MiB objects */
-#define SD_MIN_BLOCK_SHIFT	20
-#define SD_MAX_BLOCK_SHIFT	31
 
 #define SD_VDI_BIT		(UINT64_C(1) << 63)
 #define SD_VMSTATE_BIT		(UINT64_C(1) << 62)
@@ -121,7 +119,7 @@
 #define SD_LEDGER_BIT		(UINT64_C(1) << 59)
 #define SD_OID_TYPE_MASK	(UINT64_C(0x1f) << 59)
 
-/* inode object layout (struct sd_inode, section 5.1) */
+/* inode object layout (sheep's struct sd_inode) */
 #define SD_INODE_HEADER_SIZE	4664
 #define SD_INODE_INDEX_OFFSET	4664
 #define SD_INODE_REFRESH_SIZE	4198968		/* header + data_vdi_id[] */
@@ -175,7 +173,7 @@ static inline bool sd_oid_is_inode(uint64_t oid)
 }
 
 /*
- * VDI attribute object (struct sheepdog_vdi_attr, section 10): the key
+ * VDI attribute object (sheep's struct sheepdog_vdi_attr): the key
  * fields, then the value.  GET_VDI_ATTR's payload is the object's first
  * data_length bytes.  Attribute objects of a VDI name live under the
  * name's hash vid (the response's vdi_id), at slot attr_id.

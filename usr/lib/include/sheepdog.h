@@ -1,11 +1,12 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * sheepdog.h - the client library's public API (layers 3 and 4).
- *
- * Front ends (the tgt module, the NBD plugin, sdctl) use only this header,
- * sd_addr.h, sd_conn.h's client functions, sd_error.h and sd_parse.h (the
- * number, snapshot-selector and VDI-name rules they share with the
- * library).  They never build wire requests themselves.
+ * sheepdog.h - the client library's public API: everything a front end (the
+ * tgt module, the NBD plugin, sdctl) uses.  Front ends include this header
+ * and no other of the library's (sd_error.h comes with it; sd_list.h, the
+ * intrusive list, is the one other public header): they are compiled with
+ * usr/lib/include only on their include path, so the library's internal
+ * headers in usr/lib/ (the wire format, requests and connections) are out of
+ * their reach.  They never build wire requests themselves.
  *
  * Conventions: functions return 0 or a negative errno and leave a one-line
  * message in sd_get_error() on the calling thread.  Async calls return 0
@@ -21,10 +22,186 @@
 #include <stddef.h>
 #include <sys/uio.h>
 
-#include "sd_addr.h"
-#include "sd_conn.h"
 #include "sd_error.h"
-#include "sd_parse.h"
+
+/* ---- names and numbers ----------------------------------------------- */
+
+/*
+ * VDI names are 1..SD_VDI_NAME_MAX bytes and snapshot tags
+ * 1..SD_VDI_TAG_MAX bytes: each fills a 256-byte NUL-terminated wire field.
+ */
+#define SD_VDI_NAME_MAX		255
+#define SD_VDI_TAG_MAX		255
+/* object size 1 << block_size_shift */
+#define SD_MIN_BLOCK_SHIFT	20
+#define SD_MAX_BLOCK_SHIFT	31
+#define SD_DEFAULT_BLOCK_SHIFT	22	/* sheep's default: 4 MiB objects */
+
+/*
+ * The number, name and snapshot-selector rules that the library and the
+ * front ends share, so that each is written once.  They return 0 or
+ * -EINVAL with a one-line message (sd_get_error()) that names what is wrong
+ * but not where it came from: the caller adds that with sd_error_context()
+ * ("bad backing store '...': ..."), or prints a message of its own.
+ */
+
+/*
+ * A decimal number of @len bytes at @s: digits only (no sign, blank, base
+ * prefix or suffix; leading zeros are fine) with a value in [min, max].
+ * 0 with *out set, or -EINVAL with "bad WHAT 'S' (must be MIN..MAX)".
+ */
+int sd_parse_uint_n(const char *what, const char *s, size_t len,
+		    uint64_t min, uint64_t max, uint64_t *out);
+/* the same for the whole string @s */
+int sd_parse_uint(const char *what, const char *s, uint64_t min,
+		  uint64_t max, uint64_t *out);
+
+/*
+ * The VDI name @name (NULL: empty) and the tag @tag (NULL or "": none):
+ * -EINVAL with "empty VDI name", "VDI name is N bytes (max 255)" or
+ * "tag is N bytes (max 255)".
+ */
+int sd_check_names(const char *name, const char *tag);
+
+/*
+ * The snapshot selector TAG|SNAPID of @len bytes at @s: all digits is a
+ * snapshot id (1..4294967295), anything else a tag (1..SD_VDI_TAG_MAX
+ * bytes).  0 with either *snapid or @tag set (the other 0 / ""), or
+ * -EINVAL with "empty tag or snapshot id", "bad snapshot id 'S' (must be
+ * 1..4294967295)" or the tag's length message.
+ */
+int sd_parse_snapshot(const char *s, size_t len,
+		      char tag[SD_VDI_TAG_MAX + 1], uint32_t *snapid);
+
+/* ---- addresses -------------------------------------------------------- */
+
+/*
+ * The one address grammar, shared by the backing-store string, sdctl, the
+ * NBD plugin and minisheep:
+ *
+ *   ADDR   := "unix:" PATH | "tcp:" HOST ":" PORT | "tcp:[" IPV6 "]:" PORT
+ *   TARGET := ADDR ":" VDI [ ":" TAG | ":" SNAPID ]
+ *
+ * PATH runs to the next ':' and is at most 107 bytes (sun_path).  HOST is a
+ * name (resolved with getaddrinfo at connect time) or an IPv4 literal;
+ * IPv6 literals must be bracketed.  PORT is 1..65535.  VDI and TAG are
+ * 1..255 bytes.  A suffix of all digits is a snapshot id (1..4294967295),
+ * anything else a tag.
+ */
+#define SD_ADDR_PATH_MAX	107
+#define SD_ADDR_HOST_MAX	255
+#define SD_ADDR_STR_MAX		(8 + SD_ADDR_HOST_MAX + 8)	/* formatted */
+#define SD_DEFAULT_ADDR		"tcp:127.0.0.1:7000"
+
+enum sd_addr_kind {
+	SD_ADDR_UNIX = 1,
+	SD_ADDR_TCP = 2,
+};
+
+struct sd_addr {
+	enum sd_addr_kind kind;
+	char path[SD_ADDR_PATH_MAX + 1];	/* SD_ADDR_UNIX */
+	char host[SD_ADDR_HOST_MAX + 1];	/* SD_ADDR_TCP, no brackets */
+	uint16_t port;				/* SD_ADDR_TCP */
+};
+
+struct sd_target {
+	struct sd_addr addr;
+	char vdi[SD_VDI_NAME_MAX + 1];
+	char tag[SD_VDI_TAG_MAX + 1];	/* "" unless a tag was given */
+	uint32_t snapid;	/* 0 unless a snapshot id was given */
+};
+
+/*
+ * Parse a whole address.  Returns 0, or -EINVAL with a one-line message
+ * (sd_get_error()) naming the offending part, e.g.
+ *   "bad address 'tcp:h:99999': bad port '99999' (1..65535)".
+ */
+int sd_addr_parse(const char *s, struct sd_addr *a);
+
+/* Parse a backing-store string ADDR:VDI[:TAG|:SNAPID]. 0 or -EINVAL. */
+int sd_target_parse(const char *s, struct sd_target *t);
+
+/* canonical text ("unix:/p", "tcp:h:7000", "tcp:[::1]:7000") into buf */
+void sd_addr_format(const struct sd_addr *a, char *buf, size_t len);
+
+/* ---- clients ---------------------------------------------------------- */
+
+#define SD_DEFAULT_TIMEOUT_MS	15000	/* below Linux's 30 s SCSI timeout */
+#define SD_DEFAULT_CONNS	8
+#define SD_MAX_CONNS		32
+#define SD_MAX_ADDRS		8
+
+/*
+ * A client owns nr_conns connections to one sheep (after a failure, to the
+ * next address of its list) and, unless external_loop, an I/O thread that
+ * drives them.  Requests are retried, resent and failed over inside the
+ * library (see sd_conn.h); a front end sees only the VDI calls below.
+ */
+struct sd_client;
+
+struct sd_client_opts {
+	const struct sd_addr *addrs;	/* [0] primary, the rest failover */
+	unsigned int nr_addrs;		/* 1..SD_MAX_ADDRS */
+	unsigned int nr_conns;		/* 0 = SD_DEFAULT_CONNS */
+	unsigned int timeout_ms;	/* 0 = SD_DEFAULT_TIMEOUT_MS */
+	bool external_loop;		/* no I/O thread: the creating thread's
+					 * event loop drives the client */
+};
+
+/*
+ * Start a client: copies @o, starts the I/O thread (with all signals
+ * blocked) and begins connecting.  Does not wait for the connections.
+ * 0 or -errno with a message.
+ *
+ * With @o->external_loop there is no I/O thread.  The thread that creates
+ * the client owns it: its event loop watches sd_client_event_fd() for
+ * EPOLLIN (level-triggered) and calls sd_client_process() when it is
+ * readable.  Completion callbacks then run on that thread, inside
+ * sd_client_process().  The owner's own submissions outside it are sent
+ * at once (without completing anything); submissions from other threads
+ * wake the loop through that fd; deadlines and reconnect timers make it
+ * readable too.
+ * Synchronous calls on the owner thread (sd_vdi_open(), sd_vdi_pread(),
+ * sd_vdi_close()) run the loop themselves until they are done.
+ */
+int sd_client_new(const struct sd_client_opts *o, struct sd_client **out);
+
+/*
+ * Stop the I/O thread, close the connections, complete every outstanding
+ * request with -ECANCELED, free the client.  Must not be called from the
+ * client's own I/O thread (external loop: from the owner thread, outside
+ * sd_client_process()).
+ */
+void sd_client_free(struct sd_client *c);
+
+/* External loop: the fd to watch for EPOLLIN (an epoll fd); else -1. */
+int sd_client_event_fd(const struct sd_client *c);
+
+/*
+ * External loop, owner thread: do everything that is due (send what was
+ * submitted, read replies and run their callbacks, expire deadlines,
+ * reconnect) without blocking, and arm the next timer.  Not re-entrant:
+ * a call from inside a callback returns at once.
+ */
+void sd_client_process(struct sd_client *c);
+
+/* Monotonic clock in nanoseconds (the clock of the library's deadlines). */
+uint64_t sd_now_ns(void);
+
+/* Counters, for tests and stats. */
+struct sd_client_stats {
+	uint64_t submitted;
+	uint64_t completed;
+	uint64_t resent;
+	uint64_t transient;		/* transient results retried */
+	uint64_t timeouts;
+	uint64_t reconnects;
+	uint64_t bad_replies;
+};
+void sd_client_get_stats(struct sd_client *c, struct sd_client_stats *st);
+
+/* ---- VDIs ------------------------------------------------------------- */
 
 struct sd_vdi;
 
@@ -33,6 +210,11 @@ enum sd_lock_mode {
 	SD_LOCK_NORMAL = 1,	/* exclusive LOCK_VDI type 0 */
 	SD_LOCK_SHARED = 2,	/* LOCK_VDI type 1, for multipath gateways */
 };
+
+/* "none", "normal" or "shared" ("?" for anything else) */
+const char *sd_lock_mode_name(enum sd_lock_mode m);
+/* the reverse: 0, or -EINVAL with "bad lock mode 'S' (none, normal or shared)" */
+int sd_lock_mode_parse(const char *s, enum sd_lock_mode *m);
 
 struct sd_vdi_open_args {
 	const char *name;
@@ -113,8 +295,9 @@ int sd_vdi_block_status(struct sd_vdi *v, uint64_t off, uint64_t len,
 /* ---- administration (sdctl) ------------------------------------------ */
 
 struct sd_vdi_info {
-	char name[SD_MAX_VDI_LEN + 1];
-	char tag[SD_MAX_VDI_TAG_LEN + 1];
+	/* a whole 256-byte wire field and a NUL, as the inode holds them */
+	char name[SD_VDI_NAME_MAX + 2];
+	char tag[SD_VDI_TAG_MAX + 2];
 	uint32_t vid;
 	uint32_t snap_id;
 	uint32_t parent_vid;
