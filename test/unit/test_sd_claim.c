@@ -255,7 +255,7 @@ static void case_busy_then_free(void)
 	CHECK(done_calls == 1 && !done_err && sd_claim_held(cl),
 	      "busy: the claim is won once free", "calls %d err %d",
 	      done_calls, done_err);
-	sd_claim_free(cl);
+	free(cl);
 }
 
 static void case_busy_then_allocated(void)
@@ -304,7 +304,7 @@ static void case_probe_slot(void)
 	CHECK(done_calls == 1 && sd_claim_held(cl),
 	      "probe slot: held once it lands in its home slot", "calls %d",
 	      done_calls);
-	sd_claim_free(cl);
+	free(cl);
 }
 
 static void case_own_resent(void)
@@ -328,7 +328,7 @@ static void case_own_resent(void)
 	answer_entry(r, 0);
 	CHECK(done_calls == 1 && sd_claim_held(cl), "resent: held",
 	      "calls %d", done_calls);
-	sd_claim_free(cl);
+	free(cl);
 }
 
 /* one busy round: EXIST, the holder's value, the wait, the poll (0) */
@@ -395,7 +395,7 @@ static void case_stale_broken(void)
 	answer_entry(take(), 0);
 	CHECK(done_calls == 1 && sd_claim_held(cl), "stale: held",
 	      "calls %d", done_calls);
-	sd_claim_free(cl);
+	free(cl);
 }
 
 static void case_stale_recheck_changed(void)
@@ -422,7 +422,7 @@ static void case_stale_recheck_changed(void)
 	CHECK(done_calls == 1 && done_err == -ENOENT && !sd_claim_held(cl),
 	      "claim: NO_VDI fails it with -ENOENT", "calls %d err %d",
 	      done_calls, done_err);
-	sd_claim_free(cl);
+	free(cl);
 }
 
 static void case_break_lost(void)
@@ -437,7 +437,7 @@ static void case_break_lost(void)
 	r = take();
 	CHECK(is_timer(r) && done_calls == 0,
 	      "stale: another party breaks it, we wait", "r %p", (void *)r);
-	sd_claim_free(cl);	/* abandoned with a timer pending: test only */
+	free(cl);	/* abandoned with a timer pending: test only */
 out:
 	nr_pending = 0;
 }
@@ -463,7 +463,7 @@ static void case_dead_holder_here(void)
 	CHECK(is_attr(r, "bs_sheepdog.break.00000000000000cc") && rounds <= 8,
 	      "dead holder on this host: broken after one timeout",
 	      "rounds %d r %p", rounds, (void *)r);
-	sd_claim_free(cl);
+	free(cl);
 	nr_pending = 0;
 }
 
@@ -487,7 +487,7 @@ static void case_deadline(void)
 	CHECK(done_calls == 1 && done_err == -ETIMEDOUT && !sd_claim_held(cl),
 	      "deadline: a claim busy until the deadline fails -ETIMEDOUT",
 	      "calls %d err %d rounds %d", done_calls, done_err, rounds);
-	sd_claim_free(cl);
+	free(cl);
 }
 
 static void case_entry_error(void)
@@ -504,7 +504,7 @@ static void case_entry_error(void)
 	CHECK(done_calls == 1 && done_err == -EIO && !sd_claim_held(cl),
 	      "entry read fails: the claim fails, not held", "calls %d err %d",
 	      done_calls, done_err);
-	sd_claim_free(cl);
+	free(cl);
 }
 
 static void case_release_late(void)

@@ -622,8 +622,3 @@ void sd_claim_release(struct sd_claim *cl)
 	    send_remove(cl, ST_RELEASE, cl->slot))
 		free(cl);
 }
-
-void sd_claim_free(struct sd_claim *cl)
-{
-	free(cl);
-}

@@ -63,7 +63,7 @@ struct sd_claim_book;
  * the claim was taken, or it is not held and the entry is the claim's vid:
  * another party allocated the object under its own claim meanwhile.
  * err < 0: nothing is held (deadline, errors; message set).  Either way
- * the caller ends @cl with sd_claim_release() or sd_claim_free().
+ * the caller ends @cl with sd_claim_release().
  */
 typedef void (*sd_claim_done_fn)(struct sd_claim *cl, int err);
 
@@ -96,9 +96,6 @@ int sd_claim_acquire(const struct sd_claim_args *a, struct sd_claim **out);
  * freed.  Needs only the client to stay alive (sd_client_free() cancels).
  */
 void sd_claim_release(struct sd_claim *cl);
-
-/* Free @cl without touching the server (not held, or left to expire). */
-void sd_claim_free(struct sd_claim *cl);
 
 /* The observations of busy claims of one VDI handle (for stale ones). */
 struct sd_claim_book *sd_claim_book_new(void);
