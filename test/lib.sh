@@ -22,7 +22,6 @@
 #   free_port                                   a free loopback TCP port
 #   on_exit CMD [ARG...]                        run CMD ARG... at exit (LIFO)
 #   stop_var_pid VAR                            stop the pid held in $VAR, if any
-#   quiet CMD...                                CMD with its output discarded
 #   nbdkit_start SOCK ARGS...                   nbdkit on a unix socket;
 #                                               sets NBD_PID
 #   nbdkit_stop                                 stop it (if started)
@@ -143,9 +142,6 @@ stop_pid() {
 	wait "$pid" 2>/dev/null
 	return 0
 }
-# run CMD ARG... with its output discarded
-quiet() { "$@" >/dev/null 2>&1; }
-
 # stop the pid that variable VAR holds when this runs (nothing if empty)
 stop_var_pid() {
 	[[ -n ${!1:-} ]] && stop_pid "${!1}"
