@@ -71,7 +71,9 @@ conns_grew() {
 }
 # the module's default number of connections (an LU without connections=)
 DEF_CONNS=$(sed -n 's/^#define SD_DEFAULT_CONNS[[:space:]]*\([0-9]*\).*/\1/p' \
-	"$TOP/usr/lib/sd_conn.h")
+	"$TOP/usr/lib/include/sheepdog.h")
+[[ $DEF_CONNS =~ ^[0-9]+$ ]] ||
+	{ fail default-connections "SD_DEFAULT_CONNS not found in sheepdog.h"; exit 1; }
 # the stock behaviour this works around (upstream sheepdog issue #176)
 cat >"$CONF" <<EOF
 <target $IQN>
