@@ -137,16 +137,23 @@ out:
 	sd_vdi_close(v);
 }
 
+/* a 512-byte write at @off through @v, reported to @d */
+static void write_512(struct sd_vdi *v, uint64_t off, struct done_rec *d)
+{
+	static uint8_t a[512];
+	struct iovec ia = { a, sizeof(a) };
+
+	sd_vdi_aio_write(v, &ia, 1, off, 0, rec_done, d);
+}
+
 static void case_readonly_failures(void)
 {
 	struct sd_vdi *v = open_std();
 	struct done_rec d = { 0, 0 };
-	static uint8_t a[512];
-	struct iovec ia = { a, sizeof(a) };
 	struct sd_request *r;
 
 	/* the new vid is locked by someone else: the write fails -EBUSY */
-	sd_vdi_aio_write(v, &ia, 1, 0, 0, rec_done, &d);
+	write_512(v, 0, &d);
 	reply(find_req(SD_OP_WRITE_OBJ, 0), SD_RES_READONLY, 0);
 	if ((r = find_req(SD_OP_GET_VDI_INFO, 0)))
 		reply_lookup(r, SD_RES_SUCCESS, W);
@@ -160,7 +167,7 @@ static void case_readonly_failures(void)
 
 	/* the server names the same vid as working: -EROFS */
 	d.calls = 0;
-	sd_vdi_aio_write(v, &ia, 1, 0, 0, rec_done, &d);
+	write_512(v, 0, &d);
 	reply(find_req(SD_OP_WRITE_OBJ, 0), SD_RES_READONLY, 0);
 	if ((r = find_req(SD_OP_GET_VDI_INFO, 0)))
 		reply_lookup(r, SD_RES_SUCCESS, V);
@@ -181,12 +188,10 @@ static void case_publish_swallowed(void)
 {
 	struct sd_vdi *v = open_std();
 	struct done_rec d = { 0, 0 };
-	static uint8_t a[4096];
-	struct iovec ia = { a, sizeof(a) };
 	uint32_t snapidx[16] = { V, P, 0 };
 	struct sd_request *r;
 
-	sd_vdi_aio_write(v, &ia, 1, 5 * (uint64_t)OBJ, 0, rec_done, &d);
+	write_512(v, 5 * (uint64_t)OBJ, &d);
 	if ((r = find_req(SD_OP_CREATE_AND_WRITE_OBJ, 0)))
 		reply(r, SD_RES_SUCCESS, 0);
 	if ((r = find_index_write(V, 5)))
