@@ -42,11 +42,22 @@ static void case_readonly_reload(void)
 	sd_vdi_aio_write(v, &ia, 1, 8192, 0, rec_done, &d0b);
 	CHECK(nr_pending == 2, "write during a reload parks", "pending %d",
 	      nr_pending);
-	/* index update lands on the old inode after the snapshot: success */
+	/*
+	 * The index update lands on the old inode after the snapshot copied
+	 * it: success, but the write stands only once a cluster fence sent
+	 * after it names the same working vid.
+	 */
 	reply(i3, SD_RES_SUCCESS, 0);
-	CHECK(d3.calls == 1 && !d3.err && v->index[3] == V,
-	      "index update racing the snapshot succeeds", "calls %d",
-	      d3.calls);
+	r = find_req(SD_OP_GET_VDI_INFO, 0);
+	CHECK(d3.calls == 0 && r && v->index[3] == V,
+	      "index update racing the snapshot: waits for a cluster fence",
+	      "calls %d r %p", d3.calls, (void *)r);
+	if (!r)
+		goto out;
+	reply_lookup(r, SD_RES_SUCCESS, W);
+	CHECK(d3.calls == 0,
+	      "cluster fence names another vid: the write is not acknowledged",
+	      "calls %d", d3.calls);
 	reply(c2, SD_RES_READONLY, 0);
 	r = find_req(SD_OP_GET_VDI_INFO, 0);
 	CHECK(r && nr_pending == 1 && r->hdr.vdi.snapid == 0 &&
@@ -112,8 +123,7 @@ static void case_readonly_reload(void)
 	      !(c2->hdr.flags & SD_FLAG_CMD_COW),
 	      "re-dispatched: COW create from the old vid, create of the hole",
 	      "r %p c2 %p", (void *)r, (void *)c2);
-	while (nr_pending && guard++ < 100)
-		reply(pending[0], SD_RES_SUCCESS, 0);
+	drive(100);
 	CHECK(d0.calls == 1 && !d0.err && d0b.calls == 1 && !d0b.err &&
 	      d2.calls == 1 && !d2.err && v->index[0] == W &&
 	      v->index[2] == W && v->index[3] == W && v->gates.nr_closed == 0,
@@ -127,16 +137,23 @@ out:
 	sd_vdi_close(v);
 }
 
+/* a 512-byte write at @off through @v, reported to @d */
+static void write_512(struct sd_vdi *v, uint64_t off, struct done_rec *d)
+{
+	static uint8_t a[512];
+	struct iovec ia = { a, sizeof(a) };
+
+	sd_vdi_aio_write(v, &ia, 1, off, 0, rec_done, d);
+}
+
 static void case_readonly_failures(void)
 {
 	struct sd_vdi *v = open_std();
 	struct done_rec d = { 0, 0 };
-	static uint8_t a[512];
-	struct iovec ia = { a, sizeof(a) };
 	struct sd_request *r;
 
 	/* the new vid is locked by someone else: the write fails -EBUSY */
-	sd_vdi_aio_write(v, &ia, 1, 0, 0, rec_done, &d);
+	write_512(v, 0, &d);
 	reply(find_req(SD_OP_WRITE_OBJ, 0), SD_RES_READONLY, 0);
 	if ((r = find_req(SD_OP_GET_VDI_INFO, 0)))
 		reply_lookup(r, SD_RES_SUCCESS, W);
@@ -150,7 +167,7 @@ static void case_readonly_failures(void)
 
 	/* the server names the same vid as working: -EROFS */
 	d.calls = 0;
-	sd_vdi_aio_write(v, &ia, 1, 0, 0, rec_done, &d);
+	write_512(v, 0, &d);
 	reply(find_req(SD_OP_WRITE_OBJ, 0), SD_RES_READONLY, 0);
 	if ((r = find_req(SD_OP_GET_VDI_INFO, 0)))
 		reply_lookup(r, SD_RES_SUCCESS, V);
@@ -160,11 +177,55 @@ static void case_readonly_failures(void)
 	sd_vdi_close(v);
 }
 
+/*
+ * A first write whose index update a snapshot's rewrite of the inode
+ * swallowed (sheep/vdi.c snapshot_vdi() writes back the copy it read):
+ * the update answers SUCCESS, but the cluster fence after it names the new
+ * working vid, so the write is not acknowledged until it is made again
+ * there (the new inode's index has no entry 5).
+ */
+static void case_publish_swallowed(void)
+{
+	struct sd_vdi *v = open_std();
+	struct done_rec d = { 0, 0 };
+	uint32_t snapidx[16] = { V, P, 0 };
+	struct sd_request *r;
+
+	write_512(v, 5 * (uint64_t)OBJ, &d);
+	if ((r = find_req(SD_OP_CREATE_AND_WRITE_OBJ, 0)))
+		reply(r, SD_RES_SUCCESS, 0);
+	if ((r = find_index_write(V, 5)))
+		reply(r, SD_RES_SUCCESS, 0);
+	r = find_req(SD_OP_GET_VDI_INFO, 0);
+	CHECK(r && d.calls == 0 && nr_pending == 1,
+	      "swallowed publish: a published first write waits for a "
+	      "cluster fence", "r %p calls %d", (void *)r, d.calls);
+	if (!r)
+		goto out;
+	/* the snapshot ran between the create and the fence */
+	fake_inode_make(W, 16 * (uint64_t)OBJ, SH, 0, snapidx, 16, false);
+	reply_lookup(r, SD_RES_SUCCESS, W);
+	r = find_req(SD_OP_GET_VDI_INFO, 0);
+	CHECK(r && d.calls == 0,
+	      "swallowed publish: the fence names another vid, the working "
+	      "vid is looked up", "r %p calls %d", (void *)r, d.calls);
+	drive(100);
+	CHECK(sd_vdi_vid(v) == W && d.calls == 1 && !d.err &&
+	      v->index[5] == W && v->gates.nr_closed == 0,
+	      "swallowed publish: written again and published on the new vid",
+	      "vid %#x calls %d err %d idx %#x", sd_vdi_vid(v), d.calls, d.err,
+	      v->index[5]);
+out:
+	drive(100);
+	sd_vdi_close(v);
+}
+
 int main(void)
 {
 	static const struct t_case cases[] = {
 		T_CASE(case_readonly_reload),
 		T_CASE(case_readonly_failures),
+		T_CASE(case_publish_swallowed),
 	};
 
 	return VDI_RUN(cases, vdi_reset, NULL);

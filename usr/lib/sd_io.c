@@ -39,6 +39,12 @@
  *   writes go to a new vid).  Only
  *   the refresh of a stale index makes the TGT flag alone enough for
  *   owned objects; inherited entries and snapshots need the fence.
+ * - An index update (allocation or deallocation), in every lock mode,
+ *   stands only once a cluster fence (SD_FENCE_CLUSTER, GET_VDI_INFO)
+ *   sent after it names the same working vid: a snapshot taken by another
+ *   client rewrites the inode from a copy it read earlier (sheep/vdi.c
+ *   snapshot_vdi()) and may swallow the update; the fence sees the new vid
+ *   then and the piece is written again there before it is acknowledged.
  * - A create or index update that fails with a transport error may still
  *   execute on the server: its object stays gated for parked writers until
  *   a re-read of the index entry settles it (bg_recheck_start()).
@@ -76,7 +82,7 @@ enum piece_state {
 	PIECE_INDEX,	/* index entry WRITE_OBJ in flight, gate held */
 	PIECE_PARKED,	/* waiting on another piece's gate */
 	PIECE_HOLECHECK, /* shared mode: index entry read of a hole */
-	PIECE_FENCE,	/* shared mode: read done or entry published,
+	PIECE_FENCE,	/* read done (shared mode) or entry published,
 			 * waiting for a fence (sd_vdi_internal.h) */
 	PIECE_RELOAD,	/* waiting for the VDI's reload */
 	PIECE_CLAIM,	/* shared mode: taking the object's claim, gate held */
@@ -103,9 +109,9 @@ struct io_piece {
 	bool zero_fill;			/* hole check found a hole */
 	unsigned int redos;
 	uint32_t gen;			/* v->gen when its request was sent */
-	uint64_t fence_need[SD_FENCE_KINDS]; /* shared mode: the fence of
-					 * each kind that must come back clean
-					 * (READ: reads, writes; CLUSTER:
+	uint64_t fence_need[SD_FENCE_KINDS]; /* the fence of each kind that
+					 * must come back clean (READ, shared
+					 * mode: reads, writes; CLUSTER:
 					 * publishes), 0 = none */
 	bool noobj_checked;		/* shared mode: NO_OBJ re-checked once */
 	unsigned int backoffs;		/* NO_OBJ retries so far */
@@ -1049,7 +1055,7 @@ void sd_io_reload_resume(struct sd_vdi *v, int err)
 	bg_put(v, ended);
 }
 
-/* ---- fences (shared mode, mu held) ------------------------------------- */
+/* ---- fences (mu held) -------------------------------------------------- */
 
 static void fence_done(struct sd_request *req, int cerr);
 
@@ -1126,7 +1132,10 @@ static int fence_arm(struct sd_vdi *v, enum sd_fence_kind k,
  * redone.  A cluster fence that saw another working vid: the VDI was
  * snapshotted meanwhile and the piece is written again against the new
  * vid (its publish may have been overwritten by the snapshot's rewrite of
- * the inode, or missed its copy).
+ * the inode, or missed its copy).  Without claims (not shared mode) a
+ * cluster fence sent after a reload cannot vouch for a publish made
+ * before it either: the reload's merge left the entry, gated by the
+ * piece, to the new inode, so the piece is redone.
  */
 static int fence_outcome(struct io_piece *p, enum sd_fence_kind k,
 			 struct sd_list *todo)
@@ -1136,7 +1145,9 @@ static int fence_outcome(struct io_piece *p, enum sd_fence_kind k,
 
 	if (f->err)
 		return f->err;
-	if (!f->stale && (k == SD_FENCE_CLUSTER || f->done_gen == p->gen))
+	if (!f->stale && (f->done_gen == p->gen ||
+			  (k == SD_FENCE_CLUSTER &&
+			   p->call->v->lock == SD_LOCK_SHARED)))
 		return 0;
 	p->zero_fill = false;
 	if (piece_redo(p, res, todo))
@@ -1179,6 +1190,7 @@ static void fence_wake(struct sd_vdi *v, enum sd_fence_kind k,
 		ret = fence_outcome(p, k, todo);
 		if (ret == PIECE_PENDING)
 			continue;
+		piece_gate_open(p, todo);
 		if (!ret && p->zero_fill) {
 			/* piece_start() zero-fills it */
 			piece_requeue(p, todo);
@@ -1487,12 +1499,18 @@ static int piece_next(struct io_piece *p, uint32_t res, int err, bool meta,
 		return ret ? ret : PIECE_PENDING;
 	case PIECE_INDEX:
 		v->index[p->span.idx] = p->new_entry;
-		if (v->lock != SD_LOCK_SHARED)
-			return 0;
-		/* published under our claim: give it back, let the local
-		 * waiters in, and make sure no snapshot swallowed it */
-		piece_claim_end(p);
-		piece_gate_open(p, todo);
+		if (v->lock == SD_LOCK_SHARED) {
+			/* published under our claim: give it back, let the
+			 * local waiters in */
+			piece_claim_end(p);
+			piece_gate_open(p, todo);
+		}
+		/*
+		 * Make sure no snapshot swallowed the publish (another client
+		 * may snapshot the VDI in any lock mode).  Without claims the
+		 * gate stays closed until the fence is back: a write parked
+		 * on it would land in an object no inode may name.
+		 */
 		ret = fence_arm(v, SD_FENCE_CLUSTER, p);
 		return ret ? ret : fence_check(p, SD_FENCE_CLUSTER, todo);
 	case PIECE_ENTRYCHECK:
