@@ -64,7 +64,8 @@ struct sd_vdi_reload {
 };
 
 /*
- * Shared mode (multipath) fences, see sd_io.c.  Both kinds work alike: a
+ * Fences, see sd_io.c: READ in shared mode (multipath) only, CLUSTER in
+ * every lock mode.  Both kinds work alike: a
  * piece that needs one waits for a fence sent after its own request; one
  * fence of a kind is in flight at a time, and pieces armed meanwhile wait
  * for the next one, sent when it is back.
@@ -75,8 +76,8 @@ struct sd_vdi_reload {
  * when another gateway changed the index, and a non-zero snap_ctime says
  * our vid became a snapshot.
  *
- * CLUSTER: an allocation (or deallocation) published on the index
- * completes only after a cluster operation sent after the index update
+ * CLUSTER: an allocation (or deallocation) published on the index, by any
+ * handle (another client's snapshot can swallow it), completes only after a cluster operation sent after the index update
  * came back with the same working vid.  Sheep runs cluster operations one
  * at a time (sheep/group.c queue_cluster_request()), and a snapshot
  * rewrites the whole base inode inside one (sheep/vdi.c snapshot_vdi()),
@@ -147,7 +148,7 @@ struct sd_vdi {
 	pthread_cond_t bg_cond;
 	uint8_t *dirty;			/* bitmap: entries we changed on the
 					 * inode of vid since the last reload */
-	struct sd_vdi_fence fence[SD_FENCE_KINDS]; /* shared mode, sd_io.c */
+	struct sd_vdi_fence fence[SD_FENCE_KINDS]; /* sd_io.c */
 	struct sd_claim_book *claims;	/* shared mode: busy claims seen */
 };
 
