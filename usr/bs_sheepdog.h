@@ -18,7 +18,6 @@
 #include <sys/uio.h>
 
 #include "sheepdog.h"
-#include "sd_list.h"
 #include "tgt_abi.h"
 
 #define BS_SD_DEFAULT_TIMEOUT_S	15

@@ -2,8 +2,8 @@
 /*
  * sheepdog.h - the client library's public API: everything a front end (the
  * tgt module, the NBD plugin, sdctl) uses.  Front ends include this header
- * and no other of the library's (sd_error.h comes with it; sd_list.h, the
- * intrusive list, is the one other public header): they are compiled with
+ * and no other of the library's (sd_error.h and sd_list.h, an intrusive
+ * list the tgt module also uses, come with it): they are compiled with
  * usr/lib/include only on their include path, so the library's internal
  * headers in usr/lib/ (the wire format, requests and connections) are out of
  * their reach.  They never build wire requests themselves.
@@ -23,6 +23,7 @@
 #include <sys/uio.h>
 
 #include "sd_error.h"
+#include "sd_list.h"
 
 /* ---- names and numbers ----------------------------------------------- */
 
