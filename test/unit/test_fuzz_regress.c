@@ -176,7 +176,7 @@ static void replay_one(int h, const char *dir, const char *rel, const char *file
 
 int main(int argc, char **argv)
 {
-	char exe[PATH_MAX], fuzz[PATH_MAX + 16], dir[PATH_MAX + 64];
+	char exe[PATH_MAX], fuzz[PATH_MAX + 32], dir[PATH_MAX + 80];
 	char **names;
 	ssize_t n;
 	int h, i, cnt;
