@@ -5,10 +5,13 @@
 # one snapshot of it) and print the targets.conf stanza that exports it with
 # the stock tgt-admin.  tgt-admin only hands a backing store to tgtadm when it
 # exists as a file, so the stanza names the descriptor file, which the module
-# reads in bs_open (see "DESCRIPTOR FILES" in bs_sheepdog(8)).
+# reads in bs_open (see "DESCRIPTOR FILES" in bs_sheepdog(8)).  The stanza
+# admits only initiators that log in with CHAP and pass an ACL (see
+# tgt-sheepdog-export(8), section ACCESS).
 #
 #   export-vdi.sh [-a ADDR] [-s TAG|SNAPID] [-b BSOPTS] [-d DIR | -f FILE]
-#                 [-t IQN] [-l LUN] [-F] [-n] NAME
+#                 [-t IQN] [-l LUN] [-u USER] [-p FILE] [-m FILE]
+#                 [-i NAME]... [-A ADDRESS]... [-o CONF] [-F] [-n] NAME
 #
 #   -a ADDR    sheep address (default $SHEEP_ADDR, else tcp:127.0.0.1:7000)
 #   -s SNAP    export that snapshot (read-only) instead of the working VDI
@@ -17,6 +20,16 @@
 #   -f FILE    descriptor path (default DIR/NAME.conf or DIR/NAME@SNAP.conf)
 #   -t IQN     target name (default iqn.2026-11.org.sheepdog:NAME)
 #   -l LUN     LUN number in the stanza (default 1)
+#   -u USER    CHAP user of the initiators (default: IQN after its last ':')
+#   -p FILE    CHAP secret: first line of FILE; '-' reads standard input,
+#              prompting twice on a terminal (default: a random secret)
+#   -m FILE    mutual CHAP: the target's own secret, read like -p; the
+#              target answers as USER-target
+#   -i NAME    admit the initiator named NAME (repeatable)
+#   -A ADDRESS admit initiators from ADDRESS or PREFIX/LEN (repeatable;
+#              default 127.0.0.1, this host only)
+#   -o CONF    append the stanza to CONF (created mode 0600); when CONF
+#              already has the target, append the LUN alone
 #   -F         overwrite a descriptor that exists with other contents
 #   -n         do not check with sdctl that the VDI/snapshot exists
 #
@@ -38,7 +51,8 @@ bad() { echo "$prog: $* (-h for help)" >&2; exit 2; }
 addr=${SHEEP_ADDR:-}
 [[ -n $addr ]] || addr=tcp:127.0.0.1:7000
 snap= bsopts= dir=/etc/tgt/sheepdog file= iqn= lun=1 force=0 check=1
-while getopts ':a:s:b:d:f:t:l:Fnh' opt; do
+user= secret_src= mutual_src= conf= names=() addrs=()
+while getopts ':a:s:b:d:f:t:l:u:p:m:i:A:o:Fnh' opt; do
 	case $opt in
 	a) addr=$OPTARG ;;
 	s) snap=$OPTARG ;;
@@ -47,6 +61,12 @@ while getopts ':a:s:b:d:f:t:l:Fnh' opt; do
 	f) file=$OPTARG ;;
 	t) iqn=$OPTARG ;;
 	l) lun=$OPTARG ;;
+	u) user=$OPTARG ;;
+	p) secret_src=$OPTARG ;;
+	m) mutual_src=$OPTARG ;;
+	i) names+=("$OPTARG") ;;
+	A) addrs+=("$OPTARG") ;;
+	o) conf=$OPTARG ;;
 	F) force=1 ;;
 	n) check=0 ;;
 	h) usage ;;
@@ -93,6 +113,84 @@ if [[ -z $iqn ]]; then
 fi
 [[ $iqn =~ ^(iqn\.|eui\.|naa\.)[^[:space:]\<\>]+$ ]] ||
 	bad "target name '$iqn' must start with iqn., eui. or naa. and have no blanks"
+
+# ---- who may log in (the stanza's access lines)
+# CHAP names and secrets go through tgt-admin into a shell command line
+# and through its config parser ('#' starts a comment): a plain alphabet
+user_re='^[A-Za-z0-9._@:-]{1,64}$'
+secret_re='^[A-Za-z0-9._+/=-]{12,128}$'
+# the target already in CONF: its first stanza holds the access lines, and
+# tgt-admin fails on a user or address bound twice, so add the LUN alone
+lun_only=0
+if [[ -n $conf ]]; then
+	[[ $conf == /* && ! -d $conf ]] ||
+		bad "stanza file '$conf' must be an absolute path, not a directory"
+	if [[ -f $conf ]] && grep -qFx "<target $iqn>" "$conf"; then
+		lun_only=1
+		[[ -z $user$secret_src$mutual_src && ${#names[@]} == 0 &&
+		   ${#addrs[@]} == 0 ]] ||
+			bad "$conf already says who may log in to $iqn: drop -u, -p, -m, -i and -A"
+	fi
+fi
+if ((!lun_only)); then
+	[[ -n $user ]] || user=${iqn##*:}
+	[[ $user =~ $user_re ]] ||
+		bad "CHAP user '$user' must be 1..64 letters, digits or . _ @ : - (-u)"
+	for n in "${names[@]}"; do
+		[[ $n =~ ^(iqn\.|eui\.|naa\.)[A-Za-z0-9.:_-]+$ ]] ||
+			bad "initiator name '$n' must start with iqn., eui. or naa. (letters, digits, . : _ -)"
+	done
+	for a in "${addrs[@]}"; do
+		[[ $a != ALL ]] ||
+			bad "-A ALL admits every address: edit the stanza's commented line instead"
+		[[ $a =~ ^[0-9A-Fa-f.:]+(/[0-9]{1,3})?$ ]] ||
+			bad "initiator address '$a' must be an IPv4 or IPv6 address or PREFIX/LEN"
+	done
+	if ((${#addrs[@]} == 0)); then
+		addrs=(127.0.0.1)
+		echo "$prog: no -A: initiator-address 127.0.0.1 admits this host only" >&2
+	fi
+	[[ $secret_src != - || $mutual_src != - ]] ||
+		bad "-p - and -m - cannot both read standard input"
+fi
+
+# read_secret SOURCE WHAT: print the secret of SOURCE ('-': standard input,
+# prompting twice without echo on a terminal; else the first line of a file)
+read_secret() {
+	local src=$1 what=$2 s= again=
+	if [[ $src == - && -t 0 ]]; then
+		read -rs -p "$what: " s || true
+		echo >&2
+		read -rs -p "$what (again): " again || true
+		echo >&2
+		[[ $s == "$again" ]] || die "the two $what entries differ"
+	elif [[ $src == - ]]; then
+		IFS= read -r s || [[ -n $s ]] || die "no $what on standard input"
+	else
+		[[ -f $src && -r $src ]] || die "cannot read $what file '$src'"
+		{ IFS= read -r s || [[ -n $s ]]; } <"$src" ||
+			die "$what file '$src' is empty"
+	fi
+	[[ $s =~ $secret_re ]] ||
+		die "$what must be 12..128 letters, digits or . _ + / = -"
+	printf '%s' "$s"
+}
+secret= mutual=
+if ((!lun_only)); then
+	if [[ -n $secret_src ]]; then
+		secret=$(read_secret "$secret_src" "CHAP secret of $user") || exit 1
+	else
+		# 144 random bits; base64 of 18 bytes is 24 characters, no '='
+		secret=$(head -c 18 /dev/urandom | base64 | tr '+/' '._')
+		echo "$prog: generated the CHAP secret of user $user (see incominguser)" >&2
+	fi
+	if [[ -n $mutual_src ]]; then
+		mutual=$(read_secret "$mutual_src" "mutual CHAP secret of $user-target") ||
+			exit 1
+		[[ $mutual != "$secret" ]] ||
+			die "the mutual CHAP secret must differ from the initiator's"
+	fi
+fi
 
 # ---- does the VDI (snapshot) exist?
 find_sdctl() {
@@ -167,11 +265,36 @@ trap - EXIT
 echo "$prog: wrote $file" >&2
 
 # ---- the stanza
-cat <<STANZA
-<target $iqn>
-    <backing-store $file>
-        bs-type sheepdog
-        lun $lun
-    </backing-store>
-</target>
-STANZA
+stanza() {
+	echo "<target $iqn>"
+	echo "    <backing-store $file>"
+	echo "        bs-type sheepdog"
+	echo "        lun $lun"
+	echo "    </backing-store>"
+	((lun_only)) && { echo "</target>"; return; }
+	echo "    # CHAP: initiators log in as $user with this secret"
+	echo "    incominguser $user $secret"
+	[[ -z $mutual ]] || {
+		echo "    # mutual CHAP: the target proves itself with this one"
+		echo "    outgoinguser $user-target $mutual"
+	}
+	echo "    # tgtd admits an initiator whose address or name is listed;"
+	echo "    # tgt-admin admits every address when no initiator-address"
+	echo "    # line is given, so keep one.  To admit any initiator that"
+	echo "    # knows the secret, replace the initiator lines with:"
+	echo "    #   initiator-address ALL"
+	printf '    initiator-address %s\n' "${addrs[@]}"
+	((${#names[@]} == 0)) || printf '    initiator-name %s\n' "${names[@]}"
+	echo "</target>"
+}
+if [[ -z $conf ]]; then
+	stanza
+	exit 0
+fi
+# the stanza holds secrets: a new file is private to root
+(umask 077 && stanza >>"$conf") || die "cannot append to $conf"
+if ((lun_only)); then
+	echo "$prog: added LUN $lun to $iqn in $conf" >&2
+else
+	echo "$prog: appended $iqn to $conf" >&2
+fi

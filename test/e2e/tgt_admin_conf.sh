@@ -7,6 +7,10 @@
 # private tgtd) create a working LUN and a read-only snapshot LUN from
 # descriptors; the descriptor's bsopts apply unless the stanza's bsopts
 # (--bsopts) are given; a malformed descriptor fails with one log line.
+# The stanzas export-vdi.sh writes admit only CHAP logins (its secret from
+# a file, or generated) from the initiators of its ACL: tgt-admin loads
+# them and libiscsi without credentials, with a wrong secret, or with
+# another initiator name is refused.
 source "$(dirname "$0")/../lib.sh"
 source "$TOP/test/lib_tgt.sh"
 
@@ -88,22 +92,36 @@ else
 	skip "stock-tgt-admin-skips-plain-string" "this tgt-admin accepts it: $(head -c 200 "$T_TMP/admin.out")"
 fi
 
-# ---- export-vdi.sh writes descriptors and stanzas
+# ---- export-vdi.sh writes descriptors and stanzas: the working VDI's
+# stanza with CHAP (the secret from a file), then the snapshot's LUN
+# appended to the same target in the same file
+# a CHAP secret: 24 hex digits from /dev/urandom
+new_secret() { head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n'; }
+SECRET=$(new_secret)
+echo "$SECRET" >"$T_TMP/secret"
+CHAP_USER=${IQN##*:}
+rm -f "$CONF"	# the stock check's stanza: export-vdi.sh starts it afresh
 export_both() {
-	"$EXPORT" -a "$SHEEP" -d "$DESC" -t "$IQN" -b 'connections=3' "$VDI" \
-		>"$T_TMP/stanza1" &&
-		"$EXPORT" -a "$SHEEP" -d "$DESC" -t "$IQN" -s snap1 -l 2 "$VDI" \
-			>"$T_TMP/stanza2"
+	"$EXPORT" -a "$SHEEP" -d "$DESC" -t "$IQN" -b 'connections=3' \
+		-p "$T_TMP/secret" -o "$CONF" "$VDI" &&
+		"$EXPORT" -a "$SHEEP" -d "$DESC" -t "$IQN" -s snap1 -l 2 \
+			-o "$CONF" "$VDI"
 }
 check "export-vdi" export_both || exit 1
-# the descriptors hold exactly these lines, the stanza names the snapshot's
+# the descriptors hold exactly these lines, the stanza names the snapshot's;
+# the access lines are there once, ALL only in a comment; mode 0600
 export_files() {
 	grep -qx "backing-store = $SHEEP:$VDI" "$DESC/$VDI.conf" &&
 		grep -qx "bsopts = connections=3" "$DESC/$VDI.conf" &&
 		grep -qx "backing-store = $SHEEP:$VDI:snap1" "$DESC/$VDI@snap1.conf" &&
-		grep -q "<backing-store $DESC/$VDI@snap1.conf>" "$T_TMP/stanza2" &&
-		return 0
-	cat "$DESC"/* "$T_TMP/stanza2"
+		grep -q "<backing-store $DESC/$VDI@snap1.conf>" "$CONF" &&
+		[[ $(grep -cx " *incominguser $CHAP_USER $SECRET" "$CONF") == 1 &&
+		   $(grep -cx " *initiator-address 127.0.0.1" "$CONF") == 1 &&
+		   $(grep -c "^ *initiator-address ALL" "$CONF") == 0 &&
+		   $(grep -c "^ *# *initiator-address ALL" "$CONF") == 1 &&
+		   $(stat -c %a "$CONF") == 600 ]] && return 0
+	cat "$DESC"/* "$CONF"
+	stat -c %a "$CONF"
 	return 1
 }
 check "export-vdi-files" export_files
@@ -117,7 +135,6 @@ missing_snapshot_refused() {
 check "export-vdi-missing-snapshot" missing_snapshot_refused
 
 # ---- tgt-admin -e: two stanzas of one target (tgt-admin merges them)
-cat "$T_TMP/stanza1" "$T_TMP/stanza2" >"$CONF"
 before=$(stats_conns)
 check "tgt-admin-execute" admin_ok -c "$CONF" -e || exit 1
 TGT_TIDS+=(1)
@@ -136,16 +153,30 @@ after=$(stats_conns)
 check "descriptor-bsopts-applied" conns_grew $((3 + DEF_CONNS)) \
 	"(3 + $DEF_CONNS)"
 
-URL1=$(tgt_url "$IQN" 1)
-URL2=$(tgt_url "$IQN" 2)
+# the LUN's iscsi:// URL logging in as USER with SECRET: chap_url USER
+# SECRET IQN LUN
+chap_url() { echo "iscsi://$1%$2@127.0.0.1:$TGT_PORT/$3/$4"; }
+URL1=$(chap_url "$CHAP_USER" "$SECRET" "$IQN" 1)
+URL2=$(chap_url "$CHAP_USER" "$SECRET" "$IQN" 2)
 check "descriptor-lun-io" qio "$URL1" "read -P 0x62 0 4k" "write -P 0x63 8k 4k"
 check "descriptor-lun-write-landed" sd_holds "$VDI" 8192 4096 0x63
 check "descriptor-snapshot-lun" qio_ro "$URL2" "read -P 0x61 0 4k"
+# the stanza's CHAP holds for every LUN of the target
+AUTH_FAILED='Authentication failure\(513\)'
+check "stanza-chap-no-credentials-refused" fails_saying "$AUTH_FAILED" \
+	qemu-io -f raw -c "read 0 4k" "$(tgt_url "$IQN" 1)"
+check "stanza-chap-wrong-secret-refused" fails_saying "$AUTH_FAILED" \
+	qemu-io -f raw -r -c "read 0 4k" \
+	"$(chap_url "$CHAP_USER" "$(new_secret)" "$IQN" 2)"
 
 # ---- a stanza with bsopts (tgt-admin passes --bsopts): they win over the
 # descriptor's as a whole.  -e adds the new target, leaves target 1 alone.
+# Its CHAP secret is the one export-vdi.sh generated.
 "$EXPORT" -a "$SHEEP" -d "$DESC" -t "$IQN2" -b 'connections=4' "$VDI2" \
 	>"$T_TMP/stanza3" 2>/dev/null
+SECRET2=$(awk '$1 == "incominguser" { print $3 }' "$T_TMP/stanza3")
+check "export-vdi-generated-secret" want "${#SECRET2}" -ge 16 \
+	"no generated secret in: $(cat "$T_TMP/stanza3")"
 sed 's|^\( *\)bs-type sheepdog|&\n\1bsopts timeout=20|' "$T_TMP/stanza3" \
 	>>"$CONF"
 before=$(stats_conns)
@@ -168,7 +199,8 @@ updated() {
 }
 check "tgt-admin-update-all" updated
 update_io() {
-	qio "$(tgt_url "$IQN2" 1)" "write -P 0x64 0 4k" "read -P 0x64 0 4k" &&
+	qio "$(chap_url "${IQN2##*:}" "$SECRET2" "$IQN2" 1)" \
+		"write -P 0x64 0 4k" "read -P 0x64 0 4k" &&
 		qio "$URL1" "read -P 0x63 8k 4k"
 }
 check "update-all-lun-io" update_io
@@ -197,5 +229,28 @@ one_precise_line() {
 }
 check "bad-descriptor-one-line" one_precise_line
 grep "bs_sheepdog:" "$TGT_LOG" | tail -n 1
+
+# ---- an initiator-name ACL through tgt-admin: tgtd admits an initiator
+# whose address OR name is listed, so the stanza's address (-A) is one no
+# initiator here has, and only the name (-i) lets this host in
+VDI3=$(vdi_name adm3)
+IQN3=iqn.2026-11.org.sheepdog:t$$-admin3
+GOOD=iqn.2026-12.org.sheepdog.test:good$$
+OTHER=iqn.2026-12.org.sheepdog.test:other$$
+make_vdi "$VDI3" $((16 * M))
+name_acl_loaded() {
+	"$EXPORT" -a "$SHEEP" -d "$DESC" -t "$IQN3" -u acl$$ -p "$T_TMP/secret" \
+		-A 192.0.2.1 -i "$GOOD" -o "$T_TMP/acl.conf" "$VDI3" 2>/dev/null &&
+		admin_ok -c "$T_TMP/acl.conf" -e
+}
+check "stanza-name-acl-loaded" name_acl_loaded
+tid3=$(show | sed -n "s/^Target \([0-9]*\): $IQN3\$/\1/p")
+[[ -n $tid3 ]] && TGT_TIDS+=("$tid3")
+URL3=$(chap_url "acl$$" "$SECRET" "$IQN3" 1)
+check "stanza-acl-other-name-refused" fails_saying 'Target not found\(515\)' \
+	iscsi-inq -i "$OTHER" "$URL3"
+check "stanza-acl-name-admitted" iscsi-readcapacity16 -i "$GOOD" "$URL3"
+check "stanza-acl-name-needs-chap" fails_saying "$AUTH_FAILED" \
+	iscsi-inq -i "$GOOD" "$(tgt_url "$IQN3" 1)"
 check "tgtd-alive" tgtd_alive
 exit $T_FAILED
