@@ -6,6 +6,10 @@
 # ${VAR} inside a word), starts nbdkit against a minisheep: nbdkit forks
 # (Type=forking) and writes the PIDFile, and nbdinfo/nbdcopy see the VDI.
 # The installed plugin name "sheepdog" is replaced by the built plugin.
+# Its ExecStartPre, run with sh as systemd would ($$ unescaped, lines
+# joined), lets nbdkit listen on a unix socket, on loopback or with
+# --tls=require, and refuses any other address unless ALLOW_PLAINTEXT=yes;
+# the shipped pkg/examples/nbdkit-sheepdog.conf and its TLS line pass.
 source "$(dirname "$0")/../lib.sh"
 
 UNIT=$TOP/pkg/systemd/nbdkit-sheepdog@.service
@@ -136,6 +140,69 @@ expanded() {
 	return 1
 }
 check "execstart-expanded" expanded
+
+# ---- ExecStartPre: no plain NBD on a network address
+# its value, continuation lines joined the way systemd joins them (the
+# backslash becomes a space)
+pre_tpl=$(awk '/^\[/ { s = ($0 == "[Service]") }
+	s && !on && index($0, "ExecStartPre=") == 1 { on = 1; v = ""; $0 = substr($0, 14) }
+	on { if (sub(/\\$/, "")) { v = v $0 " "; next }
+	     print v $0; on = 0 }' "$UNIT")
+pre_re="^/bin/sh -c '(.*)' nbdkit-sheepdog-listen \\\$NBDKIT_ARGS\$"
+pre_script=
+if [[ $pre_tpl =~ $pre_re ]]; then
+	pre_script=${BASH_REMATCH[1]}
+	pre_script=${pre_script//\$\$/\$}	# systemd's $$ is a $
+fi
+check "execstartpre-shape" want "${pre_script:+found}" == found \
+	"ExecStartPre is not /bin/sh -c '...' nbdkit-sheepdog-listen \$NBDKIT_ARGS: $pre_tpl"
+# listen_check ENVFILE: ExecStartPre with that file's environment only
+listen_check() {
+	local args=() k
+	load_env "$1"
+	for k in "${!ENV[@]}"; do args+=("$k=${ENV[$k]}"); done
+	# shellcheck disable=SC2086
+	env -i PATH="$PATH" "${args[@]}" sh -c "$pre_script" \
+		nbdkit-sheepdog-listen ${ENV[NBDKIT_ARGS]:-}
+}
+# listen_with LINE...: listen_check with an environment file of LINEs
+listen_with() {
+	printf '%s\n' "$@" >"$T_TMP/listen.conf"
+	listen_check "$T_TMP/listen.conf"
+}
+EXAMPLE=$TOP/pkg/examples/nbdkit-sheepdog.conf
+check "listen-example" listen_check "$EXAMPLE"
+# the example's commented TLS line, uncommented
+grep '^# *NBDKIT_ARGS=.*--tls=require' "$EXAMPLE" | sed 's/^# *//' \
+	>"$T_TMP/example-tls.conf"
+check "listen-example-tls" listen_check "$T_TMP/example-tls.conf"
+check "listen-example-tls-network" not grep -q -- '--ipaddr 127' \
+	"$T_TMP/example-tls.conf"
+check "listen-unix-socket" listen_with "NBDKIT_ARGS=-U /run/nbd.sock"
+check "listen-unix-socket-joined" listen_with "NBDKIT_ARGS=--unix=/run/nbd.sock"
+check "listen-loopback-v4" listen_with "NBDKIT_ARGS=-p 10810 -i 127.0.0.1"
+check "listen-loopback-v6" listen_with "NBDKIT_ARGS=--ipaddr=::1 -p 10810"
+check "listen-tls-require" listen_with \
+	"NBDKIT_ARGS=-i 10.0.0.5 --tls=require --tls-psk=/etc/nbd.psk"
+check "listen-tls-require-two-words" listen_with \
+	"NBDKIT_ARGS=--tls require --tls-psk=/etc/nbd.psk --port 10810"
+check "listen-every-address-refused" \
+	fails_saying "refusing plain NBD on every address" \
+	listen_with "NBDKIT_ARGS=--port 10810"
+check "listen-network-refused" fails_saying "refusing plain NBD on 10.0.0.5" \
+	listen_with "NBDKIT_ARGS=--ipaddr 10.0.0.5 --port 10810"
+check "listen-network-joined-refused" \
+	fails_saying "refusing plain NBD on 10.0.0.5" \
+	listen_with "NBDKIT_ARGS=-i10.0.0.5"
+check "listen-tls-on-refused" fails_saying "refusing plain NBD on 10.0.0.5" \
+	listen_with "NBDKIT_ARGS=-i 10.0.0.5 --tls=on --tls-psk=/etc/nbd.psk"
+check "listen-allow-plaintext" listen_with "NBDKIT_ARGS=-i 10.0.0.5" \
+	"ALLOW_PLAINTEXT=yes"
+check "listen-allow-plaintext-only-yes" fails_saying "ALLOW_PLAINTEXT=yes" \
+	listen_with "NBDKIT_ARGS=-i 10.0.0.5" "ALLOW_PLAINTEXT=1"
+# the operator's file of this test passes too (-U)
+check "listen-test-instance" listen_check "$T_TMP/$VDI.conf"
+load_env "$T_TMP/$VDI.conf"
 [[ -x ${CMD[0]} ]] || CMD[0]=$(command -v nbdkit)
 
 # run it with the unit's environment, as systemd would (Type=forking)
