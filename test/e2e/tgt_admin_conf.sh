@@ -293,8 +293,8 @@ check "example-chap-file-made" example_chap_file
 check "example-loaded" admin_ok -c "$EX/targets.conf" -e
 tid4=$(show | sed -n "s/^Target \([0-9]*\): $IQN4\$/\1/p")
 [[ -n $tid4 ]] && TGT_TIDS+=("$tid4")
-# libiscsi takes the CHAP user and secret from its environment too (a
-# base64 secret may hold a '/', which its URL parser would misread)
+# libiscsi takes the CHAP user and secret from its environment too (the
+# setup guide's way of keeping a secret off the command line)
 EX_SECRET=$(awk '{ print $3 }' "$EX/vol0.chap")
 as_vol0() {
 	LIBISCSI_CHAP_USERNAME=vol0 LIBISCSI_CHAP_PASSWORD=$EX_SECRET "$@"
