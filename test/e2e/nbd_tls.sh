@@ -15,21 +15,18 @@ PLUGIN=${NBD_PLUGIN:-$TOP/build/lib/nbdkit-sheepdog-plugin.so}
 MIB=1048576
 SIZE=$((16 * MIB))
 
-missing=
 for tool in nbdkit nbdinfo nbdcopy qemu-io psktool; do
-	command -v "$tool" >/dev/null || missing+=" $tool"
+	command -v "$tool" >/dev/null && continue
+	skip nbd_tls "$tool missing (apt-get install nbdkit libnbd-bin qemu-utils gnutls-bin)"
+	exit 0
 done
-if [[ -n $missing ]]; then
-	skip nbd_tls "missing:$missing (apt-get install nbdkit libnbd-bin qemu-utils gnutls-bin)"
+if ! nbdkit --dump-config | grep -qx 'tls=yes'; then
+	skip nbd_tls "this nbdkit is built without TLS"
 	exit 0
 fi
 if [[ ! -f $PLUGIN || ! -x $SDCTL ]]; then
 	fail nbd_tls "build first: $PLUGIN and $SDCTL are needed"
 	exit 1
-fi
-if ! nbdkit --dump-config | grep -qx 'tls=yes'; then
-	skip nbd_tls "this nbdkit is built without TLS"
-	exit 0
 fi
 sheep_addr || { fail nbd_tls "cannot start minisheep"; exit 1; }
 sdctl() { "$SDCTL" -a "$SHEEP" "$@"; }
