@@ -232,15 +232,19 @@ grep "bs_sheepdog:" "$TGT_LOG" | tail -n 1
 
 # ---- an initiator-name ACL through tgt-admin: tgtd admits an initiator
 # whose address OR name is listed, so the stanza's address (-A) is one no
-# initiator here has, and only the name (-i) lets this host in
+# initiator here has, and only the name (-i) lets this host in.  With
+# mutual CHAP (-m): the target proves itself as USER-target.
 VDI3=$(vdi_name adm3)
 IQN3=iqn.2026-11.org.sheepdog:t$$-admin3
 GOOD=iqn.2026-12.org.sheepdog.test:good$$
 OTHER=iqn.2026-12.org.sheepdog.test:other$$
 make_vdi "$VDI3" $((16 * M))
+TSECRET=$(new_secret)
+echo "$TSECRET" >"$T_TMP/tsecret"
 name_acl_loaded() {
 	"$EXPORT" -a "$SHEEP" -d "$DESC" -t "$IQN3" -u acl$$ -p "$T_TMP/secret" \
-		-A 192.0.2.1 -i "$GOOD" -o "$T_TMP/acl.conf" "$VDI3" 2>/dev/null &&
+		-m "$T_TMP/tsecret" -A 192.0.2.1 -i "$GOOD" \
+		-o "$T_TMP/acl.conf" "$VDI3" 2>/dev/null &&
 		admin_ok -c "$T_TMP/acl.conf" -e
 }
 check "stanza-name-acl-loaded" name_acl_loaded
@@ -252,6 +256,11 @@ check "stanza-acl-other-name-refused" fails_saying 'Target not found\(515\)' \
 check "stanza-acl-name-admitted" iscsi-readcapacity16 -i "$GOOD" "$URL3"
 check "stanza-acl-name-needs-chap" fails_saying "$AUTH_FAILED" \
 	iscsi-inq -i "$GOOD" "$(tgt_url "$IQN3" 1)"
+check "stanza-mutual-chap" iscsi-readcapacity16 -i "$GOOD" \
+	"$URL3?target_user=acl$$-target&target_password=$TSECRET"
+check "stanza-mutual-chap-wrong-target-secret" \
+	fails_saying 'Invalid CHAP_R response from the target' iscsi-inq \
+	-i "$GOOD" "$URL3?target_user=acl$$-target&target_password=$(new_secret)"
 
 # ---- the shipped pkg/examples/targets.conf, its paths, target and
 # initiator name made this test's; the CHAP file made by the commands its
