@@ -175,14 +175,14 @@ read_secret() {
 		die "$what must be 12..128 letters, digits or . _ + / = -"
 	printf '%s' "$s"
 }
-secret= mutual=
+secret= mutual= generated=0
 if ((!lun_only)); then
 	if [[ -n $secret_src ]]; then
 		secret=$(read_secret "$secret_src" "CHAP secret of $user") || exit 1
 	else
 		# 144 random bits; base64 of 18 bytes is 24 characters, no '='
 		secret=$(head -c 18 /dev/urandom | base64 | tr '+/' '._')
-		echo "$prog: generated the CHAP secret of user $user (see incominguser)" >&2
+		generated=1
 	fi
 	if [[ -n $mutual_src ]]; then
 		mutual=$(read_secret "$mutual_src" "mutual CHAP secret of $user-target") ||
@@ -287,6 +287,8 @@ stanza() {
 	((${#names[@]} == 0)) || printf '    initiator-name %s\n' "${names[@]}"
 	echo "</target>"
 }
+((!generated)) ||
+	echo "$prog: generated the CHAP secret of user $user (see incominguser)" >&2
 if [[ -z $conf ]]; then
 	stanza
 	exit 0
