@@ -9,10 +9,12 @@
  * The library runs on tgtd's main loop (bs_sheepdog_share.c): a command
  * whose last reply is read there completes at once.  Completions anywhere
  * else (worker threads, or inside bs_cmd_submit, where tgtd does not
- * expect one) go onto a mutex-protected list and wake the main thread
- * through an eventfd, whose handler completes them; either way the SCSI
- * status and sense are set and target_cmd_io_done() is called exactly once
- * per command.  LUs that open the same VDI share one client and VDI handle.
+ * expect one) go onto the process's mutex-protected list and wake the main
+ * thread through one eventfd, whose handler completes them; either way the
+ * SCSI status and sense are set and target_cmd_io_done() is called exactly
+ * once per command.  LUs that open the same VDI share one VDI handle, and
+ * all LUs with the same client settings share one client (connection
+ * pool); the worker threads and the eventfd serve every LU.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -42,6 +44,21 @@ static void lu_set_state(struct tgt_scsi_lu *lu, struct bs_sd_lu *sl)
 
 /* ---- completion --------------------------------------------------- */
 
+/*
+ * The process's completion queue: requests finished off the main loop, for
+ * done_handler to complete.  Set up with the first LU, torn down with the
+ * last one (bs_sd_init / bs_sd_exit, main thread).
+ */
+static struct {
+	int efd;
+	pthread_mutex_t lock;
+	struct sd_list list;
+} done_q = {
+	.efd = -1,
+	.lock = PTHREAD_MUTEX_INITIALIZER,
+	.list = SD_LIST_INIT(done_q.list),
+};
+
 /* record the first error of a request (any thread) */
 void bs_sd_req_set_err(struct bs_sd_req *req, int err)
 {
@@ -66,7 +83,6 @@ static void complete_one(struct bs_sd_req *req);
 /* complete a finished request now (main loop) or queue it for it */
 static void req_finish(struct bs_sd_req *req)
 {
-	struct bs_sd_lu *sl = req->sl;
 	bool was_empty;
 	uint64_t one = 1;
 
@@ -75,11 +91,11 @@ static void req_finish(struct bs_sd_req *req)
 		complete_one(req);
 		return;
 	}
-	pthread_mutex_lock(&sl->done_lock);
-	was_empty = sd_list_empty(&sl->done_list);
-	sd_list_add_tail(&req->link, &sl->done_list);
-	pthread_mutex_unlock(&sl->done_lock);
-	if (was_empty && write(sl->efd, &one, sizeof(one)) != sizeof(one))
+	pthread_mutex_lock(&done_q.lock);
+	was_empty = sd_list_empty(&done_q.list);
+	sd_list_add_tail(&req->link, &done_q.list);
+	pthread_mutex_unlock(&done_q.lock);
+	if (was_empty && write(done_q.efd, &one, sizeof(one)) != sizeof(one))
 		log_error("bs_sheepdog: eventfd write failed: %m\n");
 }
 
@@ -138,17 +154,17 @@ static void complete_one(struct bs_sd_req *req)
 /* eventfd handler on tgtd's main thread: drain the completion list */
 static void done_handler(int fd, int events, void *data)
 {
-	struct bs_sd_lu *sl = data;
 	struct sd_list batch, *pos, *n;
 	uint64_t cnt;
 
 	(void)events;
+	(void)data;
 	if (read(fd, &cnt, sizeof(cnt)) < 0 && errno != EAGAIN)
 		log_error("bs_sheepdog: eventfd read failed: %m\n");
 	sd_list_init(&batch);
-	pthread_mutex_lock(&sl->done_lock);
-	sd_list_splice_tail(&sl->done_list, &batch);
-	pthread_mutex_unlock(&sl->done_lock);
+	pthread_mutex_lock(&done_q.lock);
+	sd_list_splice_tail(&done_q.list, &batch);
+	pthread_mutex_unlock(&done_q.lock);
 	sd_list_for_each_safe(pos, n, &batch)
 		complete_one(sd_list_entry(pos, struct bs_sd_req, link));
 }
@@ -485,16 +501,45 @@ static int bs_sd_cmd_submit(struct tgt_scsi_cmd *cmd)
 
 /* ---- LU lifecycle -------------------------------------------------- */
 
+/* LUs alive (bs_init .. bs_exit); the first starts what they share */
+static unsigned int nr_lus;
+
+/* the completion queue's eventfd and the worker pool, for the first LU */
+static int shared_start(void)
+{
+	done_q.efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (done_q.efd < 0) {
+		log_error("bs_sheepdog: eventfd: %m\n");
+		return TGTADM_NOMEM;
+	}
+	if (tgt_event_add(done_q.efd, EPOLLIN, done_handler, NULL)) {
+		log_error("bs_sheepdog: cannot register the eventfd\n");
+		goto fail;
+	}
+	if (bs_sd_workers_start()) {
+		log_error("bs_sheepdog: cannot start worker threads\n");
+		tgt_event_del(done_q.efd);
+		goto fail;
+	}
+	return TGTADM_SUCCESS;
+
+fail:
+	close(done_q.efd);
+	done_q.efd = -1;
+	return TGTADM_NOMEM;
+}
+
+/* the last LU is gone: nothing is in flight any more */
+static void shared_stop(void)
+{
+	bs_sd_workers_stop();
+	tgt_event_del(done_q.efd);
+	close(done_q.efd);
+	done_q.efd = -1;
+}
+
 static void lu_state_free(struct bs_sd_lu *sl)
 {
-	bs_sd_workers_stop(sl);
-	if (sl->efd >= 0) {
-		tgt_event_del(sl->efd);
-		close(sl->efd);
-	}
-	pthread_mutex_destroy(&sl->done_lock);
-	pthread_mutex_destroy(&sl->work_lock);
-	pthread_cond_destroy(&sl->work_cond);
 	pthread_mutex_destroy(&sl->rl_lock);
 	pthread_cond_destroy(&sl->rl_cond);
 	free(sl);
@@ -510,14 +555,8 @@ static int bs_sd_init(struct tgt_scsi_lu *lu, char *bsopts)
 	if (!sl)
 		return TGTADM_NOMEM;
 	sl->lu = lu;
-	sl->efd = -1;
-	pthread_mutex_init(&sl->done_lock, NULL);
-	pthread_mutex_init(&sl->work_lock, NULL);
-	pthread_cond_init(&sl->work_cond, NULL);
 	pthread_mutex_init(&sl->rl_lock, NULL);
 	pthread_cond_init(&sl->rl_cond, NULL);
-	sd_list_init(&sl->done_list);
-	sd_list_init(&sl->work_list);
 	sd_list_init(&sl->rl_writes);
 	sd_list_init(&sl->rl_orwrites);
 
@@ -527,24 +566,12 @@ static int bs_sd_init(struct tgt_scsi_lu *lu, char *bsopts)
 		log_error("bs_sheepdog: bad bsopts '%s': %s\n", bsopts, why);
 		goto fail;
 	}
-	sl->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-	if (sl->efd < 0) {
-		log_error("bs_sheepdog: eventfd: %m\n");
-		ret = TGTADM_NOMEM;
-		goto fail;
+	if (!nr_lus) {
+		ret = shared_start();
+		if (ret)
+			goto fail;
 	}
-	if (tgt_event_add(sl->efd, EPOLLIN, done_handler, sl)) {
-		log_error("bs_sheepdog: cannot register the eventfd\n");
-		close(sl->efd);
-		sl->efd = -1;
-		ret = TGTADM_NOMEM;
-		goto fail;
-	}
-	if (bs_sd_workers_start(sl)) {
-		log_error("bs_sheepdog: cannot start worker threads\n");
-		ret = TGTADM_NOMEM;
-		goto fail;
-	}
+	nr_lus++;
 	lu_set_state(lu, sl);
 	return TGTADM_SUCCESS;
 
@@ -561,6 +588,8 @@ static void bs_sd_exit(struct tgt_scsi_lu *lu)
 		return;
 	lu_set_state(lu, NULL);
 	lu_state_free(sl);
+	if (!--nr_lus)
+		shared_stop();
 }
 
 static void vpd_refresh(struct tgt_scsi_lu *lu, uint8_t page)

@@ -7,6 +7,12 @@
  * handles shared by the LUs of one VDI (bs_sheepdog_share.c),
  * the CDB/sense helpers (bs_sheepdog_cdb.c) and the worker pool
  * (bs_sheepdog_worker.c).  Nothing here is visible outside the module.
+ *
+ * What an LU costs: its struct bs_sd_lu and a reference to a shared VDI
+ * handle.  The threads, file descriptors and sheep connections are the
+ * process's, shared by every LU: one completion eventfd and one worker
+ * pool (started with the first LU, stopped with the last), and one client
+ * (connection pool) per set of client settings (bs_sheepdog_share.c).
  */
 #ifndef BS_SHEEPDOG_H
 #define BS_SHEEPDOG_H
@@ -22,7 +28,7 @@
 
 #define BS_SD_DEFAULT_TIMEOUT_S	15
 #define BS_SD_MAX_TIMEOUT_S	3600
-#define BS_SD_NR_WORKERS	4
+#define BS_SD_NR_WORKERS	8		/* per tgtd, not per LU */
 #define BS_SD_CHUNK		(1U << 20)	/* worker buffer size */
 #define BS_SD_DESC_MAX		4096		/* descriptor file bytes */
 
@@ -47,19 +53,6 @@ struct bs_sd_lu {
 	unsigned int blk_shift;
 	bool readonly;
 
-	/* completions: any thread -> main thread through efd */
-	int efd;
-	pthread_mutex_t done_lock;
-	struct sd_list done_list;
-
-	/* worker pool for the multi-step commands (sync API) */
-	pthread_mutex_t work_lock;
-	pthread_cond_t work_cond;
-	struct sd_list work_list;
-	bool work_stop;
-	int nr_workers;
-	pthread_t workers[BS_SD_NR_WORKERS];
-
 	/* range locks: ORWRITE against overlapping writes in flight */
 	pthread_mutex_t rl_lock;
 	pthread_cond_t rl_cond;
@@ -77,7 +70,7 @@ typedef void (*bs_sd_work_fn)(struct bs_sd_req *req);
 
 /* one accepted SCSI command */
 struct bs_sd_req {
-	struct sd_list link;		/* work_list, then done_list */
+	struct sd_list link;		/* the work queue, then the done queue */
 	struct bs_sd_lu *sl;
 	struct tgt_scsi_cmd *cmd;
 	uint8_t opcode;
@@ -146,9 +139,10 @@ void bs_sd_aio_done(void *opaque, int err);
 /* true while tgtd's main loop runs a client (bs_sheepdog_share.c) */
 extern __thread bool bs_sd_in_event;
 
-/* bs_sheepdog_worker.c */
-int bs_sd_workers_start(struct bs_sd_lu *sl);
-void bs_sd_workers_stop(struct bs_sd_lu *sl);
+/* bs_sheepdog_worker.c: the process's worker pool (main thread starts and
+ * stops it; any thread queues) */
+int bs_sd_workers_start(void);
+void bs_sd_workers_stop(void);
 void bs_sd_work_queue(struct bs_sd_req *req, bs_sd_work_fn fn);
 bool bs_sd_rl_write_begin(struct bs_sd_req *req);
 void bs_sd_rl_write_end(struct bs_sd_req *req);

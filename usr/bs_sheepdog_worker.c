@@ -1,9 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
- * bs_sheepdog_worker.c - the small per-LU worker pool of the sheepdog
- * backing store, and the commands it runs.  Single-step commands (READ,
- * WRITE, UNMAP, SYNCHRONIZE CACHE, zeroing) go straight to the library's
- * async API from tgtd's main thread; the multi-step ones (WRITE AND VERIFY,
+ * bs_sheepdog_worker.c - the worker pool of the sheepdog backing store
+ * (BS_SD_NR_WORKERS threads for the whole tgtd, shared by every LU), and
+ * the commands it runs.  Single-step commands (READ, WRITE, UNMAP,
+ * SYNCHRONIZE CACHE, zeroing) go straight to the library's async API from
+ * tgtd's main thread; the multi-step ones (WRITE AND VERIFY,
  * VERIFY with BYTCHK, WRITE SAME of a non-zero block, ORWRITE) are queued
  * here and use the library's synchronous API on a worker thread.  The file
  * also holds the range locks that serialise ORWRITE against overlapping
@@ -16,23 +17,37 @@
 
 #include "bs_sheepdog.h"
 
+/* the process's worker pool: every LU's multi-step commands */
+static struct {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	struct sd_list list;		/* queued jobs, any LU */
+	bool stop;
+	int nr;
+	pthread_t threads[BS_SD_NR_WORKERS];
+} workers = {
+	.lock = PTHREAD_MUTEX_INITIALIZER,
+	.cond = PTHREAD_COND_INITIALIZER,
+	.list = SD_LIST_INIT(workers.list),
+};
+
 static void *worker_main(void *arg)
 {
-	struct bs_sd_lu *sl = arg;
 	struct bs_sd_req *req;
 
+	(void)arg;
 	for (;;) {
-		pthread_mutex_lock(&sl->work_lock);
-		while (!sl->work_stop && sd_list_empty(&sl->work_list))
-			pthread_cond_wait(&sl->work_cond, &sl->work_lock);
-		if (sd_list_empty(&sl->work_list)) {
-			pthread_mutex_unlock(&sl->work_lock);
+		pthread_mutex_lock(&workers.lock);
+		while (!workers.stop && sd_list_empty(&workers.list))
+			pthread_cond_wait(&workers.cond, &workers.lock);
+		if (sd_list_empty(&workers.list)) {
+			pthread_mutex_unlock(&workers.lock);
 			break;
 		}
-		req = sd_list_first_entry(&sl->work_list, struct bs_sd_req,
+		req = sd_list_first_entry(&workers.list, struct bs_sd_req,
 					  link);
 		sd_list_del(&req->link);
-		pthread_mutex_unlock(&sl->work_lock);
+		pthread_mutex_unlock(&workers.lock);
 
 		req->work(req);
 		bs_sd_req_put(req);
@@ -40,40 +55,47 @@ static void *worker_main(void *arg)
 	return NULL;
 }
 
-/* Start the pool with every signal blocked (tgtd's SIGUSR2 included). */
-int bs_sd_workers_start(struct bs_sd_lu *sl)
+/*
+ * Start the pool with every signal blocked (tgtd's SIGUSR2 included).
+ * A job waits only for range locks that running jobs or async writes in
+ * flight hold (never for a queued job), so a fixed pool cannot deadlock,
+ * however many LUs share it.
+ */
+int bs_sd_workers_start(void)
 {
 	sigset_t all, old;
 	int i, ret = 0;
 
+	workers.stop = false;
 	sigfillset(&all);
 	pthread_sigmask(SIG_BLOCK, &all, &old);
 	for (i = 0; i < BS_SD_NR_WORKERS; i++) {
-		ret = pthread_create(&sl->workers[i], NULL, worker_main, sl);
+		ret = pthread_create(&workers.threads[i], NULL, worker_main,
+				     NULL);
 		if (ret)
 			break;
-		sl->nr_workers++;
+		workers.nr++;
 	}
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (ret) {
-		bs_sd_workers_stop(sl);
+		bs_sd_workers_stop();
 		return -ret;
 	}
 	return 0;
 }
 
 /* Drain and join (tgtd calls bs_exit only when nothing is in flight). */
-void bs_sd_workers_stop(struct bs_sd_lu *sl)
+void bs_sd_workers_stop(void)
 {
 	int i;
 
-	pthread_mutex_lock(&sl->work_lock);
-	sl->work_stop = true;
-	pthread_cond_broadcast(&sl->work_cond);
-	pthread_mutex_unlock(&sl->work_lock);
-	for (i = 0; i < sl->nr_workers; i++)
-		pthread_join(sl->workers[i], NULL);
-	sl->nr_workers = 0;
+	pthread_mutex_lock(&workers.lock);
+	workers.stop = true;
+	pthread_cond_broadcast(&workers.cond);
+	pthread_mutex_unlock(&workers.lock);
+	for (i = 0; i < workers.nr; i++)
+		pthread_join(workers.threads[i], NULL);
+	workers.nr = 0;
 }
 
 /*
@@ -82,14 +104,12 @@ void bs_sd_workers_stop(struct bs_sd_lu *sl)
  */
 void bs_sd_work_queue(struct bs_sd_req *req, bs_sd_work_fn fn)
 {
-	struct bs_sd_lu *sl = req->sl;
-
 	atomic_fetch_add(&req->pending, 1);
 	req->work = fn;
-	pthread_mutex_lock(&sl->work_lock);
-	sd_list_add_tail(&req->link, &sl->work_list);
-	pthread_cond_signal(&sl->work_cond);
-	pthread_mutex_unlock(&sl->work_lock);
+	pthread_mutex_lock(&workers.lock);
+	sd_list_add_tail(&req->link, &workers.list);
+	pthread_cond_signal(&workers.cond);
+	pthread_mutex_unlock(&workers.lock);
 }
 
 /* ---- range locks -------------------------------------------------- */

@@ -272,7 +272,7 @@ bad_param unknown_key "unknown parameter 'colour'" vdi="$V" addr="$SHEEP" colour
 bad_param timeout_word "bad timeout" vdi="$V" addr="$SHEEP" timeout=soon
 bad_param timeout_zero "bad timeout" vdi="$V" addr="$SHEEP" timeout=0
 bad_param connections_zero "bad number of connections" vdi="$V" addr="$SHEEP" connections=0
-bad_param connections_big "bad number of connections" vdi="$V" addr="$SHEEP" connections=33
+bad_param connections_big "bad number of connections" vdi="$V" addr="$SHEEP" connections=65
 bad_param connections_word "bad number of connections" vdi="$V" addr="$SHEEP" connections=two
 bad_param address "bad address 'tcp:127.0.0.1:99999'" vdi="$V" addr=tcp:127.0.0.1:99999
 bad_param address_kind "bad address 'nbd:foo'" vdi="$V" addr=nbd:foo

@@ -1091,6 +1091,61 @@ static void test_failfast(void)
 	}
 }
 
+/*
+ * sd_client_wait_up() on a client that has been up: at once while a
+ * connection is up; fails fast once every address refused since the
+ * connection was lost (a shared client's sheep went away), while an
+ * ordinary request queued meanwhile still waits for the reconnect.
+ */
+static void test_wait_up(void)
+{
+	struct sd_addr a = addr_of(fs.path);
+	struct sd_client *c;
+	struct treq t;
+	uint64_t t0, el;
+	int ret;
+
+	fs_reset();
+	if (new_client(&a, 1, 2, 5000, &c)) {
+		CHECK(0, "wait_up: client", "%s", sd_get_error());
+		return;
+	}
+	treq_read(&t, test_oid(1), 0, 100, 1, 0);
+	ret = sd_client_call(c, &t.req);
+	free(t.buf);
+	CHECK(ret == 0, "wait_up: connected before", "%d", ret);
+	t0 = sd_now_ns();
+	ret = sd_client_wait_up(c);
+	CHECK(ret == 0 && ms_since(t0) < 100, "wait_up: up at once",
+	      "ret %d after %llu ms", ret, (unsigned long long)ms_since(t0));
+
+	FS_SET(restart_ms, 1500);
+	t0 = sd_now_ns();
+	while (!fs_get(&fs.down) && ms_since(t0) < 1000)
+		msleep(1);
+	reset_done();
+	treq_read(&t, test_oid(70), 0, 4096, 1, SD_REQ_RESEND);
+	sd_client_submit(c, &t.req);
+	t0 = sd_now_ns();
+	ret = sd_client_wait_up(c);
+	el = ms_since(t0);
+	CHECK(ret == -ECONNREFUSED && el < 1000,
+	      "wait_up: sheep gone fails fast", "ret %d after %llu ms", ret,
+	      (unsigned long long)el);
+	CHECK(strstr(sd_get_error(), "connect to") &&
+	      strstr(sd_get_error(), fs.path),
+	      "wait_up: message names the address", "'%s'", sd_get_error());
+	CHECK(t_done_count == 0, "wait_up: queued request still waits", "%d",
+	      t_done_count);
+	CHECK(wait_done(1, 4000) && read_ok(&t),
+	      "wait_up: queued request succeeds after the restart",
+	      "done %d err %d", t_done_count, t.err);
+	free(t.buf);
+	ret = sd_client_wait_up(c);
+	CHECK(ret == 0, "wait_up: up again", "%d", ret);
+	sd_client_free(c);
+}
+
 static void test_restart(void)
 {
 	struct sd_addr a = addr_of(fs.path);
@@ -1504,6 +1559,7 @@ int main(void)
 	test_transient();
 	test_failover();
 	test_failfast();
+	test_wait_up();
 	test_restart();
 	test_callbacks();
 	test_cancel_and_invalid();

@@ -181,6 +181,24 @@ static void case_open_read_errors(void)
 	ret = sd_vdi_open(fake_client, &a, &v);
 	CHECK(ret == -EINVAL, "open: empty name refused", "%d", ret);}
 
+/* the sheep of a shared client is gone: fail at once, before any lookup */
+static void case_open_sheep_gone(void)
+{
+	wait_up_err = -ECONNREFUSED;
+	ret = sd_vdi_open(fake_client, &a, &v);
+	CHECK(ret == -ECONNREFUSED && !v && nr_lookups == 0 &&
+	      !strcmp(sd_get_error(),
+		      "cannot open VDI 'vol0': connect to unix:/fake: refused"),
+	      "open: client down -> connect error, nothing sent", "%d %d '%s'",
+	      ret, nr_lookups, sd_get_error());
+	wait_up_err = 0;
+	ret = sd_vdi_open(fake_client, &a, &v);
+	CHECK(ret == 0 && nr_wait_ups == 2, "open: probes the client first",
+	      "%d %d", ret, nr_wait_ups);
+	if (!ret)
+		sd_vdi_close(v);
+}
+
 static void case_shared_open(void)
 {
 	struct sd_vdi *v = open_shared();
@@ -202,6 +220,7 @@ int main(void)
 		T_CASE(case_open_lookup_errors),
 		T_CASE(case_open_inode_checks),
 		T_CASE(case_open_read_errors),
+		T_CASE(case_open_sheep_gone),
 		T_CASE(case_shared_open),
 	};
 

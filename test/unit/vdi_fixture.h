@@ -39,6 +39,18 @@ T_HELPER struct sd_req last_inode_read;
 T_HELPER int nr_lookups, nr_releases;
 T_HELPER struct sd_req last_release;
 
+/* the connection probe of sd_vdi_open(): its result (0 or -errno), and
+ * how often it ran */
+T_HELPER int wait_up_err, nr_wait_ups;
+
+int sd_client_wait_up(struct sd_client *c)
+{
+	(void)c;
+	nr_wait_ups++;
+	return wait_up_err ? sd_set_error(-wait_up_err,
+					  "connect to unix:/fake: refused") : 0;
+}
+
 int sd_client_call(struct sd_client *c, struct sd_request *req)
 {
 	(void)c;
@@ -366,6 +378,7 @@ static void vdi_reset(void)
 	inode_result = SD_RES_SUCCESS;
 	fake_vid = V;
 	nr_lookups = nr_releases = 0;
+	wait_up_err = nr_wait_ups = 0;
 }
 
 /* run the registered cases of a test of the VDI layers */

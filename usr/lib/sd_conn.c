@@ -121,7 +121,8 @@ struct sd_client {
 	uint32_t gone_mask;		/* addresses whose node is going away */
 	struct sd_list timers;		/* every accepted request, by deadline */
 	bool ever_ready;		/* some connection was once established */
-	uint32_t failed_mask;		/* addresses whose connect failed */
+	uint32_t failed_mask;		/* addresses whose connect failed
+					 * since a connection was last up */
 	int conn_err;			/* last connect error (positive errno) */
 	unsigned int conn_err_addr;
 	struct sd_conn *conns;
@@ -214,7 +215,9 @@ static void req_complete(struct sd_client *c, struct sd_request *r, int err,
 		return;
 	}
 	if (err) {
-		sd_set_error(-err, "%s to %s: %s", sd_opcode_str(r->hdr.opcode),
+		sd_set_error(-err, "%s to %s: %s",
+			     r->req_flags & SD_REQ_PROBE ? "connect" :
+			     sd_opcode_str(r->hdr.opcode),
 			     c->addr_str[addr], errstr(-err, eb, sizeof(eb)));
 		if (err == -ETIMEDOUT)
 			stat_add(&c->st.timeouts, 1);
@@ -382,6 +385,7 @@ static void conn_ready(struct sd_client *c, struct sd_conn *cn)
 		stat_add(&c->st.reconnects, 1);
 	cn->was_ready = true;
 	c->ever_ready = true;
+	c->failed_mask = 0;		/* fail-fast counts failures since now */
 	__atomic_store_n(&c->cur_addr, cn->addr_idx, __ATOMIC_RELAXED);
 	conn_set_events(cn, EPOLLIN);
 }
@@ -602,6 +606,10 @@ static void dispatch(struct sd_client *c)
 						struct sd_request, link);
 		struct sd_conn *cn = pick_conn(c);
 
+		if (cn && (r->req_flags & SD_REQ_PROBE)) {
+			req_complete(c, r, 0, cn->addr_idx);	/* up */
+			continue;
+		}
 		if (!cn || slot_alloc(cn, r))
 			break;
 		sd_req_encode(&r->hdr, r->wire);
@@ -948,14 +956,19 @@ static void expire(struct sd_client *c, uint64_t now)
 	}
 }
 
+/*
+ * Every address failed to connect since a connection was last up, and none
+ * is up or connecting: fail the queued requests that must not wait for a
+ * reconnect (all of them while the client has never been up, else only
+ * probes).
+ */
 static void fail_fast(struct sd_client *c)
 {
 	uint32_t all = (c->nr_addrs >= 32) ? ~0U : (1U << c->nr_addrs) - 1;
 	struct sd_list *pos, *n;
 	unsigned int i;
 
-	if (c->ever_ready || (c->failed_mask & all) != all ||
-	    sd_list_empty(&c->queue))
+	if ((c->failed_mask & all) != all || sd_list_empty(&c->queue))
 		return;
 	for (i = 0; i < c->nr_conns; i++)
 		if (c->conns[i].state == SD_CONN_CONNECTING ||
@@ -964,7 +977,8 @@ static void fail_fast(struct sd_client *c)
 	sd_list_for_each_safe(pos, n, &c->queue) {
 		struct sd_request *r = sd_list_entry(pos, struct sd_request, link);
 
-		req_complete(c, r, -c->conn_err, c->conn_err_addr);
+		if (!c->ever_ready || (r->req_flags & SD_REQ_PROBE))
+			req_complete(c, r, -c->conn_err, c->conn_err_addr);
 	}
 }
 
@@ -1561,6 +1575,15 @@ int sd_client_call(struct sd_client *c, struct sd_request *req)
 	pthread_cond_destroy(&w.cond);
 	pthread_mutex_destroy(&w.lock);
 	return ret;
+}
+
+int sd_client_wait_up(struct sd_client *c)
+{
+	struct sd_request req;
+
+	memset(&req, 0, sizeof(req));
+	req.req_flags = SD_REQ_PROBE;
+	return sd_client_call(c, &req);
 }
 
 unsigned int sd_client_timeout_ms(const struct sd_client *c)

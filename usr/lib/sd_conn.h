@@ -58,6 +58,7 @@ typedef void (*sd_request_done_fn)(struct sd_request *req, int err);
 /* req_flags */
 #define SD_REQ_RESEND	0x1	/* safe to send again after a lost connection */
 #define SD_REQ_TIMER	0x2	/* not a request: sd_client_sleep() */
+#define SD_REQ_PROBE	0x4	/* not sent: sd_client_wait_up() */
 
 struct sd_request {
 	/* --- filled by the caller --- */
@@ -130,6 +131,18 @@ int sd_client_sleep(struct sd_client *c, struct sd_request *req,
  * checks req->rsp.result.  Must not be called on the I/O thread.
  */
 int sd_client_call(struct sd_client *c, struct sd_request *req);
+
+/*
+ * Wait until a connection of @c is up; nothing is sent.  0 at once when one
+ * is READY; the connect error (-ECONNREFUSED, -ENOENT, ..., with a message
+ * naming the address) as soon as every address has failed to connect since
+ * the last connection was up; -ETIMEDOUT at the timeout.  This is the
+ * fail-fast rule of sd_client_submit() for a client that has been up
+ * before: a client shared by many VDIs can be long established when its
+ * sheep goes away, and opening one more VDI on it must fail at once, not
+ * after the timeout.  Must not be called on the I/O thread.
+ */
+int sd_client_wait_up(struct sd_client *c);
 
 /* The per-request timeout in force, in milliseconds. */
 unsigned int sd_client_timeout_ms(const struct sd_client *c);

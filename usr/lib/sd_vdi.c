@@ -293,6 +293,14 @@ int sd_vdi_open(struct sd_client *c, const struct sd_vdi_open_args *a,
 	lock = snapshot ? SD_LOCK_NONE : a->lock;
 	vdi_snap_desc(a->tag, a->snapid, snap, sizeof(snap));
 
+	/* a shared client may be long up when its sheep goes away */
+	ret = sd_client_wait_up(c);
+	if (ret) {
+		snprintf(why, sizeof(why), "%s", sd_get_error());
+		return sd_set_error(-ret, "cannot open VDI '%s'%s: %s", a->name,
+				    snap, why);
+	}
+
 	v = calloc(1, sizeof(*v));
 	if (!v)
 		return sd_set_error(ENOMEM, "out of memory");

@@ -130,13 +130,16 @@ void sd_addr_format(const struct sd_addr *a, char *buf, size_t len);
 
 #define SD_DEFAULT_TIMEOUT_MS	15000	/* below Linux's 30 s SCSI timeout */
 #define SD_DEFAULT_CONNS	8
-#define SD_MAX_CONNS		32
+#define SD_MAX_CONNS		64
 #define SD_MAX_ADDRS		8
 
 /*
  * A client owns nr_conns connections to one sheep (after a failure, to the
  * next address of its list) and, unless external_loop, an I/O thread that
- * drives them.  Requests are retried, resent and failed over inside the
+ * drives them.  Any number of VDIs may be open on one client: their
+ * requests share its connections (a pool sized by concurrency, not by the
+ * number of VDIs), and a lost connection resends or fails only the
+ * requests it carried.  Requests are retried, resent and failed over inside the
  * library (see sd_conn.h); a front end sees only the VDI calls below.
  */
 struct sd_client;
