@@ -3,7 +3,9 @@
 # backing-store strings and bad --bsopts are refused with exactly one
 # "bs_sheepdog:" log line each and tgtd keeps running; a missing VDI, a
 # missing tag and an unreachable sheep (unix and tcp) fail tgtadm well
-# before the 15 s request timeout, again with one line each.
+# before the 15 s request timeout, again with one line each.  So does a
+# new LU on a sheep that went away after other LUs connected to it (their
+# connection pool is long up; the new LU must not wait for a reconnect).
 source "$(dirname "$0")/../lib.sh"
 source "$TOP/test/lib_tgt.sh"
 
@@ -66,3 +68,33 @@ check "good-lu-after-errors" tgt_lu 1 1 "$SHEEP:$VDI"
 check "good-lu-io" qio "$(tgt_url "$IQN" 1)" "write -P 0x3c 0 4k" \
 	"read -P 0x3c 0 4k"
 check "tgtd-alive" tgtd_alive
+
+# the sheep of an established connection pool goes away: a new LU on it
+# fails fast, and works once the sheep is back
+if own_sheep; then
+	VDI2=$(vdi_name err2)
+	make_vdi "$VDI2" $((8 * 1024 * 1024))
+	kill_minisheep
+	lun=2
+	t0=$SECONDS
+	try_bad "pool-sheep-gone" "invalid request" "$SHEEP:$VDI2"
+	check "pool-sheep-gone-fast" want $((SECONDS - t0)) -le 3 \
+		"tgtadm took $((SECONDS - t0)) s"
+	check "pool-sheep-gone-message" has_lines "$TGT_LOG" \
+		"bs_sheepdog: cannot open '$SHEEP:$VDI2': cannot open VDI '$VDI2': connect to $SHEEP: Connection refused"
+	restart_minisheep
+	lu_back() {
+		local i
+		for ((i = 0; i < 30; i++)); do
+			tgt_lu 1 2 "$SHEEP:$VDI2" && return 0
+			sleep 0.2
+		done
+		return 1
+	}
+	check "pool-sheep-back-new-lu" lu_back
+	check "pool-sheep-back-io" qio "$(tgt_url "$IQN" 2)" \
+		"write -P 0x4d 0 4k" "read -P 0x4d 0 4k"
+	check "pool-sheep-back-old-lu" qio "$(tgt_url "$IQN" 1)" \
+		"read -P 0x3c 0 4k"
+	check "tgtd-alive-after-sheep-back" tgtd_alive
+fi
