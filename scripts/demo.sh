@@ -122,7 +122,9 @@ say "tgtd (pid $(cat "$DEMO_DIR/tgtd.pid")) on 127.0.0.1:$PORT, control port $ct
 
 T() { tgtadm -C "$ctl" --lld iscsi "$@"; }
 T --mode target --op new --tid 1 --targetname "$IQN"
-T --mode target --op bind --tid 1 --initiator-address ALL
+# the portal is loopback only, and so is the ACL (see the setup guide's
+# "Secure the exports" for CHAP and ACLs on a routable address)
+T --mode target --op bind --tid 1 --initiator-address 127.0.0.1
 if ! T --mode logicalunit --op new --tid 1 --lun 1 --bstype sheepdog \
 	--backing-store "$SHEEP:$VDI"; then
 	tail -n 3 "$DEMO_DIR/tgtd.log" >&2
