@@ -420,9 +420,9 @@ static void watch_done(struct sd_request *req, int err);
 
 /*
  * Send the next step (w->mu held): the timer, or the read after it.
- * On failure the poll stops (busy false); close frees it.
+ * On failure (-errno) the poll stops (busy false); close frees it.
  */
-static void watch_next(struct sd_size_watch *w, bool read)
+static int watch_next(struct sd_size_watch *w, bool read)
 {
 	int ret;
 
@@ -440,6 +440,7 @@ static void watch_next(struct sd_size_watch *w, bool read)
 				      sd_now_ns() + SD_SIZE_POLL_MS *
 				      (uint64_t)1000000);
 	w->busy = !ret;
+	return ret;
 }
 
 static void watch_free(struct sd_size_watch *w)
@@ -468,13 +469,14 @@ static void watch_done(struct sd_request *req, int err)
 	if (!timer && !err)
 		(void)size_read_apply(w->v, req, w->vid, w->buf);
 	/* a failed read is tried again at the next tick */
-	watch_next(w, timer && !err);
+	(void)watch_next(w, timer && !err);
 	pthread_mutex_unlock(&w->mu);
 }
 
 int sd_vdi_watch_size(struct sd_vdi *v)
 {
 	struct sd_size_watch *w;
+	int ret;
 
 	if (v->readonly || v->watch)
 		return 0;
@@ -484,11 +486,11 @@ int sd_vdi_watch_size(struct sd_vdi *v)
 	pthread_mutex_init(&w->mu, NULL);
 	w->v = v;
 	pthread_mutex_lock(&w->mu);
-	watch_next(w, false);
+	ret = watch_next(w, false);
 	pthread_mutex_unlock(&w->mu);
-	if (!w->busy) {
+	if (ret) {
 		watch_free(w);
-		return -sd_get_errno();
+		return ret;
 	}
 	v->watch = w;
 	return 0;
