@@ -43,9 +43,10 @@ struct bs_sd_lu {
 	bool bsopts_given;		/* --bsopts beats a descriptor's */
 	struct bs_sd_share *share;	/* client + VDI, shared per VDI */
 	struct sd_vdi *vdi;		/* = bs_sd_share_vdi(share) or NULL */
-	uint64_t size;			/* bytes */
+	uint64_t size;			/* bytes; grows (bs_sheepdog_resize.c) */
 	unsigned int blk_shift;
 	bool readonly;
+	struct tgt_work resize_work;	/* bs_sheepdog_resize.c */
 
 	/* completions: any thread -> main thread through efd */
 	int efd;
@@ -145,6 +146,10 @@ void bs_sd_aio_done(void *opaque, int err);
 
 /* true while tgtd's main loop runs a client (bs_sheepdog_share.c) */
 extern __thread bool bs_sd_in_event;
+
+/* bs_sheepdog_resize.c (main thread): follow the VDI's growth */
+void bs_sd_resize_start(struct bs_sd_lu *sl);
+void bs_sd_resize_stop(struct bs_sd_lu *sl);
 
 /* bs_sheepdog_worker.c */
 int bs_sd_workers_start(struct bs_sd_lu *sl);
