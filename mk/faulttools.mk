@@ -14,12 +14,13 @@ $(B)/test/tools/.libiscsi: FORCE
 	@echo $(LIBISCSI) | cmp -s - $@ 2>/dev/null || echo $(LIBISCSI) >$@
 
 $(B)/test/tools/iscsi_verify $(B)/test/tools/iscsi_load \
-$(B)/test/tools/iscsi_lun_sweep: $(B)/test/tools/.libiscsi
+$(B)/test/tools/iscsi_lun_sweep $(B)/test/tools/iscsi_ua: $(B)/test/tools/.libiscsi
 
 ifeq ($(LIBISCSI),yes)
 TOOL_LDLIBS_iscsi_verify := -liscsi
 TOOL_LDLIBS_iscsi_load := -liscsi
 TOOL_LDLIBS_iscsi_lun_sweep := -liscsi
+TOOL_LDLIBS_iscsi_ua := -liscsi
 else
 $(B)/test/tools/iscsi_verify: test/tools/iscsi_verify.c $(LIB)
 	@mkdir -p $(@D) $(OBJ)/$(<D)

@@ -603,6 +603,7 @@ static void vpd_refresh(struct tgt_scsi_lu *lu, uint8_t page)
 /* drop the LU's reference to its shared client + VDI (main thread) */
 static void lu_release_vdi(struct bs_sd_lu *sl)
 {
+	bs_sd_resize_stop(sl);
 	sl->vdi = NULL;
 	bs_sd_share_put(sl->share);
 	sl->share = NULL;
@@ -647,6 +648,7 @@ static int bs_sd_open(struct tgt_scsi_lu *lu, char *path, int *fd,
 		maxpb = (1U << lu->blk_shift) << 15;
 		update_lbppbe(lu, (int)(objsize < maxpb ? objsize : maxpb));
 	}
+	bs_sd_resize_start(sl);
 	*size = sl->size;
 	if (is_debug)
 		log_debug("bs_sheepdog: opened '%s' (%llu bytes%s)\n", path,

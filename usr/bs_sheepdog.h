@@ -5,8 +5,9 @@
  * request, and the entry points of the option parser (bs_sheepdog_opts.c),
  * the descriptor-file reader (bs_sheepdog_desc.c), the registry of VDI
  * handles shared by the LUs of one VDI (bs_sheepdog_share.c),
- * the CDB/sense helpers (bs_sheepdog_cdb.c) and the worker pool
- * (bs_sheepdog_worker.c).  Nothing here is visible outside the module.
+ * the CDB/sense helpers (bs_sheepdog_cdb.c), the worker pool
+ * (bs_sheepdog_worker.c) and online growth (bs_sheepdog_resize.c).
+ * Nothing here is visible outside the module.
  *
  * What an LU costs: its struct bs_sd_lu and a reference to a shared VDI
  * handle.  The threads, file descriptors and sheep connections are the
@@ -49,9 +50,10 @@ struct bs_sd_lu {
 	bool bsopts_given;		/* --bsopts beats a descriptor's */
 	struct bs_sd_share *share;	/* client + VDI, shared per VDI */
 	struct sd_vdi *vdi;		/* = bs_sd_share_vdi(share) or NULL */
-	uint64_t size;			/* bytes */
+	uint64_t size;			/* bytes; grows (bs_sheepdog_resize.c) */
 	unsigned int blk_shift;
 	bool readonly;
+	struct tgt_work resize_work;	/* bs_sheepdog_resize.c */
 
 	/* range locks: ORWRITE against overlapping writes in flight */
 	pthread_mutex_t rl_lock;
@@ -138,6 +140,10 @@ void bs_sd_aio_done(void *opaque, int err);
 
 /* true while tgtd's main loop runs a client (bs_sheepdog_share.c) */
 extern __thread bool bs_sd_in_event;
+
+/* bs_sheepdog_resize.c (main thread): follow the VDI's growth */
+void bs_sd_resize_start(struct bs_sd_lu *sl);
+void bs_sd_resize_stop(struct bs_sd_lu *sl);
 
 /* bs_sheepdog_worker.c: the process's worker pool (main thread starts and
  * stops it; any thread queues) */

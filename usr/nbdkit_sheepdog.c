@@ -338,8 +338,15 @@ static void sdk_close(void *handle)
 	(void)handle;
 }
 
+/*
+ * Asked once per connection: a new connection gets the VDI's size as the
+ * sheep has it now (it may have grown: dog or sdctl vdi resize); a
+ * connected client keeps the size of its handshake.
+ */
 static int64_t sdk_get_size(void *handle)
 {
+	if (sd_vdi_refresh_size(handle) < 0)
+		nbdkit_debug("sheepdog: %s; using the size known", sd_get_error());
 	return (int64_t)sd_vdi_size(handle);
 }
 

@@ -31,6 +31,17 @@ static const struct sdctl_verb sdctl_verbs[] = {
 		.run = sdctl_vdi_create,
 	},
 	{
+		.name = "resize", .opts = "", .min_args = 2, .max_args = 2,
+		.synopsis = "NAME SIZE",
+		.summary = "grow a VDI",
+		.details =
+		"  SIZE                     the new size in bytes, a multiple of\n"
+		"                           512, not below the current one, at\n"
+		"                           most 2^20 objects; K, M, G, T\n"
+		"                           suffixes.  Open gateways notice it\n",
+		.run = sdctl_vdi_resize,
+	},
+	{
 		.name = "snapshot", .opts = "s:", .min_args = 1, .max_args = 1,
 		.synopsis = "[-s TAG] NAME",
 		.summary = "snapshot the working VDI under TAG",

@@ -47,6 +47,7 @@ struct sdctl_verb {
 
 /* verbs (sdctl_admin.c, sdctl_io.c) */
 int sdctl_vdi_create(struct sdctl_cmd *cmd);
+int sdctl_vdi_resize(struct sdctl_cmd *cmd);
 int sdctl_vdi_snapshot(struct sdctl_cmd *cmd);
 int sdctl_vdi_clone(struct sdctl_cmd *cmd);
 int sdctl_vdi_list(struct sdctl_cmd *cmd);

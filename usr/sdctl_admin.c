@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
- * sdctl_admin.c - the sdctl verbs that manage VDIs: create, snapshot,
- * clone, delete, unlock and list (table or raw).  Each one connects, calls
- * the matching sd_vdi_* administration function of the library, and
+ * sdctl_admin.c - the sdctl verbs that manage VDIs: create, resize,
+ * snapshot, clone, delete, unlock and list (table or raw).  Each one
+ * connects, calls the matching sd_vdi_* administration function of the library, and
  * prints either the result or the library's one-line error.
  */
 #include <stdio.h>
@@ -29,6 +29,24 @@ int sdctl_vdi_create(struct sdctl_cmd *cmd)
 	ret = sdctl_connect(cmd);
 	if (!ret && sd_vdi_create(cmd->client, name, size,
 				  (uint8_t)cmd->block_shift, &vid) < 0)
+		ret = sdctl_lib_fail();
+	return ret;
+}
+
+int sdctl_vdi_resize(struct sdctl_cmd *cmd)
+{
+	const char *name = cmd->argv[0], *s = cmd->argv[1];
+	uint64_t size;
+	int ret;
+
+	if (sdctl_parse_size(s, &size) < 0)
+		return sdctl_usage_error(cmd,
+			"bad size '%s' (a number with optional K/M/G/T)", s);
+	if (size % 512)
+		return sdctl_usage_error(cmd,
+			"bad size '%s' (must be a multiple of 512)", s);
+	ret = sdctl_connect(cmd);
+	if (!ret && sd_vdi_resize(cmd->client, name, size, NULL) < 0)
 		ret = sdctl_lib_fail();
 	return ret;
 }

@@ -330,6 +330,26 @@ static inline void *tgt_cmd_out_buf(struct tgt_scsi_cmd *cmd)
 #define TGT_ASC_SPACE_ALLOC_FAILED_WP	0x2707
 #define TGT_ASC_MEDIUM_NOT_PRESENT	0x3a00
 #define TGT_ASC_INTERNAL_TARGET_FAILURE	0x4400
+#define TGT_ASC_CAPACITY_DATA_CHANGED	0x2a09	/* a unit attention */
+
+/*
+ * struct tgt_work (40 bytes, caller-owned): a coarse timer of tgtd's main
+ * thread (usr/work.c).  add_work(w, s) queues it to run func(data) once,
+ * about s seconds later (tgtd's work timer ticks every 500 ms; s = 0: on
+ * the next tick); it must not be queued twice.  Before func runs, entry
+ * is unlinked and made self-linked (list_del_init), so func may queue it
+ * again.  del_work() is list_del_init(&entry): harmless on a self-linked
+ * entry, which is how an entry that is not queued must be left.
+ */
+struct tgt_work {
+	struct tgt_list_head entry;	/* @0 */
+	void (*func)(void *data);	/* @16 */
+	void *data;			/* @24 */
+	unsigned int when;		/* @32: private to tgtd */
+};
+_Static_assert(sizeof(struct tgt_work) == 40, "tgt_work size");
+_Static_assert(offsetof(struct tgt_work, func) == 16, "tgt_work.func");
+_Static_assert(offsetof(struct tgt_work, data) == 24, "tgt_work.data");
 
 /* big-endian getters (our own) */
 static inline uint16_t tgt_get_be16(const uint8_t *p)
@@ -371,6 +391,29 @@ TGT_IMPORT extern void update_lbppbe(struct tgt_scsi_lu *lu,
 TGT_IMPORT extern struct tgt_mode_pg *find_mode_page(struct tgt_scsi_lu *lu,
 						     uint8_t page,
 						     uint8_t subpage);
+/* the coarse timers of struct tgt_work (main thread only) */
+TGT_IMPORT extern void add_work(struct tgt_work *work, unsigned int second);
+TGT_IMPORT extern void del_work(struct tgt_work *work);
+/*
+ * Queue a unit attention with ASC/ASCQ @asc for LU @lu on every I_T nexus
+ * of the LU's target except the one whose id is @itn_id
+ * (ua_sense_add_other_it_nexus), or on that one only
+ * (ua_sense_add_it_nexus; nothing when no nexus has that id).  Each
+ * nexus's LU keeps a FIFO of pending unit attentions: the next command
+ * on it other than INQUIRY, REPORT LUNS and REQUEST SENSE ends in CHECK
+ * CONDITION with sense key UNIT ATTENTION and the oldest one, which is
+ * removed then (REQUEST SENSE gets CHECK CONDITION with it but leaves it
+ * queued).  This check comes before the store sees a command (tgt
+ * usr/scsi.c scsi_cmd_perform()).  Sense format per attrs.sense_format.
+ * Adding the same one twice queues it twice.  Main thread only (tgt
+ * usr/target.c).
+ */
+TGT_IMPORT extern void ua_sense_add_other_it_nexus(uint64_t itn_id,
+						   struct tgt_scsi_lu *lu,
+						   uint16_t asc);
+TGT_IMPORT extern void ua_sense_add_it_nexus(uint64_t itn_id,
+					     struct tgt_scsi_lu *lu,
+					     uint16_t asc);
 TGT_IMPORT extern void log_error(const char *fmt, ...)
 	__attribute__((format(printf, 1, 2)));
 TGT_IMPORT extern void log_debug(const char *fmt, ...)

@@ -4,9 +4,9 @@
 # sdctl_cli.sh - behaviour of the sdctl command line: help texts, usage
 # errors (exit 2, one line), runtime errors (exit 1, one line naming the
 # VDI or address), and a full VDI life cycle against minisheep (or the
-# sheep in $SHEEP_ADDR): create, list (table and -r), write from stdin and
-# read back, zeros for unwritten ranges, snapshot, reads of a snapshot by
-# tag and by id, clone, delete.  One PASS/FAIL line per check.
+# sheep in $SHEEP_ADDR): create, resize, list (table and -r), write from
+# stdin and read back, zeros for unwritten ranges, snapshot, reads of a
+# snapshot by tag and by id, clone, delete.  One PASS/FAIL line per check.
 source "$(dirname "$0")/../lib.sh"
 
 OUT=$T_TMP/out
@@ -71,7 +71,7 @@ grep -q '^Usage: sdctl' "$OUT" && pass "help: sdctl --help prints usage" ||
 	fail "help: sdctl --help prints usage" "$(head -3 "$OUT")"
 run "$SDCTL" vdi --help
 expect "help: sdctl vdi --help exits 0" 0
-for verb in create snapshot clone list delete read write; do
+for verb in create resize snapshot clone list delete read write; do
 	run "$SDCTL" vdi "$verb" --help
 	if ((RC == 0)) && grep -q "^Usage: sdctl vdi $verb" "$OUT"; then
 		pass "help: vdi $verb --help"
@@ -106,6 +106,10 @@ run "$SDCTL" vdi create x 20000000T
 expect "usage: size suffix overflow exits 2" 2 "bad size"
 run "$SDCTL" vdi create -b 19 x 1M
 expect "usage: block shift out of range exits 2" 2 "block shift"
+run "$SDCTL" vdi resize x 1000
+expect "usage: resize to a size not a multiple of 512 exits 2" 2 "multiple of 512"
+run "$SDCTL" vdi resize x 12Q
+expect "usage: resize to a bad size exits 2" 2 "bad size '12Q'"
 run "$SDCTL" vdi read x abc
 expect "usage: bad offset exits 2" 2 "bad offset 'abc'"
 run "$SDCTL" vdi read x 0 1X
@@ -190,6 +194,34 @@ expect "create -b 20 with lower-case suffix" 0
 raw_line "$V2" 0 && [[ $L_SHIFT == 20 && $L_SIZE == 524288 ]] &&
 	pass "list -r shows block shift 20 and size 512k" ||
 	fail "list -r shows block shift 20 and size 512k" "$(cat "$T_TMP/list")"
+
+# resize: dog's rules (grow only, at most 2^20 objects), data kept, the
+# new space usable
+head -c 4096 /dev/urandom >"$T_TMP/rz"
+run "$SDCTL" -a "$SHEEP" vdi write "$V2" 4096 <"$T_TMP/rz"
+expect "resize: data before growing" 0
+run "$SDCTL" -a "$SHEEP" vdi resize "$V2" 256k
+expect "resize: shrinking exits 1" 1 "'$V2'.*shrinking is not supported"
+run "$SDCTL" -a "$SHEEP" vdi resize "$V2" 2T
+expect "resize: over 2^20 objects exits 1 with the maximum" 1 \
+	"too large.*1099511627776"
+run "$SDCTL" -a "$SHEEP" vdi resize "$(vdi_name nosuch)" 1M
+expect "resize: missing VDI exits 1" 1 "nosuch"
+run "$SDCTL" -a "$SHEEP" vdi resize "$V2" 512k
+expect "resize: the same size is a no-op" 0
+run "$SDCTL" -a "$SHEEP" vdi resize "$V2" 3M
+expect "resize: grow 512k to 3M" 0
+raw_line "$V2" 0 && [[ $L_SIZE == $((3 * MiB)) && $L_SHIFT == 20 ]] &&
+	pass "resize: list -r shows the new size" ||
+	fail "resize: list -r shows the new size" "$(cat "$T_TMP/list")"
+"$SDCTL" -a "$SHEEP" vdi read "$V2" 4096 4096 >"$T_TMP/r" 2>"$ERR"
+check "resize: old data intact" cmp -s "$T_TMP/rz" "$T_TMP/r"
+run "$SDCTL" -a "$SHEEP" vdi write "$V2" $((2 * MiB)) <"$T_TMP/rz"
+expect "resize: write into the new space" 0
+"$SDCTL" -a "$SHEEP" vdi read "$V2" $((2 * MiB)) 4096 >"$T_TMP/r" 2>"$ERR"
+check "resize: the new space reads back" cmp -s "$T_TMP/rz" "$T_TMP/r"
+run "$SDCTL" -a "$SHEEP" vdi resize "$V2" 1T
+expect "resize: up to exactly 2^20 objects" 0
 
 run "$SDCTL" -a "$SHEEP" vdi create -b 22 "$V3" 5T
 expect "create over 2^20 objects exits 1 with the maximum" 1 "too large.*4398046511104"

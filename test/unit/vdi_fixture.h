@@ -1,10 +1,11 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * vdi_fixture.h - what the unit tests of the VDI layers (test_sd_vdi.c,
- * test_sd_io.c, test_sd_reload.c) share: the library's VDI sources with
- * their neighbours, the fake connection layer of stub.h, a tiny synchronous
- * fake sheep behind sd_client_call() for lookups, inode reads and releases,
- * and helpers that find pending requests and answer them.
+ * test_sd_io.c, test_sd_reload.c, test_sd_admin.c) share: the library's
+ * VDI sources with their neighbours, the fake connection layer of stub.h,
+ * a tiny synchronous fake sheep behind sd_client_call() for lookups, inode
+ * reads and writes and releases, and helpers that find pending requests
+ * and answer them.
  */
 #ifndef VDI_FIXTURE_H
 #define VDI_FIXTURE_H
@@ -38,6 +39,9 @@ T_HELPER uint32_t last_lookup_len;
 T_HELPER struct sd_req last_inode_read;
 T_HELPER int nr_lookups, nr_releases;
 T_HELPER struct sd_req last_release;
+T_HELPER uint32_t write_result;		/* WRITE_OBJ of the inode */
+T_HELPER int nr_inode_writes;
+T_HELPER struct sd_req last_inode_write;
 
 /* the connection probe of sd_vdi_open(): its result (0 or -errno), and
  * how often it ran */
@@ -84,6 +88,17 @@ int sd_client_call(struct sd_client *c, struct sd_request *req)
 		}
 		return 0;
 	}
+	case SD_OP_WRITE_OBJ:
+		/* into the fake inode, as sheep writes any inode range */
+		nr_inode_writes++;
+		last_inode_write = req->hdr;
+		req->rsp.result = write_result;
+		if (write_result == SD_RES_SUCCESS &&
+		    req->hdr.obj.offset + req->hdr.data_length <=
+		    SD_INODE_REFRESH_SIZE + 4)
+			memcpy(fake_inode + req->hdr.obj.offset,
+			       req->out_iov[0].iov_base, req->hdr.data_length);
+		return 0;
 	case SD_OP_RELEASE_VDI:
 		nr_releases++;
 		last_release = req->hdr;
@@ -379,6 +394,8 @@ static void vdi_reset(void)
 	fake_vid = V;
 	nr_lookups = nr_releases = 0;
 	wait_up_err = nr_wait_ups = 0;
+	write_result = SD_RES_SUCCESS;
+	nr_inode_writes = 0;
 }
 
 /* run the registered cases of a test of the VDI layers */

@@ -1,11 +1,12 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
- * sd_admin.c - VDI administration: create, snapshot, clone, delete, list.
+ * sd_admin.c - VDI administration: create, resize, snapshot, clone,
+ * delete, list.
  *
  * These are the management operations of sheepdog.h used by sdctl.  Each one
  * is a short synchronous sequence of requests on an existing client, the
  * same sequence the upstream dog tool sends (dog's vdi_create(),
- * vdi_snapshot(), vdi_clone() and vdi_delete()):
+ * vdi_resize(), vdi_snapshot(), vdi_clone() and vdi_delete()):
  * lookups with GET_VDI_INFO, inode reads and index updates with
  * READ_OBJ/WRITE_OBJ, and NEW_VDI/DEL_VDI for the VDI table.  Every failure
  * leaves one line naming the VDI and the sheep's reason in sd_get_error().
@@ -257,6 +258,22 @@ static int admin_read_index(struct sd_client *c, const char *name,
 
 /* ---- create ----------------------------------------------------------- */
 
+/*
+ * A flat-index VDI holds at most 2^20 objects (dog's vdi_create() and
+ * vdi_resize(): object size * OLD_MAX_DATA_OBJS): -EINVAL beyond.
+ */
+static int admin_max_check(const char *name, uint64_t size, uint8_t shift)
+{
+	uint64_t max = (uint64_t)SD_MAX_DATA_OBJS << shift;
+
+	if (size <= max)
+		return 0;
+	return sd_set_error(EINVAL,
+			    "VDI '%s': size %llu too large (at most %llu bytes with %u-byte objects)",
+			    name, (unsigned long long)size,
+			    (unsigned long long)max, 1U << shift);
+}
+
 static int admin_default_shift(struct sd_client *c, const char *name,
 			       uint8_t *shift)
 {
@@ -285,7 +302,6 @@ int sd_vdi_create(struct sd_client *c, const char *name, uint64_t size,
 		  uint8_t block_size_shift, uint32_t *vid)
 {
 	uint8_t shift = block_size_shift;
-	uint64_t max;
 	int ret;
 
 	ret = sd_check_names(name, NULL);
@@ -309,13 +325,54 @@ int sd_vdi_create(struct sd_client *c, const char *name, uint64_t size,
 		if (ret < 0)
 			return ret;
 	}
-	max = (uint64_t)SD_MAX_DATA_OBJS << shift;
-	if (size > max)
-		return sd_set_error(EINVAL,
-				    "VDI '%s': size %llu too large (at most %llu bytes with %u-byte objects)",
-				    name, (unsigned long long)size,
-				    (unsigned long long)max, 1U << shift);
+	ret = admin_max_check(name, size, shift);
+	if (ret < 0)
+		return ret;
 	return admin_new_vdi(c, name, size, 0, 0, NULL, shift, vid);
+}
+
+/* ---- resize ----------------------------------------------------------- */
+
+int sd_vdi_resize(struct sd_client *c, const char *name, uint64_t new_size,
+		  uint64_t *old_size)
+{
+	struct sd_inode_hdr ih;
+	uint8_t le[8];
+	uint32_t vid;
+	int ret;
+
+	if (new_size % 512)
+		return sd_set_error(EINVAL,
+				    "VDI '%s': size %llu is not a multiple of 512",
+				    name, (unsigned long long)new_size);
+	/* dog's vdi_resize(): the working VDI's header */
+	ret = admin_find(c, name, NULL, 0, &vid, &ih);
+	if (ret < 0)
+		return ret;
+	if (old_size)
+		*old_size = ih.vdi_size;
+	if (ih.store_policy != 0)
+		return sd_set_error(EOPNOTSUPP,
+				    "VDI '%s': hyper volumes are not supported",
+				    name);
+	if (ih.block_size_shift < SD_MIN_BLOCK_SHIFT ||
+	    ih.block_size_shift > SD_MAX_BLOCK_SHIFT)
+		return sd_set_error(EPROTO,
+				    "VDI '%s': bad block_size_shift %u in inode",
+				    name, ih.block_size_shift);
+	if (new_size < ih.vdi_size)
+		return sd_set_error(EINVAL,
+				    "VDI '%s': shrinking is not supported (size %llu, asked %llu)",
+				    name, (unsigned long long)ih.vdi_size,
+				    (unsigned long long)new_size);
+	ret = admin_max_check(name, new_size, ih.block_size_shift);
+	if (ret < 0 || new_size == ih.vdi_size)
+		return ret;
+	/* only the size field: dog rewrites the whole header it read, which
+	 * could undo a snapshot's change made meanwhile */
+	sd_put_le64(le, new_size);
+	return admin_write_inode(c, name, vid, ih.nr_copies,
+				 SD_INODE_OFF_VDI_SIZE, le, sizeof(le));
 }
 
 /* ---- snapshot --------------------------------------------------------- */

@@ -1714,15 +1714,18 @@ static void call_complete(struct io_call *call)
 static int io_check(struct sd_vdi *v, uint64_t off, uint64_t len, bool write,
 		    const char *what)
 {
+	/* the size only grows, after the index that covers it (sd_vdi_grow) */
+	uint64_t size = sd_vdi_size(v);
+
 	if (write && v->readonly)
 		return sd_set_error(EROFS, "%s: VDI '%s' is a read-only snapshot",
 				    what, v->name);
-	if (len > v->size || off > v->size - len)
+	if (len > size || off > size - len)
 		return sd_set_error(EINVAL,
 				    "%s of %llu bytes at %llu is outside VDI '%s' (%llu bytes)",
 				    what, (unsigned long long)len,
 				    (unsigned long long)off, v->name,
-				    (unsigned long long)v->size);
+				    (unsigned long long)size);
 	return 0;
 }
 
@@ -1876,12 +1879,14 @@ int sd_vdi_aio_flush(struct sd_vdi *v, sd_io_done_fn done, void *opaque)
 int sd_vdi_block_status(struct sd_vdi *v, uint64_t off, uint64_t len,
 			uint64_t *run_len, bool *allocated)
 {
-	if (!len || off >= v->size)
+	uint64_t size = sd_vdi_size(v);
+
+	if (!len || off >= size)
 		return sd_set_error(EINVAL,
 				    "block status at %llu (+%llu) is outside VDI '%s' (%llu bytes)",
 				    (unsigned long long)off,
 				    (unsigned long long)len, v->name,
-				    (unsigned long long)v->size);
+				    (unsigned long long)size);
 	pthread_mutex_lock(&v->mu);
 	*run_len = sd_index_run(v->index, v->nr_objs, v->shift, v->size, off,
 				len, allocated);

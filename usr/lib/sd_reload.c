@@ -30,6 +30,11 @@
  *
  * A reload asked for by READONLY starts at LOOKUP, by INVALIDATED at
  * REFRESH.  Its end is one sd_io_reload_resume() call.
+ *
+ * Growth (a resize by dog, sdctl or another gateway) is merged here too:
+ * by a reload whose inode is larger, and by the size poll at the end of
+ * this file (sd_vdi_watch_size(), sd_vdi_refresh_size()), which reads the
+ * inode's 8-byte vdi_size and never makes I/O wait.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -73,6 +78,47 @@ void sd_reload_lookup_init(struct sd_vdi *v, struct sd_request *req,
 }
 
 /* ---- merging ----------------------------------------------------------- */
+
+/* the handle's arrays and counts follow @size (> v->size, @nr objects) */
+static int grow_to(struct sd_vdi *v, uint64_t size, uint32_t nr,
+		   bool index_done)
+{
+	uint32_t old_bytes = v->nr_objs / 8 + 1, new_bytes = nr / 8 + 1;
+	uint32_t *index;
+	uint8_t *dirty;
+
+	if (!index_done && nr > v->nr_objs) {
+		index = realloc(v->index, (size_t)nr * sizeof(*index));
+		if (!index)
+			return -ENOMEM;
+		memset(index + v->nr_objs, 0,
+		       (size_t)(nr - v->nr_objs) * sizeof(*index));
+		v->index = index;
+	}
+	if (new_bytes > old_bytes) {
+		dirty = realloc(v->dirty, new_bytes);
+		if (!dirty)
+			return -ENOMEM;
+		memset(dirty + old_bytes, 0, new_bytes - old_bytes);
+		v->dirty = dirty;
+	}
+	v->nr_objs = nr;
+	/* readers check ranges against the size without mu: publish it
+	 * after the arrays that cover it */
+	__atomic_store_n(&v->size, size, __ATOMIC_RELEASE);
+	return 0;
+}
+
+int sd_vdi_grow(struct sd_vdi *v, uint32_t vid, uint64_t size)
+{
+	uint64_t nr = sd_objs_for_size(size, v->shift);
+
+	if (vid != v->vid || v->rl.state != SD_RELOAD_IDLE ||
+	    size <= v->size || size > (UINT64_C(1) << 62) ||
+	    nr > SD_MAX_DATA_OBJS)
+		return 0;
+	return grow_to(v, size, (uint32_t)nr, false);
+}
 
 static bool dirty_test(const struct sd_vdi *v, uint32_t i)
 {
@@ -133,6 +179,10 @@ static int reload_apply(struct sd_vdi *v, uint32_t vid,
 	__atomic_store_n(&v->vid, vid, __ATOMIC_RELAXED);
 	v->gen++;
 	memset(v->dirty, 0, nbytes);
+	/* the VDI grew: the read index has the new entries already; a
+	 * failed growth keeps the old size (the next poll tries again) */
+	if (h->vdi_size > v->size)
+		(void)grow_to(v, h->vdi_size, nr, true);
 	return 0;
 }
 
@@ -324,4 +374,157 @@ void sd_reload_begin(struct sd_vdi *v)
 		ret = rl_read(v, RL_STEP_REFRESH, rl->cur_vid);
 	if (ret)
 		rl_end(v, ret, 0, NULL, NULL, 0);
+}
+
+/* ---- the size poll ------------------------------------------------------ */
+
+/*
+ * The poll outlives the handle when sd_vdi_close() meets a timer or read
+ * in flight (there is no way to cancel one): close only detaches it
+ * (v = NULL), and the callback that comes back frees it.  mu orders close
+ * against a callback (which takes v->mu inside it).
+ */
+struct sd_size_watch {
+	pthread_mutex_t mu;
+	struct sd_vdi *v;		/* NULL once the handle is closed */
+	bool busy;			/* the timer or the read is in flight */
+	uint32_t vid;			/* inode the read asks */
+	struct sd_request req;		/* the timer, then the read */
+	struct iovec iov;
+	uint8_t buf[8];
+};
+
+/* READ_OBJ of the 8-byte vdi_size of inode @vid into @buf */
+static void size_read_init(struct sd_request *req, struct iovec *iov,
+			   uint32_t vid, uint8_t buf[8])
+{
+	sd_inode_read_req_init(req, iov, vid, buf, 8);
+	req->hdr.obj.offset = SD_INODE_OFF_VDI_SIZE;
+}
+
+/* a size read of inode @vid came back: grow @v if it grew */
+static int size_read_apply(struct sd_vdi *v, const struct sd_request *req,
+			   uint32_t vid, const uint8_t buf[8])
+{
+	int ret = sd_inode_read_result(req, vid, 8);
+
+	if (ret)
+		return ret;
+	pthread_mutex_lock(&v->mu);
+	ret = sd_vdi_grow(v, vid, sd_get_le64(buf));
+	pthread_mutex_unlock(&v->mu);
+	return ret ? sd_set_error(-ret, "out of memory") : 0;
+}
+
+static void watch_done(struct sd_request *req, int err);
+
+/*
+ * Send the next step (w->mu held): the timer, or the read after it.
+ * On failure (-errno) the poll stops (busy false); close frees it.
+ */
+static int watch_next(struct sd_size_watch *w, bool read)
+{
+	int ret;
+
+	memset(&w->req, 0, sizeof(w->req));
+	if (read) {
+		w->vid = sd_vdi_vid(w->v);
+		size_read_init(&w->req, &w->iov, w->vid, w->buf);
+	}
+	w->req.done = watch_done;
+	w->req.priv = w;
+	if (read)
+		ret = sd_client_submit(w->v->c, &w->req);
+	else
+		ret = sd_client_sleep(w->v->c, &w->req,
+				      sd_now_ns() + SD_SIZE_POLL_MS *
+				      (uint64_t)1000000);
+	w->busy = !ret;
+	return ret;
+}
+
+static void watch_free(struct sd_size_watch *w)
+{
+	pthread_mutex_destroy(&w->mu);
+	free(w);
+}
+
+static void watch_done(struct sd_request *req, int err)
+{
+	struct sd_size_watch *w = req->priv;
+	bool timer = req->req_flags & SD_REQ_TIMER;
+
+	pthread_mutex_lock(&w->mu);
+	w->busy = false;
+	if (!w->v || err == -ECANCELED) {
+		/* closed, or the client is going away */
+		if (!w->v) {
+			pthread_mutex_unlock(&w->mu);
+			watch_free(w);
+			return;
+		}
+		pthread_mutex_unlock(&w->mu);
+		return;
+	}
+	if (!timer && !err)
+		(void)size_read_apply(w->v, req, w->vid, w->buf);
+	/* a failed read is tried again at the next tick */
+	(void)watch_next(w, timer && !err);
+	pthread_mutex_unlock(&w->mu);
+}
+
+int sd_vdi_watch_size(struct sd_vdi *v)
+{
+	struct sd_size_watch *w;
+	int ret;
+
+	if (v->readonly || v->watch)
+		return 0;
+	w = calloc(1, sizeof(*w));
+	if (!w)
+		return sd_set_error(ENOMEM, "out of memory");
+	pthread_mutex_init(&w->mu, NULL);
+	w->v = v;
+	pthread_mutex_lock(&w->mu);
+	ret = watch_next(w, false);
+	pthread_mutex_unlock(&w->mu);
+	if (ret) {
+		watch_free(w);
+		return ret;
+	}
+	v->watch = w;
+	return 0;
+}
+
+void sd_size_watch_stop(struct sd_vdi *v)
+{
+	struct sd_size_watch *w = v->watch;
+	bool busy;
+
+	if (!w)
+		return;
+	v->watch = NULL;
+	pthread_mutex_lock(&w->mu);
+	w->v = NULL;
+	busy = w->busy;
+	pthread_mutex_unlock(&w->mu);
+	if (!busy)
+		watch_free(w);
+}
+
+int sd_vdi_refresh_size(struct sd_vdi *v)
+{
+	struct sd_request req;
+	struct iovec iov;
+	uint8_t buf[8];
+	uint32_t vid = sd_vdi_vid(v);
+	int ret;
+
+	if (v->readonly)
+		return 0;
+	size_read_init(&req, &iov, vid, buf);
+	ret = sd_client_call(v->c, &req);
+	if (!ret)
+		ret = size_read_apply(v, &req, vid, buf);
+	return ret;
 }

@@ -375,6 +375,7 @@ void sd_vdi_close(struct sd_vdi *v)
 {
 	if (!v)
 		return;
+	sd_size_watch_stop(v);
 	/* background re-checks / re-publishes still point at the handle */
 	pthread_mutex_lock(&v->mu);
 	while (v->bg_inflight)
@@ -396,7 +397,7 @@ void sd_vdi_close(struct sd_vdi *v)
 
 uint64_t sd_vdi_size(const struct sd_vdi *v)
 {
-	return v->size;
+	return __atomic_load_n(&v->size, __ATOMIC_ACQUIRE);
 }
 
 uint32_t sd_vdi_object_size(const struct sd_vdi *v)

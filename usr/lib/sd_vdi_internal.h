@@ -113,6 +113,7 @@ struct sd_vdi_fence {
 };
 
 struct sd_hostlock;
+struct sd_size_watch;
 
 struct sd_vdi {
 	struct sd_client *c;
@@ -122,14 +123,17 @@ struct sd_vdi {
 	struct sd_hostlock *hl;		/* host record of the lock, or NULL
 					 * (sd_hostlock.h) */
 
-	/* from the inode; vid changes on a reload after a snapshot (READONLY);
-	 * written under mu, read with __atomic_load_n outside it */
+	/* from the inode; vid changes on a reload after a snapshot (READONLY),
+	 * size (and with it nr_objs, index and dirty) when the VDI grew
+	 * (sd_reload.c sd_vdi_grow()); vid and size are written under mu,
+	 * read with __atomic_load_n outside it */
 	uint32_t vid;
 	uint64_t size;
 	uint8_t shift;			/* block_size_shift, 20..31 */
 	uint8_t nr_copies;
 	uint8_t copy_policy;
 	uint32_t nr_objs;		/* ceil(size / object size) <= 2^20 */
+	struct sd_size_watch *watch;	/* sd_vdi_watch_size(), or NULL */
 
 	pthread_mutex_t mu;		/* protects everything below */
 	uint32_t *index;		/* host order, nr_objs entries */
@@ -183,6 +187,22 @@ void sd_reload_lookup_init(struct sd_vdi *v, struct sd_request *req,
 			   struct iovec *iov,
 			   uint8_t names[SD_MAX_VDI_LEN + SD_MAX_VDI_TAG_LEN],
 			   bool lock);
+
+/*
+ * Growth (sd_reload.c): the handle's size, object count, index and dirty
+ * bitmap follow a larger vdi_size of inode @vid.  @size is ignored unless
+ * @vid is still the handle's vid, no reload runs, and it is larger than
+ * the size in force (never shrink) and within 2^20 objects.  The new
+ * entries are 0: sheep 1.0 never sets an entry past vdi_size (inodes are
+ * created with a zeroed index, a snapshot or clone copies its base's, and
+ * shrinking is refused), and in shared mode another gateway's allocations
+ * there are found as any other (hole checks and claims).  mu held.
+ * 0 (grown or nothing to do) or -ENOMEM.
+ */
+int sd_vdi_grow(struct sd_vdi *v, uint32_t vid, uint64_t size);
+
+/* sd_vdi_close(): stop the size poll (the handle is about to go). */
+void sd_size_watch_stop(struct sd_vdi *v);
 
 /* ---- sd_io.c, called by the reload ------------------------------------- */
 

@@ -242,7 +242,36 @@ int sd_vdi_open(struct sd_client *c, const struct sd_vdi_open_args *a,
 /* Release the lock (if any) and free the handle.  No I/O may be in flight. */
 void sd_vdi_close(struct sd_vdi *v);
 
+/*
+ * The VDI's size in bytes.  A VDI can grow while open (dog vdi resize,
+ * sdctl vdi resize, or another gateway's resize): sd_vdi_size() then
+ * returns the new size once the handle has noticed it, through
+ * sd_vdi_watch_size() or sd_vdi_refresh_size() below, or a reload after a
+ * snapshot or a multipath invalidation.  It never gets smaller: sheep
+ * refuses shrinks, and a smaller value read from the inode is ignored.
+ * Callable from any thread.
+ */
 uint64_t sd_vdi_size(const struct sd_vdi *v);
+
+/*
+ * Poll the size of the VDI's inode every SD_SIZE_POLL_MS on the client's
+ * loop (one READ_OBJ of the 8-byte vdi_size field; 1000 open VDIs cost
+ * some 330 tiny reads a second), and grow the handle when it grew.  I/O
+ * never waits for a poll.  A front end that wants to act on a change
+ * compares sd_vdi_size() with what it last saw (the tgt module does that
+ * on tgtd's main thread).  Idempotent; a no-op for snapshots.  Stops with
+ * sd_vdi_close().  0 or -errno.
+ */
+#define SD_SIZE_POLL_MS		3000
+int sd_vdi_watch_size(struct sd_vdi *v);
+
+/*
+ * Read the inode's size now and grow the handle if it grew (synchronous,
+ * not on a library thread).  0 or -errno with a message; the cached size
+ * stays on error.
+ */
+int sd_vdi_refresh_size(struct sd_vdi *v);
+
 uint32_t sd_vdi_object_size(const struct sd_vdi *v);
 uint32_t sd_vdi_vid(const struct sd_vdi *v);
 const char *sd_vdi_name(const struct sd_vdi *v);
@@ -331,6 +360,18 @@ int sd_vdi_clone(struct sd_client *c, const char *src, const char *tag,
  * index first so the server reclaims the objects. */
 int sd_vdi_delete(struct sd_client *c, const char *name, const char *tag,
 		  uint32_t snapid);
+/*
+ * Grow the working VDI @name to @new_size bytes, as dog's vdi_resize()
+ * does: the inode's vdi_size is rewritten (an 8-byte WRITE_OBJ; gateways
+ * that have it open notice it, see sd_vdi_watch_size()).  Rules (dog's):
+ * grow only (a smaller size is -EINVAL "shrinking is not supported"; the
+ * same size is a no-op), at most 2^20 objects of the VDI's object size
+ * (-EINVAL naming that maximum), and ours: a multiple of 512 bytes, and
+ * hyper volumes refused with -EOPNOTSUPP.  *old_size (if not NULL) = the
+ * size before.  -ENOENT when there is no such VDI.
+ */
+int sd_vdi_resize(struct sd_client *c, const char *name, uint64_t new_size,
+		  uint64_t *old_size);
 /* Every live VDI and snapshot, sorted by name then snap_id; free() it. */
 int sd_vdi_list(struct sd_client *c, struct sd_vdi_info **out, size_t *n);
 
