@@ -388,13 +388,14 @@ scale_section() {
 		"(threads fds sheep-sockets RSS-KiB); $SCALE_MS ms per LU"
 	url=$(tgt_url "$iqn" 1)
 	SUITE_SHEEP=${SHEEP_PID:-}
-	for c in "${SCALE_CELLS[@]}"; do
-		read -r name mode rest <<<"$c"
-		read -ra opts <<<"$rest"
-		pre=()
-		# the QD1 LU's own line, not the aggregate
-		[[ $name == q1n ]] && pre=(lun_line 1)
-		for ((rep = 1; rep <= BENCH_RUNS; rep++)); do
+	# round by round, so that the two sides of each ratio run close in time
+	for ((rep = 1; rep <= BENCH_RUNS; rep++)); do
+		for c in "${SCALE_CELLS[@]}"; do
+			read -r name mode rest <<<"$c"
+			read -ra opts <<<"$rest"
+			pre=()
+			# the QD1 LU's own line, not the aggregate
+			[[ $name == q1n ]] && pre=(lun_line 1)
 			run_one scale "$name" "$rep" "$TGT_PID" "${pre[@]}" \
 				"$ISCSI_LOAD" "${opts[@]}" -m "$mode" \
 				-r "$SCALE_RANGE" -t "$BENCH_TIME" -s "$rep" "$url"
