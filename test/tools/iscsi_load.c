@@ -14,7 +14,7 @@
  *                  with seed + i.
  *
  * Every LUN gets its own iSCSI session (its own context, TCP connection and
- * initiator name ...:iscsi-load-lunN): like separate initiators, each has
+ * initiator name ...:iscsi-load-I, I its place in the list): like separate initiators, each has
  * its own command window at the target, so a deep queue on one LUN cannot
  * hold back another inside the initiator, and what the fairness runs of
  * scripts/bench.sh see is the target's scheduling.
@@ -58,7 +58,7 @@ int main(void)
 
 #include "load_common.h"
 
-#define LOAD_INITIATOR	"iqn.2026-11.org.sheepdog:iscsi-load-lun"
+#define LOAD_INITIATOR	"iqn.2026-11.org.sheepdog:iscsi-load-"
 #define LOAD_MAX_LUNS	1024
 
 struct load_slot {
@@ -74,6 +74,7 @@ struct load_lun {
 	struct load_hist hist;
 	struct iscsi_context *iscsi;
 	int lun;
+	unsigned int index;	/* place in the list of LUNs */
 	uint32_t lbsize;
 	unsigned int inflight;
 	struct load_slot slots[LOAD_MAX_QD];
@@ -252,7 +253,7 @@ static int load_connect(struct load_lun *lu)
 	uint64_t size;
 	int ret = -1;
 
-	snprintf(initiator, sizeof(initiator), LOAD_INITIATOR "%d", lu->lun);
+	snprintf(initiator, sizeof(initiator), LOAD_INITIATOR "%u", lu->index);
 	lu->iscsi = iscsi_create_context(initiator);
 	if (!lu->iscsi) {
 		fprintf(stderr, "iscsi_load: cannot create an iSCSI context\n");
@@ -346,6 +347,7 @@ static struct load_lun *load_lun_new(const struct load_opts *o,
 		lu->r.o.qd = spec->qd;
 	lu->r.hist = &lu->hist;
 	lu->lun = spec->lun;
+	lu->index = index;
 	for (i = 0; i < lu->r.o.qd; i++) {
 		struct load_slot *sl = &lu->slots[i];
 
