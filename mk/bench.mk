@@ -5,8 +5,10 @@
 # (seconds per run, default 4), BENCH_RUNS (runs per cell, default 3),
 # BENCH_NICE (nice value of everything measured, default 0), BENCH_SIZE_MB
 # (VDI and tmpfs file size, default 1024), BENCH_OUT (report, default
-# doc/benchmarks.md), BENCH_SHEEP_OPTS and SHEEP_ADDR tune it (see the
-# script's header).  test/e2e/bench_smoke.sh runs it small in make check.
+# doc/benchmarks.md), BENCH_SCALE_LUS (LUs in the scale section's tgtd,
+# default 200, 0 leaves the section out), BENCH_SHEEP_OPTS and SHEEP_ADDR
+# tune it (see the script's header).  test/e2e/bench_smoke.sh runs it
+# small in make check.
 
 # build/test/tools/iscsi_load needs libiscsi: see mk/faulttools.mk (without
 # libiscsi-dev the tool builds as a stub, see its header, so a plain `make`

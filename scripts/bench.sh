@@ -22,10 +22,21 @@
 # of the server in between (tgtd or nbdkit) and of minisheep come from
 # utime+stime deltas over each run.  Everything it starts is stopped by pid.
 #
+# The scale section then starts one more tgtd with our module and
+# BENCH_SCALE_LUS LUs (200; 1000 is the issue's count) on as many VDIs of
+# the same sheep, and reports tgtd's threads, fds, sockets into the sheep
+# and RSS with 0 LUs, with N idle LUs (before any I/O) and with N LUs after
+# the fairness runs, the mean time of one `tgtadm --op new`, the IOPS of 16 LUs at QD2 each against one LU at
+# QD32 (4 KiB random read and write on the first 16 MiB of each LU,
+# filled first), and the p99 latency of a QD1 LU next to a QD32 LU against
+# the same LU alone (build/test/tools/iscsi_load --lun, one session per LU).
+#
 # Environment: BENCH_TIME, BENCH_RUNS, BENCH_NICE (default 0), BENCH_OUT
 # (default doc/benchmarks.md; the chart goes next to it as .png),
 # BENCH_SIZE_MB (size of the VDIs and the tmpfs file, default 1024, at
 # least 8; test/e2e/bench_smoke.sh uses a small one),
+# BENCH_SCALE_LUS (LUs of the scale section, 0 to leave it out, else at
+# least 16),
 # BENCH_SHEEP_OPTS (more minisheep options, e.g. "--workers 0"),
 # SHEEP_ADDR (external sheep: then no minisheep CPU column).
 source "$(dirname "$0")/../test/lib.sh"
@@ -37,6 +48,7 @@ BENCH_RUNS=${BENCH_RUNS:-3}
 BENCH_OUT=${BENCH_OUT:-$TOP/doc/benchmarks.md}
 BENCH_PNG=${BENCH_OUT%.md}.png
 BENCH_SIZE_MB=${BENCH_SIZE_MB:-1024}
+BENCH_SCALE_LUS=${BENCH_SCALE_LUS:-200}
 HOT=$((4 * 1024 * 1024))
 ISCSI_LOAD=$TOP/build/test/tools/iscsi_load
 SD_LOAD=$TOP/build/test/tools/sd_load
@@ -51,6 +63,11 @@ say() { echo "bench: $*" >&2; }
 SIZE=$((BENCH_SIZE_MB * 1024 * 1024))
 if ((BENCH_SIZE_MB % 1024)); then SIZE_STR="$BENCH_SIZE_MB MiB"
 else SIZE_STR="$((BENCH_SIZE_MB / 1024)) GiB"; fi
+[[ $BENCH_SCALE_LUS =~ ^[0-9]+$ ]] &&
+	((BENCH_SCALE_LUS == 0 || BENCH_SCALE_LUS >= 16)) ||
+	die "BENCH_SCALE_LUS '$BENCH_SCALE_LUS': 0 (no scale section) or at least 16"
+# the scale section's fairness runs: the first 16 MiB of each LU (or all)
+SCALE_RANGE=$((SIZE < 16 << 20 ? SIZE : 16 << 20))
 
 # ---- requirements --------------------------------------------------------
 
@@ -138,7 +155,7 @@ declare -A WL_TITLE=(
 	[hr32]="4K hot read QD32" [hw32]="4K hot write QD32"
 	[sr8]="1M seq read QD8" [sw8]="1M seq write QD8"
 )
-RESULTS=$T_TMP/results.tsv	# path wl rep iops mibps lat_us cli srv sheep
+RESULTS=$T_TMP/results.tsv	# path wl rep iops mibps lat_us cli srv sheep p99_us
 : >"$RESULTS"
 
 # utime+stime of a pid in clock ticks (empty pid: 0)
@@ -157,7 +174,7 @@ SUITE_SHEEP=
 run_one() {
 	local path=$1 wl=$2 rep=$3 spid=$4 out=$T_TMP/run.out tfile=$T_TMP/run.time
 	shift 4
-	local s0 s1 k0 k1 line ios iops mibps lat cli
+	local s0 s1 k0 k1 line ios iops mibps lat p99 cli
 	s0=$(cpu_ticks "$spid")
 	k0=$(cpu_ticks "$SUITE_SHEEP")
 	if ! { TIMEFORMAT='%U %S'; time "$@" >"$out" 2>"$T_TMP/run.err"; } \
@@ -172,19 +189,20 @@ run_one() {
 	iops=$(sed -n 's/.* iops=\([0-9.]*\).*/\1/p' <<<"$line")
 	mibps=$(sed -n 's/.* mibps=\([0-9.]*\).*/\1/p' <<<"$line")
 	lat=$(sed -n 's/.* lat_us=\([0-9.]*\).*/\1/p' <<<"$line")
+	p99=$(sed -n 's/.* p99_us=\([0-9.]*\).*/\1/p' <<<"$line")
 	[[ -n $ios && $ios -gt 0 ]] || {
 		say "$path $wl run $rep: no result: $line"
 		return 1
 	}
 	cli=$(awk '{ print $1 + $2 }' "$tfile")
 	awk -v p="$path" -v w="$wl" -v r="$rep" -v ios="$ios" -v iops="$iops" \
-		-v mb="$mibps" -v lat="$lat" -v cli="$cli" -v hz="$HZ" \
+		-v mb="$mibps" -v lat="$lat" -v p99="${p99:--}" -v cli="$cli" -v hz="$HZ" \
 		-v s="$((s1 - s0))" -v k="$((k1 - k0))" -v spid="$spid" \
 		-v own="$SUITE_SHEEP" 'BEGIN {
-		printf "%s\t%s\t%s\t%.1f\t%.2f\t%.1f\t%.2f\t%s\t%s\n", p, w, r,
+		printf "%s\t%s\t%s\t%.1f\t%.2f\t%.1f\t%.2f\t%s\t%s\t%s\n", p, w, r,
 			iops, mb, lat, cli * 1e6 / ios,
 			spid == "" ? "-" : sprintf("%.2f", s * 1e6 / hz / ios),
-			own == "" ? "-" : sprintf("%.2f", k * 1e6 / hz / ios) }' \
+			own == "" ? "-" : sprintf("%.2f", k * 1e6 / hz / ios), p99 }' \
 		>>"$RESULTS"
 	say "$(tail -n 1 "$RESULTS")"
 }
@@ -290,31 +308,132 @@ SUITE_SHEEP=
 nbd_suite nbdfile "$NBD_PID" "$NBD_SOCK"
 nbdkit_stop
 
+# ---- scale: one tgtd with BENCH_SCALE_LUS LUs ----------------------------
+
+# sockets of process $1 connected to the sheep at $SHEEP: for a unix
+# address the process's unix sockets whose peer is bound to that path (ss
+# lists an accepted socket under its listener's path), for tcp:HOST:PORT
+# its established TCP connections to HOST:PORT (numeric HOST)
+sheep_sockets() {
+	local pid=$1
+	if [[ $SHEEP == unix:* ]]; then
+		ss -xanp | awk -v pid="pid=$pid," -v path="${SHEEP#unix:}" '
+			{ addr[$6] = $5 }
+			index($0, pid) { peer[$8]++ }
+			END { for (i in peer) if (addr[i] == path) n += peer[i]
+				print n + 0 }'
+	else
+		ss -tanp state established | awk -v pid="pid=$pid," \
+			-v dst="${SHEEP#tcp:}" 'index($0, pid) && $4 == dst { n++ }
+			END { print n + 0 }'
+	fi
+}
+
+# tgtd's resources now: "threads fds sheep-sockets rss-KiB" in SCALE_AT[$1]
+declare -A SCALE_AT
+scale_sample() {
+	local st=/proc/$TGT_PID
+	SCALE_AT[$1]="$(ls "$st/task" | wc -l) $(ls "$st/fd" | wc -l)"
+	SCALE_AT[$1]+=" $(sheep_sockets "$TGT_PID")"
+	SCALE_AT[$1]+=" $(awk '/^VmRSS:/ { print $2 }' "$st/status")"
+}
+
+# iscsi_load's line of LUN $1 of a run of several: lun_line LUN CMD...
+lun_line() {
+	local lun=$1
+	shift
+	"$@" >"$T_TMP/luns.out" || return 1
+	grep "^lun=$lun " "$T_TMP/luns.out"
+}
+
+# the scale cells: name, iscsi_load's mode and --lun options
+SCALE_CELLS=(
+	"rr16x2 randread --lun 1-16:2" "rr1x32 randread --lun 1:32"
+	"rw16x2 randwrite --lun 1-16:2" "rw1x32 randwrite --lun 1:32"
+	"q1n randread --lun 1:1 --lun 2:32" "q1a randread --lun 1:1"
+)
+SCALE_MS=
+scale_section() {
+	local n=$BENCH_SCALE_LUS iqn=iqn.2026-11.org.sheepdog:bench-scale
+	local i t0 t1 url c name mode rest rep
+	local -a pre opts vdis=()
+	say "scale: one tgtd, $n LUs"
+	for ((i = 1; i <= n; i++)); do
+		vdis[i]=$(vdi_name "scale$i")
+		"$SDCTL" -a "$SHEEP" vdi create "${vdis[i]}" "$SIZE" >&2 ||
+			die "cannot create VDI ${vdis[i]}"
+	done
+	for ((i = 1; i <= 16; i++)); do
+		"$SD_LOAD" --once -m write -b 1M -q 8 -r "$SCALE_RANGE" \
+			"$SHEEP" "${vdis[i]}" >/dev/null ||
+			die "cannot fill VDI ${vdis[i]}"
+	done
+	mkdir -p "$TGT_BS_DIR"
+	tgt_start || die "cannot start tgtd"
+	tgt_target 1 "$iqn" || die "target 1"
+	scale_sample 0
+	t0=$(date +%s%N)
+	for ((i = 1; i <= n; i++)); do
+		tgtadm_c --lld iscsi --mode logicalunit --op new --tid 1 \
+			--lun "$i" --bstype sheepdog \
+			--backing-store "$SHEEP:${vdis[i]}" >"$TGT_OUT" 2>&1 ||
+			die "LU $i: $(cat "$TGT_OUT")"
+	done
+	t1=$(date +%s%N)
+	tgtd_alive || die "tgtd died creating $n LUs"
+	SCALE_MS=$(awk -v t="$((t1 - t0))" -v n="$n" \
+		'BEGIN { printf "%.2f", t / 1e6 / n }')
+	scale_sample "$n"
+	say "scale: 0 LUs: ${SCALE_AT[0]}; $n LUs: ${SCALE_AT[$n]}" \
+		"(threads fds sheep-sockets RSS-KiB); $SCALE_MS ms per LU"
+	url=$(tgt_url "$iqn" 1)
+	SUITE_SHEEP=${SHEEP_PID:-}
+	# round by round, so that the two sides of each ratio run close in time
+	for ((rep = 1; rep <= BENCH_RUNS; rep++)); do
+		for c in "${SCALE_CELLS[@]}"; do
+			read -r name mode rest <<<"$c"
+			read -ra opts <<<"$rest"
+			pre=()
+			# the QD1 LU's own line, not the aggregate
+			[[ $name == q1n ]] && pre=(lun_line 1)
+			run_one scale "$name" "$rep" "$TGT_PID" "${pre[@]}" \
+				"$ISCSI_LOAD" "${opts[@]}" -m "$mode" \
+				-r "$SCALE_RANGE" -t "$BENCH_TIME" -s "$rep" "$url"
+		done
+	done
+	SUITE_SHEEP=
+	scale_sample io
+	tgt_stop
+}
+if ((BENCH_SCALE_LUS)); then
+	scale_section
+fi
+
 T_END=$(date +%s)
 LOAD_END=$(cut -d' ' -f1-3 /proc/loadavg)
 say "measured in $((T_END - T_START)) s"
 
 # ---- report --------------------------------------------------------------
 
-# median run by IOPS of every cell: path wl iops mibps lat cli srv sheep
+# median run by IOPS of every cell: path wl iops mibps lat cli srv sheep p99
 MEDIANS=$T_TMP/medians.tsv
 sort -t $'\t' -k1,1 -k2,2 -k4,4g "$RESULTS" | awk -F '\t' '
 	{ key = $1 "\t" $2; n[key]++; row[key, n[key]] = $0; keys[key] = 1 }
 	END {
 		for (k in keys) {
 			split(row[k, int((n[k] + 1) / 2)], f, "\t")
-			printf "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", f[1], f[2],
-				f[4], f[5], f[6], f[7], f[8], f[9]
+			printf "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", f[1], f[2],
+				f[4], f[5], f[6], f[7], f[8], f[9], f[10]
 		}
 	}' >"$MEDIANS"
 
-get() {	# get PATH WL FIELD(iops|mibps|lat|cli|srv|sheep)
+get() {	# get PATH WL FIELD(iops|mibps|lat|cli|srv|sheep|p99)
 	awk -F '\t' -v p="$1" -v w="$2" -v f="$3" '
 		$1 == p && $2 == w {
 			i = 8
 			if (f == "iops") i = 3; else if (f == "mibps") i = 4
 			if (f == "lat") i = 5; else if (f == "cli") i = 6
-			if (f == "srv") i = 7
+			if (f == "srv") i = 7; else if (f == "p99") i = 9
 			print $i; found = 1 }
 		END { if (!found) print "" }' "$MEDIANS"
 }
@@ -325,6 +444,60 @@ ratio() {	# ratio A B: A/B with 2 decimals, "-" when either is missing
 }
 
 PATHS=(ours thread builtin rdwr lib nbd nbdfile)
+
+# the scale section's numbers: SCALE_0, SCALE_N and SCALE_IO (threads fds
+# sheep-sockets rss-KiB with 0 LUs, N idle LUs, N LUs after the fairness
+# runs), SCALE_PER (idle N against 0, per LU)
+if ((BENCH_SCALE_LUS)); then
+	read -ra SCALE_0 <<<"${SCALE_AT[0]}"
+	read -ra SCALE_N <<<"${SCALE_AT[$BENCH_SCALE_LUS]}"
+	read -ra SCALE_IO <<<"${SCALE_AT[io]}"
+	for i in 0 1 2 3; do
+		SCALE_PER[i]=$(awk -v a="${SCALE_0[i]}" -v b="${SCALE_N[i]}" \
+			-v n="$BENCH_SCALE_LUS" -v d="$((i == 3 ? 1 : 2))" \
+			'BEGIN { printf "%.*f", d, (b - a) / n }')
+	done
+fi
+
+# the scale section of the report: resources at 0 and N LUs, fairness
+scale_report() {
+	local n=$BENCH_SCALE_LUS
+	echo "### Scale: one tgtd with $n LUs"
+	echo
+	echo "tgtd with our module; target 1 with LUs 1..$n on $n VDIs of $SIZE_STR on the same store."
+	echo "Resources of tgtd with the target and no LU, with all $n LUs created and idle (before any"
+	echo "I/O; the per-LU row compares these two), and again after the fairness runs below;"
+	echo "sockets into the sheep are tgtd's sockets connected to the sheep's address (ss)."
+	echo "Creating one LU took $SCALE_MS ms (mean wall time of one \`tgtadm --op new\`, tgtadm's own start included)."
+	echo
+	echo "| LUs | tgtd threads | tgtd fds | sockets into the sheep | tgtd RSS (KiB) |"
+	echo "|---|---:|---:|---:|---:|"
+	echo "| 0 | ${SCALE_0[0]} | ${SCALE_0[1]} | ${SCALE_0[2]} | ${SCALE_0[3]} |"
+	echo "| $n | ${SCALE_N[0]} | ${SCALE_N[1]} | ${SCALE_N[2]} | ${SCALE_N[3]} |"
+	echo "| $n after I/O | ${SCALE_IO[0]} | ${SCALE_IO[1]} | ${SCALE_IO[2]} | ${SCALE_IO[3]} |"
+	echo "| per LU | ${SCALE_PER[0]} | ${SCALE_PER[1]} | ${SCALE_PER[2]} | ${SCALE_PER[3]} |"
+	echo
+	echo "Fairness, with all $n LUs present: 4 KiB random I/O on the first $((SCALE_RANGE >> 20)) MiB"
+	echo "of each LU (written before), one iSCSI session per LU (iscsi_load --lun); medians by IOPS."
+	echo
+	echo "| workload | 16 LUs at QD2 each (IOPS) | 1 LU at QD32 (IOPS) | 16 LUs / 1 LU |"
+	echo "|---|---:|---:|---:|"
+	printf '| 4K rand read | %s | %s | %s |\n' "$(get scale rr16x2 iops)" \
+		"$(get scale rr1x32 iops)" "$(scale_ratio r)"
+	printf '| 4K rand write | %s | %s | %s |\n' "$(get scale rw16x2 iops)" \
+		"$(get scale rw1x32 iops)" "$(scale_ratio w)"
+	echo
+	echo "| workload | QD1 LU p99 alone (us) | p99 next to a QD32 LU (us) | next to / alone |"
+	echo "|---|---:|---:|---:|"
+	printf '| 4K rand read QD1 | %s | %s | %s |\n' "$(get scale q1a p99)" \
+		"$(get scale q1n p99)" \
+		"$(ratio "$(get scale q1n p99)" "$(get scale q1a p99)")"
+	echo
+}
+# max A B ADD: the larger of A and B, plus ADD
+max() { echo $(($1 > $2 ? $1 + $3 : $2 + $3)); }
+# scale_ratio r|w: IOPS of 16 LUs at QD2 over one LU at QD32
+scale_ratio() { ratio "$(get scale "r${1}16x2" iops)" "$(get scale "r${1}1x32" iops)"; }
 declare -A PATH_TITLE=(
 	[ours]="iSCSI: tgtd + our module" [thread]="iSCSI: tgtd + our module, loop=thread"
 	[builtin]="iSCSI: tgtd built-in sheepdog"
@@ -385,6 +558,9 @@ GEN=$T_TMP/generated.md
 			"$(ratio "$(get nbd "$name" iops)" "$(get nbdfile "$name" iops)")"
 	done
 	echo
+	if ((BENCH_SCALE_LUS)); then
+		scale_report
+	fi
 	echo "### Targets from the issue"
 	echo
 	echo "| target | wanted | measured | met |"
@@ -412,10 +588,25 @@ GEN=$T_TMP/generated.md
 		read -r name _ <<<"$w"
 		target "NBD ${WL_TITLE[$name]}, plugin/file" ">=" 0.6 "$(nf "$name")"
 	done
+	if ((BENCH_SCALE_LUS)); then
+		n=$BENCH_SCALE_LUS
+		# idle or after I/O, whichever is more
+		target "Scale, $n LUs: tgtd threads besides the main one" "<=" 16 \
+			"$(max "${SCALE_N[0]}" "${SCALE_IO[0]}" -1)"
+		target "Scale, $n LUs: sockets into the sheep" "<=" 64 \
+			"$(max "${SCALE_N[2]}" "${SCALE_IO[2]}" 0)"
+		target "Scale: tgtd RSS per idle LU (KiB)" "<=" 40 "${SCALE_PER[3]}"
+		target "Scale: 4K rand read, 16 LUs at QD2 / 1 LU at QD32" ">=" 0.9 \
+			"$(scale_ratio r)"
+		target "Scale: 4K rand write, 16 LUs at QD2 / 1 LU at QD32" ">=" 0.9 \
+			"$(scale_ratio w)"
+	fi
 	echo
 	echo "![chart](benchmarks.png)"
 	echo
-	echo "Raw runs (path, workload, run, IOPS, MiB/s, mean latency us, gen/srv/sheep CPU us per request):"
+	echo "Raw runs (path, workload, run, IOPS, MiB/s, mean latency us, gen/srv/sheep CPU us per request, p99 latency us;"
+	echo "scale: rr16x2/rw16x2 16 LUs at QD2, rr1x32/rw1x32 one LU at QD32, q1n/q1a the QD1 LU next to a QD32 LU/alone,"
+	echo "q1n's IOPS, latencies and CPU per request counting the QD1 LU's requests only):"
 	echo
 	echo '```'
 	sort -t $'\t' -k1,1 -k2,2 -k3,3n "$RESULTS" | column -t -s $'\t'

@@ -1,13 +1,16 @@
 #!/bin/bash
 # bench_smoke.sh - `make bench` (scripts/bench.sh) end to end on a small
-# scale: 1 s per cell, one run, 16 MiB VDIs, on its own minisheep (or on
-# $SHEEP_ADDR, as make bench does; it deletes its VDIs again).  Checks
-# the shape of what it writes, not its numbers (no timed assertion): every
-# path measured every workload with some I/O, the ratio and target tables
-# are complete, the chart is a PNG, the generated block replaced the old one
+# scale: 1 s per cell, one run, 16 MiB VDIs, a scale section of 20 LUs, on
+# its own minisheep (or on $SHEEP_ADDR, as make bench does; it deletes its
+# VDIs again).  Checks the shape of what it writes, not its numbers (no
+# timed assertion): every path measured every workload with some I/O, the
+# ratio and target tables are complete, the scale tables have their rows
+# with numbers and tgtd had sockets into the sheep after I/O on the LUs
+# and none without LUs, the chart is a PNG, the generated block replaced the old one
 # between the markers while the hand-written text around it stayed, the
 # committed doc/benchmarks.md was not touched, and nothing it started is
-# left running.  A bad BENCH_SIZE_MB is refused before anything starts.
+# left running.  A bad BENCH_SIZE_MB or BENCH_SCALE_LUS is refused before
+# anything starts.
 source "$(dirname "$0")/../lib.sh"
 source "$TOP/test/lib_tgt.sh"
 
@@ -25,20 +28,24 @@ BENCH=$TOP/scripts/bench.sh
 OUT=$T_TMP/bench.md
 PATHS=7		# ours thread builtin rdwr lib nbd nbdfile
 WORKLOADS=8
+SCALE_LUS=20
+SCALE_CELLS=6	# rr16x2 rr1x32 rw16x2 rw1x32 q1n q1a
+TARGETS=21	# 8 iSCSI, 8 NBD, 5 scale
 
-# ---- a bad size is refused at once ----------------------------------------
-# one line, naming the value
+# ---- a bad size or LU count is refused at once ----------------------------
+# one line, naming the value: refused_in_one_line VAR VALUE
 refused_in_one_line() {
-	if BENCH_SIZE_MB=1x bash "$BENCH" >"$T_TMP/bad.out" 2>&1; then
+	if env "$1=$2" bash "$BENCH" >"$T_TMP/bad.out" 2>&1; then
 		echo "exit 0"
 		return 1
 	fi
 	[[ $(wc -l <"$T_TMP/bad.out") == 1 ]] &&
-		grep -q "BENCH_SIZE_MB '1x'" "$T_TMP/bad.out" && return 0
+		grep -q "$1 '$2'" "$T_TMP/bad.out" && return 0
 	head -3 "$T_TMP/bad.out"
 	return 1
 }
-check "bad-size-refused" refused_in_one_line
+check "bad-size-refused" refused_in_one_line BENCH_SIZE_MB 1x
+check "bad-scale-lus-refused" refused_in_one_line BENCH_SCALE_LUS 8
 
 # ---- one small run ----------------------------------------------------------
 # an existing report: the block between the markers is replaced, the rest kept
@@ -65,7 +72,7 @@ before="$(procs tgtd) $(procs minisheep) $(procs nbdkit)"
 doc_sum=$(cat "$TOP/doc/benchmarks.md" "$TOP/doc/benchmarks.png" | md5sum)
 
 run_bench() {
-	BENCH_TIME=1 BENCH_RUNS=1 BENCH_SIZE_MB=16 \
+	BENCH_TIME=1 BENCH_RUNS=1 BENCH_SIZE_MB=16 BENCH_SCALE_LUS=$SCALE_LUS \
 		BENCH_OUT="$OUT" bash "$BENCH" >"$T_TMP/bench.out" 2>"$T_TMP/bench.err" &&
 		return 0
 	tail -5 "$T_TMP/bench.err"
@@ -86,7 +93,7 @@ check "block-spliced" spliced
 check "size-reported" has_lines "$OUT" "VDIs and the ceiling file are 16 MiB"
 
 # the per-path tables: "### title" then rows "| workload | IOPS | ..."
-rows=$(awk '/^### / { t = $0 } t !~ /Ratios|Targets/ && /^\| (4K|1M) / {
+rows=$(awk '/^### / { t = $0 } t !~ /Ratios|Targets|Scale/ && /^\| (4K|1M) / {
 		split($0, f, "|"); print f[3] + 0 }' "$OUT")
 nrows=$(grep -c . <<<"$rows")
 nzero=$(grep -cx '0' <<<"$rows")
@@ -104,10 +111,32 @@ targets=$(awk '/^### Targets/ { on = 1; next } /^### |^!\[/ { on = 0 }
 	on && /^\| [A-Z0-9]/ && !/^\| target/' "$OUT")
 n=$(grep -c . <<<"$targets")
 odd=$(grep -vcE '\| (yes|\*\*no\*\*) \|$' <<<"$targets")
-check "target-table" want "$n:$odd" == "16:0" "$n rows"
+check "target-table" want "$n:$odd" == "$TARGETS:0" "$n rows"
+
+# the scale section: resources with 0 LUs, N idle LUs, N LUs after I/O and
+# per LU (all numbers), sockets into the sheep after I/O and none without
+# LUs, two IOPS ratios, one p99 ratio
+scale=$(awk '/^### Scale/ { on = 1; next } /^### / { on = 0 } on && /^\| /' "$OUT")
+res=$(awk -F'|' -v n="$SCALE_LUS" '$2 ~ "^ (0|" n "|" n " after I/O|per LU) $" {
+		ok = 1
+		for (i = 3; i <= 6; i++) if ($i !~ /^ [0-9]+(\.[0-9]+)? $/) ok = 0
+		l = $2; gsub(/^ | $/, "", l); printf "%s%s,", l, ok ? "" : "?" }' \
+	<<<"$scale")
+check "scale-resources" want "$res" == "0,$SCALE_LUS,$SCALE_LUS after I/O,per LU," \
+	"rows: $res"
+socks=$(awk -F'|' -v n="$SCALE_LUS" '$2 ~ "^ (0|" n " after I/O) $" {
+		printf "%s ", ($5 + 0 > 0) }' <<<"$scale")
+check "scale-sheep-sockets" want "$socks" == "0 1 " \
+	"sockets into the sheep (0 LUs, $SCALE_LUS LUs after I/O) > 0: $socks"
+fair=$(awk -F'|' '/^\| 4K rand (read|write)/ {
+		v = $5; gsub(/ /, "", v); printf "%s ", v ~ /^[0-9]+\.[0-9][0-9]$/ }' \
+	<<<"$scale")
+check "scale-fairness" want "$fair" == "1 1 1 " "ratios: ${scale:0:400}"
+check "scale-lu-create" has_lines "$OUT" "Creating one LU took [0-9.]+ ms"
+
 raw=$(awk '/^Raw runs/ { on = 1; next } on && /^[a-z]+ +[a-z0-9]+ +1 /' "$OUT")
 n=$(grep -c . <<<"$raw")
-check "raw-runs" want "$n" -eq $((PATHS * WORKLOADS)) "$n lines"
+check "raw-runs" want "$n" -eq $((PATHS * WORKLOADS + SCALE_CELLS)) "$n lines"
 check "chart-png" want "$(head -c 8 "${OUT%.md}.png" | od -An -tx1 | tr -d ' \n')" \
 	== 89504e470d0a1a0a "${OUT%.md}.png is not a PNG"
 

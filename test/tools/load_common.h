@@ -2,8 +2,9 @@
 /*
  * load_common.h - what the two load generators share: their options (mode,
  * request size, queue depth, range, time, --once, seed), the block
- * sequence (random or sequential), the request buffers, the counters and
- * the one-line result both print.
+ * sequence (random or sequential), the request buffers, the counters, the
+ * latency histogram (iscsi_load's percentiles) and the one-line result
+ * both print.
  * iscsi_load.c drives libiscsi, sd_load.c the library; their workloads must
  * stay identical for the benchmark's side-by-side ratios to mean anything.
  */
@@ -47,6 +48,22 @@ struct load_opts {
 	{ "seed", required_argument, NULL, 's' },			\
 	{ "help", no_argument, NULL, 'h' }
 
+/*
+ * A latency histogram with log-linear buckets over nanoseconds: below
+ * LOAD_HIST_SUB ns one bucket per value, above it every power of two split
+ * into LOAD_HIST_SUB equal buckets, so a bucket is at most 1/32 (3%) as
+ * wide as its values and LOAD_HIST_BUCKETS cover all of uint64_t.  Fixed
+ * size: recording is an increment, nothing is allocated while running.
+ */
+#define LOAD_HIST_SUB_BITS	5
+#define LOAD_HIST_SUB		(1u << LOAD_HIST_SUB_BITS)
+#define LOAD_HIST_BUCKETS	(LOAD_HIST_SUB * (64 - LOAD_HIST_SUB_BITS + 1))
+
+struct load_hist {
+	uint64_t count;
+	uint64_t n[LOAD_HIST_BUCKETS];
+};
+
 /* a run: its options, where the block sequence is and what it counted */
 struct load_run {
 	struct load_opts o;
@@ -57,7 +74,65 @@ struct load_run {
 	bool stopping;
 	uint64_t ios;
 	uint64_t lat_sum_ns;
+	struct load_hist *hist;	/* NULL: no percentiles recorded or printed */
 };
+
+static inline unsigned int load_hist_bucket(uint64_t v)
+{
+	unsigned int msb;
+
+	if (v < LOAD_HIST_SUB)
+		return v;
+	msb = 63 - __builtin_clzll(v);
+	return LOAD_HIST_SUB * (msb - LOAD_HIST_SUB_BITS + 1) +
+	       ((v >> (msb - LOAD_HIST_SUB_BITS)) & (LOAD_HIST_SUB - 1));
+}
+
+static inline void load_hist_add(struct load_hist *h, uint64_t ns)
+{
+	h->n[load_hist_bucket(ns)]++;
+	h->count++;
+}
+
+/* add the counts of @src to @dst */
+static inline void load_hist_merge(struct load_hist *dst,
+				   const struct load_hist *src)
+{
+	unsigned int i;
+
+	for (i = 0; i < LOAD_HIST_BUCKETS; i++)
+		dst->n[i] += src->n[i];
+	dst->count += src->count;
+}
+
+/*
+ * The @p quantile (0 < p <= 1) in nanoseconds: the middle of the bucket
+ * holding the value of rank ceil(p * count); 0 for an empty histogram.
+ */
+static inline double load_hist_quantile(const struct load_hist *h, double p)
+{
+	uint64_t rank = (uint64_t)(p * h->count), seen = 0;
+	unsigned int i, g;
+	uint64_t low, width;
+
+	if (rank < p * h->count)
+		rank++;
+	if (!rank)
+		rank = 1;
+	for (i = 0; i < LOAD_HIST_BUCKETS; i++) {
+		seen += h->n[i];
+		if (seen >= rank)
+			break;
+	}
+	if (i == LOAD_HIST_BUCKETS)
+		return 0;
+	if (i < LOAD_HIST_SUB)
+		return i;
+	g = i / LOAD_HIST_SUB - 1;
+	low = (uint64_t)(LOAD_HIST_SUB + i % LOAD_HIST_SUB) << g;
+	width = 1ull << g;
+	return low + (width - 1) / 2.0;
+}
 
 static inline uint64_t load_now_ns(void)
 {
@@ -200,6 +275,8 @@ static inline void load_count(struct load_run *r, bool ok, uint64_t start_ns,
 	if (ok) {
 		r->ios++;
 		r->lat_sum_ns += t - start_ns;
+		if (r->hist)
+			load_hist_add(r->hist, t - start_ns);
 	}
 	if (!r->o.once && t >= r->end_ns)
 		r->stopping = true;
@@ -232,19 +309,34 @@ static inline uint64_t load_start(struct load_run *r)
 	return t0;
 }
 
-/* the one parseable result line of the run from @t0 to @t1 */
-static inline void load_print(const struct load_run *r, uint64_t t0,
-			      uint64_t t1)
+/*
+ * The fields of the result line of the run that took @secs, without the
+ * newline; with a histogram, p50_us, p99_us and p999_us (the 99.9th
+ * percentile) follow lat_us.
+ */
+static inline void load_print_fields(const struct load_run *r, double secs)
 {
 	const struct load_opts *o = &r->o;
-	double secs = (t1 - t0) / 1e9;
 
 	printf("mode=%s%s bs=%u qd=%u range=%" PRIu64 " secs=%.3f ios=%" PRIu64
-	       " iops=%.1f mibps=%.2f lat_us=%.1f\n",
+	       " iops=%.1f mibps=%.2f lat_us=%.1f",
 	       o->random ? "rand" : "", o->write ? "write" : "read",
 	       o->bs, o->qd, o->range, secs, r->ios, r->ios / secs,
 	       r->ios * (double)o->bs / secs / 1048576.0,
 	       r->ios ? r->lat_sum_ns / 1e3 / r->ios : 0.0);
+	if (r->hist)
+		printf(" p50_us=%.1f p99_us=%.1f p999_us=%.1f",
+		       load_hist_quantile(r->hist, 0.5) / 1e3,
+		       load_hist_quantile(r->hist, 0.99) / 1e3,
+		       load_hist_quantile(r->hist, 0.999) / 1e3);
+}
+
+/* the one parseable result line of the run from @t0 to @t1 */
+static inline void load_print(const struct load_run *r, uint64_t t0,
+			      uint64_t t1)
+{
+	load_print_fields(r, (t1 - t0) / 1e9);
+	putchar('\n');
 }
 
 #endif
