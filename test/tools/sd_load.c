@@ -5,8 +5,8 @@
  * or write, whole VDI or its first RANGE bytes, fixed time or one
  * sequential pass with --once) issued straight to libsheepdog's async API.
  * Completions resubmit from the library's I/O thread, so nothing but the
- * library and the sheep is measured.  It prints the same one-line result
- * as iscsi_load:
+ * library and the sheep is measured.  It prints iscsi_load's one-line
+ * result up to its latency field:
  *   mode=randread bs=4096 qd=32 range=1073741824 secs=5.000 ios=N
  *   iops=X mibps=Y lat_us=Z
  * (on one line).  A failed request ends the run with one error line and
@@ -32,7 +32,12 @@ struct load_slot {
 	void *buf;
 	struct iovec iov;
 	uint64_t start_ns;
+	bool again;		/* completed inside its submit: send next_blk */
+	uint64_t next_blk;
 };
+
+/* the slot whose submit call runs on this thread, if any */
+static __thread struct load_slot *submitting;
 
 struct load_state {
 	struct load_run r;
@@ -137,27 +142,40 @@ static void slot_retire(struct load_state *st)
 		pthread_cond_signal(&st->idle);
 }
 
-/* Send the request for @blk on @sl, which already counts as in flight. */
+/*
+ * Send the request for @blk on @sl, which already counts as in flight.
+ * The library may complete a request inside the submit call (a read of
+ * an unallocated block needs no sheep); slot_done then only records the
+ * next block, and the loop here sends it, so that a long run of such
+ * requests does not nest one call deeper each.
+ */
 static void slot_send(struct load_slot *sl, uint64_t blk)
 {
 	struct load_state *st = sl->st;
 	int ret;
 
-	sl->start_ns = load_now_ns();
-	if (st->r.o.write)
-		ret = sd_vdi_aio_write(st->vdi, &sl->iov, 1, blk * stride, 0,
-				       slot_done, sl);
-	else
-		ret = sd_vdi_aio_read(st->vdi, &sl->iov, 1, blk * stride,
-				      slot_done, sl);
-	if (ret < 0) {
-		fprintf(stderr, "sd_load: cannot submit: %s\n",
-			sd_get_error());
-		pthread_mutex_lock(&st->mu);
-		st->err = ret;
-		slot_retire(st);
-		pthread_mutex_unlock(&st->mu);
-	}
+	do {
+		sl->again = false;
+		sl->start_ns = load_now_ns();
+		submitting = sl;
+		if (st->r.o.write)
+			ret = sd_vdi_aio_write(st->vdi, &sl->iov, 1,
+					       blk * stride, 0, slot_done, sl);
+		else
+			ret = sd_vdi_aio_read(st->vdi, &sl->iov, 1,
+					      blk * stride, slot_done, sl);
+		submitting = NULL;
+		if (ret < 0) {
+			fprintf(stderr, "sd_load: cannot submit: %s\n",
+				sd_get_error());
+			pthread_mutex_lock(&st->mu);
+			st->err = ret;
+			slot_retire(st);
+			pthread_mutex_unlock(&st->mu);
+			return;
+		}
+		blk = sl->next_blk;
+	} while (sl->again);
 }
 
 static void slot_done(void *opaque, int err)
@@ -179,8 +197,14 @@ static void slot_done(void *opaque, int err)
 	if (!more)
 		slot_retire(st);
 	pthread_mutex_unlock(&st->mu);
-	if (more)
+	if (!more)
+		return;
+	if (submitting == sl) {
+		sl->next_blk = blk;	/* slot_send's loop sends it */
+		sl->again = true;
+	} else {
 		slot_send(sl, blk);
+	}
 }
 
 static int load_open(struct load_state *st, struct sd_client **cp)
