@@ -14,7 +14,10 @@ demo_pkgs=(tgt libiscsi-bin qemu-utils qemu-block-extra util-linux mount
 	   procps)
 test_pkgs=("${demo_pkgs[@]}" libiscsi-dev nbdkit libnbd-bin qemu-system-x86
 	   fio jq gnuplot-nox
-	   cpio lintian)
+	   cpio lintian
+	   # make check-vm copies these host libraries into the guest for
+	   # iscsid (test/vm/fetch-and-build.sh, copy_libs)
+	   libssl3 libkmod2)
 
 case ${1:-all} in
 build) pkgs=("${build_pkgs[@]}") ;;

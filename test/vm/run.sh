@@ -140,7 +140,7 @@ mp_node() { if (($1 == 1)); then echo "$SHEEP"; else sheep_node "$1"; fi; }
 mp_gateway_start() {
 	local n=$1 main rc=0
 	tgt_save main
-	TGT_PID= TGT_TIDS=()
+	TGT_PID='' TGT_TIDS=()
 	# the same SCSI identity on both, as doc/setup-guide.md says
 	if tgt_start 2>>"$T_TMP/tgt-start.log" && tgt_target 1 "$MP_IQN" &&
 	   tgt_lu 1 1 "$(mp_node "$n"):$MP_VDI" sheepdog lock=shared &&
