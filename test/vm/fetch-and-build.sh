@@ -10,8 +10,9 @@
 # applet links, iscsistart, iscsid and dmsetup with the shared libraries ldd
 # finds for them, e2fsck.static, the kernel modules the guest needs with
 # their dependencies and a modules.dep made by busybox depmod, and
-# test/vm/init as /init.  Everything is cached; a second run only rebuilds the initramfs
-# when test/vm/init or this script changed.  Prints the kernel path last.
+# test/vm/init as /init.  Everything is cached; a second run only rebuilds
+# the initramfs when test/vm/init or this script changed.  Prints the
+# kernel path last.
 #
 #   test/vm/fetch-and-build.sh BUILD_DIR
 set -euo pipefail

@@ -13,12 +13,12 @@
 # (test/vm/init) reports on its second serial port; this script prints its
 # PASS/FAIL lines, does the host half of each check (checksums, sdctl
 # read-back, allocation before and after discard; killing, restarting and
-# killing the multipath gateways when the guest's writer runs on the
-# dm-multipath device), and ends with "N passed, N failed".  KVM is used when a probe boot under
-# it reaches the kernel's panic without a root file system in time,
-# otherwise TCG.  Everything started here is stopped by pid; a wall-clock
-# limit (VM_TIMEOUT, default 300 s with TCG, 150 s with KVM) bounds the
-# guest.  Logs of the last run stay in build/vm/last-run/.
+# killing the multipath gateways while the guest writes to its
+# dm-multipath device), and ends with "N passed, N failed".  KVM is used
+# when a probe boot under it reaches the kernel's panic without a root file
+# system in time, otherwise TCG.  Everything started here is stopped by
+# pid; a wall-clock limit (VM_TIMEOUT, default 300 s with TCG, 150 s with
+# KVM) bounds the guest.  Logs of the last run stay in build/vm/last-run/.
 #
 #   test/vm/run.sh            (VM_ACCEL=kvm|tcg forces the accelerator)
 source "$(dirname "$0")/../lib.sh"
@@ -123,8 +123,8 @@ say "tgtd pid $TGT_PID on 127.0.0.1:$TGT_PORT: $IQN (LUN 1), $SNAP_IQN (LUN 1, s
 # Gateway N (1 or 2) is a tgtd of its own exporting LUN 1 of MP_IQN on
 # MP_VDI with bsopts lock=shared through sheep node N (sheep counts one
 # shared participation per node).  The guest reaches it at 10.0.2.10N:3260
-# through a guestfwd that connects to the port written in $T_TMP/mpN.port,
-# so a restarted gateway is found on its new port.  MP_GW<N> holds its
+# through a guestfwd (test/vm/relay.sh) that connects to the port written
+# in $T_TMP/mpN.port, so a restarted gateway is found on its new port.  MP_GW<N> holds its
 # pid, port, control port and tids, as lib_tgt.sh's TGT_* variables do
 # for the tgtd in use.
 MP_IQN=iqn.2026-11.org.sheepdog:vm$$-mpath
@@ -287,13 +287,11 @@ APPEND+=" vmt.discoff=$DISC_OFF vmt.disclen=$DISC_LEN"
 APPEND+=" vmt.mptarget=$MP_IQN vmt.mpportal1=10.0.2.101 vmt.mpportal2=10.0.2.102"
 APPEND+=" vmt.mpsize=$MP_SIZE vmt.mpfslen=$MP_FSLEN vmt.mpoff=$MP_OFF vmt.mplen=$MP_LEN"
 # restrict=on: the guest reaches nothing but the guestfwds, which run one
-# busybox nc to a tgtd portal per guest connection (slirp splits the
-# command as a shell would, and runs it without a shell, with the guest's
-# connection as its standard error too: nc's complaint that a killed
-# gateway refuses the connection must not reach the guest)
+# busybox nc to a tgtd portal per guest connection; test/vm/relay.sh does
+# that for the multipath gateways, which come and go
 NETDEV="user,id=n0,restrict=on,guestfwd=tcp:10.0.2.100:3260-cmd:$BUSYBOX nc 127.0.0.1 $TGT_PORT"
 for n in 1 2; do
-	NETDEV+=",guestfwd=tcp:10.0.2.10$n:3260-cmd:sh -c 'exec $BUSYBOX nc 127.0.0.1 \$(cat $T_TMP/mp$n.port) 2>/dev/null'"
+	NETDEV+=",guestfwd=tcp:10.0.2.10$n:3260-cmd:bash $TOP/test/vm/relay.sh $T_TMP/mp$n.port $BUSYBOX"
 done
 "${QEMU_BASE[@]}" "${ACCEL_ARGS[@]}" \
 	-kernel "$KERNEL" -initrd "$INITRD" -append "$APPEND" \
