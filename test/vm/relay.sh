@@ -10,13 +10,16 @@
 # closing it at once makes iscsid's reconnect fail in a way it does not
 # always recover from.  So this waits up to 20 s for the gateway instead,
 # probing it once per 0.2 s, as a gateway behind a slow network would
-# look, and iscsid's login timeout retries the connection meanwhile.
+# look, and iscsid's login timeout retries the connection meanwhile.  It
+# gives up at once when qemu (its parent) or PORTFILE is gone: the test
+# has ended.
 #
 #   relay.sh PORTFILE BUSYBOX
 portfile=$1 busybox=$2
 
 for ((i = 0; i < 100; i++)); do
-	port=$(cat "$portfile")
+	kill -0 "$PPID" 2>/dev/null && port=$(cat "$portfile" 2>/dev/null) ||
+		exit 1
 	if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
 		exec "$busybox" nc 127.0.0.1 "$port" 2>/dev/null
 	fi
