@@ -14,11 +14,12 @@
 # PASS/FAIL lines, does the host half of each check (checksums, sdctl
 # read-back, allocation before and after discard; killing, restarting and
 # killing the multipath gateways while the guest writes to its
-# dm-multipath device), and ends with "N passed, N failed".  KVM is used
-# when a probe boot under it reaches the kernel's panic without a root file
-# system in time, otherwise TCG.  Everything started here is stopped by
-# pid; a wall-clock limit (VM_TIMEOUT, default 300 s with TCG, 150 s with
-# KVM) bounds the guest.  Logs of the last run stay in build/vm/last-run/.
+# dm-multipath device, stalling gateway 1's sheep node while it reads),
+# and ends with "N passed, N failed".  KVM is used when a probe boot under
+# it reaches the kernel's panic without a root file system in time,
+# otherwise TCG.  Everything started here is stopped by pid; a wall-clock
+# limit (VM_TIMEOUT, default 300 s with TCG, 150 s with KVM) bounds the
+# guest.  Logs of the last run stay in build/vm/last-run/.
 #
 #   test/vm/run.sh            (VM_ACCEL=kvm|tcg forces the accelerator)
 source "$(dirname "$0")/../lib.sh"
@@ -121,14 +122,17 @@ say "tgtd pid $TGT_PID on 127.0.0.1:$TGT_PORT: $IQN (LUN 1), $SNAP_IQN (LUN 1, s
 
 # ---- multipath gateways ----------------------------------------------------------
 # Gateway N (1 or 2) is a tgtd of its own exporting LUN 1 of MP_IQN on
-# MP_VDI with bsopts lock=shared through sheep node N (sheep counts one
-# shared participation per node).  The guest reaches it at 10.0.2.10N:3260
+# MP_VDI with MP_BSOPTS (lock=shared) through sheep node N (sheep counts
+# one shared participation per node).  The guest reaches it at 10.0.2.10N:3260
 # through a guestfwd (test/vm/relay.sh) that connects to the port written
 # in $T_TMP/mpN.port, so a restarted gateway is found on its new port.  MP_GW<N> holds its
 # pid, port, control port and tids, as lib_tgt.sh's TGT_* variables do
 # for the tgtd in use.
 MP_IQN=iqn.2026-11.org.sheepdog:vm$$-mpath
 MP_VDI=$(vdi_name vm-mpath)
+# timeout=2: a gateway whose sheep stalls answers ABORTED COMMAND after
+# 2 s, and Linux fails its path after 6 of them
+MP_BSOPTS="lock=shared;timeout=2"
 MP_GW1=() MP_GW2=()
 tgt_save() { local -n to=$1; to=("$TGT_PID" "$TGT_PORT" "$TGT_CTL" "${TGT_TIDS[@]}"); }
 tgt_use() {
@@ -143,7 +147,7 @@ mp_gateway_start() {
 	TGT_PID='' TGT_TIDS=()
 	# the same SCSI identity on both, as doc/setup-guide.md says
 	if tgt_start 2>>"$T_TMP/tgt-start.log" && tgt_target 1 "$MP_IQN" &&
-	   tgt_lu 1 1 "$(mp_node "$n"):$MP_VDI" sheepdog lock=shared &&
+	   tgt_lu 1 1 "$(mp_node "$n"):$MP_VDI" sheepdog "$MP_BSOPTS" &&
 	   tgtadm_c --lld iscsi --mode logicalunit --op update --tid 1 --lun 1 \
 		--params "scsi_id=$MP_VDI,scsi_sn=$MP_VDI" >"$TGT_OUT" 2>&1; then
 		echo "$TGT_PORT" >"$T_TMP/mp$n.port"
@@ -258,6 +262,16 @@ host_check() {
 			vpass "host-$1"
 		else
 			vfail "host-$1" "gateway ${1#mpath-kill-gw} was not running"
+			return 1
+		fi ;;
+	mpath-stall-node1 | mpath-unstall-node1)
+		local onoff=on
+		[[ $1 == mpath-unstall-* ]] && onoff=off
+		if "$MINISHEEP" --ctl "$SHEEP_CTL" node 1 stall "$onoff" >"$TGT_OUT" 2>&1
+		then
+			vpass "host-$1"
+		else
+			vfail "host-$1" "minisheep node 1 stall $onoff: $(cat "$TGT_OUT")"
 			return 1
 		fi ;;
 	mpath-restart-gw1)
