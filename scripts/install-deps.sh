@@ -15,7 +15,10 @@ demo_pkgs=(tgt libiscsi-bin qemu-utils qemu-block-extra util-linux mount
 test_pkgs=("${demo_pkgs[@]}" libiscsi-dev nbdkit libnbd-bin qemu-system-x86
 	   fio jq gnuplot-nox
 	   gnutls-bin	# psktool: the TLS pre-shared keys of test/e2e/nbd_tls.sh
-	   cpio lintian)
+	   cpio lintian
+	   # make check-vm copies these host libraries into the guest for
+	   # iscsid (test/vm/fetch-and-build.sh, copy_libs)
+	   libssl3 libkmod2)
 
 case ${1:-all} in
 build) pkgs=("${build_pkgs[@]}") ;;

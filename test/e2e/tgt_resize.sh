@@ -45,7 +45,7 @@ grown() {
 	shift 2
 	"$UA" --grow-to "$new" --timeout 30 "$@" >"$UA_OUT" 2>&1 &
 	UA_PID=$!
-	for ((i = 0; i < 400; i++)); do
+	for ((i = 0; i < 1200; i++)); do	# up to 60 s to log in
 		grep -q '^ready' "$UA_OUT" && break
 		kill -0 "$UA_PID" 2>/dev/null || break
 		sleep 0.05

@@ -3,13 +3,16 @@
 #
 # fetch-and-build.sh - prepares what the VM test boots: downloads Debian's
 # kernel (the package linux-image-amd64 depends on), busybox-static,
-# open-iscsi and libopeniscsiusr with `apt-get download` into build/vm/debs,
-# extracts them, and builds build/vm/initramfs.gz by hand (cpio -H newc +
-# gzip): busybox and its applet links, iscsistart with the shared libraries
-# ldd finds for it, the kernel modules the guest needs with their
-# dependencies and a modules.dep made by busybox depmod, and test/vm/init as
-# /init.  Everything is cached; a second run only rebuilds the initramfs
-# when test/vm/init or this script changed.  Prints the kernel path last.
+# open-iscsi, libopeniscsiusr and libisns0 (iscsistart, iscsid), dmsetup and
+# libdevmapper1.02.1 (the multipath device) and e2fsck-static with
+# `apt-get download` into build/vm/debs, extracts them, and builds
+# build/vm/initramfs.gz by hand (cpio -H newc + gzip): busybox and its
+# applet links, iscsistart, iscsid and dmsetup with the shared libraries ldd
+# finds for them, e2fsck.static, the kernel modules the guest needs with
+# their dependencies and a modules.dep made by busybox depmod, and
+# test/vm/init as /init.  Everything is cached; a second run only rebuilds
+# the initramfs when test/vm/init or this script changed.  Prints the
+# kernel path last.
 #
 #   test/vm/fetch-and-build.sh BUILD_DIR
 set -euo pipefail
@@ -25,9 +28,14 @@ INITRD=$OUT/initramfs.gz
 
 # Modules the guest loads (modprobe pulls in the rest from modules.dep):
 # virtio-net on PCI, crc32c (needed before iscsi_tcp logs in), the iSCSI
-# initiator, SCSI disks, and ext4 (this kernel has no ext2 module:
-# CONFIG_EXT4_USE_FOR_EXT2 serves ext2 from ext4).
-MODULES=(virtio_pci virtio_net crc32c_generic iscsi_tcp sd_mod ext4)
+# initiator, SCSI disks, ext4 (this kernel has no ext2 module:
+# CONFIG_EXT4_USE_FOR_EXT2 serves ext2 from ext4), and dm-multipath with
+# its round-robin path selector.
+MODULES=(virtio_pci virtio_net crc32c_generic iscsi_tcp sd_mod ext4
+	 dm_multipath dm_round_robin)
+# Debian packages besides the kernel's
+PACKAGES=(busybox-static open-iscsi libopeniscsiusr libisns0 dmsetup
+	  libdevmapper1.02.1 e2fsck-static)
 
 log() { echo "vm-build: $*" >&2; }
 die() { echo "vm-build: error: $*" >&2; exit 1; }
@@ -48,7 +56,7 @@ fetch_debs() {
 	[[ -n $kpkg ]] || die "cannot resolve the kernel package of linux-image-amd64"
 	# a kernel ABI bump: drop the cached packages of older kernels
 	find "$DEBS" -name 'linux-image-*.deb' ! -name "${kpkg}_*" -delete
-	for p in "$kpkg" busybox-static open-iscsi libopeniscsiusr; do
+	for p in "$kpkg" "${PACKAGES[@]}"; do
 		compgen -G "$DEBS/${p}_*.deb" >/dev/null || pkgs+=("$p")
 	done
 	((${#pkgs[@]} == 0)) && return 0
@@ -57,7 +65,7 @@ fetch_debs() {
 	# harmless) into the cache directory
 	(cd "$DEBS" && apt-get download -q "${pkgs[@]}" 2>&1 |
 		grep -v -e '^W: Download is performed unsandboxed' -e '^Get:' >&2) || true
-	for p in "$kpkg" busybox-static open-iscsi libopeniscsiusr; do
+	for p in "$kpkg" "${PACKAGES[@]}"; do
 		compgen -G "$DEBS/${p}_*.deb" >/dev/null ||
 			die "apt-get download $p failed"
 	done
@@ -120,9 +128,10 @@ copy_libs() {
 		    mkdir -p "$STAGE/$(dirname "$lib")"
 		    cp -L "$lib" "$STAGE/$lib" ;;
 		esac
-	done < <(LD_LIBRARY_PATH=$EXTRACT/usr/lib/x86_64-linux-gnu ldd "$bin")
+	done < <(LD_LIBRARY_PATH=$EXTRACT/usr/lib/x86_64-linux-gnu:$EXTRACT/lib/x86_64-linux-gnu \
+		 ldd "$bin")
 	[[ -z $missing ]] ||
-		die "iscsistart needs libraries the host lacks:$missing (install their packages)"
+		die "${bin##*/} needs libraries the host lacks:$missing (install their packages)"
 }
 
 build_initramfs() {
@@ -136,7 +145,9 @@ build_initramfs() {
 	local bb=$EXTRACT/bin/busybox
 	local kmods=$EXTRACT/lib/modules/$k
 	[[ -x $bb ]] || die "busybox-static did not extract"
-	[[ -x $EXTRACT/sbin/iscsistart ]] || die "open-iscsi has no iscsistart"
+	for m in sbin/iscsistart sbin/iscsid sbin/dmsetup sbin/e2fsck.static; do
+		[[ -x $EXTRACT/$m ]] || die "the packages have no $m"
+	done
 	# the package ships no modules.dep; busybox depmod makes one
 	[[ -f $kmods/modules.dep ]] || "$bb" depmod -b "$EXTRACT" "$k" ||
 		die "depmod of the extracted kernel failed"
@@ -149,10 +160,11 @@ build_initramfs() {
 	for m in $("$bb" --list); do
 		[[ $m == busybox ]] || ln -s busybox "$STAGE/bin/$m"
 	done
-	cp "$EXTRACT/sbin/iscsistart" "$STAGE/sbin/"
-	cp -a "$EXTRACT"/usr/lib/x86_64-linux-gnu/libopeniscsiusr.so* \
-		"$STAGE/lib/x86_64-linux-gnu/"
-	copy_libs "$EXTRACT/sbin/iscsistart"
+	for m in iscsistart iscsid dmsetup; do
+		cp "$EXTRACT/sbin/$m" "$STAGE/sbin/"
+		copy_libs "$EXTRACT/sbin/$m"
+	done
+	cp "$EXTRACT/sbin/e2fsck.static" "$STAGE/sbin/e2fsck"
 	mkdir -p "$STAGE/lib64"
 	[[ -e $STAGE/lib64/ld-linux-x86-64.so.2 ]] ||
 		cp -L /lib64/ld-linux-x86-64.so.2 "$STAGE/lib64/"
@@ -165,6 +177,9 @@ build_initramfs() {
 	install -m 0755 "$HERE/init" "$STAGE/init"
 	echo "InitiatorName=iqn.2026-11.org.sheepdog:vm-guest" \
 		>"$STAGE/etc/iscsi/initiatorname.iscsi"
+	# iscsid serves only requests from a user that getpwuid() finds
+	echo "root:x:0:0:root:/:/bin/sh" >"$STAGE/etc/passwd"
+	echo "root:x:0:" >"$STAGE/etc/group"
 
 	(cd "$STAGE" && find . -mindepth 1 | LC_ALL=C sort |
 		"$bb" cpio -o -H newc 2>/dev/null | gzip -1) >"$INITRD.tmp" ||

@@ -6,10 +6,15 @@
 # test/vm/fetch-and-build.sh, starts minisheep with a VDI holding a host
 # pattern and a snapshot of it, starts the stock tgtd with our module on a
 # free loopback port (target 1 LUN 1: the VDI; target 2 LUN 1: the
-# snapshot), and boots qemu with user networking restricted to one guestfwd
-# to that portal.  The guest (test/vm/init) reports on its second serial
-# port; this script prints its PASS/FAIL lines, does the host half of each
-# check (checksums, sdctl read-back, allocation before and after discard),
+# snapshot), and two more tgtds (gateways 1 and 2 of a multipath set: LUN
+# 1 of one target on a second VDI, bsopts lock=shared, each through its own
+# sheep node of a minisheep formatted with locking), and boots qemu with
+# user networking restricted to one guestfwd per portal.  The guest
+# (test/vm/init) reports on its second serial port; this script prints its
+# PASS/FAIL lines, does the host half of each check (checksums, sdctl
+# read-back, allocation before and after discard; killing, restarting and
+# killing the multipath gateways while the guest writes to its
+# dm-multipath device, stalling gateway 1's sheep node while it reads),
 # and ends with "N passed, N failed".  KVM is used when a probe boot under
 # it reaches the kernel's panic without a root file system in time,
 # otherwise TCG.  Everything started here is stopped by pid; a wall-clock
@@ -28,6 +33,9 @@ HOST_OFF=$((64 * MIB)) HOST_LEN=$((2 * MIB))	# host writes, guest reads
 GUEST_OFF=$((80 * MIB)) GUEST_LEN=$((2 * MIB))	# guest writes, host reads
 DISC_OFF=$((128 * MIB)) DISC_LEN=$((8 * MIB))	# two 4 MiB objects
 SNAP_TAG=vmsnap
+MP_SIZE=$((64 * MIB))				# the multipath VDI:
+MP_FSLEN=$((32 * MIB))				# ext2 at its start,
+MP_OFF=$((40 * MIB)) MP_LEN=$((16 * MIB))	# the guest's O_DIRECT pattern
 PASSED=0 FAILED=0
 INIT_IQN=iqn.2026-11.org.sheepdog:vm-guest
 QEMU_PID=
@@ -87,7 +95,8 @@ say "kernel and initramfs ready in $((SECONDS - t0)) s"
 
 # ---- sheep, VDI, pattern, snapshot --------------------------------------------------
 sdctl() { "$SDCTL" -a "$SHEEP" "$@"; }
-start_minisheep || abort vm-setup "cannot start minisheep"
+# formatted with locking, node 2 for multipath gateway 2
+start_minisheep --lock "$(node_arg 2)" || abort vm-setup "cannot start minisheep"
 VDI=$(vdi_name vm)
 sdctl vdi create "$VDI" "$VDI_SIZE" >"$T_TMP/sdctl.log" 2>&1 ||
 	abort vm-setup "sdctl vdi create: $(cat "$T_TMP/sdctl.log")"
@@ -110,6 +119,69 @@ tgt_target 2 "$SNAP_IQN" || abort vm-setup "cannot create target 2"
 tgt_lu 2 1 "$SHEEP:$VDI:$SNAP_TAG" ||
 	abort vm-setup "LU of the snapshot: $(cat "$TGT_OUT")"
 say "tgtd pid $TGT_PID on 127.0.0.1:$TGT_PORT: $IQN (LUN 1), $SNAP_IQN (LUN 1, snapshot)"
+
+# ---- multipath gateways ----------------------------------------------------------
+# Gateway N (1 or 2) is a tgtd of its own exporting LUN 1 of MP_IQN on
+# MP_VDI with MP_BSOPTS (lock=shared) through sheep node N (sheep counts
+# one shared participation per node).  The guest reaches it at 10.0.2.10N:3260
+# through a guestfwd (test/vm/relay.sh) that connects to the port written
+# in $T_TMP/mpN.port, so a restarted gateway is found on its new port.  MP_GW<N> holds its
+# pid, port, control port and tids, as lib_tgt.sh's TGT_* variables do
+# for the tgtd in use.
+MP_IQN=iqn.2026-11.org.sheepdog:vm$$-mpath
+MP_VDI=$(vdi_name vm-mpath)
+# timeout=2: a gateway whose sheep stalls answers ABORTED COMMAND after
+# 2 s, and Linux fails its path after 6 of them
+MP_BSOPTS="lock=shared;timeout=2"
+MP_GW1=() MP_GW2=()
+tgt_save() { local -n to=$1; to=("$TGT_PID" "$TGT_PORT" "$TGT_CTL" "${TGT_TIDS[@]}"); }
+tgt_use() {
+	local -n from=$1
+	TGT_PID=${from[0]} TGT_PORT=${from[1]} TGT_CTL=${from[2]}
+	TGT_TIDS=("${from[@]:3}")
+}
+mp_node() { if (($1 == 1)); then echo "$SHEEP"; else sheep_node "$1"; fi; }
+mp_gateway_start() {
+	local n=$1 main rc=0
+	tgt_save main
+	TGT_PID='' TGT_TIDS=()
+	# the same SCSI identity on both, as doc/setup-guide.md says
+	if tgt_start 2>>"$T_TMP/tgt-start.log" && tgt_target 1 "$MP_IQN" &&
+	   tgt_lu 1 1 "$(mp_node "$n"):$MP_VDI" sheepdog "$MP_BSOPTS" &&
+	   tgtadm_c --lld iscsi --mode logicalunit --op update --tid 1 --lun 1 \
+		--params "scsi_id=$MP_VDI,scsi_sn=$MP_VDI" >"$TGT_OUT" 2>&1; then
+		echo "$TGT_PORT" >"$T_TMP/mp$n.port"
+	else
+		rc=1
+	fi
+	tgt_save "MP_GW$n"
+	tgt_use main
+	return $rc
+}
+mp_gateway_stop() {
+	local main
+	tgt_save main
+	tgt_use "MP_GW$1"
+	tgt_stop
+	tgt_save "MP_GW$1"
+	tgt_use main
+}
+mp_gateway_kill() {
+	local -n gw=MP_GW$1
+	[[ -n ${gw[0]} ]] && kill -9 "${gw[0]}" 2>/dev/null || return 1
+	wait "${gw[0]}" 2>/dev/null
+	gw[0]=
+}
+mp_gateway_alive() { local -n gw=MP_GW$1; [[ -n ${gw[0]} ]] && kill -0 "${gw[0]}" 2>/dev/null; }
+
+sdctl vdi create "$MP_VDI" "$MP_SIZE" >>"$T_TMP/sdctl.log" 2>&1 ||
+	abort vm-setup "sdctl vdi create $MP_VDI: $(tail -n 1 "$T_TMP/sdctl.log")"
+for n in 1 2; do
+	on_exit mp_gateway_stop "$n"
+	mp_gateway_start "$n" ||
+		abort vm-setup "multipath gateway $n: $(cat "$TGT_OUT" "$T_TMP/tgt-start.log")"
+done
+say "multipath gateways: tgtd pids ${MP_GW1[0]}, ${MP_GW2[0]} on ports ${MP_GW1[1]}, ${MP_GW2[1]}: $MP_IQN LUN 1 through $(mp_node 1), $(mp_node 2)"
 
 # ---- accelerator ---------------------------------------------------------------------
 QEMU_BASE=(qemu-system-x86_64 -nodefaults -display none -no-reboot -m 512 -smp 1)
@@ -185,6 +257,31 @@ host_check() {
 		else
 			vfail host-reads-discarded-zeros "sdctl vdi read: discarded range not zero or the rest lost"
 		fi ;;
+	mpath-kill-gw[12])
+		if mp_gateway_kill "${1#mpath-kill-gw}"; then
+			vpass "host-$1"
+		else
+			vfail "host-$1" "gateway ${1#mpath-kill-gw} was not running"
+			return 1
+		fi ;;
+	mpath-stall-node1 | mpath-unstall-node1)
+		local onoff=on
+		[[ $1 == mpath-unstall-* ]] && onoff=off
+		if "$MINISHEEP" --ctl "$SHEEP_CTL" node 1 stall "$onoff" >"$TGT_OUT" 2>&1
+		then
+			vpass "host-$1"
+		else
+			vfail "host-$1" "minisheep node 1 stall $onoff: $(cat "$TGT_OUT")"
+			return 1
+		fi ;;
+	mpath-restart-gw1)
+		# the killed gateway's shared participation is taken over
+		if mp_gateway_start 1; then
+			vpass "host-$1"
+		else
+			vfail "host-$1" "$(cat "$TGT_OUT")"
+			return 1
+		fi ;;
 	*) vfail "host-check-$1" "unknown check" ;;
 	esac
 }
@@ -201,9 +298,15 @@ APPEND+=" vmt.portal=10.0.2.100 vmt.port=3260 vmt.size=$VDI_SIZE"
 APPEND+=" vmt.hostoff=$HOST_OFF vmt.hostlen=$HOST_LEN"
 APPEND+=" vmt.guestoff=$GUEST_OFF vmt.guestlen=$GUEST_LEN"
 APPEND+=" vmt.discoff=$DISC_OFF vmt.disclen=$DISC_LEN"
-# restrict=on: the guest reaches nothing but the guestfwd, which runs one
-# busybox nc to the tgtd portal per guest connection
+APPEND+=" vmt.mptarget=$MP_IQN vmt.mpportal1=10.0.2.101 vmt.mpportal2=10.0.2.102"
+APPEND+=" vmt.mpsize=$MP_SIZE vmt.mpfslen=$MP_FSLEN vmt.mpoff=$MP_OFF vmt.mplen=$MP_LEN"
+# restrict=on: the guest reaches nothing but the guestfwds, which run one
+# busybox nc to a tgtd portal per guest connection; test/vm/relay.sh does
+# that for the multipath gateways, which come and go
 NETDEV="user,id=n0,restrict=on,guestfwd=tcp:10.0.2.100:3260-cmd:$BUSYBOX nc 127.0.0.1 $TGT_PORT"
+for n in 1 2; do
+	NETDEV+=",guestfwd=tcp:10.0.2.10$n:3260-cmd:bash $TOP/test/vm/relay.sh $T_TMP/mp$n.port $BUSYBOX"
+done
 "${QEMU_BASE[@]}" "${ACCEL_ARGS[@]}" \
 	-kernel "$KERNEL" -initrd "$INITRD" -append "$APPEND" \
 	-serial "file:$T_TMP/console.log" \
@@ -240,7 +343,12 @@ while :; do
 	"PASS: "*) vpass "guest-${line#PASS: }" ;;
 	"FAIL: "*) line=${line#FAIL: }; vfail "guest-${line%%: *}" "${line#*: }" ;;
 	"INFO: "*) line=${line#INFO: }; INFO[${line%% *}]=${line#* } ;;
-	"WAIT: "*) host_check "${line#WAIT: }"; echo GO >&"$WFD" ;;
+	"WAIT: "*)
+		if host_check "${line#WAIT: }"; then
+			echo GO >&"$WFD"
+		else
+			echo STOP >&"$WFD"
+		fi ;;
 	PASS | FAIL) FINAL=$line; break ;;
 	esac
 done
@@ -277,6 +385,9 @@ if [[ -n $FINAL ]]; then
 	else
 		vfail host-snapshot-unchanged "sdctl vdi read -s $SNAP_TAG differs from the pattern"
 	fi
+	compare host-reads-mpath-pattern "sha256 of the guest's pattern on the multipath device" \
+		"$(sdctl vdi read "$MP_VDI" "$MP_OFF" "$MP_LEN" | sha256sum | cut -d' ' -f1)" \
+		"${INFO[mpath-pattern-sha256]:-}"
 	[[ $FINAL == PASS ]] || ((FAILED)) ||
 		vfail guest-result "the guest reported FAIL"
 fi
@@ -284,6 +395,12 @@ if tgtd_alive; then
 	vpass tgtd-alive
 else
 	vfail tgtd-alive "tgtd died: $(tail -n 3 "$TGT_LOG")"
+fi
+# gateway 1 was restarted, gateway 2 killed for good
+if mp_gateway_alive 1; then
+	vpass host-mpath-gw1-alive
+else
+	vfail host-mpath-gw1-alive "restarted multipath gateway 1 is not running: $(tail -n 3 "$TGT_LOG")"
 fi
 
 say "accelerator $ACCEL; guest ran $boot_time s; total $((SECONDS - start_time)) s"
