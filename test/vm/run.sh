@@ -12,7 +12,8 @@
 # user networking restricted to one guestfwd per portal.  The guest
 # (test/vm/init) reports on its second serial port; this script prints its
 # PASS/FAIL lines, does the host half of each check (checksums, sdctl
-# read-back, allocation before and after discard; killing, restarting and
+# read-back, allocation before and after discard, growing the VDI with
+# sdctl vdi resize while the guest is logged in; killing, restarting and
 # killing the multipath gateways while the guest writes to its
 # dm-multipath device, stalling gateway 1's sheep node while it reads),
 # and ends with "N passed, N failed".  KVM is used when a probe boot under
@@ -32,6 +33,8 @@ VDI_SIZE=$((256 * MIB))
 HOST_OFF=$((64 * MIB)) HOST_LEN=$((2 * MIB))	# host writes, guest reads
 GUEST_OFF=$((80 * MIB)) GUEST_LEN=$((2 * MIB))	# guest writes, host reads
 DISC_OFF=$((128 * MIB)) DISC_LEN=$((8 * MIB))	# two 4 MiB objects
+GROWN=$((320 * MIB))				# sdctl vdi resize, online
+GROWN_OFF=$((288 * MIB)) GROWN_LEN=$((2 * MIB))	# guest writes, host reads
 SNAP_TAG=vmsnap
 MP_SIZE=$((64 * MIB))				# the multipath VDI:
 MP_FSLEN=$((32 * MIB))				# ext2 at its start,
@@ -257,6 +260,13 @@ host_check() {
 		else
 			vfail host-reads-discarded-zeros "sdctl vdi read: discarded range not zero or the rest lost"
 		fi ;;
+	resize-vdi)
+		if sdctl vdi resize "$VDI" "$GROWN" >"$TGT_OUT" 2>&1; then
+			vpass host-resize-vdi
+		else
+			vfail host-resize-vdi "sdctl vdi resize: $(cat "$TGT_OUT")"
+			return 1
+		fi ;;
 	mpath-kill-gw[12])
 		if mp_gateway_kill "${1#mpath-kill-gw}"; then
 			vpass "host-$1"
@@ -298,6 +308,7 @@ APPEND+=" vmt.portal=10.0.2.100 vmt.port=3260 vmt.size=$VDI_SIZE"
 APPEND+=" vmt.hostoff=$HOST_OFF vmt.hostlen=$HOST_LEN"
 APPEND+=" vmt.guestoff=$GUEST_OFF vmt.guestlen=$GUEST_LEN"
 APPEND+=" vmt.discoff=$DISC_OFF vmt.disclen=$DISC_LEN"
+APPEND+=" vmt.grown=$GROWN vmt.grownoff=$GROWN_OFF vmt.grownlen=$GROWN_LEN"
 APPEND+=" vmt.mptarget=$MP_IQN vmt.mpportal1=10.0.2.101 vmt.mpportal2=10.0.2.102"
 APPEND+=" vmt.mpsize=$MP_SIZE vmt.mpfslen=$MP_FSLEN vmt.mpoff=$MP_OFF vmt.mplen=$MP_LEN"
 # restrict=on: the guest reaches nothing but the guestfwds, which run one
@@ -377,6 +388,9 @@ if [[ -n $FINAL ]]; then
 	compare host-reads-guest-pattern "sha256 of the guest's O_DIRECT write" \
 		"$(sdctl vdi read "$VDI" "$GUEST_OFF" "$GUEST_LEN" | sha256sum | cut -d' ' -f1)" \
 		"${INFO[guest-pattern-sha256]:-}"
+	compare host-reads-pattern-past-the-old-end "sha256 of the guest's write in the grown space" \
+		"$(sdctl vdi read "$VDI" "$GROWN_OFF" "$GROWN_LEN" | sha256sum | cut -d' ' -f1)" \
+		"${INFO[grown-pattern-sha256]:-}"
 	compare guest-read-snapshot "sha256 of the snapshot's pattern" \
 		"${INFO[snapshot-sha256]:-}" "$HOST_SUM"
 	if cmp -s <(sdctl vdi read -s "$SNAP_TAG" "$VDI" "$HOST_OFF" "$HOST_LEN") \
