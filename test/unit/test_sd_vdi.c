@@ -40,9 +40,9 @@ static void case_open_normal(void)
 	CHECK(last_inode_read.opcode == SD_OP_READ_OBJ &&
 	      last_inode_read.obj.oid == sd_vid_to_vdi_oid(V) &&
 	      last_inode_read.obj.offset == 0 &&
-	      last_inode_read.data_length == SD_INODE_REFRESH_SIZE + 4,
-	      "open: header + index read, 4 bytes longer than a multipath "
-	      "refresh read", "oid %#llx len %u",
+	      last_inode_read.data_length == SD_INODE_INDEX_OFFSET + 4096 * 4,
+	      "open: one read of the header and the first 4096 index entries "
+	      "(a small VDI)", "oid %#llx len %u",
 	      (unsigned long long)last_inode_read.obj.oid,
 	      last_inode_read.data_length);
 	CHECK(sd_vdi_vid(v) == V && sd_vdi_size(v) == 10 * (uint64_t)OBJ + 4096 &&
@@ -168,6 +168,9 @@ static void case_open_inode_checks(void)
 	CHECK(ret == 0 && v->nr_objs == SD_MAX_DATA_OBJS,
 	      "open: exactly 2^20 objects accepted", "%d '%s'", ret,
 	      sd_get_error());
+	CHECK(last_inode_read.data_length == SD_INODE_REFRESH_SIZE + 4,
+	      "open: a large VDI reads its whole index, 4 bytes longer than a "
+	      "multipath refresh read", "len %u", last_inode_read.data_length);
 	if (!ret)
 		sd_vdi_close(v);}
 
