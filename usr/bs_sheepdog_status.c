@@ -4,9 +4,9 @@
  * gateway status` (doc/bs_sheepdog.8, STATUS).  Every command the module
  * executes is counted in its LU's struct sd_io_stats (relaxed atomics,
  * sheepdog.h) and its sense key, if any, in the LU's sense[] (main thread
- * only).  The process serves a snapshot of every LU on a unix socket,
- * $BS_SHEEPDOG_RUN_DIR (default /run/bs_sheepdog) /tgtd-PID.sock, created
- * with the first LU and removed with the last.  Everything runs on tgtd's
+ * only).  The process serves a snapshot of every LU on its status socket
+ * (sd_status_listen(): $BS_SHEEPDOG_RUN_DIR or /run/bs_sheepdog, then
+ * /tgtd-PID.sock), created with the first LU and removed with the last.  Everything runs on tgtd's
  * main loop without blocking it: the listening socket and each accepted
  * one are non-blocking and registered with tgt_event_add(); a connection
  * gets the whole snapshot (built in memory at accept time) and is closed;
@@ -26,13 +26,11 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
 #include "bs_sheepdog.h"
 
-#define BS_SD_RUN_DIR		"/run/bs_sheepdog"
 #define BS_SD_STATUS_MAX_CONNS	16	/* snapshots being sent at once */
 
 /* an accepted connection whose snapshot is not all sent yet */
@@ -47,7 +45,7 @@ static struct sd_list status_lus = SD_LIST_INIT(status_lus);
 static struct sd_list status_conns = SD_LIST_INIT(status_conns);
 static unsigned int nr_status_conns;
 static int listen_fd = -1;
-static struct sockaddr_un listen_addr;
+static char listen_path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 
 static enum sd_io_kind opcode_kind(uint8_t op)
 {
@@ -186,7 +184,7 @@ static int snapshot(char **buf, size_t *len)
 	f = open_memstream(buf, len);
 	if (!f)
 		return -ENOMEM;
-	fprintf(f, "bs_sheepdog-status 1 process=tgtd pid=%d\n", (int)getpid());
+	sd_status_print_header(f, "tgtd");
 	for (pos = status_lus.next; pos != &status_lus; pos = pos->next) {
 		print_lu(f, sd_list_entry(pos, struct bs_sd_lu, status_link));
 		fputc('\n', f);
@@ -239,49 +237,21 @@ drop:
  */
 int bs_sd_status_start(void)
 {
-	const char *dir = getenv("BS_SHEEPDOG_RUN_DIR");
-	int fd, ret;
+	int fd;
 
-	if (!dir || !*dir)
-		dir = BS_SD_RUN_DIR;
-	memset(&listen_addr, 0, sizeof(listen_addr));
-	listen_addr.sun_family = AF_UNIX;
-	ret = snprintf(listen_addr.sun_path, sizeof(listen_addr.sun_path),
-		       "%s/tgtd-%d.sock", dir, (int)getpid());
-	if (ret < 0 || (size_t)ret >= sizeof(listen_addr.sun_path)) {
-		log_error("bs_sheepdog: status socket: directory '%s' is too long\n",
-			  dir);
-		return -ENAMETOOLONG;
-	}
-	if (mkdir(dir, 0755) && errno != EEXIST) {
-		ret = -errno;
-		goto fail;
-	}
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	fd = sd_status_listen("tgtd", listen_path, sizeof(listen_path));
 	if (fd < 0) {
-		ret = -errno;
-		goto fail;
-	}
-	unlink(listen_addr.sun_path);	/* left by a process of our pid */
-	if (bind(fd, (struct sockaddr *)&listen_addr, sizeof(listen_addr)) ||
-	    chmod(listen_addr.sun_path, 0600) || listen(fd, 16)) {
-		ret = -errno;
-		close(fd);
-		goto fail;
+		log_error("bs_sheepdog: %s\n", sd_get_error());
+		return fd;
 	}
 	if (tgt_event_add(fd, EPOLLIN, status_accept, NULL)) {
-		ret = -ENOMEM;
-		unlink(listen_addr.sun_path);
+		log_error("bs_sheepdog: cannot watch the status socket\n");
+		unlink(listen_path);
 		close(fd);
-		goto fail;
+		return -ENOMEM;
 	}
 	listen_fd = fd;
 	return 0;
-
-fail:
-	log_error("bs_sheepdog: no status socket %s: %s\n",
-		  listen_addr.sun_path, strerror(-ret));
-	return ret;
 }
 
 void bs_sd_status_stop(void)
@@ -294,5 +264,5 @@ void bs_sd_status_stop(void)
 	tgt_event_del(listen_fd);
 	close(listen_fd);
 	listen_fd = -1;
-	unlink(listen_addr.sun_path);
+	unlink(listen_path);
 }

@@ -23,7 +23,6 @@
 
 #include "sdctl.h"
 
-#define GW_RUN_DIR		"/run/bs_sheepdog"
 #define GW_TIMEOUT_MS		2000	/* per gateway, connect to end */
 #define GW_REPLY_MAX		(16 << 20)
 #define GW_SOCK_SUFFIX		".sock"
@@ -56,13 +55,6 @@ struct gw_proc {
 };
 
 enum gw_format { GW_HUMAN, GW_JSON, GW_PROMETHEUS };
-
-static const char *gw_dir(void)
-{
-	const char *d = getenv("BS_SHEEPDOG_RUN_DIR");
-
-	return d && *d ? d : GW_RUN_DIR;
-}
 
 static const char *field_get(const struct gw_field *f, size_t n,
 			     const char *key)
@@ -190,14 +182,15 @@ static int gw_parse(struct gw_proc *p)
 {
 	char *save = NULL, *line, *rest;
 	struct gw_entry *ne;
+	size_t l = strlen(SD_STATUS_MAGIC);
 	bool ended = false;
 	int ret;
 
 	line = strtok_r(p->text, "\n", &save);
-	if (!line || strncmp(line, "bs_sheepdog-status 1", 20) ||
-	    (line[20] && line[20] != ' '))
+	if (!line || strncmp(line, SD_STATUS_MAGIC, l) ||
+	    (line[l] && line[l] != ' '))
 		return -EPROTO;
-	ret = parse_fields(line + 20, &p->hdr, &p->nhdr);
+	ret = parse_fields(line + l, &p->hdr, &p->nhdr);
 	if (ret)
 		return ret;
 	while ((line = strtok_r(NULL, "\n", &save))) {
@@ -249,7 +242,7 @@ static int name_cmp(const void *a, const void *b)
  */
 static int gw_collect(struct gw_proc **out, size_t *nout)
 {
-	const char *dir = gw_dir();
+	const char *dir = sd_status_dir();
 	struct gw_proc *procs = NULL, *np;
 	char **names = NULL, **nn;
 	size_t nnames = 0, n = 0, i, l;
@@ -326,7 +319,7 @@ static void print_human(const struct gw_proc *p, size_t n)
 
 	if (!n)
 		printf("no gateway is running (no status socket in %s)\n",
-		       gw_dir());
+		       sd_status_dir());
 	for (i = 0; i < n; i++) {
 		proc = field_get(p[i].hdr, p[i].nhdr, "process");
 		pid = field_get(p[i].hdr, p[i].nhdr, "pid");
@@ -578,7 +571,7 @@ static void gw_usage(FILE *f)
 		"Usage: sdctl gateway status [--json | --prometheus] [--watch]\n"
 		"  What every gateway of this host (tgtd with bs_sheepdog.so,\n"
 		"  nbdkit with the sheepdog plugin) is doing, from their status\n"
-		"  sockets in $BS_SHEEPDOG_RUN_DIR (default " GW_RUN_DIR ").\n"
+		"  sockets in $" SD_STATUS_DIR_ENV " (default " SD_STATUS_DIR ").\n"
 		"  -j, --json               one JSON document\n"
 		"  -p, --prometheus         Prometheus text exposition format\n"
 		"  -w, --watch              print again every second until\n"

@@ -2,12 +2,18 @@
 /*
  * sd_stats.c - per-LU/export I/O counters and the status line format
  * (sheepdog.h, "I/O statistics"): relaxed atomic counters, a fixed-size
- * log-linear latency histogram and its percentiles, and the KEY=VALUE
- * printing and unescaping that the status sockets and sdctl share.
+ * log-linear latency histogram and its percentiles, the KEY=VALUE
+ * printing and unescaping that the status sockets and sdctl share, and
+ * the gateways' status sockets themselves.
  */
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
 
 #include "sheepdog.h"
 #include "sd_conn.h"
@@ -243,4 +249,55 @@ void sd_stats_print(FILE *f, const struct sd_io_stats *s,
 	print_u64(f, "lat_p999_us", sd_io_stats_percentile_us(s, 999));
 	if (c)
 		print_client(f, c);
+}
+
+/* ---- status sockets ------------------------------------------------- */
+
+const char *sd_status_dir(void)
+{
+	const char *d = getenv(SD_STATUS_DIR_ENV);
+
+	return d && *d ? d : SD_STATUS_DIR;
+}
+
+int sd_status_listen(const char *process, char *path, size_t len)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	const char *dir = sd_status_dir();
+	int fd, ret;
+
+	ret = snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/%s-%d.sock",
+		       dir, process, (int)getpid());
+	if (ret < 0 || (size_t)ret >= sizeof(sa.sun_path)) {
+		sd_set_error(ENAMETOOLONG, "status socket: directory '%s' is too long",
+			     dir);
+		return -ENAMETOOLONG;
+	}
+	snprintf(path, len, "%s", sa.sun_path);
+	if (mkdir(dir, 0755) && errno != EEXIST)
+		goto fail;
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		goto fail;
+	unlink(sa.sun_path);	/* left by a process of the same pid */
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) ||
+	    chmod(sa.sun_path, 0600) || listen(fd, 16)) {
+		ret = errno;
+		unlink(sa.sun_path);
+		close(fd);
+		errno = ret;
+		goto fail;
+	}
+	return fd;
+
+fail:
+	ret = errno;
+	sd_set_error(ret, "status socket %s: %s", sa.sun_path, strerror(ret));
+	return -ret;
+}
+
+void sd_status_print_header(FILE *f, const char *process)
+{
+	fprintf(f, SD_STATUS_MAGIC " process=%s pid=%d\n", process,
+		(int)getpid());
 }

@@ -290,6 +290,24 @@ void sd_stats_print(FILE *f, const struct sd_io_stats *s,
 		    struct sd_client *c);
 int sd_stats_unescape(char *s);
 
+/*
+ * Status sockets (doc/bs_sheepdog.8, STATUS): a gateway process listens on
+ * DIR/PROCESS-PID.sock, DIR = $BS_SHEEPDOG_RUN_DIR or /run/bs_sheepdog,
+ * and writes to whoever connects one snapshot, then closes:
+ *   SD_STATUS_MAGIC process=PROCESS pid=PID
+ *   KIND KEY=VALUE...		(one line per LU or export)
+ *   end
+ * sd_status_listen() makes DIR if needed and returns the listening socket
+ * (non-blocking, close-on-exec, mode 0600; a stale file of the same name
+ * is replaced) with its path in @path, or -errno with a message.
+ */
+#define SD_STATUS_DIR		"/run/bs_sheepdog"
+#define SD_STATUS_DIR_ENV	"BS_SHEEPDOG_RUN_DIR"
+#define SD_STATUS_MAGIC		"bs_sheepdog-status 1"
+const char *sd_status_dir(void);
+int sd_status_listen(const char *process, char *path, size_t len);
+void sd_status_print_header(FILE *f, const char *process);
+
 /* ---- VDIs ------------------------------------------------------------- */
 
 struct sd_vdi;
