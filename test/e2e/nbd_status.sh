@@ -1,7 +1,7 @@
 #!/bin/bash
 # nbd_status.sh - `sdctl gateway status` for the nbdkit plugin: an nbdkit
 # serving a VDI (own status directory, BS_SHEEPDOG_RUN_DIR) has its status
-# socket from .after_fork; a scripted qemu-io sequence (8 writes, 5 reads,
+# socket from .after_fork (within 5 s of its NBD socket); a scripted qemu-io sequence (8 writes, 5 reads,
 # a flush) moves the export's counters by exactly that; JSON and
 # Prometheus output name the export, VDI and address; the socket goes
 # away when nbdkit stops.
@@ -26,7 +26,8 @@ on_exit nbdkit_stop
 check "nbdkit-start" nbdkit_start "$NBD_SOCK" "$PLUGIN" addr="$SHEEP" \
 	vdi="$VDI"
 SOCK=$BS_SHEEPDOG_RUN_DIR/nbdkit-$NBD_PID.sock
-check "status-socket" test -S "$SOCK"
+# nbdkit listens for NBD before .after_fork opens the VDI and the socket
+check "status-socket" wait_for_socket "$SOCK"
 
 JSON=$T_TMP/status.json
 field() {

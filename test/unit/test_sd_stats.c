@@ -193,15 +193,16 @@ static void print_counts(FILE *f)
 static void case_format(void)
 {
 	char *s = printed(print_name);
-	char bad[] = "x%4", bad2[] = "%zz";
+	char bad[] = "x%4", bad2[] = "%zz", nul[] = "a%00";
 
-	CHECK(!strcmp(s, " vdi=a%20b%25c%3Dd%0A%C3%A9"),
+	CHECK(!strcmp(s, " vdi=a%20b%25c=d%0A%C3%A9"),
 	      "format: string escaped", "'%s'", s);
 	CHECK(!sd_stats_unescape(s) &&
 	      !strcmp(s, " vdi=a b%c=d\n\xc3\xa9"),
 	      "format: unescape undoes it", "'%s'", s);
 	CHECK(sd_stats_unescape(bad) == -EINVAL &&
-	      sd_stats_unescape(bad2) == -EINVAL,
+	      sd_stats_unescape(bad2) == -EINVAL &&
+	      sd_stats_unescape(nul) == -EINVAL,
 	      "format: bad escapes refused", "accepted");
 	free(s);
 	s = printed(print_counts);

@@ -17,6 +17,7 @@
 
 #include "sheepdog.h"
 #include "sd_conn.h"
+#include "sd_hostlock.h"
 #include "sd_stats.h"
 
 static inline void ctr_add(uint64_t *p, uint64_t n)
@@ -130,54 +131,25 @@ uint32_t sd_stats_result_code(unsigned int idx)
 
 /* ---- the status line format ----------------------------------------- */
 
-static bool needs_escape(unsigned char ch)
-{
-	return ch <= ' ' || ch >= 0x7f || ch == '%' || ch == '=';
-}
-
+/* the escaping of the host lock records (sd_hostlock.c), not strict */
 void sd_stats_print_str(FILE *f, const char *key, const char *val)
 {
-	const unsigned char *p;
+	size_t n = sd_hl_escape(val, false, NULL, 0);
+	char *buf = malloc(n + 1);
 
-	fprintf(f, " %s=", key);
-	for (p = (const unsigned char *)val; *p; p++) {
-		if (needs_escape(*p))
-			fprintf(f, "%%%02X", *p);
-		else
-			fputc(*p, f);
+	if (!buf) {
+		fprintf(f, " %s=?", key);
+		return;
 	}
-}
-
-static int hexval(char ch)
-{
-	if (ch >= '0' && ch <= '9')
-		return ch - '0';
-	if (ch >= 'A' && ch <= 'F')
-		return ch - 'A' + 10;
-	if (ch >= 'a' && ch <= 'f')
-		return ch - 'a' + 10;
-	return -1;
+	sd_hl_escape(val, false, buf, n + 1);
+	fprintf(f, " %s=%s", key, buf);
+	free(buf);
 }
 
 int sd_stats_unescape(char *s)
 {
-	char *out = s;
-	int hi, lo;
-
-	for (; *s; s++) {
-		if (*s != '%') {
-			*out++ = *s;
-			continue;
-		}
-		hi = hexval(s[1]);
-		lo = hi < 0 ? -1 : hexval(s[2]);
-		if (lo < 0)
-			return -EINVAL;
-		*out++ = (char)(hi << 4 | lo);
-		s += 2;
-	}
-	*out = '\0';
-	return 0;
+	/* in place: sd_hl_unescape() writes behind what it reads */
+	return sd_hl_unescape(s, s, strlen(s) + 1);
 }
 
 static const char *const kind_names[SD_IO_NR_KINDS] = {

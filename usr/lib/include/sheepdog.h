@@ -277,13 +277,14 @@ uint32_t sd_stats_result_code(unsigned int idx);
 
 /*
  * The status line format of the gateways' status sockets (doc/sdctl.8,
- * doc/bs_sheepdog.8): space-separated KEY=VALUE tokens, VALUE with every
- * byte that is a space, '%', '=', or not printable ASCII written as %XX.
+ * doc/bs_sheepdog.8): space-separated KEY=VALUE tokens (KEY has no '='),
+ * VALUE with every byte that is a space, '%' or not printable ASCII written
+ * as %XX (as the host lock records are).
  * sd_stats_print_str() prints " KEY=VALUE" with VALUE escaped.
  * sd_stats_print() prints the counters of @s (a copy) and, when @c is not
  * NULL, those of the client it uses and the address in use, each as
  * " KEY=VALUE".  sd_stats_unescape() undoes the escaping in place; -EINVAL
- * on a malformed %XX.
+ * on a malformed %XX or %00.
  */
 void sd_stats_print_str(FILE *f, const char *key, const char *val);
 void sd_stats_print(FILE *f, const struct sd_io_stats *s,
