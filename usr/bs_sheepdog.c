@@ -636,6 +636,7 @@ static int bs_sd_open(struct tgt_scsi_lu *lu, char *path, int *fd,
 	if (!sl->share)
 		return -1;	/* one line already logged */
 	sl->vdi = bs_sd_share_vdi(sl->share);
+	bs_sd_status_lu_opened(sl, path);
 
 	sl->size = sd_vdi_size(sl->vdi);
 	sl->blk_shift = lu->blk_shift;

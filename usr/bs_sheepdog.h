@@ -61,6 +61,8 @@ struct bs_sd_lu {
 
 	/* status (bs_sheepdog_status.c) */
 	struct sd_list status_link;	/* the process's LUs, main thread */
+	char *backing;			/* bs_open's path (tgtd frees its own
+					 * copy before bs_close) */
 	struct sd_io_stats stats;	/* commands the module executed */
 	uint64_t sense[16];		/* CHECK CONDITIONs by sense key */
 };
@@ -151,6 +153,7 @@ int bs_sd_status_start(void);
 void bs_sd_status_stop(void);
 void bs_sd_status_lu_add(struct bs_sd_lu *sl);
 void bs_sd_status_lu_del(struct bs_sd_lu *sl);
+void bs_sd_status_lu_opened(struct bs_sd_lu *sl, const char *path);
 void bs_sd_status_lu_closed(struct bs_sd_lu *sl);
 void bs_sd_status_cmd_begin(struct bs_sd_req *req);
 void bs_sd_status_cmd_end(struct bs_sd_req *req, int err, uint8_t key);

@@ -98,7 +98,7 @@ static void print_lu(FILE *f, struct bs_sd_lu *sl)
 	unsigned int i;
 
 	fprintf(f, "lu lun=%llu", (unsigned long long)sl->lu->lun);
-	sd_stats_print_str(f, "backing", sl->lu->path ? sl->lu->path : "");
+	sd_stats_print_str(f, "backing", sl->backing ? sl->backing : "");
 	sd_stats_print_str(f, "vdi", sl->vdi ? sd_vdi_name(sl->vdi) : "");
 	sd_io_stats_read(&sl->stats, &st);
 	sd_stats_print(f, &st, sl->share ? bs_sd_share_client(sl->share) :
@@ -117,6 +117,15 @@ void bs_sd_status_lu_add(struct bs_sd_lu *sl)
 void bs_sd_status_lu_del(struct bs_sd_lu *sl)
 {
 	sd_list_del(&sl->status_link);
+	free(sl->backing);
+	sl->backing = NULL;
+}
+
+/* bs_open succeeded on @path (a backing-store string or descriptor file) */
+void bs_sd_status_lu_opened(struct bs_sd_lu *sl, const char *path)
+{
+	free(sl->backing);
+	sl->backing = strdup(path);
 }
 
 /*
