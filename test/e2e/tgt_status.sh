@@ -22,6 +22,20 @@ check "lu-new" tgt_lu 1 1 "$SHEEP:$VDI"
 URL=$(tgt_url "$IQN" 1)
 check "socket-with-first-lu" test -S "$SOCK"
 
+# usage errors exit 2 with one line
+usage_error() {
+	local rc
+	"$SDCTL" "$@" >/dev/null 2>"$T_TMP/usage.err"
+	rc=$?
+	want "$rc" -eq 2 "exit $rc: $(cat "$T_TMP/usage.err")" &&
+		want "$(wc -l <"$T_TMP/usage.err")" -eq 1
+}
+check "usage-both-formats" usage_error gateway status --json --prometheus
+check "usage-unknown-verb" usage_error gateway stats
+check "usage-bad-option" usage_error gateway status --jsn
+check "usage-extra-argument" usage_error gateway status lu1
+check "help" "$SDCTL" gateway status --help
+
 JSON=$T_TMP/status.json
 status_json() { "$SDCTL" gateway status --json >"$JSON"; }
 # lu_field LUN KEY: KEY of LUN of our tgtd in $JSON (null when absent)
