@@ -77,6 +77,14 @@ static bool is_label(const char *key)
 	return false;
 }
 
+/* keys whose values are names, even when they look like numbers */
+static bool is_text(const char *key)
+{
+	return !strcmp(key, "vdi") || !strcmp(key, "export") ||
+	       !strcmp(key, "backing") || !strcmp(key, "addr") ||
+	       !strcmp(key, "process");
+}
+
 static bool is_number(const char *s)
 {
 	if (!*s)
@@ -383,8 +391,7 @@ static void json_fields(const struct gw_field *f, size_t n, bool first)
 		printf("%s", first && !i ? "" : ", ");
 		json_str(f[i].key);
 		printf(": ");
-		if (is_number(f[i].val) && strcmp(f[i].key, "vdi") &&
-		    strcmp(f[i].key, "export"))
+		if (is_number(f[i].val) && !is_text(f[i].key))
 			printf("%s", f[i].val);
 		else
 			json_str(f[i].val);
