@@ -6,8 +6,9 @@
 # drops every connection: the client reconnects to B, and the status
 # shows address B, one failover, reconnects and a time since the last
 # failover.  Then A comes back and B goes away the same way: address A,
-# two failovers.  I/O works after each switch and is counted, and the
-# LU's "closed" log line carries the same counters.
+# two failovers.  I/O works after each switch and is counted; a write the
+# sheep answers with EIO is counted by errno, sense key and sheep result;
+# and the LU's "closed" log line carries the same counters.
 source "$(dirname "$0")/fault_common.sh"
 
 export BS_SHEEPDOG_RUN_DIR=$T_TMP/run
@@ -66,8 +67,22 @@ check "reads-counted" want "$(field reads)" -eq 2
 check "no-errors" want "$(field errors)" -eq 0
 mv "$SOCK_B.away" "$SOCK_B"
 
+# one WRITE_OBJ answered EIO: one error to the initiator, counted by errno
+# and sense key (MEDIUM ERROR), and the sheep's EIO result counted
+if ms_ctl error WRITE_OBJ EIO 1; then
+	"$IV" "$URL" --one write 0 --seed 2 >"$T_TMP/iv.out" 2>&1
+	"$SDCTL" gateway status --json >"$JSON"
+	check "one-error" want "$(field errors)" -eq 1
+	check "error-by-errno" want "$(field err_EIO)" -eq 1
+	check "error-by-sense-key" want "$(field sense_0x3)" -eq 1
+	check "sheep-eio-counted" want "$(field result_0x03)" -eq 1
+	check "writes-with-error" want "$(field writes)" -eq 3
+else
+	fail "inject-eio" "minisheep refused 'error WRITE_OBJ EIO 1'"
+fi
+
 check "lu-delete" tgtadm_c --lld iscsi --mode logicalunit --op delete \
 	--tid 1 --lun 1
 check "closed-line-counts" has_lines "$TGT_LOG" \
-	"bs_sheepdog: closed lu lun=1 .* reads=2 writes=2 .* addr=unix:$SOCK_A reconnects=[1-9][0-9]* failovers=2 since_failover_s=[0-9]+ "
+	"bs_sheepdog: closed lu lun=1 .* reads=2 writes=3 .* errors=1 err_EIO=1 .* addr=unix:$SOCK_A reconnects=[1-9][0-9]* failovers=2 since_failover_s=[0-9]+ "
 check "tgtd-alive" tgtd_alive
