@@ -15,6 +15,7 @@ demo_pkgs=(tgt libiscsi-bin qemu-utils qemu-block-extra util-linux mount
 test_pkgs=("${demo_pkgs[@]}" libiscsi-dev nbdkit libnbd-bin qemu-system-x86
 	   fio jq gnuplot-nox
 	   gnutls-bin	# psktool: the TLS pre-shared keys of test/e2e/nbd_tls.sh
+	   prometheus	# promtool: sdctl gateway status --prometheus (tgt_status.sh)
 	   cpio lintian
 	   # make check-vm copies these host libraries into the guest for
 	   # iscsid (test/vm/fetch-and-build.sh, copy_libs)

@@ -147,6 +147,7 @@ static void complete_one(struct bs_sd_req *req)
 		/* also drops the stray sense sbc leaves on UNMAP */
 		cmd->sense_len = 0;
 	}
+	bs_sd_status_cmd_end(req, err, key);
 	free(req);
 	target_cmd_io_done(cmd, result);
 }
@@ -486,6 +487,7 @@ static int bs_sd_cmd_submit(struct tgt_scsi_cmd *cmd)
 	sd_list_init(&req->link);
 	sd_list_init(&req->rl_link);
 	tgt_cmd_set_async(cmd);
+	bs_sd_status_cmd_begin(req);
 
 	if (!sl->vdi)
 		bs_sd_req_set_sense(req, TGT_SK_NOT_READY,
@@ -521,6 +523,7 @@ static int shared_start(void)
 		tgt_event_del(done_q.efd);
 		goto fail;
 	}
+	bs_sd_status_start();	/* the LUs work without it */
 	return TGTADM_SUCCESS;
 
 fail:
@@ -532,6 +535,7 @@ fail:
 /* the last LU is gone: nothing is in flight any more */
 static void shared_stop(void)
 {
+	bs_sd_status_stop();
 	bs_sd_workers_stop();
 	tgt_event_del(done_q.efd);
 	close(done_q.efd);
@@ -572,6 +576,7 @@ static int bs_sd_init(struct tgt_scsi_lu *lu, char *bsopts)
 			goto fail;
 	}
 	nr_lus++;
+	bs_sd_status_lu_add(sl);
 	lu_set_state(lu, sl);
 	return TGTADM_SUCCESS;
 
@@ -587,6 +592,7 @@ static void bs_sd_exit(struct tgt_scsi_lu *lu)
 	if (!sl)
 		return;
 	lu_set_state(lu, NULL);
+	bs_sd_status_lu_del(sl);
 	lu_state_free(sl);
 	if (!--nr_lus)
 		shared_stop();
@@ -631,6 +637,7 @@ static int bs_sd_open(struct tgt_scsi_lu *lu, char *path, int *fd,
 	if (!sl->share)
 		return -1;	/* one line already logged */
 	sl->vdi = bs_sd_share_vdi(sl->share);
+	bs_sd_status_lu_opened(sl, path);
 
 	sl->size = sd_vdi_size(sl->vdi);
 	sl->blk_shift = lu->blk_shift;
@@ -663,6 +670,8 @@ static void bs_sd_close(struct tgt_scsi_lu *lu)
 
 	if (!sl)
 		return;
+	if (sl->share)
+		bs_sd_status_lu_closed(sl);
 	lu_release_vdi(sl);
 }
 

@@ -60,6 +60,13 @@ struct bs_sd_lu {
 	pthread_cond_t rl_cond;
 	struct sd_list rl_writes;
 	struct sd_list rl_orwrites;
+
+	/* status (bs_sheepdog_status.c) */
+	struct sd_list status_link;	/* the process's LUs, main thread */
+	char *backing;			/* bs_open's path (tgtd frees its own
+					 * copy before bs_close) */
+	struct sd_io_stats stats;	/* commands the module executed */
+	uint64_t sense[16];		/* CHECK CONDITIONs by sense key */
 };
 
 enum bs_sd_dir {
@@ -90,6 +97,7 @@ struct bs_sd_req {
 
 	struct sd_list rl_link;		/* rl_writes / rl_orwrites */
 	bool rl_held;
+	uint64_t start_ns;		/* sd_io_stats_begin() */
 };
 
 /* bs_sheepdog_opts.c */
@@ -114,6 +122,7 @@ struct bs_sd_share *bs_sd_share_get(const struct sd_target *t,
 				    const char *path);
 void bs_sd_share_put(struct bs_sd_share *s);
 struct sd_vdi *bs_sd_share_vdi(const struct bs_sd_share *s);
+struct sd_client *bs_sd_share_client(const struct bs_sd_share *s);
 
 /* bs_sheepdog_cdb.c */
 uint64_t bs_sd_cdb_lba(const uint8_t *cdb);
@@ -137,6 +146,19 @@ void bs_sd_req_set_sense(struct bs_sd_req *req, uint8_t key, uint16_t asc);
 void bs_sd_req_set_err(struct bs_sd_req *req, int err);
 void bs_sd_req_put(struct bs_sd_req *req);
 void bs_sd_aio_done(void *opaque, int err);
+
+/*
+ * bs_sheepdog_status.c (tgtd's main thread): the LUs' counters and the
+ * process's status socket (doc/bs_sheepdog.8, STATUS)
+ */
+int bs_sd_status_start(void);
+void bs_sd_status_stop(void);
+void bs_sd_status_lu_add(struct bs_sd_lu *sl);
+void bs_sd_status_lu_del(struct bs_sd_lu *sl);
+void bs_sd_status_lu_opened(struct bs_sd_lu *sl, const char *path);
+void bs_sd_status_lu_closed(struct bs_sd_lu *sl);
+void bs_sd_status_cmd_begin(struct bs_sd_req *req);
+void bs_sd_status_cmd_end(struct bs_sd_req *req, int err, uint8_t key);
 
 /* true while tgtd's main loop runs a client (bs_sheepdog_share.c) */
 extern __thread bool bs_sd_in_event;

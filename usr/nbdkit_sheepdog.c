@@ -23,6 +23,7 @@
 #include <nbdkit-plugin.h>
 
 #include "sheepdog.h"
+#include "nbdkit_sheepdog.h"
 
 #define THREAD_MODEL NBDKIT_THREAD_MODEL_PARALLEL
 
@@ -313,11 +314,15 @@ static int sdk_get_ready(void)
 
 static int sdk_after_fork(void)
 {
-	return sdk_open_vdi(&sdk_client, &sdk_vdi);
+	if (sdk_open_vdi(&sdk_client, &sdk_vdi) < 0)
+		return -1;
+	sdk_status_start(sdk_client, sdk_vdi, cfg_tag, cfg_snapid);
+	return 0;
 }
 
 static void sdk_cleanup(void)
 {
+	sdk_status_stop();
 	sdk_close_vdi(&sdk_client, &sdk_vdi);
 }
 
@@ -383,10 +388,12 @@ static int sdk_can_fua(void *handle)
 static int sdk_pread(void *handle, void *buf, uint32_t count,
 		     uint64_t offset, uint32_t flags)
 {
+	uint64_t t = sdk_status_begin();
 	int r;
 
 	(void)flags;
 	r = sd_vdi_pread(handle, buf, count, offset);
+	sdk_status_end(SD_IO_KIND_READ, count, t, r);
 	return r < 0 ? sdk_fail("pread", r) : 0;
 }
 
@@ -404,40 +411,48 @@ static unsigned int sdk_io_flags(uint32_t flags)
 static int sdk_pwrite(void *handle, const void *buf, uint32_t count,
 		      uint64_t offset, uint32_t flags)
 {
+	uint64_t t = sdk_status_begin();
 	int r;
 
 	r = sd_vdi_pwrite(handle, buf, count, offset,
 			  sdk_io_flags(flags & NBDKIT_FLAG_FUA));
+	sdk_status_end(SD_IO_KIND_WRITE, count, t, r);
 	return r < 0 ? sdk_fail("pwrite", r) : 0;
 }
 
 static int sdk_flush(void *handle, uint32_t flags)
 {
+	uint64_t t = sdk_status_begin();
 	int r;
 
 	(void)flags;
 	r = sd_vdi_flush(handle);
+	sdk_status_end(SD_IO_KIND_FLUSH, 0, t, r);
 	return r < 0 ? sdk_fail("flush", r) : 0;
 }
 
 static int sdk_trim(void *handle, uint32_t count, uint64_t offset,
 		    uint32_t flags)
 {
+	uint64_t t = sdk_status_begin();
 	int r;
 
 	if (flags & NBDKIT_FLAG_FUA)
 		r = sd_vdi_zero(handle, offset, count, SD_IO_UNMAP | SD_IO_FUA);
 	else
 		r = sd_vdi_discard(handle, offset, count);
+	sdk_status_end(SD_IO_KIND_DISCARD, 0, t, r);
 	return r < 0 ? sdk_fail("trim", r) : 0;
 }
 
 static int sdk_zero(void *handle, uint32_t count, uint64_t offset,
 		    uint32_t flags)
 {
+	uint64_t t = sdk_status_begin();
 	int r;
 
 	r = sd_vdi_zero(handle, offset, count, sdk_io_flags(flags));
+	sdk_status_end(SD_IO_KIND_DISCARD, 0, t, r);
 	return r < 0 ? sdk_fail("zero", r) : 0;
 }
 

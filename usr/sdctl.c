@@ -18,6 +18,9 @@
 
 #define SDCTL_MAX_TIMEOUT_S	86400
 
+/* `sdctl gateway ...` (sdctl_gateway.c) */
+int sdctl_gateway_main(int argc, char **argv);
+
 static const struct sdctl_verb sdctl_verbs[] = {
 	{
 		.name = "create", .opts = "b:", .min_args = 2, .max_args = 2,
@@ -135,6 +138,8 @@ static void sdctl_print_main_usage(FILE *f)
 	fprintf(f, "\nCommon options (before 'vdi' or after the verb):\n%s"
 		   "\n'sdctl vdi VERB --help' describes one verb.\n",
 		sdctl_common_help);
+	fprintf(f, "\n'sdctl gateway status --help': what the gateways (tgtd, nbdkit)\n"
+		   "of this host are doing.\n");
 }
 
 static void sdctl_print_verb_usage(const struct sdctl_verb *v)
@@ -410,6 +415,9 @@ int main(int argc, char **argv)
 	}
 	if (optind >= argc)
 		return sdctl_usage_error(&cmd, "missing command");
+	/* sdctl_gateway.c: the gateways of this host, no sheep address */
+	if (!strcmp(argv[optind], "gateway"))
+		return sdctl_gateway_main(argc - optind, argv + optind);
 	if (strcmp(argv[optind], "vdi"))
 		return sdctl_usage_error(&cmd, "unknown command '%s'",
 					 argv[optind]);

@@ -36,6 +36,7 @@
 
 #include "sd_conn.h"
 #include "sd_error.h"
+#include "sd_stats.h"
 
 #ifndef IOV_MAX
 #define IOV_MAX 1024
@@ -221,6 +222,8 @@ static void req_complete(struct sd_client *c, struct sd_request *r, int err,
 			     c->addr_str[addr], errstr(-err, eb, sizeof(eb)));
 		if (err == -ETIMEDOUT)
 			stat_add(&c->st.timeouts, 1);
+	} else if (!(r->req_flags & SD_REQ_PROBE)) {
+		stat_add(&c->st.results[sd_stats_result_index(r->rsp.result)], 1);
 	}
 	stat_add(&c->st.completed, 1);
 	r->done(r, err);
@@ -386,7 +389,12 @@ static void conn_ready(struct sd_client *c, struct sd_conn *cn)
 	cn->was_ready = true;
 	c->ever_ready = true;
 	c->failed_mask = 0;		/* fail-fast counts failures since now */
-	__atomic_store_n(&c->cur_addr, cn->addr_idx, __ATOMIC_RELAXED);
+	if (__atomic_exchange_n(&c->cur_addr, cn->addr_idx, __ATOMIC_RELAXED) !=
+	    cn->addr_idx) {
+		stat_add(&c->st.failovers, 1);
+		__atomic_store_n(&c->st.last_failover_ns, sd_now_ns(),
+				 __ATOMIC_RELAXED);
+	}
 	conn_set_events(cn, EPOLLIN);
 }
 
@@ -714,6 +722,7 @@ static bool retry_transient(struct sd_client *c, struct sd_conn *cn,
 	if (!sd_result_is_transient(res) ||
 	    (res == SD_RES_NETWORK_ERROR && !(r->req_flags & SD_REQ_RESEND)))
 		return false;
+	stat_add(&c->st.results[sd_stats_result_index(res)], 1);
 	delay = (uint64_t)SD_RETRY_MIN_MS << (r->retries < 6 ? r->retries : 6);
 	if (delay > SD_RETRY_MAX_MS)
 		delay = SD_RETRY_MAX_MS;
@@ -1600,6 +1609,8 @@ void sd_client_addr_str(const struct sd_client *c, char *buf, size_t len)
 
 void sd_client_get_stats(struct sd_client *c, struct sd_client_stats *st)
 {
+	unsigned int i;
+
 	st->submitted = __atomic_load_n(&c->st.submitted, __ATOMIC_RELAXED);
 	st->completed = __atomic_load_n(&c->st.completed, __ATOMIC_RELAXED);
 	st->resent = __atomic_load_n(&c->st.resent, __ATOMIC_RELAXED);
@@ -1607,4 +1618,10 @@ void sd_client_get_stats(struct sd_client *c, struct sd_client_stats *st)
 	st->timeouts = __atomic_load_n(&c->st.timeouts, __ATOMIC_RELAXED);
 	st->reconnects = __atomic_load_n(&c->st.reconnects, __ATOMIC_RELAXED);
 	st->bad_replies = __atomic_load_n(&c->st.bad_replies, __ATOMIC_RELAXED);
+	st->failovers = __atomic_load_n(&c->st.failovers, __ATOMIC_RELAXED);
+	st->last_failover_ns = __atomic_load_n(&c->st.last_failover_ns,
+					       __ATOMIC_RELAXED);
+	for (i = 0; i < SD_CLIENT_NR_RESULTS; i++)
+		st->results[i] = __atomic_load_n(&c->st.results[i],
+						 __ATOMIC_RELAXED);
 }

@@ -20,6 +20,7 @@
 #include <stdint.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <sys/uio.h>
 
 #include "sd_error.h"
@@ -193,17 +194,120 @@ void sd_client_process(struct sd_client *c);
 /* Monotonic clock in nanoseconds (the clock of the library's deadlines). */
 uint64_t sd_now_ns(void);
 
-/* Counters, for tests and stats. */
+/*
+ * Sheep result codes are counted in SD_CLIENT_NR_RESULTS slots: 0x00..0x1f
+ * and 0x80..0x9f each in its own, anything else in the last one
+ * (sd_stats_result_code() names the code of a slot).
+ */
+#define SD_CLIENT_NR_RESULTS	65
+
+/* Counters, for tests and stats (relaxed atomics: never a lock). */
 struct sd_client_stats {
 	uint64_t submitted;
 	uint64_t completed;
 	uint64_t resent;
 	uint64_t transient;		/* transient results retried */
 	uint64_t timeouts;
-	uint64_t reconnects;
+	uint64_t reconnects;		/* a connection up again after a loss */
 	uint64_t bad_replies;
+	uint64_t failovers;		/* the address in use changed */
+	uint64_t last_failover_ns;	/* sd_now_ns() of the last one, 0 = never */
+	uint64_t results[SD_CLIENT_NR_RESULTS];	/* replies by sheep result */
 };
 void sd_client_get_stats(struct sd_client *c, struct sd_client_stats *st);
+
+/* ---- I/O statistics (usr/lib/sd_stats.c) ------------------------------ */
+
+/*
+ * What a front end counts for each of its LUs or exports, cheap enough to
+ * stay on always: every field is updated with relaxed atomics by whichever
+ * thread completes a request, and read the same way (no lock on the I/O
+ * path).  Front ends embed one per LU/export and call sd_io_stats_begin()
+ * when a request starts and sd_io_stats_end() when its result goes back;
+ * what went on below (sheep results, retries, reconnects, failovers) is
+ * counted per client in struct sd_client_stats, shared by every VDI open
+ * on that client.
+ */
+enum sd_io_kind {
+	SD_IO_KIND_READ,
+	SD_IO_KIND_WRITE,
+	SD_IO_KIND_DISCARD,		/* discard, zero */
+	SD_IO_KIND_FLUSH,
+	SD_IO_KIND_OTHER,
+	SD_IO_NR_KINDS,
+};
+
+/* errors by errno: 1..SD_IO_STATS_NR_ERRNO-2, anything else in the last */
+#define SD_IO_STATS_NR_ERRNO	135
+/*
+ * Latency in microseconds, log-linear: values 0..7 exactly, then 8 slots
+ * per power of two (at most 12.5% wide) up to 2^40 us.
+ */
+#define SD_LAT_SUB		8
+#define SD_LAT_BUCKETS		(SD_LAT_SUB * 39)
+
+struct sd_io_stats {
+	uint64_t ops[SD_IO_NR_KINDS];
+	uint64_t bytes[SD_IO_NR_KINDS];	/* of successful reads and writes */
+	uint64_t in_flight;
+	uint64_t in_flight_max;		/* high-water mark */
+	uint64_t errors;		/* requests that failed */
+	uint64_t errnos[SD_IO_STATS_NR_ERRNO];
+	uint64_t lat_us[SD_LAT_BUCKETS];
+};
+
+/* Count a request as started; returns its start time for _end(). */
+uint64_t sd_io_stats_begin(struct sd_io_stats *s);
+/*
+ * Count a request as done: @kind, @bytes moved (counted only when @err is
+ * 0), the sd_io_stats_begin() time and its result (0 or -errno).
+ */
+void sd_io_stats_end(struct sd_io_stats *s, enum sd_io_kind kind,
+		     uint64_t bytes, uint64_t start_ns, int err);
+/* A consistent-enough copy of @s (each field read atomically). */
+void sd_io_stats_read(const struct sd_io_stats *s, struct sd_io_stats *out);
+/*
+ * The latency under which @permille of the requests of @s (a copy) fell,
+ * in microseconds: the upper edge of its histogram slot, 0 when empty.
+ */
+uint64_t sd_io_stats_percentile_us(const struct sd_io_stats *s,
+				   unsigned int permille);
+/* the result code counted in slot @idx of sd_client_stats.results */
+uint32_t sd_stats_result_code(unsigned int idx);
+
+/*
+ * The status line format of the gateways' status sockets (doc/sdctl.8,
+ * doc/bs_sheepdog.8): space-separated KEY=VALUE tokens (KEY has no '='),
+ * VALUE with every byte that is a space, '%' or not printable ASCII written
+ * as %XX (as the host lock records are).
+ * sd_stats_print_str() prints " KEY=VALUE" with VALUE escaped.
+ * sd_stats_print() prints the counters of @s (a copy) and, when @c is not
+ * NULL, those of the client it uses and the address in use, each as
+ * " KEY=VALUE".  sd_stats_unescape() undoes the escaping in place; -EINVAL
+ * on a malformed %XX or %00.
+ */
+void sd_stats_print_str(FILE *f, const char *key, const char *val);
+void sd_stats_print(FILE *f, const struct sd_io_stats *s,
+		    struct sd_client *c);
+int sd_stats_unescape(char *s);
+
+/*
+ * Status sockets (doc/bs_sheepdog.8, STATUS): a gateway process listens on
+ * DIR/PROCESS-PID.sock, DIR = $BS_SHEEPDOG_RUN_DIR or /run/bs_sheepdog,
+ * and writes to whoever connects one snapshot, then closes:
+ *   SD_STATUS_MAGIC process=PROCESS pid=PID
+ *   KIND KEY=VALUE...		(one line per LU or export)
+ *   end
+ * sd_status_listen() makes DIR if needed and returns the listening socket
+ * (non-blocking, close-on-exec, mode 0600; a stale file of the same name
+ * is replaced) with its path in @path, or -errno with a message.
+ */
+#define SD_STATUS_DIR		"/run/bs_sheepdog"
+#define SD_STATUS_DIR_ENV	"BS_SHEEPDOG_RUN_DIR"
+#define SD_STATUS_MAGIC		"bs_sheepdog-status 1"
+const char *sd_status_dir(void);
+int sd_status_listen(const char *process, char *path, size_t len);
+void sd_status_print_header(FILE *f, const char *process);
 
 /* ---- VDIs ------------------------------------------------------------- */
 
