@@ -122,7 +122,6 @@ struct bs_sd_share *bs_sd_share_get(const struct sd_target *t,
 				    const char *path);
 void bs_sd_share_put(struct bs_sd_share *s);
 struct sd_vdi *bs_sd_share_vdi(const struct bs_sd_share *s);
-struct sd_client *bs_sd_share_client(const struct bs_sd_share *s);
 
 /* bs_sheepdog_cdb.c */
 uint64_t bs_sd_cdb_lba(const uint8_t *cdb);

@@ -354,8 +354,3 @@ struct sd_vdi *bs_sd_share_vdi(const struct bs_sd_share *s)
 {
 	return s->vdi_handle;
 }
-
-struct sd_client *bs_sd_share_client(const struct bs_sd_share *s)
-{
-	return s->pool->client;
-}

@@ -16,7 +16,8 @@
  *
  * The snapshot, one line each, KEY=VALUE tokens as sd_stats_print():
  *   bs_sheepdog-status 1 process=tgtd pid=PID
- *   lu lun=N backing=STRING vdi=NAME COUNTERS... sense_0xK=N...
+ *   lu lun=N tid=T target=IQN backing=STRING vdi=NAME COUNTERS...
+ *      sense_0xK=N...
  *   end
  */
 #include <errno.h>
@@ -94,15 +95,19 @@ void bs_sd_status_cmd_end(struct bs_sd_req *req, int err, uint8_t key)
 /* one LU's line, without the newline */
 static void print_lu(FILE *f, struct bs_sd_lu *sl)
 {
+	struct tgt_target *t = sl->lu->tgt;
 	struct sd_io_stats st;
 	unsigned int i;
 
 	fprintf(f, "lu lun=%llu", (unsigned long long)sl->lu->lun);
+	if (t) {
+		fprintf(f, " tid=%d", t->tid);
+		sd_stats_print_str(f, "target", t->name ? t->name : "");
+	}
 	sd_stats_print_str(f, "backing", sl->backing ? sl->backing : "");
 	sd_stats_print_str(f, "vdi", sl->vdi ? sd_vdi_name(sl->vdi) : "");
 	sd_io_stats_read(&sl->stats, &st);
-	sd_stats_print(f, &st, sl->share ? bs_sd_share_client(sl->share) :
-		       NULL);
+	sd_stats_print(f, &st, sl->vdi);
 	for (i = 0; i < 16; i++)
 		if (sl->sense[i])
 			fprintf(f, " sense_0x%x=%llu", i,

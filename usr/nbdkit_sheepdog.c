@@ -316,7 +316,7 @@ static int sdk_after_fork(void)
 {
 	if (sdk_open_vdi(&sdk_client, &sdk_vdi) < 0)
 		return -1;
-	sdk_status_start(sdk_client, sdk_vdi, cfg_tag, cfg_snapid);
+	sdk_status_start(sdk_vdi, cfg_tag, cfg_snapid);
 	return 0;
 }
 

@@ -15,8 +15,7 @@ uint64_t sdk_status_begin(void);
 void sdk_status_end(enum sd_io_kind kind, uint64_t bytes, uint64_t start_ns,
 		    int r);
 /* .after_fork once the export is open, and .cleanup before it is closed */
-void sdk_status_start(struct sd_client *c, struct sd_vdi *v,
-		      const char *tag, uint32_t snapid);
+void sdk_status_start(struct sd_vdi *v, const char *tag, uint32_t snapid);
 void sdk_status_stop(void);
 
 #endif

@@ -28,7 +28,7 @@
 #include "nbdkit_sheepdog.h"
 
 static struct sd_io_stats sdk_stats;
-static struct sd_client *status_client;
+static const struct sd_vdi *status_vdi_handle;
 static char status_export[SD_VDI_NAME_MAX + SD_VDI_TAG_MAX + 2];
 static char status_vdi[SD_VDI_NAME_MAX + 1];
 static char status_path[sizeof(((struct sockaddr_un *)0)->sun_path)];
@@ -64,7 +64,7 @@ static void status_serve(int fd)
 	sd_stats_print_str(f, "export", status_export);
 	sd_stats_print_str(f, "vdi", status_vdi);
 	sd_io_stats_read(&sdk_stats, &st);
-	sd_stats_print(f, &st, status_client);
+	sd_stats_print(f, &st, status_vdi_handle);
 	fprintf(f, "\nend\n");
 	if (fclose(f))
 		goto out;
@@ -107,13 +107,12 @@ static void *status_main(void *arg)
 }
 
 /* .after_fork: the export is open; a failure only loses the status */
-void sdk_status_start(struct sd_client *c, struct sd_vdi *v,
-		      const char *tag, uint32_t snapid)
+void sdk_status_start(struct sd_vdi *v, const char *tag, uint32_t snapid)
 {
 	sigset_t all, old;
 	int ret;
 
-	status_client = c;
+	status_vdi_handle = v;
 	snprintf(status_vdi, sizeof(status_vdi), "%s", sd_vdi_name(v));
 	if (tag && *tag)
 		snprintf(status_export, sizeof(status_export), "%s:%s",
@@ -164,5 +163,5 @@ void sdk_status_stop(void)
 	unlink(status_path);
 	close(status_fd);
 	status_fd = -1;
-	status_client = NULL;
+	status_vdi_handle = NULL;
 }

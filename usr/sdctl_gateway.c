@@ -29,7 +29,7 @@
 
 /* labels of an entry, not values (the rest of its fields are numbers) */
 static const char *const gw_label_keys[] = {
-	"lun", "export", "vdi", "addr", NULL
+	"target", "tid", "lun", "export", "vdi", "addr", NULL
 };
 
 struct gw_field {
@@ -81,6 +81,7 @@ static bool is_label(const char *key)
 static bool is_text(const char *key)
 {
 	return !strcmp(key, "vdi") || !strcmp(key, "export") ||
+	       !strcmp(key, "target") ||
 	       !strcmp(key, "backing") || !strcmp(key, "addr") ||
 	       !strcmp(key, "process");
 }

@@ -123,6 +123,16 @@ struct tgt_lu_phy_attr {
 	struct tgt_vpd *lu_vpd[128];	/* @152 (lu @6528) */
 };
 
+/*
+ * struct target: its first fields only, read for status (tgt 1.0.85 and
+ * 1.0.97 usr/tgtd.h: name, then tid); set before bs_init, main thread.
+ */
+struct tgt_target {
+	char *name;			/* @0: the target name (IQN) */
+	int tid;			/* @8 */
+};
+_Static_assert(offsetof(struct tgt_target, tid) == 8, "target.tid");
+
 /* struct scsi_lu (7608 bytes); the store's private area follows it */
 struct tgt_scsi_lu {
 	int fd;				/* @0 */
@@ -132,7 +142,9 @@ struct tgt_scsi_lu {
 	char *path;			/* @32 */
 	int bsoflags;			/* @40 */
 	unsigned int blk_shift;		/* @44 */
-	char core0[6376 - 48];
+	char core0[6344 - 48];
+	struct tgt_target *tgt;		/* @6344: its target */
+	char core0b[6376 - 6352];
 	struct tgt_lu_phy_attr attrs;	/* @6376 */
 	char core1[7608 - 7552];
 };
@@ -146,6 +158,7 @@ _Static_assert(offsetof(struct tgt_scsi_lu, bsoflags) == 40,
 	       "scsi_lu.bsoflags");
 _Static_assert(offsetof(struct tgt_scsi_lu, blk_shift) == 44,
 	       "scsi_lu.blk_shift");
+_Static_assert(offsetof(struct tgt_scsi_lu, tgt) == 6344, "scsi_lu.tgt");
 _Static_assert(offsetof(struct tgt_scsi_lu, attrs) == 6376, "scsi_lu.attrs");
 _Static_assert(offsetof(struct tgt_scsi_lu, attrs.readonly) == 6515,
 	       "scsi_lu.attrs.readonly");

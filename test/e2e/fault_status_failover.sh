@@ -8,7 +8,10 @@
 # failover.  Then A comes back and B goes away the same way: address A,
 # two failovers.  I/O works after each switch and is counted; a write the
 # sheep answers with EIO is counted by errno, sense key and sheep result;
-# and the LU's "closed" log line carries the same counters.
+# and the LU's "closed" log line carries the same counters.  A second LU
+# on another VDI shares the LU's connection pool: it shows the same
+# address and failovers (the pool's), but the EIO only in LU 1's sheep
+# results (each VDI counts its own).
 source "$(dirname "$0")/fault_common.sh"
 
 export BS_SHEEPDOG_RUN_DIR=$T_TMP/run
@@ -17,15 +20,19 @@ fault_setup status_failover --listen "unix:$SOCK_B"
 SOCK_A=$SHEEP_SOCK
 VDI=$(vdi_name stfail)
 make_vdi "$VDI" $((16 * 1024 * 1024))
+VDI2=$(vdi_name stfail2)
+make_vdi "$VDI2" $((16 * 1024 * 1024))
 check "lu-new" tgt_lu 1 1 "unix:$SOCK_A:$VDI" sheepdog "fallback=unix:$SOCK_B"
+check "lu-2-new" tgt_lu 1 2 "unix:$SOCK_A:$VDI2" sheepdog "fallback=unix:$SOCK_B"
 URL=$(tgt_url "$IQN" 1)
 wait_for_socket "$SOCK_B" || fail "listen-b" "minisheep does not listen on B"
 
 JSON=$T_TMP/status.json
+# field KEY [LUN]: LUN's (1) KEY in the last status
 field() {
-	jq -r --argjson pid "$TGT_PID" \
+	jq -r --argjson pid "$TGT_PID" --argjson lun "${2:-1}" \
 		'.gateways[] | select(.pid == $pid) | .entries[] |
-		 select(.lun == 1) | .'"$1" "$JSON"
+		 select(.lun == $lun) | .'"$1" "$JSON"
 }
 # wait_addr ADDR: within 10 s the status shows ADDR in use
 wait_addr() {
@@ -77,6 +84,10 @@ if ms_ctl error WRITE_OBJ EIO 1; then
 	check "error-by-sense-key" want "$(field sense_0x3)" -eq 1
 	check "sheep-eio-counted" want "$(field result_0x03)" -eq 1
 	check "writes-with-error" want "$(field writes)" -eq 3
+	check "lu-2-shares-the-failovers" want "$(field failovers 2)" -eq 2
+	check "lu-2-shares-the-address" want "$(field addr 2)" == "unix:$SOCK_A"
+	check "lu-2-not-charged-the-eio" want "$(field result_0x03 2)" == null
+	check "lu-2-no-errors" want "$(field errors 2)" -eq 0
 else
 	fail "inject-eio" "minisheep refused 'error WRITE_OBJ EIO 1'"
 fi

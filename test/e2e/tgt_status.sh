@@ -85,7 +85,7 @@ check "latency-percentiles" want "$(lu_field 1 lat_p50_us)" -le \
 PROM=$T_TMP/status.prom
 prom_ok() {
 	"$SDCTL" gateway status --prometheus >"$PROM" || return 1
-	grep -q "^sheepdog_gateway_writes_total{process=\"tgtd\",pid=\"$TGT_PID\",lun=\"1\"" "$PROM" ||
+	grep -q "^sheepdog_gateway_writes_total{process=\"tgtd\",pid=\"$TGT_PID\",target=\"$IQN\",tid=\"1\",lun=\"1\"" "$PROM" ||
 		{ echo "no writes sample for LUN 1"; return 1; }
 	if command -v promtool >/dev/null; then
 		promtool check metrics <"$PROM"
@@ -104,7 +104,8 @@ watch_prints() {
 check "watch-refreshes" watch_prints
 "$SDCTL" gateway status >"$T_TMP/human.out"
 check "human-lists-lu" has_lines "$T_TMP/human.out" \
-	"^tgtd pid $TGT_PID " "^  lu lun=1 vdi=$VDI addr=$SHEEP  last failover: never"
+	"^tgtd pid $TGT_PID " \
+	"^  lu target=$IQN tid=1 lun=1 vdi=$VDI addr=$SHEEP  last failover: never"
 
 # ---- 50 LUs, 4 of them under load: status answers and lists them all
 for ((lun = 2; lun <= 50; lun++)); do
@@ -132,7 +133,8 @@ wait "${LOADS[@]}"
 
 # ---- deleting an LU logs its counters in one line
 lu1_logged() {
-	grep -E "bs_sheepdog: closed lu lun=1 backing=[^ ]+ vdi=$VDI reads=[0-9]+ writes=[0-9]+ .* addr=$SHEEP reconnects=0 failovers=0 " "$TGT_LOG"
+	grep -E "bs_sheepdog: closed lu lun=1 tid=1 target=$IQN backing=[^ ]+ vdi=$VDI reads=[0-9]+ writes=[0-9]+ .* addr=$SHEEP reconnects=0 failovers=0 " "$TGT_LOG" ||
+		{ echo "no closed line for LU 1 in the format of the snapshot"; return 1; }
 	want "$(grep -c 'bs_sheepdog: closed lu lun=1 ' "$TGT_LOG")" -eq 1
 }
 check "lu1-delete" tgtadm_c --lld iscsi --mode logicalunit --op delete \

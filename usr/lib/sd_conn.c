@@ -152,6 +152,17 @@ static inline void stat_add(uint64_t *ctr, uint64_t n)
 	__atomic_add_fetch(ctr, n, __ATOMIC_RELAXED);
 }
 
+/* a reply of sheep with @res to @r: by result, for the client and r's VDI */
+static void stat_result(struct sd_client *c, const struct sd_request *r,
+			uint32_t res)
+{
+	unsigned int i = sd_stats_result_index(res);
+
+	stat_add(&c->st.results[i], 1);
+	if (r->vstats)
+		stat_add(&r->vstats->results[i], 1);
+}
+
 static const char *errstr(int err, char *buf, size_t len)
 {
 	return strerror_r(err, buf, len);
@@ -220,10 +231,13 @@ static void req_complete(struct sd_client *c, struct sd_request *r, int err,
 			     r->req_flags & SD_REQ_PROBE ? "connect" :
 			     sd_opcode_str(r->hdr.opcode),
 			     c->addr_str[addr], errstr(-err, eb, sizeof(eb)));
-		if (err == -ETIMEDOUT)
+		if (err == -ETIMEDOUT) {
 			stat_add(&c->st.timeouts, 1);
+			if (r->vstats)
+				stat_add(&r->vstats->timeouts, 1);
+		}
 	} else if (!(r->req_flags & SD_REQ_PROBE)) {
-		stat_add(&c->st.results[sd_stats_result_index(r->rsp.result)], 1);
+		stat_result(c, r, r->rsp.result);
 	}
 	stat_add(&c->st.completed, 1);
 	r->done(r, err);
@@ -623,8 +637,11 @@ static void dispatch(struct sd_client *c)
 		sd_req_encode(&r->hdr, r->wire);
 		r->sent = 0;
 		r->conn = cn;
-		if (r->attempts++)
+		if (r->attempts++) {
 			stat_add(&c->st.resent, 1);
+			if (r->vstats)
+				stat_add(&r->vstats->resent, 1);
+		}
 		sd_list_del(&r->link);
 		sd_list_add_tail(&r->link, &cn->sendq);
 		cn->nr_assigned++;
@@ -722,7 +739,9 @@ static bool retry_transient(struct sd_client *c, struct sd_conn *cn,
 	if (!sd_result_is_transient(res) ||
 	    (res == SD_RES_NETWORK_ERROR && !(r->req_flags & SD_REQ_RESEND)))
 		return false;
-	stat_add(&c->st.results[sd_stats_result_index(res)], 1);
+	stat_result(c, r, res);
+	if (r->vstats)
+		stat_add(&r->vstats->transient, 1);
 	delay = (uint64_t)SD_RETRY_MIN_MS << (r->retries < 6 ? r->retries : 6);
 	if (delay > SD_RETRY_MAX_MS)
 		delay = SD_RETRY_MAX_MS;

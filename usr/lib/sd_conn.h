@@ -71,6 +71,9 @@ struct sd_request {
 	uint64_t deadline_ns;		/* CLOCK_MONOTONIC; 0 = now + timeout */
 	sd_request_done_fn done;
 	void *priv;			/* for the caller */
+	struct sd_vdi_stats *vstats;	/* NULL, or a VDI's counters: its
+					 * results, retries, resends and
+					 * timeouts are counted there too */
 
 	/* --- filled by the client before done() --- */
 	struct sd_rsp rsp;		/* valid when err == 0 */

@@ -326,6 +326,7 @@ static void obj_req_init(struct sd_vdi *v, struct sd_request *r,
 			 uint32_t len, sd_request_done_fn done, void *priv)
 {
 	memset(r, 0, sizeof(*r));
+	r->vstats = &v->stats;
 	r->hdr.proto_ver = SD_PROTO_VER;
 	r->hdr.opcode = opcode;
 	r->hdr.data_length = len;
@@ -1682,6 +1683,7 @@ static void flush_send(struct io_call *call)
 		goto finish;
 
 	memset(r, 0, sizeof(*r));
+	r->vstats = &v->stats;
 	r->hdr.proto_ver = SD_PROTO_VER;
 	r->hdr.opcode = SD_OP_FLUSH_VDI;
 	r->hdr.vdi.base_vdi_id = __atomic_load_n(&v->vid, __ATOMIC_RELAXED);

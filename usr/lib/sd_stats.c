@@ -19,6 +19,7 @@
 #include "sd_conn.h"
 #include "sd_hostlock.h"
 #include "sd_stats.h"
+#include "sd_vdi_internal.h"
 
 static inline void ctr_add(uint64_t *p, uint64_t n)
 {
@@ -165,37 +166,58 @@ static void print_u64(FILE *f, const char *key, uint64_t v)
 	fprintf(f, " %s=%llu", key, (unsigned long long)v);
 }
 
-static void print_client(FILE *f, struct sd_client *c)
+/* a counter of sheep results (one slot per code) */
+static void print_results(FILE *f, const uint64_t *results)
 {
+	unsigned int i;
+
+	for (i = 0; i < SD_CLIENT_NR_RESULTS; i++)
+		if (results[i]) {
+			if (i == SD_CLIENT_NR_RESULTS - 1)
+				fprintf(f, " result_other");
+			else
+				fprintf(f, " result_0x%02x",
+					sd_stats_result_code(i));
+			fprintf(f, "=%llu", (unsigned long long)results[i]);
+		}
+}
+
+static uint64_t load(const uint64_t *p)
+{
+	return __atomic_load_n(p, __ATOMIC_RELAXED);
+}
+
+/*
+ * The VDI's own counters, and the connections' (its client's, shared by
+ * every VDI on it): the address in use, reconnects, failovers
+ */
+static void print_vdi(FILE *f, const struct sd_vdi *v)
+{
+	const struct sd_vdi_stats *vs = &v->stats;
+	uint64_t results[SD_CLIENT_NR_RESULTS];
 	struct sd_client_stats st;
 	char addr[SD_ADDR_STR_MAX];
 	unsigned int i;
 
-	sd_client_get_stats(c, &st);
-	sd_client_addr_str(c, addr, sizeof(addr));
+	sd_client_get_stats(v->c, &st);
+	sd_client_addr_str(v->c, addr, sizeof(addr));
 	sd_stats_print_str(f, "addr", addr);
 	print_u64(f, "reconnects", st.reconnects);
 	print_u64(f, "failovers", st.failovers);
 	if (st.last_failover_ns)
 		print_u64(f, "since_failover_s",
 			  (sd_now_ns() - st.last_failover_ns) / 1000000000ULL);
-	print_u64(f, "resent", st.resent);
-	print_u64(f, "transient_retries", st.transient);
-	print_u64(f, "timeouts", st.timeouts);
+	print_u64(f, "resent", load(&vs->resent));
+	print_u64(f, "transient_retries", load(&vs->transient));
+	print_u64(f, "timeouts", load(&vs->timeouts));
 	print_u64(f, "bad_replies", st.bad_replies);
 	for (i = 0; i < SD_CLIENT_NR_RESULTS; i++)
-		if (st.results[i]) {
-			if (i == SD_CLIENT_NR_RESULTS - 1)
-				fprintf(f, " result_other");
-			else
-				fprintf(f, " result_0x%02x",
-					sd_stats_result_code(i));
-			fprintf(f, "=%llu", (unsigned long long)st.results[i]);
-		}
+		results[i] = load(&vs->results[i]);
+	print_results(f, results);
 }
 
 void sd_stats_print(FILE *f, const struct sd_io_stats *s,
-		    struct sd_client *c)
+		    const struct sd_vdi *v)
 {
 	unsigned int i;
 	const char *name;
@@ -219,8 +241,8 @@ void sd_stats_print(FILE *f, const struct sd_io_stats *s,
 	print_u64(f, "lat_p50_us", sd_io_stats_percentile_us(s, 500));
 	print_u64(f, "lat_p99_us", sd_io_stats_percentile_us(s, 990));
 	print_u64(f, "lat_p999_us", sd_io_stats_percentile_us(s, 999));
-	if (c)
-		print_client(f, c);
+	if (v)
+		print_vdi(f, v);
 }
 
 /* ---- status sockets ------------------------------------------------- */

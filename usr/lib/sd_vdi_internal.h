@@ -117,6 +117,7 @@ struct sd_size_watch;
 
 struct sd_vdi {
 	struct sd_client *c;
+	struct sd_vdi_stats stats;	/* its data requests' (atomic) */
 	char name[SD_MAX_VDI_LEN + 1];
 	enum sd_lock_mode lock;		/* lock actually held */
 	bool readonly;			/* opened as a snapshot */

@@ -216,6 +216,21 @@ struct sd_client_stats {
 };
 void sd_client_get_stats(struct sd_client *c, struct sd_client_stats *st);
 
+struct sd_vdi;
+
+/*
+ * What happened to one VDI handle's data requests below it (reads,
+ * writes, allocations, index updates, fences, flushes; not the lookups of
+ * a reload or a claim): counted by the connection layer as they happen,
+ * as in struct sd_client_stats, which sums every VDI of the client.
+ */
+struct sd_vdi_stats {
+	uint64_t resent;		/* sent again after a lost connection */
+	uint64_t transient;		/* transient results retried */
+	uint64_t timeouts;
+	uint64_t results[SD_CLIENT_NR_RESULTS];	/* replies by sheep result */
+};
+
 /* ---- I/O statistics (usr/lib/sd_stats.c) ------------------------------ */
 
 /*
@@ -281,14 +296,16 @@ uint32_t sd_stats_result_code(unsigned int idx);
  * VALUE with every byte that is a space, '%' or not printable ASCII written
  * as %XX (as the host lock records are).
  * sd_stats_print_str() prints " KEY=VALUE" with VALUE escaped.
- * sd_stats_print() prints the counters of @s (a copy) and, when @c is not
- * NULL, those of the client it uses and the address in use, each as
+ * sd_stats_print() prints the counters of @s (a copy) and, when @v is not
+ * NULL, those of the VDI handle (its sheep results, retries, resends and
+ * timeouts) and of the client it uses (the address in use, reconnects,
+ * failovers: a client's connections serve all its VDIs), each as
  * " KEY=VALUE".  sd_stats_unescape() undoes the escaping in place; -EINVAL
  * on a malformed %XX or %00.
  */
 void sd_stats_print_str(FILE *f, const char *key, const char *val);
 void sd_stats_print(FILE *f, const struct sd_io_stats *s,
-		    struct sd_client *c);
+		    const struct sd_vdi *v);
 int sd_stats_unescape(char *s);
 
 /*
