@@ -35,7 +35,8 @@
 #
 # With SHEEP_ADDR set, tests talk to that external sheep instead of starting
 # minisheep; tests that need minisheep's fault controls skip themselves.
-# SHEEP_LOCK_DIR (the VDI lock records, see sd_hostlock.h) is $T_TMP/locks.
+# SHEEP_LOCK_DIR (the VDI lock records, see sd_hostlock.h) is $T_TMP/locks,
+# BS_SHEEPDOG_RUN_DIR (the gateways' status sockets) $T_TMP/run.
 set -u
 TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 SDCTL=$TOP/build/bin/sdctl
@@ -116,9 +117,11 @@ on_exit rm -rf "$T_TMP"
 CHECK_OUT=$T_TMP/check.out
 on_exit t_delete_vdis
 
-# The host lock records of every gateway and tool this test starts (tgtd,
-# nbdkit, sdctl, the test programs): private to the test, not /run.
+# The host lock records and the status sockets of every gateway and tool
+# this test starts (tgtd, nbdkit, sdctl, the test programs): private to the
+# test, not /run.
 export SHEEP_LOCK_DIR=$T_TMP/locks
+export BS_SHEEPDOG_RUN_DIR=$T_TMP/run
 
 free_port() { "$TOP/build/test/tools/freeport"; }
 

@@ -18,9 +18,6 @@
 
 #define SDCTL_MAX_TIMEOUT_S	86400
 
-/* `sdctl gateway ...` (sdctl_gateway.c) */
-int sdctl_gateway_main(int argc, char **argv);
-
 static const struct sdctl_verb sdctl_verbs[] = {
 	{
 		.name = "create", .opts = "b:", .min_args = 2, .max_args = 2,

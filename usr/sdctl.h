@@ -72,4 +72,7 @@ int sdctl_parse_size(const char *s, uint64_t *out);
 /* connect cmd->client (nr_conns 2, cmd->timeout_ms); SDCTL_EXIT_* */
 int sdctl_connect(struct sdctl_cmd *cmd);
 
+/* `sdctl gateway ...` (sdctl_gateway.c): the whole command; SDCTL_EXIT_* */
+int sdctl_gateway_main(int argc, char **argv);
+
 #endif

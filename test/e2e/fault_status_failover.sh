@@ -14,7 +14,6 @@
 # results (each VDI counts its own).
 source "$(dirname "$0")/fault_common.sh"
 
-export BS_SHEEPDOG_RUN_DIR=$T_TMP/run
 SOCK_B=$T_TMP/sheep/sockb
 fault_setup status_failover --listen "unix:$SOCK_B"
 SOCK_A=$SHEEP_SOCK

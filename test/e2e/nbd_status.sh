@@ -14,7 +14,6 @@ for tool in nbdkit qemu-io jq; do
 		exit 0
 	fi
 done
-export BS_SHEEPDOG_RUN_DIR=$T_TMP/run
 sheep_addr || { fail nbd_status "cannot start minisheep"; exit 1; }
 VDI=$(vdi_name nbdst)
 "$SDCTL" -a "$SHEEP" vdi create "$VDI" 16M >/dev/null ||

@@ -13,7 +13,6 @@
 source "$(dirname "$0")/../lib.sh"
 source "$TOP/test/lib_tgt.sh"
 
-export BS_SHEEPDOG_RUN_DIR=$T_TMP/run
 IV=$TOP/build/test/tools/iscsi_verify
 tgt_io_setup status
 SOCK=$BS_SHEEPDOG_RUN_DIR/tgtd-$TGT_PID.sock
