@@ -121,7 +121,10 @@ kill_quiet() { kill "$@" 2>/dev/null; }
 on_exit kill_quiet "${LOADS[@]}"
 sleep 1
 fifty_listed() {
+	local t0=$(date +%s%N)
+
 	timeout 5 "$SDCTL" gateway status --json >"$JSON" || return 1
+	echo "# the status of 50 LUs, 4 under load, took $((($(date +%s%N) - t0) / 1000000)) ms"
 	want "$(jq --argjson pid "$TGT_PID" \
 		'[.gateways[] | select(.pid == $pid) | .entries[]] | length' \
 		"$JSON")" -eq 50
