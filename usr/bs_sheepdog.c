@@ -46,8 +46,8 @@ static void lu_set_state(struct tgt_scsi_lu *lu, struct bs_sd_lu *sl)
 
 /*
  * The process's completion queue: requests finished off the main loop, for
- * done_handler to complete.  Set up with the first LU, torn down with the
- * last one (bs_sd_init / bs_sd_exit, main thread).
+ * done_handler to complete.  Set up with the first LU (bs_sd_init, main
+ * thread) and kept for the life of tgtd.
  */
 static struct {
 	int efd;
@@ -503,10 +503,17 @@ static int bs_sd_cmd_submit(struct tgt_scsi_cmd *cmd)
 
 /* ---- LU lifecycle -------------------------------------------------- */
 
-/* LUs alive (bs_init .. bs_exit); the first starts what they share */
+/* LUs alive (bs_init .. bs_exit): the status socket is up while any is */
 static unsigned int nr_lus;
 
-/* the completion queue's eventfd and the worker pool, for the first LU */
+/*
+ * The completion queue's eventfd and the worker pool, started for the
+ * first LU and kept for the life of tgtd: idle, they are 8 sleeping
+ * threads and one fd, and stopping them with the last LU would only churn
+ * threads in a create/delete cycle.
+ */
+static bool shared_up;
+
 static int shared_start(void)
 {
 	done_q.efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
@@ -523,23 +530,13 @@ static int shared_start(void)
 		tgt_event_del(done_q.efd);
 		goto fail;
 	}
-	bs_sd_status_start();	/* the LUs work without it */
+	shared_up = true;
 	return TGTADM_SUCCESS;
 
 fail:
 	close(done_q.efd);
 	done_q.efd = -1;
 	return TGTADM_NOMEM;
-}
-
-/* the last LU is gone: nothing is in flight any more */
-static void shared_stop(void)
-{
-	bs_sd_status_stop();
-	bs_sd_workers_stop();
-	tgt_event_del(done_q.efd);
-	close(done_q.efd);
-	done_q.efd = -1;
 }
 
 static void lu_state_free(struct bs_sd_lu *sl)
@@ -570,12 +567,13 @@ static int bs_sd_init(struct tgt_scsi_lu *lu, char *bsopts)
 		log_error("bs_sheepdog: bad bsopts '%s': %s\n", bsopts, why);
 		goto fail;
 	}
-	if (!nr_lus) {
+	if (!shared_up) {
 		ret = shared_start();
 		if (ret)
 			goto fail;
 	}
-	nr_lus++;
+	if (!nr_lus++)
+		bs_sd_status_start();	/* the LUs work without it */
 	bs_sd_status_lu_add(sl);
 	lu_set_state(lu, sl);
 	return TGTADM_SUCCESS;
@@ -595,7 +593,7 @@ static void bs_sd_exit(struct tgt_scsi_lu *lu)
 	bs_sd_status_lu_del(sl);
 	lu_state_free(sl);
 	if (!--nr_lus)
-		shared_stop();
+		bs_sd_status_stop();
 }
 
 static void vpd_refresh(struct tgt_scsi_lu *lu, uint8_t page)

@@ -12,7 +12,7 @@
  * What an LU costs: its struct bs_sd_lu and a reference to a shared VDI
  * handle.  The threads, file descriptors and sheep connections are the
  * process's, shared by every LU: one completion eventfd and one worker
- * pool (started with the first LU, stopped with the last), and one client
+ * pool (started with the first LU, kept for the life of tgtd), and one client
  * (connection pool) per set of client settings (bs_sheepdog_share.c).
  */
 #ifndef BS_SHEEPDOG_H
@@ -166,10 +166,9 @@ extern __thread bool bs_sd_in_event;
 void bs_sd_resize_start(struct bs_sd_lu *sl);
 void bs_sd_resize_stop(struct bs_sd_lu *sl);
 
-/* bs_sheepdog_worker.c: the process's worker pool (main thread starts and
- * stops it; any thread queues) */
+/* bs_sheepdog_worker.c: the process's worker pool (the main thread starts
+ * it once; any thread queues) */
 int bs_sd_workers_start(void);
-void bs_sd_workers_stop(void);
 void bs_sd_work_queue(struct bs_sd_req *req, bs_sd_work_fn fn);
 bool bs_sd_rl_write_begin(struct bs_sd_req *req);
 void bs_sd_rl_write_end(struct bs_sd_req *req);

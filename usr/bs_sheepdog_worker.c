@@ -55,6 +55,20 @@ static void *worker_main(void *arg)
 	return NULL;
 }
 
+/* join the started workers of a failed start (nothing is queued yet) */
+static void workers_stop(void)
+{
+	int i;
+
+	pthread_mutex_lock(&workers.lock);
+	workers.stop = true;
+	pthread_cond_broadcast(&workers.cond);
+	pthread_mutex_unlock(&workers.lock);
+	for (i = 0; i < workers.nr; i++)
+		pthread_join(workers.threads[i], NULL);
+	workers.nr = 0;
+}
+
 /*
  * Start the pool with every signal blocked (tgtd's SIGUSR2 included).
  * A job waits only for range locks that running jobs or async writes in
@@ -78,24 +92,10 @@ int bs_sd_workers_start(void)
 	}
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (ret) {
-		bs_sd_workers_stop();
+		workers_stop();
 		return -ret;
 	}
 	return 0;
-}
-
-/* Drain and join (tgtd calls bs_exit only when nothing is in flight). */
-void bs_sd_workers_stop(void)
-{
-	int i;
-
-	pthread_mutex_lock(&workers.lock);
-	workers.stop = true;
-	pthread_cond_broadcast(&workers.cond);
-	pthread_mutex_unlock(&workers.lock);
-	for (i = 0; i < workers.nr; i++)
-		pthread_join(workers.threads[i], NULL);
-	workers.nr = 0;
 }
 
 /*
