@@ -508,12 +508,10 @@ static unsigned int nr_lus;
 
 /*
  * The completion queue's eventfd and the worker pool, started for the
- * first LU and kept for the life of tgtd: idle, they are 8 sleeping
- * threads and one fd, and stopping them with the last LU would only churn
- * threads in a create/delete cycle.
+ * first LU (done_q.efd is -1 until then) and kept for the life of tgtd:
+ * idle, they are 8 sleeping threads and one fd, and stopping them with
+ * the last LU would only churn threads in a create/delete cycle.
  */
-static bool shared_up;
-
 static int shared_start(void)
 {
 	done_q.efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
@@ -530,7 +528,6 @@ static int shared_start(void)
 		tgt_event_del(done_q.efd);
 		goto fail;
 	}
-	shared_up = true;
 	return TGTADM_SUCCESS;
 
 fail:
@@ -567,7 +564,7 @@ static int bs_sd_init(struct tgt_scsi_lu *lu, char *bsopts)
 		log_error("bs_sheepdog: bad bsopts '%s': %s\n", bsopts, why);
 		goto fail;
 	}
-	if (!shared_up) {
+	if (done_q.efd < 0) {
 		ret = shared_start();
 		if (ret)
 			goto fail;

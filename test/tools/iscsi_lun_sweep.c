@@ -40,6 +40,7 @@ int main(void)
 #include <iscsi/iscsi.h>
 #include <iscsi/scsi-lowlevel.h>
 
+#include "sheepdog.h"
 #include "../common/mix64.h"
 
 #define SWEEP_INITIATOR	"iqn.2026-11.org.sheepdog:lun-sweep"
@@ -200,19 +201,23 @@ int main(int argc, char **argv)
 	struct sweep sw = { .seed = 1, .window = 64 };
 	struct iscsi_url *url = NULL;
 	unsigned int i, written;
-	int c, ret = 1;
-	char *end;
+	int c, ret = 1, bad = 0;
+	uint64_t v;
 
 	while ((c = getopt_long(argc, argv, "n:s:w:h", lopts, NULL)) != -1) {
 		switch (c) {
 		case 'n':
-			sw.count = (unsigned int)strtoul(optarg, &end, 10);
+			bad = sd_parse_uint("count", optarg, 1, UINT32_MAX, &v);
+			sw.count = (unsigned int)v;
 			break;
 		case 's':
-			sw.seed = strtoull(optarg, &end, 0);
+			bad = sd_parse_uint("seed", optarg, 0, UINT64_MAX,
+					    &sw.seed);
 			break;
 		case 'w':
-			sw.window = (unsigned int)strtoul(optarg, &end, 10);
+			bad = sd_parse_uint("window", optarg, 1,
+					    SWEEP_MAX_WINDOW, &v);
+			sw.window = (unsigned int)v;
 			break;
 		case 'h':
 			usage(stdout);
@@ -221,14 +226,12 @@ int main(int argc, char **argv)
 			usage(stderr);
 			return 2;
 		}
-		if (*end) {
-			fprintf(stderr, "iscsi_lun_sweep: bad value '%s'\n",
-				optarg);
+		if (bad) {
+			fprintf(stderr, "iscsi_lun_sweep: %s\n", sd_get_error());
 			return 2;
 		}
 	}
-	if (optind != argc - 1 || !sw.count || !sw.window ||
-	    sw.window > SWEEP_MAX_WINDOW) {
+	if (optind != argc - 1 || !sw.count) {
 		usage(stderr);
 		return 2;
 	}

@@ -166,25 +166,22 @@ static void print_u64(FILE *f, const char *key, uint64_t v)
 	fprintf(f, " %s=%llu", key, (unsigned long long)v);
 }
 
-/* a counter of sheep results (one slot per code) */
+/* the live counters of sheep results (one slot per code) that are not 0 */
 static void print_results(FILE *f, const uint64_t *results)
 {
 	unsigned int i;
+	uint64_t n;
 
-	for (i = 0; i < SD_CLIENT_NR_RESULTS; i++)
-		if (results[i]) {
-			if (i == SD_CLIENT_NR_RESULTS - 1)
-				fprintf(f, " result_other");
-			else
-				fprintf(f, " result_0x%02x",
-					sd_stats_result_code(i));
-			fprintf(f, "=%llu", (unsigned long long)results[i]);
-		}
-}
-
-static uint64_t load(const uint64_t *p)
-{
-	return __atomic_load_n(p, __ATOMIC_RELAXED);
+	for (i = 0; i < SD_CLIENT_NR_RESULTS; i++) {
+		n = ctr_get(&results[i]);
+		if (!n)
+			continue;
+		if (i == SD_CLIENT_NR_RESULTS - 1)
+			fprintf(f, " result_other");
+		else
+			fprintf(f, " result_0x%02x", sd_stats_result_code(i));
+		fprintf(f, "=%llu", (unsigned long long)n);
+	}
 }
 
 /*
@@ -194,10 +191,8 @@ static uint64_t load(const uint64_t *p)
 static void print_vdi(FILE *f, const struct sd_vdi *v)
 {
 	const struct sd_vdi_stats *vs = &v->stats;
-	uint64_t results[SD_CLIENT_NR_RESULTS];
 	struct sd_client_stats st;
 	char addr[SD_ADDR_STR_MAX];
-	unsigned int i;
 
 	sd_client_get_stats(v->c, &st);
 	sd_client_addr_str(v->c, addr, sizeof(addr));
@@ -207,13 +202,11 @@ static void print_vdi(FILE *f, const struct sd_vdi *v)
 	if (st.last_failover_ns)
 		print_u64(f, "since_failover_s",
 			  (sd_now_ns() - st.last_failover_ns) / 1000000000ULL);
-	print_u64(f, "resent", load(&vs->resent));
-	print_u64(f, "transient_retries", load(&vs->transient));
-	print_u64(f, "timeouts", load(&vs->timeouts));
+	print_u64(f, "resent", ctr_get(&vs->resent));
+	print_u64(f, "transient_retries", ctr_get(&vs->transient));
+	print_u64(f, "timeouts", ctr_get(&vs->timeouts));
 	print_u64(f, "bad_replies", st.bad_replies);
-	for (i = 0; i < SD_CLIENT_NR_RESULTS; i++)
-		results[i] = load(&vs->results[i]);
-	print_results(f, results);
+	print_results(f, vs->results);
 }
 
 void sd_stats_print(FILE *f, const struct sd_io_stats *s,

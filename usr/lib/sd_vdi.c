@@ -167,15 +167,14 @@ int sd_read_inode_hdr(struct sd_client *c, uint32_t vid,
 	return 0;
 }
 
-int sd_inode_decode_full(const uint8_t *buf, uint32_t vid,
-			 struct sd_inode_hdr *h, uint32_t **index,
-			 uint32_t *nr_objs)
+/*
+ * The checks of a decoded inode header @h of @vid: a store policy we know,
+ * a valid block size, our vid, a size of at most 2^20 objects.  0 with
+ * *nr = the VDI's object count, or -errno with a message.
+ */
+static int inode_hdr_check(const struct sd_inode_hdr *h, uint32_t vid,
+			   uint64_t *nr)
 {
-	uint32_t *idx;
-	uint64_t nr;
-	uint32_t i;
-
-	sd_inode_hdr_decode(buf, h);
 	if (h->store_policy == 1)
 		return sd_set_error(EOPNOTSUPP,
 				    "VDI '%s': hyper volumes are not supported",
@@ -192,13 +191,28 @@ int sd_inode_decode_full(const uint8_t *buf, uint32_t vid,
 		return sd_set_error(EPROTO,
 				    "inode of vid 0x%06x claims vid 0x%06x",
 				    vid, h->vdi_id);
-	nr = sd_objs_for_size(h->vdi_size, h->block_size_shift);
-	if (h->vdi_size > (UINT64_C(1) << 62) || nr > SD_MAX_DATA_OBJS)
+	*nr = sd_objs_for_size(h->vdi_size, h->block_size_shift);
+	if (h->vdi_size > (UINT64_C(1) << 62) || *nr > SD_MAX_DATA_OBJS)
 		return sd_set_error(EPROTO,
 				    "VDI '%s': size %llu needs more than %u objects",
 				    h->name, (unsigned long long)h->vdi_size,
 				    SD_MAX_DATA_OBJS);
+	return 0;
+}
 
+int sd_inode_decode_full(const uint8_t *buf, uint32_t vid,
+			 struct sd_inode_hdr *h, uint32_t **index,
+			 uint32_t *nr_objs)
+{
+	uint32_t *idx;
+	uint64_t nr;
+	uint32_t i;
+	int ret;
+
+	sd_inode_hdr_decode(buf, h);
+	ret = inode_hdr_check(h, vid, &nr);
+	if (ret)
+		return ret;
 	idx = malloc((nr ? nr : 1) * sizeof(*idx));
 	if (!idx)
 		return sd_set_error(ENOMEM, "out of memory");
@@ -226,18 +240,19 @@ static int read_inode_full(struct sd_client *c, uint32_t vid, bool refresh,
 	uint32_t len = refresh ? sd_inode_index_read_len(true) :
 		       SD_INODE_INDEX_OFFSET + SD_OPEN_INDEX_ENTRIES * 4;
 	uint8_t *buf;
+	uint64_t nr;
 	int ret;
 
 	buf = inode_read(c, vid, len, &ret);
 	if (!buf)
 		return ret;
 	sd_inode_hdr_decode(buf, h);
-	/* (a bad shift or size is refused by the decode below) */
-	if (!refresh && h->block_size_shift >= SD_MIN_BLOCK_SHIFT &&
-	    h->block_size_shift <= SD_MAX_BLOCK_SHIFT &&
-	    h->vdi_size <= (UINT64_C(1) << 62) &&
-	    sd_objs_for_size(h->vdi_size, h->block_size_shift) >
-	    SD_OPEN_INDEX_ENTRIES) {
+	ret = inode_hdr_check(h, vid, &nr);
+	if (ret) {
+		free(buf);
+		return ret;
+	}
+	if (!refresh && nr > SD_OPEN_INDEX_ENTRIES) {
 		free(buf);
 		buf = inode_read(c, vid, sd_inode_index_read_len(false), &ret);
 		if (!buf)
