@@ -1,12 +1,13 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * load_common.h - what the two load generators share: their options (mode,
+ * load_common.h - what the load generators share: their options (mode,
  * request size, queue depth, range, time, --once, seed), the block
  * sequence (random or sequential), the request buffers, the counters, the
  * latency histogram (iscsi_load's percentiles) and the one-line result
- * both print.
- * iscsi_load.c drives libiscsi, sd_load.c the library; their workloads must
- * stay identical for the benchmark's side-by-side ratios to mean anything.
+ * all print.
+ * iscsi_load.c drives libiscsi, nbd_load.c libnbd, sd_load.c the library;
+ * their workloads must stay identical for the benchmark's side-by-side
+ * ratios to mean anything.
  */
 #ifndef LOAD_COMMON_H
 #define LOAD_COMMON_H
@@ -32,7 +33,8 @@ struct load_opts {
 	double secs;
 	uint64_t seed;
 	unsigned int conns;		/* sd_load only */
-	const char *target[2];		/* iscsi_load: URL; sd_load: ADDR VDI */
+	const char *target[2];		/* iscsi_load: URL; nbd_load: URI;
+					 * sd_load: ADDR VDI */
 };
 
 /* the common short options, for getopt's optstring */
