@@ -218,8 +218,10 @@ static int load_loop(void)
 		else if (pfd.revents & POLLOUT)
 			r = nbd_aio_notify_write(nbd);
 		if (r < 0) {
-			fprintf(stderr, "nbd_load: connection failed: %s\n",
-				nbd_get_error());
+			/* unless a failed command said it already */
+			if (!failed)
+				fprintf(stderr, "nbd_load: connection failed: %s\n",
+					nbd_get_error());
 			return -1;
 		}
 		n = nr_done;
