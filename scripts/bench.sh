@@ -15,12 +15,16 @@
 #   builtin   the same tgtd with an empty module dir, i.e. its own sheepdog
 #   rdwr      the same tgtd, rdwr store on the tmpfs file  (the ceiling)
 #   lib       the library alone                      (build/test/tools/sd_load)
-#   nbd       fio --ioengine=nbd -> nbdkit + our plugin
-#   nbdfile   fio --ioengine=nbd -> nbdkit file plugin on the tmpfs file
-# Each cell runs $BENCH_RUNS times (3) for $BENCH_TIME seconds (4); the run
-# with the median IOPS is shown.  CPU per request of the load generator,
-# of the server in between (tgtd or nbdkit) and of minisheep come from
-# utime+stime deltas over each run.  Everything it starts is stopped by pid.
+#   nbd       nbdkit + build/lib/nbdkit-sheepdog-plugin.so (build/test/tools/nbd_load)
+#   nbdfile   nbdkit's file plugin on the tmpfs file       (build/test/tools/nbd_load)
+# ours, nbd and lib use the same VDI; iscsi_load, nbd_load and sd_load run
+# the same workload (test/tools/load_common.h).  Then nbdkit's null plugin
+# (path nbdnull, what nbdkit and nbd_load cost with no store at all) runs
+# the four 4 KiB QD1/QD32 random workloads only, reported in a small table
+# of its own.  Each cell runs $BENCH_RUNS times (3) for $BENCH_TIME seconds
+# (4); the run with the median IOPS is shown.  CPU per request of the load
+# generator, of the server in between (tgtd or nbdkit) and of minisheep
+# come from utime+stime deltas over each run.  Everything it starts is stopped by pid.
 #
 # The scale section then starts one more tgtd with our module and
 # BENCH_SCALE_LUS LUs (200; 1000 is the issue's count) on as many VDIs of
@@ -52,6 +56,7 @@ BENCH_SCALE_LUS=${BENCH_SCALE_LUS:-200}
 HOT=$((4 * 1024 * 1024))
 ISCSI_LOAD=$TOP/build/test/tools/iscsi_load
 SD_LOAD=$TOP/build/test/tools/sd_load
+NBD_LOAD=$TOP/build/test/tools/nbd_load
 PLUGIN=$TOP/build/lib/nbdkit-sheepdog-plugin.so
 HZ=$(getconf CLK_TCK)
 
@@ -78,7 +83,7 @@ BENCH_NICE=${BENCH_NICE:-0}
 renice -n "$BENCH_NICE" -p $$ >/dev/null || die "renice $BENCH_NICE failed"
 
 ensure_packages() {
-	local want=(tgt fio nbdkit libnbd-bin gnuplot-nox jq libiscsi-dev)
+	local want=(tgt nbdkit gnuplot-nox libiscsi-dev libnbd-dev)
 	local missing=() p
 	for p in "${want[@]}"; do
 		dpkg-query -W -f='${Status}' "$p" 2>/dev/null |
@@ -91,12 +96,14 @@ ensure_packages() {
 		die "apt-get install ${missing[*]} failed"
 }
 ensure_packages
-# iscsi_load is a stub when it was built before libiscsi-dev was installed
-if ! "$ISCSI_LOAD" --help >/dev/null 2>&1; then
-	rm -f "$ISCSI_LOAD"
-	make -s build/test/tools/iscsi_load >&2 || die "cannot build iscsi_load"
-fi
-for f in "$ISCSI_LOAD" "$SD_LOAD" "$SDCTL" "$PLUGIN" "$MINISHEEP" "$TGT_MODULE"; do
+# iscsi_load and nbd_load are stubs when they were built before
+# libiscsi-dev and libnbd-dev were installed
+for f in "$ISCSI_LOAD" "$NBD_LOAD"; do
+	"$f" --help >/dev/null 2>&1 && continue
+	rm -f "$f"
+	make -s "${f#"$TOP"/}" >&2 || die "cannot build ${f##*/}"
+done
+for f in "$ISCSI_LOAD" "$SD_LOAD" "$NBD_LOAD" "$SDCTL" "$PLUGIN" "$MINISHEEP" "$TGT_MODULE"; do
 	[[ -x $f || -f $f ]] || die "$f is not built (run make)"
 done
 unshare -m --propagation private true 2>/dev/null ||
@@ -169,6 +176,8 @@ cpu_ticks() {
 
 # minisheep's pid while measuring a path that uses it, else empty
 SUITE_SHEEP=
+# the workloads run_suite runs: names of WORKLOADS, empty for all
+SUITE_ONLY=
 
 # run_one PATH WL REP SERVER_PID CMD...: CMD prints iscsi_load's line
 run_one() {
@@ -207,43 +216,18 @@ run_one() {
 	say "$(tail -n 1 "$RESULTS")"
 }
 
-# iscsi_load / sd_load over every workload: run_suite PATH SERVER_PID TOOL ARGS...
+# iscsi_load / sd_load / nbd_load over every workload (or SUITE_ONLY's):
+# run_suite PATH SERVER_PID TOOL ARGS...
 run_suite() {
 	local path=$1 spid=$2 w name mode bs qd range rep
 	shift 2
 	for w in "${WORKLOADS[@]}"; do
 		read -r name mode bs qd range <<<"$w"
+		[[ -z $SUITE_ONLY || " $SUITE_ONLY " == *" $name "* ]] || continue
 		for ((rep = 1; rep <= BENCH_RUNS; rep++)); do
 			run_one "$path" "$name" "$rep" "$spid" "$1" -m "$mode" \
 				-b "$bs" -q "$qd" -r "$range" -t "$BENCH_TIME" \
 				-s "$rep" "${@:2}"
-		done
-	done
-}
-
-# fio's NBD engine, printing iscsi_load's line: fio_nbd SOCK MODE BS QD RANGE
-fio_nbd() {
-	local sock=$1 mode=$2 bs=$3 qd=$4 range=$5 json=$T_TMP/fio.json
-	((range)) || range=$SIZE
-	fio --name=bench --ioengine=nbd --uri="nbd+unix:///?socket=$sock" \
-		--rw="$mode" --bs="$bs" --iodepth="$qd" --size="$range" \
-		--time_based --runtime="$BENCH_TIME" --norandommap \
-		--randrepeat=0 --output-format=json --output="$json" >&2 ||
-		return 1
-	jq -r --arg bs "$bs" '.jobs[0] | (if .read.total_ios > 0 then .read
-		else .write end) as $d | "mode=x secs=\(.job_runtime / 1000)" +
-		" ios=\($d.total_ios) iops=\($d.iops) mibps=\($d.bw_bytes /
-		1048576) lat_us=\($d.lat_ns.mean / 1000)"' "$json"
-}
-
-# fio over every workload through nbdkit: nbd_suite PATH NBD_PID SOCK
-nbd_suite() {
-	local path=$1 npid=$2 sock=$3 w name mode bs qd range rep
-	for w in "${WORKLOADS[@]}"; do
-		read -r name mode bs qd range <<<"$w"
-		for ((rep = 1; rep <= BENCH_RUNS; rep++)); do
-			run_one "$path" "$name" "$rep" "$npid" fio_nbd "$sock" \
-				"$mode" "$bs" "$qd" "$range"
 		done
 	done
 }
@@ -294,18 +278,29 @@ sheep_path builtin builtin "$VDI_BUILTIN"
 say "the library alone"
 run_suite lib "" "$SD_LOAD" "$SHEEP" "$VDI_OURS"
 
-say "NBD: nbdkit + our plugin"
 NBD_SOCK=$BENCH_TMP/nbd.sock
+NBD_URI="nbd+unix:///?socket=$NBD_SOCK"
+say "NBD: nbdkit + our plugin"
 nbdkit_start "$NBD_SOCK" "$PLUGIN" addr="$SHEEP" vdi="$VDI_OURS" ||
 	die "cannot start nbdkit with our plugin"
-nbd_suite nbd "$NBD_PID" "$NBD_SOCK"
+run_suite nbd "$NBD_PID" "$NBD_LOAD" "$NBD_URI"
 nbdkit_stop
 
 say "NBD: nbdkit file plugin on tmpfs"
 nbdkit_start "$NBD_SOCK" file file="$CEILING" ||
 	die "cannot start nbdkit file"
 SUITE_SHEEP=
-nbd_suite nbdfile "$NBD_PID" "$NBD_SOCK"
+run_suite nbdfile "$NBD_PID" "$NBD_LOAD" "$NBD_URI"
+nbdkit_stop
+
+# the 4 KiB QD1/QD32 random workloads, the null plugin's table
+NULL_WORKLOADS="rr1 rw1 rr32 rw32"
+say "NBD: nbdkit null plugin (nbdkit's own ceiling)"
+nbdkit_start "$NBD_SOCK" null size="$SIZE" ||
+	die "cannot start nbdkit null"
+SUITE_ONLY=$NULL_WORKLOADS
+run_suite nbdnull "$NBD_PID" "$NBD_LOAD" "$NBD_URI"
+SUITE_ONLY=
 nbdkit_stop
 
 # ---- scale: one tgtd with BENCH_SCALE_LUS LUs ----------------------------
@@ -494,6 +489,8 @@ scale_report() {
 		"$(ratio "$(get scale q1n p99)" "$(get scale q1a p99)")"
 	echo
 }
+# no WL FIELD(iops|lat): the NBD path's FIELD over the ours path's
+no() { ratio "$(get nbd "$1" "$2")" "$(get ours "$1" "$2")"; }
 # max A B ADD: the larger of A and B, plus ADD
 max() { echo $(($1 > $2 ? $1 + $3 : $2 + $3)); }
 # scale_ratio r|w: IOPS of 16 LUs at QD2 over one LU at QD32
@@ -514,13 +511,13 @@ GEN=$T_TMP/generated.md
 		"kernel $(uname -r), $(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo) RAM."
 	echo "Store: $STORE; VDIs and the ceiling file are $SIZE_STR and completely"
 	echo "written before measuring. tgtd $(dpkg-query -W -f='${Version}' tgt 2>/dev/null)," \
-		"nbdkit $(nbdkit --version | awk '{ print $2 }'), fio $(fio --version | sed 's/^fio-//')."
+		"nbdkit $(nbdkit --version | awk '{ print $2 }'), libnbd $(dpkg-query -W -f='${Version}' libnbd0 2>/dev/null)."
 	echo "Each cell: median (by IOPS) of $BENCH_RUNS runs of $BENCH_TIME s; the whole measurement took $((T_END - T_START)) s"
 	echo "(load average before: $LOAD_START, after: $LOAD_END; other work on the box skews results;"
 	echo "the measured processes ran at nice $BENCH_NICE)."
 	echo
 	echo "CPU columns are microseconds of CPU (user+system) per request:"
-	echo "**gen** the load generator (iscsi_load, sd_load or fio), **srv** the server"
+	echo "**gen** the load generator (iscsi_load, sd_load or nbd_load), **srv** the server"
 	echo "in between (tgtd with all its threads, or nbdkit), **sheep** minisheep."
 	echo
 	for p in "${PATHS[@]}"; do
@@ -538,24 +535,45 @@ GEN=$T_TMP/generated.md
 		done
 		echo
 	done
+	echo "### NBD: nbdkit null plugin (nbdkit's own ceiling)"
+	echo
+	echo "nbdkit's \`null\` plugin ($SIZE_STR, no data kept) driven by nbd_load like the NBD paths: what"
+	echo "nbdkit and the client cost per request with no store behind them."
+	echo
+	echo "| workload | IOPS | mean lat (us) | p99 lat (us) | gen CPU/req | srv CPU/req | NBD plugin/null |"
+	echo "|---|---:|---:|---:|---:|---:|---:|"
+	for name in $NULL_WORKLOADS; do
+		printf '| %s | %s | %s | %s | %s | %s | %s |\n' "${WL_TITLE[$name]}" \
+			"$(get nbdnull "$name" iops)" "$(get nbdnull "$name" lat)" \
+			"$(get nbdnull "$name" p99)" "$(get nbdnull "$name" cli)" \
+			"$(get nbdnull "$name" srv)" \
+			"$(ratio "$(get nbd "$name" iops)" "$(get nbdnull "$name" iops)")"
+	done
+	echo
 	echo "### Ratios"
 	echo
-	echo "IOPS ratios (for QD1 also the mean-latency ratio ours/built-in; lower is better)."
+	echo "IOPS ratios (for QD1 also the mean-latency ratios ours/built-in and NBD/ours; lower is better)."
+	echo "NBD plugin/ours is the NBD export (nbdkit + our plugin, nbd_load) over the iSCSI export"
+	echo "(tgtd + our module, iscsi_load): the same VDI, the same workload."
 	echo
-	echo "| workload | ours/built-in | loop=thread/built-in | ours/rdwr | ours/library | latency ours/built-in | NBD plugin/file |"
-	echo "|---|---:|---:|---:|---:|---:|---:|"
+	echo "| workload | ours/built-in | loop=thread/built-in | ours/rdwr | ours/library | latency ours/built-in | NBD plugin/file | NBD plugin/ours | latency NBD/ours |"
+	echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|"
 	for w in "${WORKLOADS[@]}"; do
 		read -r name _ <<<"$w"
 		o=$(get ours "$name" iops)
 		l=-
-		[[ $name == ?w1 || $name == ?r1 ]] &&
+		nl=-
+		if [[ $name == ?w1 || $name == ?r1 ]]; then
 			l=$(ratio "$(get ours "$name" lat)" "$(get builtin "$name" lat)")
-		printf '| %s | %s | %s | %s | %s | %s | %s |\n' "${WL_TITLE[$name]}" \
+			nl=$(no "$name" lat)
+		fi
+		printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s |\n' "${WL_TITLE[$name]}" \
 			"$(ratio "$o" "$(get builtin "$name" iops)")" \
 			"$(ratio "$(get thread "$name" iops)" "$(get builtin "$name" iops)")" \
 			"$(ratio "$o" "$(get rdwr "$name" iops)")" \
 			"$(ratio "$o" "$(get lib "$name" iops)")" "$l" \
-			"$(ratio "$(get nbd "$name" iops)" "$(get nbdfile "$name" iops)")"
+			"$(ratio "$(get nbd "$name" iops)" "$(get nbdfile "$name" iops)")" \
+			"$(no "$name" iops)" "$nl"
 	done
 	echo
 	if ((BENCH_SCALE_LUS)); then
@@ -576,6 +594,7 @@ GEN=$T_TMP/generated.md
 	ib() { ratio "$(get ours "$1" iops)" "$(get builtin "$1" iops)"; }
 	lb() { ratio "$(get ours "$1" lat)" "$(get builtin "$1" lat)"; }
 	nf() { ratio "$(get nbd "$1" iops)" "$(get nbdfile "$1" iops)"; }
+	nli() { ratio "$(get nbd "$1" iops)" "$(get lib "$1" iops)"; }
 	target "4K rand read QD32, ours/built-in" ">=" 1.5 "$(ib rr32)"
 	target "4K rand write QD32, ours/built-in" ">=" 2 "$(ib rw32)"
 	target "4K rand read QD1 latency, ours/built-in" "<=" 0.8 "$(lb rr1)"
@@ -588,6 +607,12 @@ GEN=$T_TMP/generated.md
 		read -r name _ <<<"$w"
 		target "NBD ${WL_TITLE[$name]}, plugin/file" ">=" 0.6 "$(nf "$name")"
 	done
+	target "NBD 4K rand read QD32, NBD/ours" ">=" 1.3 "$(no rr32 iops)"
+	target "NBD 4K rand write QD32, NBD/ours" ">=" 1.3 "$(no rw32 iops)"
+	target "NBD 4K rand read QD1 latency, NBD/ours" "<=" 1 "$(no rr1 lat)"
+	target "NBD 4K rand write QD1 latency, NBD/ours" "<=" 1 "$(no rw1 lat)"
+	target "NBD 4K rand read QD32, NBD/library" ">=" 0.7 "$(nli rr32)"
+	target "NBD 4K rand write QD32, NBD/library" ">=" 0.7 "$(nli rw32)"
 	if ((BENCH_SCALE_LUS)); then
 		n=$BENCH_SCALE_LUS
 		# idle or after I/O, whichever is more
@@ -605,8 +630,8 @@ GEN=$T_TMP/generated.md
 	echo "![chart](benchmarks.png)"
 	echo
 	echo "Raw runs (path, workload, run, IOPS, MiB/s, mean latency us, gen/srv/sheep CPU us per request, p99 latency us;"
-	echo "scale: rr16x2/rw16x2 16 LUs at QD2, rr1x32/rw1x32 one LU at QD32, q1n/q1a the QD1 LU next to a QD32 LU/alone,"
-	echo "q1n's IOPS, latencies and CPU per request counting the QD1 LU's requests only):"
+	echo "nbdnull: nbdkit's null plugin; scale: rr16x2/rw16x2 16 LUs at QD2, rr1x32/rw1x32 one LU at QD32,"
+	echo "q1n/q1a the QD1 LU next to a QD32 LU/alone, q1n's IOPS, latencies and CPU per request counting the QD1 LU's requests only):"
 	echo
 	echo '```'
 	sort -t $'\t' -k1,1 -k2,2 -k3,3n "$RESULTS" | column -t -s $'\t'
@@ -633,8 +658,10 @@ else
 fi
 cp "$T_TMP/out.md" "$BENCH_OUT"
 
-# chart: 4K IOPS (left) and 1M MiB/s (right), one bar per path
+# chart: 4K IOPS (left) and 1M MiB/s (middle), one bar per path; the NBD
+# export over the iSCSI one (NBD plugin/ours) per 4K workload (right)
 DAT=$T_TMP/chart.dat
+RDAT=$T_TMP/ratio.dat
 {
 	printf 'wl'
 	for p in "${PATHS[@]}"; do printf '\t%s' "$p"; done
@@ -653,8 +680,17 @@ DAT=$T_TMP/chart.dat
 		echo
 	done
 } >"$DAT"
+{
+	echo "wl	NBD/ours"
+	for w in "${WORKLOADS[@]}"; do
+		read -r name _ <<<"$w"
+		[[ $name == s?8 ]] && continue
+		v=$(no "$name" iops)
+		printf '"%s"\t%s\n' "${WL_TITLE[$name]#4K }" "${v/-/0}"
+	done
+} >"$RDAT"
 gnuplot >&2 <<EOF || say "gnuplot failed; no chart"
-set terminal pngcairo size 1400,560 font ",10" noenhanced
+set terminal pngcairo size 1700,560 font ",10" noenhanced
 set output "$BENCH_PNG"
 set style data histograms
 set style histogram clustered gap 1
@@ -664,15 +700,22 @@ set key top left font ",9"
 set grid ytics
 set xtics rotate by -20 scale 0
 set multiplot layout 1,2 title "bs_sheepdog benchmarks, $(date -u +%Y-%m-%d), $(nproc) CPUs, $BENCH_TIME s runs, median of $BENCH_RUNS"
-set size 0.72,1
+set size 0.6,0.95
 set origin 0,0
 set ylabel "IOPS (4 KiB)"
 plot for [i=2:$((${#PATHS[@]} + 1))] "$DAT" every ::0::5 using i:xtic(1) title columnheader(i)
-set size 0.28,1
-set origin 0.72,0
+set size 0.2,0.95
+set origin 0.6,0
 set ylabel "MiB/s (1 MiB)"
 set key off
 plot for [i=2:$((${#PATHS[@]} + 1))] "$DAT" every ::6::7 using i:xtic(1) title columnheader(i)
+set size 0.2,0.95
+set origin 0.8,0
+set ylabel "NBD plugin / ours (IOPS, 4 KiB)"
+set yrange [0:*]
+set xtics rotate by -45
+set arrow from graph 0, first 1 to graph 1, first 1 nohead dashtype 2
+plot "$RDAT" using 2:xtic(1) linecolor rgb "#4060a0"
 unset multiplot
 EOF
 say "wrote $BENCH_OUT and $BENCH_PNG"

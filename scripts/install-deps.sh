@@ -13,7 +13,8 @@ build_pkgs=(make gcc libc6-dev nbdkit-plugin-dev)
 demo_pkgs=(tgt libiscsi-bin qemu-utils qemu-block-extra util-linux mount
 	   procps)
 test_pkgs=("${demo_pkgs[@]}" libiscsi-dev nbdkit libnbd-bin qemu-system-x86
-	   fio jq gnuplot-nox
+	   libnbd-dev	# build/test/tools/nbd_load, the benchmark's NBD client
+	   jq gnuplot-nox
 	   gnutls-bin	# psktool: the TLS pre-shared keys of test/e2e/nbd_tls.sh
 	   prometheus	# promtool: sdctl gateway status --prometheus (tgt_status.sh)
 	   cpio lintian

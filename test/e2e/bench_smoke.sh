@@ -3,8 +3,11 @@
 # scale: 1 s per cell, one run, 16 MiB VDIs, a scale section of 20 LUs, on
 # its own minisheep (or on $SHEEP_ADDR, as make bench does; it deletes its
 # VDIs again).  Checks the shape of what it writes, not its numbers (no
-# timed assertion): every path measured every workload with some I/O, the
-# ratio and target tables are complete, the scale tables have their rows
+# timed assertion): every path measured every workload with some I/O,
+# nbdkit's null plugin its four workloads, the ratio table has every
+# column (NBD plugin/ours and, for QD1, latency NBD/ours among them), the
+# target table every row (the NBD/ours and NBD/library ones among
+# them), the scale tables have their rows
 # with numbers and tgtd had sockets into the sheep after I/O on the LUs
 # and none without LUs, the chart is a PNG, the generated block replaced the old one
 # between the markers while the hand-written text around it stayed, the
@@ -15,12 +18,10 @@ source "$(dirname "$0")/../lib.sh"
 source "$TOP/test/lib_tgt.sh"
 
 tgt_require bench
-for t in fio jq gnuplot; do
-	if ! command -v "$t" >/dev/null; then
-		skip "bench" "$t is not installed (scripts/install-deps.sh test)"
-		exit 0
-	fi
-done
+if ! command -v gnuplot >/dev/null; then
+	skip "bench" "gnuplot is not installed (scripts/install-deps.sh test)"
+	exit 0
+fi
 
 [[ -n ${SHEEP_ADDR:-} ]] && builtin_require "bench" "$SHEEP_ADDR"
 
@@ -28,9 +29,10 @@ BENCH=$TOP/scripts/bench.sh
 OUT=$T_TMP/bench.md
 PATHS=7		# ours thread builtin rdwr lib nbd nbdfile
 WORKLOADS=8
+NULL_WORKLOADS=4	# nbdkit's null plugin: 4K rand read/write QD1/QD32
 SCALE_LUS=20
 SCALE_CELLS=6	# rr16x2 rr1x32 rw16x2 rw1x32 q1n q1a
-TARGETS=21	# 8 iSCSI, 8 NBD, 5 scale
+TARGETS=27	# 8 iSCSI, 8 NBD plugin/file, 6 NBD/ours and NBD/library, 5 scale
 
 # ---- a bad size or LU count is refused at once ----------------------------
 # one line, naming the value: refused_in_one_line VAR VALUE
@@ -93,18 +95,32 @@ check "block-spliced" spliced
 check "size-reported" has_lines "$OUT" "VDIs and the ceiling file are 16 MiB"
 
 # the per-path tables: "### title" then rows "| workload | IOPS | ..."
-rows=$(awk '/^### / { t = $0 } t !~ /Ratios|Targets|Scale/ && /^\| (4K|1M) / {
+rows=$(awk '/^### / { t = $0 } t !~ /Ratios|Targets|Scale|null plugin/ && /^\| (4K|1M) / {
 		split($0, f, "|"); print f[3] + 0 }' "$OUT")
 nrows=$(grep -c . <<<"$rows")
 nzero=$(grep -cx '0' <<<"$rows")
 check "every-path-every-workload" want "$nrows:$nzero" == "$((PATHS * WORKLOADS)):0" \
 	"$nrows rows (want $((PATHS * WORKLOADS))), $nzero with 0 IOPS"
+# nbdkit's null plugin: its four workloads with IOPS, numbers everywhere
+nulls=$(awk '/^### / { on = /null plugin/; next } on && /^\| 4K /' "$OUT")
+bad=$(awk -F'|' 'NF != 9 || $3 + 0 <= 0 { print; next }
+	{ for (i = 3; i <= 8; i++) if ($i !~ /^ [0-9]+(\.[0-9]+)? $/) { print; next } }' \
+	<<<"$nulls")
+n=$(grep -c . <<<"$nulls")
+check "null-plugin-table" want "$n:$bad" == "$NULL_WORKLOADS:" "$n rows; bad: ${bad:0:200}"
+# the ratio table: 8 ratio columns, ratios or "-"; the last two are NBD
+# plugin/ours (a ratio in every row) and latency NBD/ours (a ratio in the
+# QD1 rows, "-" in the others)
+check "ratio-columns" has_lines "$OUT" \
+	'^\| workload \| ours/built-in .*\| NBD plugin/file \| NBD plugin/ours \| latency NBD/ours \|$'
 ratios=$(awk '/^### Ratios/ { on = 1; next } /^### / { on = 0 }
 	on && /^\| (4K|1M) /' "$OUT")
-bad=$(awk -F'|' '{ for (i = 3; i <= 8; i++) {
+bad=$(awk -F'|' 'NF != 11 { print; next }
+	{ for (i = 3; i <= 10; i++) {
 		v = $i; gsub(/ /, "", v)
-		if (v != "-" && v !~ /^[0-9]+\.[0-9][0-9]$/) { print; next } } }' \
-	<<<"$ratios")
+		if (v != "-" && v !~ /^[0-9]+\.[0-9][0-9]$/) { print; next } } }
+	$9 !~ /^ [0-9]+\.[0-9][0-9] $/ { print; next }
+	($2 ~ /QD1 $/) != ($10 ~ /^ [0-9]+\.[0-9][0-9] $/) { print }' <<<"$ratios")
 n=$(grep -c . <<<"$ratios")
 check "ratio-table" want "$n:$bad" == "$WORKLOADS:" "$n rows; bad: ${bad:0:200}"
 targets=$(awk '/^### Targets/ { on = 1; next } /^### |^!\[/ { on = 0 }
@@ -112,6 +128,20 @@ targets=$(awk '/^### Targets/ { on = 1; next } /^### |^!\[/ { on = 0 }
 n=$(grep -c . <<<"$targets")
 odd=$(grep -vcE '\| (yes|\*\*no\*\*) \|$' <<<"$targets")
 check "target-table" want "$n:$odd" == "$TARGETS:0" "$n rows"
+nbd_targets() {
+	local t
+	for t in "4K rand read QD32, NBD/ours \| >= 1.3" \
+		"4K rand write QD32, NBD/ours \| >= 1.3" \
+		"4K rand read QD1 latency, NBD/ours \| <= 1" \
+		"4K rand write QD1 latency, NBD/ours \| <= 1" \
+		"4K rand read QD32, NBD/library \| >= 0.7" \
+		"4K rand write QD32, NBD/library \| >= 0.7"; do
+		grep -qE "^\| NBD $t \| [0-9]+\.[0-9][0-9] \| " <<<"$targets" && continue
+		echo "no target row 'NBD $t' with a ratio"
+		return 1
+	done
+}
+check "nbd-iscsi-targets" nbd_targets
 
 # the scale section: resources with 0 LUs, N idle LUs, N LUs after I/O and
 # per LU (all numbers), sockets into the sheep after I/O and none without
@@ -136,7 +166,7 @@ check "scale-lu-create" has_lines "$OUT" "Creating one LU took [0-9.]+ ms"
 
 raw=$(awk '/^Raw runs/ { on = 1; next } on && /^[a-z]+ +[a-z0-9]+ +1 /' "$OUT")
 n=$(grep -c . <<<"$raw")
-check "raw-runs" want "$n" -eq $((PATHS * WORKLOADS + SCALE_CELLS)) "$n lines"
+check "raw-runs" want "$n" -eq $((PATHS * WORKLOADS + NULL_WORKLOADS + SCALE_CELLS)) "$n lines"
 check "chart-png" want "$(head -c 8 "${OUT%.md}.png" | od -An -tx1 | tr -d ' \n')" \
 	== 89504e470d0a1a0a "${OUT%.md}.png is not a PNG"
 
