@@ -1146,6 +1146,109 @@ static void test_wait_up(void)
 	sd_client_free(c);
 }
 
+/* ---- synchronous callers that send for a sleeping driver ---------- */
+
+#define SYNC_THREADS	8
+#define SYNC_CALLS	200
+
+struct sync_arg {
+	struct sd_client *c;
+	int id;
+	int bad;		/* wrong replies */
+};
+
+static void *sync_caller(void *p)
+{
+	struct sync_arg *a = p;
+	int i;
+
+	for (i = 0; i < SYNC_CALLS; i++) {
+		int n = a->id * SYNC_CALLS + i;
+		uint32_t off = (uint32_t)(n * 4099) % 1000000;
+		struct treq t;
+		bool ok;
+
+		if (i % 3 == 2)
+			treq_write(&t, test_oid(n), off, 4096, SD_REQ_RESEND);
+		else
+			treq_read(&t, test_oid(n), off, 4096, 1, SD_REQ_RESEND);
+		ok = sd_client_call(a->c, &t.req) == 0;
+		if (i % 3 == 2)
+			ok = ok && t.req.rsp.result == SD_RES_SUCCESS;
+		else
+			ok = ok && read_ok(&t);
+		if (!ok)
+			a->bad++;
+		free(t.buf);
+	}
+	return NULL;
+}
+
+/*
+ * Many threads in sd_client_call() at once: while the client's loop sleeps
+ * in epoll_wait their submissions are sent by the submitters themselves
+ * (submit_send()), and every reply still reaches its caller.  Then the
+ * deadline rule of that path: a call sent that way while the loop sleeps
+ * towards a far deadline still times out on its own.
+ */
+static void test_sync_callers(void)
+{
+	struct sd_addr a = addr_of(fs.path);
+	struct sync_arg arg[SYNC_THREADS];
+	pthread_t th[SYNC_THREADS];
+	struct sd_client_stats st;
+	struct sd_client *c;
+	struct treq far, t;
+	uint64_t t0, el;
+	int i, bad = 0, ret;
+
+	fs_reset();
+	reset_done();
+	if (new_client(&a, 1, 2, 500, &c)) {
+		CHECK(0, "sync callers: client", "%s", sd_get_error());
+		return;
+	}
+	for (i = 0; i < SYNC_THREADS; i++) {
+		arg[i] = (struct sync_arg){ .c = c, .id = i };
+		pthread_create(&th[i], NULL, sync_caller, &arg[i]);
+	}
+	for (i = 0; i < SYNC_THREADS; i++) {
+		pthread_join(th[i], NULL);
+		bad += arg[i].bad;
+	}
+	CHECK(bad == 0, "sync callers: 8 threads x 200 calls, every reply correct",
+	      "%d wrong", bad);
+	CHECK(fs_get(&fs.write_bad) == 0,
+	      "sync callers: server saw intact write payloads", "%d corrupt",
+	      fs_get(&fs.write_bad));
+	sd_client_get_stats(c, &st);
+	CHECK(st.submitted == SYNC_THREADS * SYNC_CALLS &&
+	      st.completed == SYNC_THREADS * SYNC_CALLS && !st.timeouts,
+	      "sync callers: stats", "submitted %llu completed %llu",
+	      (unsigned long long)st.submitted,
+	      (unsigned long long)st.completed);
+
+	/* the loop sleeps towards a 5 s deadline; a 500 ms call must not */
+	FS_SET(stall, true);
+	treq_read(&far, test_oid(1), 0, 512, 1, 0);
+	far.req.deadline_ns = sd_now_ns() + 5000000000ULL;
+	ret = sd_client_submit(c, &far.req);
+	msleep(50);
+	treq_read(&t, test_oid(2), 0, 512, 1, 0);
+	t0 = sd_now_ns();
+	ret = ret ?: sd_client_call(c, &t.req);
+	el = ms_since(t0);
+	CHECK(ret == -ETIMEDOUT && el >= 480 && el <= 800,
+	      "sync callers: a call sent while the loop sleeps keeps its deadline",
+	      "ret %d after %llu ms", ret, (unsigned long long)el);
+	FS_SET(stall, false);
+	CHECK(wait_done(1, 6000), "sync callers: the far request ends too",
+	      "done %d", t_done_count);
+	free(t.buf);
+	free(far.buf);
+	sd_client_free(c);
+}
+
 static void test_restart(void)
 {
 	struct sd_addr a = addr_of(fs.path);
@@ -1560,6 +1663,7 @@ int main(void)
 	test_failover();
 	test_failfast();
 	test_wait_up();
+	test_sync_callers();
 	test_restart();
 	test_callbacks();
 	test_cancel_and_invalid();

@@ -3,11 +3,15 @@
  * sd_conn.c - layer 2 of the client library: a client, its connections to
  * sheep and the asynchronous requests that travel over them.
  *
- * Each client owns one I/O thread that runs an epoll loop over an eventfd
- * (submissions, stop) and the sockets of its connections; the epoll timeout
- * is the nearest request deadline, connect timeout or reconnect timer.
- * Submitters append to a mutex-protected list and only write the eventfd
- * when the I/O thread is asleep.  The I/O thread moves submissions into the
+ * Each client has one epoll loop over an eventfd (submissions, stop) and
+ * the sockets of its connections; the epoll timeout is the nearest request
+ * deadline, connect timeout or reconnect timer.  One thread at a time runs
+ * it (the "driver"): a thread waiting in sd_client_cond_wait() when the loop is
+ * free, else the client's I/O thread when something needs watching (see
+ * sd_conn.h); so a synchronous caller alone sends, waits and completes its
+ * request without waking any other thread.  Submitters append to a
+ * mutex-protected list and only write the eventfd when the driver is
+ * asleep in epoll_wait.  The driver moves submissions into the
  * client queue and the deadline list, hands queued requests to the READY
  * connection with the fewest requests in flight, sends everything a
  * connection has queued with as few sendmsg() calls as possible, reads reply
@@ -55,6 +59,7 @@
 #define SD_PROCESS_ROUNDS	16	/* loop passes per sd_client_process */
 #define SD_RETRY_MIN_MS		10	/* first retry of a transient result */
 #define SD_RETRY_MAX_MS		500
+#define SD_ORPHAN_CHECK_MS	100	/* I/O thread: see io_thread() */
 
 enum sd_conn_state {
 	SD_CONN_IDLE,		/* no socket; connect on the next loop pass */
@@ -113,10 +118,21 @@ struct sd_client {
 	/* shared with submitters, under lock */
 	pthread_mutex_t lock;
 	struct sd_list submitq;
-	bool sleeping;			/* I/O thread in (or about to be in) epoll_wait */
+	bool sleeping;			/* driver in (or about to be in) epoll_wait */
 	bool stopping;
+	/* the I/O thread mode's driver (leader/follower) */
+	enum { SD_DRIVER_NONE, SD_DRIVER_IO, SD_DRIVER_WAITER } driver;
+	pthread_cond_t io_cond;		/* the I/O thread waits for SD_DRIVER_IO */
+	unsigned long pending;		/* accepted, not completed yet */
+	unsigned long pending_timers;	/* of which sd_client_sleep() timers */
+	bool quiet;			/* every connection READY at the last pass */
+	uint64_t wake_ns;		/* next_wakeup() at the last pass */
+	uint64_t nr_done;		/* completions so far (the driver's) */
+	bool sending;			/* a submitter sends for the sleeping
+					 * driver (submit_send()) */
+	pthread_cond_t send_cond;	/* the driver waits for !sending */
 
-	/* I/O thread only (and sd_client_free after the join) */
+	/* the driver only (and sd_client_free after the join) */
 	struct sd_list queue;		/* waiting for a READY connection */
 	struct sd_list delayed;		/* transient results: retried later */
 	uint32_t gone_mask;		/* addresses whose node is going away */
@@ -129,13 +145,17 @@ struct sd_client {
 	struct sd_conn *conns;
 	uint8_t scratch[SD_SCRATCH_SIZE];
 	bool in_process;		/* external: inside sd_client_process */
-	bool sending_only;		/* external: in owner_send, completes nothing */
+	bool sending_only;		/* in owner_send() or submit_send():
+					 * completes nothing */
 	uint64_t armed_ns;		/* external: timerfd expiry, 0 = none */
 
 	/* read by any thread */
 	unsigned int cur_addr;		/* atomic */
 	struct sd_client_stats st;	/* atomic counters */
 };
+
+/* the client whose loop this thread runs now */
+static __thread struct sd_client *tls_driving;
 
 /* ---- small helpers --------------------------------------------------- */
 
@@ -222,7 +242,10 @@ static void req_complete(struct sd_client *c, struct sd_request *r, int err,
 	sd_list_del(&r->link);
 	sd_list_del(&r->tlink);
 	r->conn = NULL;
+	c->nr_done++;
+	__atomic_sub_fetch(&c->pending, 1, __ATOMIC_RELAXED);
 	if (r->req_flags & SD_REQ_TIMER) {
+		__atomic_sub_fetch(&c->pending_timers, 1, __ATOMIC_RELAXED);
 		r->done(r, err);
 		return;
 	}
@@ -629,6 +652,8 @@ static void dispatch(struct sd_client *c)
 		struct sd_conn *cn = pick_conn(c);
 
 		if (cn && (r->req_flags & SD_REQ_PROBE)) {
+			if (c->sending_only)
+				break;	/* the loop completes it */
 			req_complete(c, r, 0, cn->addr_idx);	/* up */
 			continue;
 		}
@@ -1138,46 +1163,202 @@ static void handle_events(struct sd_client *c, const struct epoll_event *evs,
 	}
 }
 
+static bool conns_all_ready(const struct sd_client *c)
+{
+	unsigned int i;
+
+	for (i = 0; i < c->nr_conns; i++)
+		if (c->conns[i].state != SD_CONN_READY)
+			return false;
+	return true;
+}
+
+/*
+ * c->pending and c->pending_timers are counted up by submitters under
+ * c->lock and down by the driver without it.  requests_pending(): a
+ * request (not a timer) is accepted and not completed; timers_pending():
+ * a timer is.
+ */
+static bool requests_pending(const struct sd_client *c)
+{
+	return __atomic_load_n(&c->pending, __ATOMIC_RELAXED) >
+	       __atomic_load_n(&c->pending_timers, __ATOMIC_RELAXED);
+}
+
+static bool timers_pending(const struct sd_client *c)
+{
+	return __atomic_load_n(&c->pending_timers, __ATOMIC_RELAXED);
+}
+
+/* the epoll timeout until @t */
+static int wait_ms(uint64_t t, uint64_t now)
+{
+	if (t == UINT64_MAX)
+		return -1;
+	if (t <= now)
+		return 0;
+	if ((t - now) / SD_NS_PER_MS >= INT_MAX)
+		return INT_MAX;
+	return (int)((t - now + SD_NS_PER_MS - 1) / SD_NS_PER_MS);
+}
+
+/*
+ * Under c->lock, with nobody driving: give the loop to the I/O thread when
+ * a request is in flight, a submission waits or a connection is not up.
+ * When only timers are armed the I/O thread sleeps until the first (a
+ * thread that comes to wait meanwhile runs the loop, and fires timers that
+ * are due); when all is quiet nobody drives.
+ */
+static void driver_handoff(struct sd_client *c)
+{
+	if (c->driver != SD_DRIVER_NONE || c->stopping)
+		return;
+	if (requests_pending(c) || !c->quiet ||
+	    !sd_list_empty(&c->submitq)) {
+		c->driver = SD_DRIVER_IO;
+		pthread_cond_signal(&c->io_cond);
+	} else if (timers_pending(c)) {
+		pthread_cond_signal(&c->io_cond);	/* wake_ns may be sooner */
+	}
+}
+
+/* what the sockets reported while nobody watched them (an EOF) */
+static void poll_now(struct sd_client *c)
+{
+	struct epoll_event evs[SD_MAX_CONNS + 1];
+
+	handle_events(c, evs, epoll_wait(c->epfd, evs, SD_MAX_CONNS + 1, 0));
+}
+
+/*
+ * One pass of the loop on the driver thread: the work, then the wait in
+ * epoll_wait until an event or the next wakeup, then the events.  The
+ * I/O thread's passes (@io) end instead of waiting when all is quiet; a
+ * waiter's pass does not wait once something completed since @since (it
+ * may be what the waiter waits for).  False when the driver should stop.
+ */
+static bool loop_pass(struct sd_client *c, bool io, uint64_t since)
+{
+	struct epoll_event evs[SD_MAX_CONNS + 1];
+	bool quiet;
+	int n, timeout;
+
+	if (!client_work(c))
+		return false;
+	timeout = wait_ms(next_wakeup(c), sd_now_ns());
+	quiet = conns_all_ready(c);
+
+	pthread_mutex_lock(&c->lock);
+	c->quiet = quiet;
+	c->wake_ns = next_wakeup(c);
+	if (io && !requests_pending(c) && quiet &&
+	    sd_list_empty(&c->submitq) && c->wake_ns > sd_now_ns()) {
+		pthread_mutex_unlock(&c->lock);
+		return false;
+	}
+	if (!sd_list_empty(&c->submitq) || c->stopping ||
+	    (!io && c->nr_done != since)) {
+		pthread_mutex_unlock(&c->lock);
+		return true;
+	}
+	c->sleeping = timeout != 0;
+	pthread_mutex_unlock(&c->lock);
+
+	n = epoll_wait(c->epfd, evs, SD_MAX_CONNS + 1, timeout);
+
+	if (timeout != 0) {
+		pthread_mutex_lock(&c->lock);
+		while (c->sending)	/* a submitter works for us */
+			pthread_cond_wait(&c->send_cond, &c->lock);
+		c->sleeping = false;
+		pthread_mutex_unlock(&c->lock);
+	}
+	handle_events(c, evs, n);
+	return true;
+}
+
+/*
+ * sd_client_cond_wait() of an I/O thread client: when nobody runs the loop,
+ * run one pass of it on this thread (send what waits, sleep until a reply
+ * or the next deadline, complete what arrived), so that a lone synchronous
+ * caller needs no other thread; then give the loop to the I/O thread if
+ * anything is still in flight.  Otherwise wait on @cond as usual.
+ */
+static void waiter_drive(struct sd_client *c, pthread_cond_t *cond,
+			 pthread_mutex_t *mu)
+{
+	bool mine = false;
+	uint64_t since;
+
+	pthread_mutex_lock(&c->lock);
+	if (c->driver == SD_DRIVER_NONE && !c->stopping) {
+		c->driver = SD_DRIVER_WAITER;
+		mine = true;
+	}
+	pthread_mutex_unlock(&c->lock);
+	if (!mine) {
+		pthread_cond_wait(cond, mu);
+		return;
+	}
+	pthread_mutex_unlock(mu);
+	tls_driving = c;
+	since = c->nr_done;
+	poll_now(c);
+	/* one pass, and the sends of what its callbacks submitted */
+	if (loop_pass(c, false, since))
+		client_work(c);
+	tls_driving = NULL;
+	pthread_mutex_lock(&c->lock);
+	c->quiet = conns_all_ready(c);
+	c->wake_ns = next_wakeup(c);
+	c->driver = SD_DRIVER_NONE;
+	driver_handoff(c);
+	pthread_mutex_unlock(&c->lock);
+	pthread_mutex_lock(mu);
+}
+
 static void *io_thread(void *arg)
 {
 	struct sd_client *c = arg;
-	struct epoll_event evs[SD_MAX_CONNS + 1];
 
+	pthread_mutex_lock(&c->lock);
 	for (;;) {
-		uint64_t now, t;
-		int n, timeout;
+		while (c->driver != SD_DRIVER_IO && !c->stopping) {
+			uint64_t now = sd_now_ns(), until;
+			struct timespec ts;
 
-		if (!client_work(c))
+			/*
+			 * A synchronous caller's submission leaves the loop
+			 * to it (sd_client_expect_wait()); should it not come
+			 * to drive, what it submitted is taken over here, as
+			 * are timers that fall due while nobody drives.
+			 */
+			if (c->driver == SD_DRIVER_NONE &&
+			    (requests_pending(c) ||
+			     (timers_pending(c) && c->wake_ns <= now))) {
+				c->driver = SD_DRIVER_IO;
+				break;
+			}
+			until = now + SD_ORPHAN_CHECK_MS * SD_NS_PER_MS;
+			if (timers_pending(c) && c->wake_ns < until)
+				until = c->wake_ns;
+			ts.tv_sec = (time_t)(until / 1000000000ULL);
+			ts.tv_nsec = (long)(until % 1000000000ULL);
+			pthread_cond_timedwait(&c->io_cond, &c->lock, &ts);
+		}
+		if (c->stopping)
 			break;
-
-		now = sd_now_ns();
-		t = next_wakeup(c);
-		if (t == UINT64_MAX)
-			timeout = -1;
-		else if (t <= now)
-			timeout = 0;
-		else if ((t - now) / SD_NS_PER_MS >= INT_MAX)
-			timeout = INT_MAX;
-		else
-			timeout = (int)((t - now + SD_NS_PER_MS - 1) / SD_NS_PER_MS);
-
-		pthread_mutex_lock(&c->lock);
-		if (!sd_list_empty(&c->submitq) || c->stopping) {
-			pthread_mutex_unlock(&c->lock);
-			continue;
-		}
-		c->sleeping = timeout != 0;
 		pthread_mutex_unlock(&c->lock);
-
-		n = epoll_wait(c->epfd, evs, SD_MAX_CONNS + 1, timeout);
-
-		if (timeout != 0) {
-			pthread_mutex_lock(&c->lock);
-			c->sleeping = false;
-			pthread_mutex_unlock(&c->lock);
-		}
-		handle_events(c, evs, n);
+		tls_driving = c;
+		poll_now(c);
+		while (loop_pass(c, true, 0))
+			;
+		tls_driving = NULL;
+		pthread_mutex_lock(&c->lock);
+		c->driver = SD_DRIVER_NONE;
+		driver_handoff(c);
 	}
+	pthread_mutex_unlock(&c->lock);
 	return NULL;
 }
 
@@ -1278,6 +1459,10 @@ void sd_client_cond_wait(struct sd_client *c, pthread_cond_t *cond,
 {
 	struct pollfd p;
 
+	if (!c->external) {
+		waiter_drive(c, cond, mu);
+		return;
+	}
 	if (!sd_client_loop_owner(c)) {
 		pthread_cond_wait(cond, mu);
 		return;
@@ -1319,6 +1504,8 @@ static void client_destroy(struct sd_client *c)
 		close(c->evfd);
 	if (c->tfd >= 0)
 		close(c->tfd);
+	pthread_cond_destroy(&c->io_cond);
+	pthread_cond_destroy(&c->send_cond);
 	pthread_mutex_destroy(&c->lock);
 	free(c);
 }
@@ -1345,6 +1532,16 @@ int sd_client_new(const struct sd_client_opts *o, struct sd_client **out)
 	c->epfd = c->evfd = c->tfd = -1;
 	c->external = o->external_loop;
 	pthread_mutex_init(&c->lock, NULL);
+	{
+		pthread_condattr_t ca;
+
+		pthread_condattr_init(&ca);
+		pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+		pthread_cond_init(&c->io_cond, &ca);
+		pthread_condattr_destroy(&ca);
+		pthread_cond_init(&c->send_cond, NULL);
+	}
+	c->driver = SD_DRIVER_IO;	/* the I/O thread starts connecting */
 	sd_list_init(&c->submitq);
 	sd_list_init(&c->queue);
 	sd_list_init(&c->timers);
@@ -1443,6 +1640,7 @@ void sd_client_free(struct sd_client *c)
 		return;
 	pthread_mutex_lock(&c->lock);
 	c->stopping = true;
+	pthread_cond_signal(&c->io_cond);
 	pthread_mutex_unlock(&c->lock);
 	if (!c->external) {
 		kick_eventfd(c);
@@ -1481,10 +1679,42 @@ void sd_client_free(struct sd_client *c)
 	client_destroy(c);
 }
 
+/*
+ * I/O thread mode, with c->sending set by client_enqueue() while the
+ * driver sleeps in epoll_wait (it cannot leave loop_pass() before
+ * c->sending is clear, so the driver's state is ours meanwhile): send
+ * what was submitted, including what other submitters queue meanwhile,
+ * instead of waking the driver for it.  Nothing completes here; a send
+ * error is left for the driver (as in owner_send()).  The driver is woken
+ * only when it would otherwise sleep past something new (a deadline, a
+ * connection to open, a request no connection took).
+ */
+static void submit_send(struct sd_client *c)
+{
+	bool kick;
+
+	c->sending_only = true;
+	for (;;) {
+		if (take_submissions(c))
+			dispatch(c);
+		pthread_mutex_lock(&c->lock);
+		if (sd_list_empty(&c->submitq) || c->stopping)
+			break;
+		pthread_mutex_unlock(&c->lock);
+	}
+	c->sending_only = false;
+	kick = c->stopping || next_wakeup(c) < c->wake_ns;
+	c->sending = false;
+	pthread_cond_signal(&c->send_cond);
+	pthread_mutex_unlock(&c->lock);
+	if (kick)
+		kick_eventfd(c);
+}
+
 /* Queue @req (a request, or a timer) for the I/O thread or the owner. */
 static int client_enqueue(struct sd_client *c, struct sd_request *req)
 {
-	bool kick, direct, timer = req->req_flags & SD_REQ_TIMER;
+	bool kick, direct, send, timer = req->req_flags & SD_REQ_TIMER;
 
 	if (!req->deadline_ns)
 		req->deadline_ns = sd_now_ns() + c->timeout_ms * SD_NS_PER_MS;
@@ -1503,16 +1733,31 @@ static int client_enqueue(struct sd_client *c, struct sd_request *req)
 				    sd_opcode_str(req->hdr.opcode));
 	}
 	sd_list_add_tail(&req->link, &c->submitq);
+	__atomic_add_fetch(&c->pending, 1, __ATOMIC_RELAXED);
+	if (timer)
+		__atomic_add_fetch(&c->pending_timers, 1, __ATOMIC_RELAXED);
 	if (!timer)
 		stat_add(&c->st.submitted, 1);
 	/* the owner checks in_process, which only the owner touches */
 	direct = sd_client_loop_owner(c) && !c->in_process;
-	kick = !direct && c->sleeping;
+	/* a thread about to wait runs the loop itself (waiter_drive) */
+	if (!c->external && (timer || sd_expect_wait_client != c))
+		driver_handoff(c);
+	/* the driver sleeps: send ourselves, unless a submitter already does */
+	send = !c->external && c->sleeping && !timer &&
+	       !(req->req_flags & SD_REQ_PROBE);
+	kick = !direct && !send && c->sleeping && !c->sending;
+	if (send && c->sending)
+		send = false;
+	else if (send)
+		c->sending = true;
 	if (kick)
 		c->sleeping = false;	/* one wakeup is enough */
 	pthread_mutex_unlock(&c->lock);
 	if (direct)
 		owner_send(c);
+	else if (send)
+		submit_send(c);
 	else if (kick)
 		kick_eventfd(c);
 	return 0;
@@ -1577,7 +1822,8 @@ int sd_client_call(struct sd_client *c, struct sd_request *req)
 	struct sd_call_wait w = { .done = false };
 	int ret;
 
-	if (c && ((!c->external && pthread_equal(pthread_self(), c->thread)) ||
+	if (c && (tls_driving == c ||
+		  (!c->external && pthread_equal(pthread_self(), c->thread)) ||
 		  (sd_client_loop_owner(c) && c->in_process)))
 		return sd_set_error(EDEADLK, "%s: synchronous call on the client's I/O thread",
 				    sd_opcode_str(req->hdr.opcode));
@@ -1588,7 +1834,9 @@ int sd_client_call(struct sd_client *c, struct sd_request *req)
 	req->done = call_done;
 	req->priv = &w;
 
+	sd_client_expect_wait(c);
 	ret = sd_client_submit(c, req);
+	sd_client_expect_wait(NULL);
 	if (ret == 0) {
 		pthread_mutex_lock(&w.lock);
 		while (!w.done)

@@ -3,12 +3,22 @@
  * sd_conn.h - layer 2: connections to sheep (the library's side of the
  * client that sheepdog.h declares).
  *
- * A client (struct sd_client) owns one I/O thread and nr_conns connections to
- * the same sheep (or, after a failure, to the next address of its list).
- * Any thread may submit requests; the I/O thread batches sends with writev,
- * matches replies by id in any order, enforces per-request deadlines,
- * reconnects with backoff, and resends the requests marked SD_REQ_RESEND.
- * Payloads go straight from and to the caller's iovecs.
+ * A client (struct sd_client) owns one event loop, one I/O thread and
+ * nr_conns connections to the same sheep (or, after a failure, to the next
+ * address of its list).  Any thread may submit requests; the loop batches
+ * sends with writev, matches replies by id in any order, enforces
+ * per-request deadlines, reconnects with backoff, and resends the requests
+ * marked SD_REQ_RESEND.  Payloads go straight from and to the caller's
+ * iovecs.
+ *
+ * One thread at a time runs the loop.  A thread in sd_client_cond_wait()
+ * runs it itself when nobody does (it sends, sleeps in epoll_wait until a
+ * reply or the next deadline, and completes what arrived), so a lone
+ * synchronous caller needs no hand-off to another thread; the I/O thread
+ * runs it whenever something is in flight and no such thread does.  When
+ * nothing is in flight and every connection is up, nobody watches the
+ * sockets; the next thread to run the loop first takes what they reported
+ * meanwhile (an EOF) before sending.
  *
  * Connection states (one explicit state machine per connection):
  *
@@ -46,7 +56,8 @@
 struct sd_request;
 
 /*
- * Called exactly once per accepted request, on the client's I/O thread.
+ * Called exactly once per accepted request, on the thread running the
+ * client's loop (the I/O thread, or a thread in sd_client_cond_wait()).
  * @err is 0 when a reply arrived (then look at req->rsp.result), or a
  * negative errno: -ETIMEDOUT (deadline passed), -ECONNRESET (connection lost
  * and the request was not resendable), -ECONNREFUSED/-EHOSTUNREACH/...
@@ -91,6 +102,16 @@ struct sd_request {
 	size_t sent;			/* bytes of header + payload sent */
 };
 
+/*
+ * The calling thread will wait in sd_client_cond_wait() on @c for what it
+ * submits next (NULL: no more): its submissions then leave the loop to it
+ * instead of waking the I/O thread.  Set it around the submission only.
+ * Should the thread not come to wait, the I/O thread takes over within
+ * about 100 ms.
+ */
+void sd_client_expect_wait(struct sd_client *c);
+extern __thread struct sd_client *sd_expect_wait_client;
+
 /* True on the owner thread of an external-loop client. */
 bool sd_client_loop_owner(const struct sd_client *c);
 
@@ -99,8 +120,9 @@ bool sd_client_loop_owner(const struct sd_client *c);
  * owner thread of an external-loop client nobody else would run the loop
  * that completes them, so instead @mu is released, the loop runs until
  * something happened (at the latest the next deadline of what is in
- * flight) and @mu is taken again.  Use it in a loop on the predicate, as
- * pthread_cond_wait.
+ * flight) and @mu is taken again.  Likewise on any thread of an I/O thread
+ * client when nobody runs its loop: one pass of the loop runs here.  Use
+ * it in a loop on the predicate, as pthread_cond_wait.
  */
 void sd_client_cond_wait(struct sd_client *c, pthread_cond_t *cond,
 			 pthread_mutex_t *mu);
