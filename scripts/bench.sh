@@ -19,9 +19,11 @@
 #   nbdfile   nbdkit's file plugin on the tmpfs file       (build/test/tools/nbd_load)
 # ours, nbd and lib use the same VDI; iscsi_load, nbd_load and sd_load run
 # the same workload (test/tools/load_common.h).  Then nbdkit's null plugin
-# (path nbdnull, what nbdkit and nbd_load cost with no store at all) runs
-# the four 4 KiB QD1/QD32 random workloads only, reported in a small table
-# of its own.  Each cell runs $BENCH_RUNS times (3) for $BENCH_TIME seconds
+# (path nbdnull, what nbdkit and nbd_load cost with no store at all) and
+# nbdkit's nbd plugin in front of a second nbdkit null (path nbdfwd, what
+# nbdkit gives a plugin that waits for a server's replies) run the four
+# 4 KiB QD1/QD32 random workloads only, reported in a small table of their
+# own.  Each cell runs $BENCH_RUNS times (3) for $BENCH_TIME seconds
 # (4); the run with the median IOPS is shown.  CPU per request of the load
 # generator, of the server in between (tgtd or nbdkit) and of minisheep
 # come from utime+stime deltas over each run.  Everything it starts is stopped by pid.
@@ -300,8 +302,25 @@ nbdkit_start "$NBD_SOCK" null size="$SIZE" ||
 	die "cannot start nbdkit null"
 SUITE_ONLY=$NULL_WORKLOADS
 run_suite nbdnull "$NBD_PID" "$NBD_LOAD" "$NBD_URI"
+nbdkit_stop
+
+# nbdkit's own nbd plugin in front of a second nbdkit null: what nbdkit
+# gives a plugin that waits for another server's replies, when that server
+# costs nothing (its CPU goes into the sheep column)
+say "NBD: nbdkit nbd plugin -> nbdkit null (a waiting plugin's ceiling)"
+FWD_SOCK=$BENCH_TMP/fwd.sock
+nbdkit -f -U "$FWD_SOCK" --exit-with-parent null size="$SIZE" 2>/dev/null &
+FWD_PID=$!
+on_exit stop_var_pid FWD_PID
+wait_for_socket "$FWD_SOCK" || die "cannot start the null server behind nbdkit nbd"
+nbdkit_start "$NBD_SOCK" nbd socket="$FWD_SOCK" ||
+	die "cannot start nbdkit nbd"
+SUITE_SHEEP=$FWD_PID
+run_suite nbdfwd "$NBD_PID" "$NBD_LOAD" "$NBD_URI"
+SUITE_SHEEP=
 SUITE_ONLY=
 nbdkit_stop
+stop_var_pid FWD_PID
 
 # ---- scale: one tgtd with BENCH_SCALE_LUS LUs ----------------------------
 
@@ -538,16 +557,24 @@ GEN=$T_TMP/generated.md
 	echo "### NBD: nbdkit null plugin (nbdkit's own ceiling)"
 	echo
 	echo "nbdkit's \`null\` plugin ($SIZE_STR, no data kept) driven by nbd_load like the NBD paths: what"
-	echo "nbdkit and the client cost per request with no store behind them."
+	echo "nbdkit and the client cost per request with no store behind them.  Second, nbdkit's own"
+	echo "\`nbd\` plugin in front of another nbdkit null (**sheep** column: that null server): the"
+	echo "ceiling of a plugin that waits for a server's replies, as ours waits for sheep's, when the"
+	echo "server costs nothing."
 	echo
-	echo "| workload | IOPS | mean lat (us) | p99 lat (us) | gen CPU/req | srv CPU/req | NBD plugin/null |"
-	echo "|---|---:|---:|---:|---:|---:|---:|"
-	for name in $NULL_WORKLOADS; do
-		printf '| %s | %s | %s | %s | %s | %s | %s |\n' "${WL_TITLE[$name]}" \
-			"$(get nbdnull "$name" iops)" "$(get nbdnull "$name" lat)" \
-			"$(get nbdnull "$name" p99)" "$(get nbdnull "$name" cli)" \
-			"$(get nbdnull "$name" srv)" \
-			"$(ratio "$(get nbd "$name" iops)" "$(get nbdnull "$name" iops)")"
+	echo "| workload | server | IOPS | mean lat (us) | p99 lat (us) | gen CPU/req | srv CPU/req | sheep CPU/req | NBD plugin/it |"
+	echo "|---|---|---:|---:|---:|---:|---:|---:|---:|"
+	for p in nbdnull nbdfwd; do
+		srv="null plugin"
+		[[ $p == nbdfwd ]] && srv="nbd plugin -> null plugin"
+		for name in $NULL_WORKLOADS; do
+			printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s |\n' \
+				"${WL_TITLE[$name]}" "$srv" \
+				"$(get "$p" "$name" iops)" "$(get "$p" "$name" lat)" \
+				"$(get "$p" "$name" p99)" "$(get "$p" "$name" cli)" \
+				"$(get "$p" "$name" srv)" "$(get "$p" "$name" sheep)" \
+				"$(ratio "$(get nbd "$name" iops)" "$(get "$p" "$name" iops)")"
+		done
 	done
 	echo
 	echo "### Ratios"
@@ -630,7 +657,7 @@ GEN=$T_TMP/generated.md
 	echo "![chart](benchmarks.png)"
 	echo
 	echo "Raw runs (path, workload, run, IOPS, MiB/s, mean latency us, gen/srv/sheep CPU us per request, p99 latency us;"
-	echo "nbdnull: nbdkit's null plugin; scale: rr16x2/rw16x2 16 LUs at QD2, rr1x32/rw1x32 one LU at QD32,"
+	echo "nbdnull: nbdkit's null plugin; nbdfwd: nbdkit's nbd plugin in front of nbdkit null; scale: rr16x2/rw16x2 16 LUs at QD2, rr1x32/rw1x32 one LU at QD32,"
 	echo "q1n/q1a the QD1 LU next to a QD32 LU/alone, q1n's IOPS, latencies and CPU per request counting the QD1 LU's requests only):"
 	echo
 	echo '```'

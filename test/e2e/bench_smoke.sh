@@ -4,7 +4,8 @@
 # its own minisheep (or on $SHEEP_ADDR, as make bench does; it deletes its
 # VDIs again).  Checks the shape of what it writes, not its numbers (no
 # timed assertion): every path measured every workload with some I/O,
-# nbdkit's null plugin its four workloads, the ratio table has every
+# nbdkit's null plugin and its nbd plugin in front of a null server their
+# four workloads each, the ratio table has every
 # column (NBD plugin/ours and, for QD1, latency NBD/ours among them), the
 # target table every row (the NBD/ours and NBD/library ones among
 # them), the scale tables have their rows
@@ -29,7 +30,7 @@ BENCH=$TOP/scripts/bench.sh
 OUT=$T_TMP/bench.md
 PATHS=7		# ours thread builtin rdwr lib nbd nbdfile
 WORKLOADS=8
-NULL_WORKLOADS=4	# nbdkit's null plugin: 4K rand read/write QD1/QD32
+NULL_WORKLOADS=4	# nbdkit's null plugin and nbd plugin -> null: 4K rand read/write QD1/QD32
 SCALE_LUS=20
 SCALE_CELLS=6	# rr16x2 rr1x32 rw16x2 rw1x32 q1n q1a
 TARGETS=27	# 8 iSCSI, 8 NBD plugin/file, 6 NBD/ours and NBD/library, 5 scale
@@ -101,13 +102,18 @@ nrows=$(grep -c . <<<"$rows")
 nzero=$(grep -cx '0' <<<"$rows")
 check "every-path-every-workload" want "$nrows:$nzero" == "$((PATHS * WORKLOADS)):0" \
 	"$nrows rows (want $((PATHS * WORKLOADS))), $nzero with 0 IOPS"
-# nbdkit's null plugin: its four workloads with IOPS, numbers everywhere
+# nbdkit's null plugin, then its nbd plugin in front of a null server:
+# their four workloads each with IOPS, numbers everywhere (the sheep column
+# "-" for the null plugin alone, the null server's CPU for the other)
 nulls=$(awk '/^### / { on = /null plugin/; next } on && /^\| 4K /' "$OUT")
-bad=$(awk -F'|' 'NF != 9 || $3 + 0 <= 0 { print; next }
-	{ for (i = 3; i <= 8; i++) if ($i !~ /^ [0-9]+(\.[0-9]+)? $/) { print; next } }' \
+bad=$(awk -F'|' 'NF != 11 || $4 + 0 <= 0 { print; next }
+	$3 == " null plugin " && $9 != " - " { print; next }
+	$3 == " nbd plugin -> null plugin " && $9 !~ /^ [0-9]+(\.[0-9]+)? $/ { print; next }
+	$3 != " null plugin " && $3 != " nbd plugin -> null plugin " { print; next }
+	{ for (i = 4; i <= 10; i++) if (i != 9 && $i !~ /^ [0-9]+(\.[0-9]+)? $/) { print; next } }' \
 	<<<"$nulls")
 n=$(grep -c . <<<"$nulls")
-check "null-plugin-table" want "$n:$bad" == "$NULL_WORKLOADS:" "$n rows; bad: ${bad:0:200}"
+check "null-plugin-table" want "$n:$bad" == "$((2 * NULL_WORKLOADS)):" "$n rows; bad: ${bad:0:200}"
 # the ratio table: 8 ratio columns, ratios or "-"; the last two are NBD
 # plugin/ours (a ratio in every row) and latency NBD/ours (a ratio in the
 # QD1 rows, "-" in the others)
@@ -166,7 +172,7 @@ check "scale-lu-create" has_lines "$OUT" "Creating one LU took [0-9.]+ ms"
 
 raw=$(awk '/^Raw runs/ { on = 1; next } on && /^[a-z]+ +[a-z0-9]+ +1 /' "$OUT")
 n=$(grep -c . <<<"$raw")
-check "raw-runs" want "$n" -eq $((PATHS * WORKLOADS + NULL_WORKLOADS + SCALE_CELLS)) "$n lines"
+check "raw-runs" want "$n" -eq $((PATHS * WORKLOADS + 2 * NULL_WORKLOADS + SCALE_CELLS)) "$n lines"
 check "chart-png" want "$(head -c 8 "${OUT%.md}.png" | od -An -tx1 | tr -d ' \n')" \
 	== 89504e470d0a1a0a "${OUT%.md}.png is not a PNG"
 
