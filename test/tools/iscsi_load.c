@@ -146,6 +146,15 @@ static int add_luns(const char *spec)
 	return 0;
 }
 
+/* iscsi_load's own option for load_parse(): --lun */
+static int own_opt(int c, const char *arg, struct load_opts *o)
+{
+	(void)o;
+	if (c != 'l')
+		return 0;
+	return add_luns(arg) ? -1 : 1;
+}
+
 static int parse_opts(int argc, char **argv, struct load_opts *o)
 {
 	static const struct option lopts[] = {
@@ -153,34 +162,10 @@ static int parse_opts(int argc, char **argv, struct load_opts *o)
 		{ "lun", required_argument, NULL, 'l' },
 		{ NULL, 0, NULL, 0 },
 	};
-	int c, r;
 
 	load_opts_init(o);
-	while ((c = getopt_long(argc, argv, LOAD_OPTSTRING "l:", lopts,
-				NULL)) != -1) {
-		r = load_opt(c, optarg, o);
-		if (r < 0)
-			return load_bad_value("iscsi_load", c, optarg);
-		if (r)
-			continue;
-		if (c == 'l') {
-			if (add_luns(optarg))
-				return -1;
-			continue;
-		}
-		if (c == 'h') {
-			usage(stdout);
-			exit(0);
-		}
-		usage(stderr);
-		return -1;
-	}
-	if (optind != argc - 1) {
-		usage(stderr);
-		return -1;
-	}
-	o->target[0] = argv[optind];
-	return 0;
+	return load_parse(argc, argv, "iscsi_load", LOAD_OPTSTRING "l:", lopts,
+			  own_opt, usage, 1, o);
 }
 
 static void slot_done(struct iscsi_context *iscsi, int status, void *data,

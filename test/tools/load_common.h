@@ -13,6 +13,7 @@
 #define LOAD_COMMON_H
 
 #include <errno.h>
+#include <getopt.h>
 #include <inttypes.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -248,6 +249,52 @@ static inline int load_opt(int c, const char *arg, struct load_opts *o)
 	default:
 		return 0;
 	}
+}
+
+/*
+ * A program's own options for load_parse(): apply option @c with @arg.
+ * Returns 1 when it was one, 0 when not, -1 for a bad value (after a
+ * message, e.g. load_bad_value()).
+ */
+typedef int (*load_opt_fn)(int c, const char *arg, struct load_opts *o);
+
+/*
+ * getopt_long over @argv: the common options (load_opt()), the program's
+ * own (@own, may be NULL; @optstring and @lopts list both), -h (@usage to
+ * stdout, exit 0), then exactly @ntargets arguments into o->target.
+ * o is initialised by the caller.  Returns 0, or -1 after a message.
+ */
+static inline int load_parse(int argc, char **argv, const char *prog,
+			     const char *optstring, const struct option *lopts,
+			     load_opt_fn own, void (*usage)(FILE *f),
+			     int ntargets, struct load_opts *o)
+{
+	int c, r, i;
+
+	while ((c = getopt_long(argc, argv, optstring, lopts, NULL)) != -1) {
+		r = load_opt(c, optarg, o);
+		if (r < 0)
+			return load_bad_value(prog, c, optarg);
+		if (!r && own)
+			r = own(c, optarg, o);
+		if (r < 0)
+			return -1;
+		if (r)
+			continue;
+		if (c == 'h') {
+			usage(stdout);
+			exit(0);
+		}
+		usage(stderr);
+		return -1;
+	}
+	if (optind != argc - ntargets) {
+		usage(stderr);
+		return -1;
+	}
+	for (i = 0; i < ntargets; i++)
+		o->target[i] = argv[optind + i];
+	return 0;
 }
 
 /* the block of the next request; false when the run is over */

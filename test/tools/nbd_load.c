@@ -87,29 +87,10 @@ static int parse_opts(int argc, char **argv, struct load_opts *o)
 		LOAD_LONG_OPTIONS,
 		{ NULL, 0, NULL, 0 },
 	};
-	int c, r;
 
 	load_opts_init(o);
-	while ((c = getopt_long(argc, argv, LOAD_OPTSTRING, lopts,
-				NULL)) != -1) {
-		r = load_opt(c, optarg, o);
-		if (r < 0)
-			return load_bad_value("nbd_load", c, optarg);
-		if (r)
-			continue;
-		if (c == 'h') {
-			usage(stdout);
-			exit(0);
-		}
-		usage(stderr);
-		return -1;
-	}
-	if (optind != argc - 1) {
-		usage(stderr);
-		return -1;
-	}
-	o->target[0] = argv[optind];
-	return 0;
+	return load_parse(argc, argv, "nbd_load", LOAD_OPTSTRING, lopts, NULL,
+			  usage, 1, o);
 }
 
 /* libnbd's completion callback: count it, leave the resubmit to the loop */

@@ -62,6 +62,39 @@ static void usage(FILE *f)
 static enum sd_lock_mode lock_mode = SD_LOCK_NONE;
 static uint64_t stride;		/* 0 = the request size */
 
+/* sd_load's own options for load_parse(): --conns, --lock, --stride */
+static int own_opt(int c, const char *arg, struct load_opts *o)
+{
+	uint64_t v;
+
+	switch (c) {
+	case 'c':
+		if (parse_size(arg, &v) || !v || v > SD_MAX_CONNS)
+			goto bad;
+		o->conns = v;
+		return 1;
+	case 'l':
+		if (!strcmp(arg, "none"))
+			lock_mode = SD_LOCK_NONE;
+		else if (!strcmp(arg, "normal"))
+			lock_mode = SD_LOCK_NORMAL;
+		else if (!strcmp(arg, "shared"))
+			lock_mode = SD_LOCK_SHARED;
+		else
+			goto bad;
+		return 1;
+	case 'S':
+		if (parse_size(arg, &v) || !v)
+			goto bad;
+		stride = v;
+		return 1;
+	default:
+		return 0;
+	}
+bad:
+	return load_bad_value("sd_load", c, arg);
+}
+
 static int parse_opts(int argc, char **argv, struct load_opts *o)
 {
 	static const struct option lopts[] = {
@@ -71,56 +104,11 @@ static int parse_opts(int argc, char **argv, struct load_opts *o)
 		{ "stride", required_argument, NULL, 'S' },
 		{ NULL, 0, NULL, 0 },
 	};
-	uint64_t v;
-	int c, r;
 
 	load_opts_init(o);
 	o->conns = SD_DEFAULT_CONNS;
-	while ((c = getopt_long(argc, argv, LOAD_OPTSTRING "c:l:S:", lopts,
-				NULL)) != -1) {
-		r = load_opt(c, optarg, o);
-		if (r < 0)
-			goto bad;
-		if (r)
-			continue;
-		switch (c) {
-		case 'c':
-			if (parse_size(optarg, &v) || !v || v > SD_MAX_CONNS)
-				goto bad;
-			o->conns = v;
-			break;
-		case 'l':
-			if (!strcmp(optarg, "none"))
-				lock_mode = SD_LOCK_NONE;
-			else if (!strcmp(optarg, "normal"))
-				lock_mode = SD_LOCK_NORMAL;
-			else if (!strcmp(optarg, "shared"))
-				lock_mode = SD_LOCK_SHARED;
-			else
-				goto bad;
-			break;
-		case 'S':
-			if (parse_size(optarg, &v) || !v)
-				goto bad;
-			stride = v;
-			break;
-		case 'h':
-			usage(stdout);
-			exit(0);
-		default:
-			usage(stderr);
-			return -1;
-		}
-	}
-	if (optind != argc - 2) {
-		usage(stderr);
-		return -1;
-	}
-	o->target[0] = argv[optind];
-	o->target[1] = argv[optind + 1];
-	return 0;
-bad:
-	return load_bad_value("sd_load", c, optarg);
+	return load_parse(argc, argv, "sd_load", LOAD_OPTSTRING "c:l:S:", lopts,
+			  own_opt, usage, 2, o);
 }
 
 static void slot_done(void *opaque, int err);
