@@ -167,20 +167,15 @@ uint64_t sd_now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
 }
 
-static inline void stat_add(uint64_t *ctr, uint64_t n)
-{
-	__atomic_add_fetch(ctr, n, __ATOMIC_RELAXED);
-}
-
 /* a reply of sheep with @res to @r: by result, for the client and r's VDI */
 static void stat_result(struct sd_client *c, const struct sd_request *r,
 			uint32_t res)
 {
 	unsigned int i = sd_stats_result_index(res);
 
-	stat_add(&c->st.results[i], 1);
+	sd_stat_add(&c->st.results[i], 1);
 	if (r->vstats)
-		stat_add(&r->vstats->results[i], 1);
+		sd_stat_add(&r->vstats->results[i], 1);
 }
 
 static const char *errstr(int err, char *buf, size_t len)
@@ -255,14 +250,14 @@ static void req_complete(struct sd_client *c, struct sd_request *r, int err,
 			     sd_opcode_str(r->hdr.opcode),
 			     c->addr_str[addr], errstr(-err, eb, sizeof(eb)));
 		if (err == -ETIMEDOUT) {
-			stat_add(&c->st.timeouts, 1);
+			sd_stat_add(&c->st.timeouts, 1);
 			if (r->vstats)
-				stat_add(&r->vstats->timeouts, 1);
+				sd_stat_add(&r->vstats->timeouts, 1);
 		}
 	} else if (!(r->req_flags & SD_REQ_PROBE)) {
 		stat_result(c, r, r->rsp.result);
 	}
-	stat_add(&c->st.completed, 1);
+	sd_stat_add(&c->st.completed, 1);
 	r->done(r, err);
 }
 
@@ -422,13 +417,13 @@ static void conn_ready(struct sd_client *c, struct sd_conn *cn)
 	cn->backoff_ms = SD_RECONNECT_MIN_MS;
 	cn->round_fails = 0;
 	if (cn->was_ready)
-		stat_add(&c->st.reconnects, 1);
+		sd_stat_add(&c->st.reconnects, 1);
 	cn->was_ready = true;
 	c->ever_ready = true;
 	c->failed_mask = 0;		/* fail-fast counts failures since now */
 	if (__atomic_exchange_n(&c->cur_addr, cn->addr_idx, __ATOMIC_RELAXED) !=
 	    cn->addr_idx) {
-		stat_add(&c->st.failovers, 1);
+		sd_stat_add(&c->st.failovers, 1);
 		__atomic_store_n(&c->st.last_failover_ns, sd_now_ns(),
 				 __ATOMIC_RELAXED);
 	}
@@ -663,9 +658,9 @@ static void dispatch(struct sd_client *c)
 		r->sent = 0;
 		r->conn = cn;
 		if (r->attempts++) {
-			stat_add(&c->st.resent, 1);
+			sd_stat_add(&c->st.resent, 1);
 			if (r->vstats)
-				stat_add(&r->vstats->resent, 1);
+				sd_stat_add(&r->vstats->resent, 1);
 		}
 		sd_list_del(&r->link);
 		sd_list_add_tail(&r->link, &cn->sendq);
@@ -766,7 +761,7 @@ static bool retry_transient(struct sd_client *c, struct sd_conn *cn,
 		return false;
 	stat_result(c, r, res);
 	if (r->vstats)
-		stat_add(&r->vstats->transient, 1);
+		sd_stat_add(&r->vstats->transient, 1);
 	delay = (uint64_t)SD_RETRY_MIN_MS << (r->retries < 6 ? r->retries : 6);
 	if (delay > SD_RETRY_MAX_MS)
 		delay = SD_RETRY_MAX_MS;
@@ -786,7 +781,7 @@ static bool retry_transient(struct sd_client *c, struct sd_conn *cn,
 	r->sent = 0;
 	r->in_len = 0;
 	sd_list_add_tail(&r->link, &c->delayed);
-	stat_add(&c->st.transient, 1);
+	sd_stat_add(&c->st.transient, 1);
 	return true;
 }
 
@@ -823,7 +818,7 @@ static void retry_due(struct sd_client *c, uint64_t now)
 
 static int bad_reply(struct sd_client *c, struct sd_conn *cn)
 {
-	stat_add(&c->st.bad_replies, 1);
+	sd_stat_add(&c->st.bad_replies, 1);
 	conn_lost(c, cn);
 	return -1;
 }
@@ -1737,7 +1732,7 @@ static int client_enqueue(struct sd_client *c, struct sd_request *req)
 	if (timer)
 		__atomic_add_fetch(&c->pending_timers, 1, __ATOMIC_RELAXED);
 	if (!timer)
-		stat_add(&c->st.submitted, 1);
+		sd_stat_add(&c->st.submitted, 1);
 	/* the owner checks in_process, which only the owner touches */
 	direct = sd_client_loop_owner(c) && !c->in_process;
 	/* a thread about to wait runs the loop itself (waiter_drive) */
@@ -1878,17 +1873,15 @@ void sd_client_get_stats(struct sd_client *c, struct sd_client_stats *st)
 {
 	unsigned int i;
 
-	st->submitted = __atomic_load_n(&c->st.submitted, __ATOMIC_RELAXED);
-	st->completed = __atomic_load_n(&c->st.completed, __ATOMIC_RELAXED);
-	st->resent = __atomic_load_n(&c->st.resent, __ATOMIC_RELAXED);
-	st->transient = __atomic_load_n(&c->st.transient, __ATOMIC_RELAXED);
-	st->timeouts = __atomic_load_n(&c->st.timeouts, __ATOMIC_RELAXED);
-	st->reconnects = __atomic_load_n(&c->st.reconnects, __ATOMIC_RELAXED);
-	st->bad_replies = __atomic_load_n(&c->st.bad_replies, __ATOMIC_RELAXED);
-	st->failovers = __atomic_load_n(&c->st.failovers, __ATOMIC_RELAXED);
-	st->last_failover_ns = __atomic_load_n(&c->st.last_failover_ns,
-					       __ATOMIC_RELAXED);
+	st->submitted = sd_stat_get(&c->st.submitted);
+	st->completed = sd_stat_get(&c->st.completed);
+	st->resent = sd_stat_get(&c->st.resent);
+	st->transient = sd_stat_get(&c->st.transient);
+	st->timeouts = sd_stat_get(&c->st.timeouts);
+	st->reconnects = sd_stat_get(&c->st.reconnects);
+	st->bad_replies = sd_stat_get(&c->st.bad_replies);
+	st->failovers = sd_stat_get(&c->st.failovers);
+	st->last_failover_ns = sd_stat_get(&c->st.last_failover_ns);
 	for (i = 0; i < SD_CLIENT_NR_RESULTS; i++)
-		st->results[i] = __atomic_load_n(&c->st.results[i],
-						 __ATOMIC_RELAXED);
+		st->results[i] = sd_stat_get(&c->st.results[i]);
 }

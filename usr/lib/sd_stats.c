@@ -21,16 +21,6 @@
 #include "sd_stats.h"
 #include "sd_vdi_internal.h"
 
-static inline void ctr_add(uint64_t *p, uint64_t n)
-{
-	__atomic_add_fetch(p, n, __ATOMIC_RELAXED);
-}
-
-static inline uint64_t ctr_get(const uint64_t *p)
-{
-	return __atomic_load_n(p, __ATOMIC_RELAXED);
-}
-
 /* histogram slot of @us: exact below SD_LAT_SUB, then 8 per power of 2 */
 static unsigned int lat_slot(uint64_t us)
 {
@@ -58,7 +48,7 @@ static uint64_t lat_slot_top(unsigned int slot)
 uint64_t sd_io_stats_begin(struct sd_io_stats *s)
 {
 	uint64_t n = __atomic_add_fetch(&s->in_flight, 1, __ATOMIC_RELAXED);
-	uint64_t max = ctr_get(&s->in_flight_max);
+	uint64_t max = sd_stat_get(&s->in_flight_max);
 
 	while (n > max &&
 	       !__atomic_compare_exchange_n(&s->in_flight_max, &max, n, true,
@@ -74,16 +64,16 @@ void sd_io_stats_end(struct sd_io_stats *s, enum sd_io_kind kind,
 	unsigned int e;
 
 	__atomic_sub_fetch(&s->in_flight, 1, __ATOMIC_RELAXED);
-	ctr_add(&s->ops[kind], 1);
+	sd_stat_add(&s->ops[kind], 1);
 	if (err) {
 		e = err < 0 && -err < SD_IO_STATS_NR_ERRNO - 1 ?
 		    (unsigned int)-err : SD_IO_STATS_NR_ERRNO - 1;
-		ctr_add(&s->errors, 1);
-		ctr_add(&s->errnos[e], 1);
+		sd_stat_add(&s->errors, 1);
+		sd_stat_add(&s->errnos[e], 1);
 	} else if (bytes) {
-		ctr_add(&s->bytes[kind], bytes);
+		sd_stat_add(&s->bytes[kind], bytes);
 	}
-	ctr_add(&s->lat_us[lat_slot(now > start_ns ?
+	sd_stat_add(&s->lat_us[lat_slot(now > start_ns ?
 				    (now - start_ns) / 1000 : 0)], 1);
 }
 
@@ -96,7 +86,7 @@ void sd_io_stats_read(const struct sd_io_stats *s, struct sd_io_stats *out)
 	_Static_assert(sizeof(*s) % sizeof(uint64_t) == 0,
 		       "sd_io_stats holds only uint64_t counters");
 	for (i = 0; i < sizeof(*s) / sizeof(uint64_t); i++)
-		dst[i] = ctr_get(&src[i]);
+		dst[i] = sd_stat_get(&src[i]);
 }
 
 uint64_t sd_io_stats_percentile_us(const struct sd_io_stats *s,
@@ -173,7 +163,7 @@ static void print_results(FILE *f, const uint64_t *results)
 	uint64_t n;
 
 	for (i = 0; i < SD_CLIENT_NR_RESULTS; i++) {
-		n = ctr_get(&results[i]);
+		n = sd_stat_get(&results[i]);
 		if (!n)
 			continue;
 		if (i == SD_CLIENT_NR_RESULTS - 1)
@@ -202,9 +192,9 @@ static void print_vdi(FILE *f, const struct sd_vdi *v)
 	if (st.last_failover_ns)
 		print_u64(f, "since_failover_s",
 			  (sd_now_ns() - st.last_failover_ns) / 1000000000ULL);
-	print_u64(f, "resent", ctr_get(&vs->resent));
-	print_u64(f, "transient_retries", ctr_get(&vs->transient));
-	print_u64(f, "timeouts", ctr_get(&vs->timeouts));
+	print_u64(f, "resent", sd_stat_get(&vs->resent));
+	print_u64(f, "transient_retries", sd_stat_get(&vs->transient));
+	print_u64(f, "timeouts", sd_stat_get(&vs->timeouts));
 	print_u64(f, "bad_replies", st.bad_replies);
 	print_results(f, vs->results);
 }
