@@ -246,19 +246,22 @@ static int read_inode_full(struct sd_client *c, uint32_t vid, bool refresh,
 	buf = inode_read(c, vid, len, &ret);
 	if (!buf)
 		return ret;
-	sd_inode_hdr_decode(buf, h);
-	ret = inode_hdr_check(h, vid, &nr);
-	if (ret) {
-		free(buf);
-		return ret;
-	}
-	if (!refresh && nr > SD_OPEN_INDEX_ENTRIES) {
-		free(buf);
-		buf = inode_read(c, vid, sd_inode_index_read_len(false), &ret);
-		if (!buf)
-			return ret;
+	if (!refresh) {
+		/* the object count tells whether the short read was enough */
+		sd_inode_hdr_decode(buf, h);
+		ret = inode_hdr_check(h, vid, &nr);
+		if (ret)
+			goto out;
+		if (nr > SD_OPEN_INDEX_ENTRIES) {
+			free(buf);
+			buf = inode_read(c, vid, sd_inode_index_read_len(false),
+					 &ret);
+			if (!buf)
+				return ret;
+		}
 	}
 	ret = sd_inode_decode_full(buf, vid, h, index, nr_objs);
+out:
 	free(buf);
 	return ret;
 }
