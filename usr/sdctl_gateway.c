@@ -511,13 +511,43 @@ static void prom_label(const char *name, const char *val, bool *first)
 	putchar('"');
 }
 
+/* one sample of @fam: field @f of entry @e of gateway @p, @rest its label */
+static void prom_sample(const struct gw_family *fam, const char *rest,
+			const struct gw_proc *p, const struct gw_entry *e,
+			const struct gw_field *f)
+{
+	unsigned long long us;
+	const char *v;
+	bool first = true;
+	size_t l;
+
+	printf("sheepdog_gateway_%s%s", fam->name, fam->gauge ? "" : "_total");
+	v = field_get(p->hdr, p->nhdr, "process");
+	prom_label("process", v ? v : "", &first);
+	v = field_get(p->hdr, p->nhdr, "pid");
+	prom_label("pid", v ? v : "", &first);
+	for (l = 0; gw_label_keys[l]; l++) {
+		v = field_get(e->f, e->nf, gw_label_keys[l]);
+		if (v)
+			prom_label(gw_label_keys[l], v, &first);
+	}
+	if (fam->label)
+		prom_label(fam->label, rest, &first);
+	if (fam->us_to_s) {
+		us = strtoull(f->val, NULL, 10);
+		printf("} %llu.%06llu\n", us / 1000000, us % 1000000);
+	} else {
+		printf("} %s\n", f->val);
+	}
+}
+
 static void print_prometheus(const struct gw_proc *p, size_t n)
 {
 	const struct gw_family *fam;
 	const struct gw_entry *e;
-	const char *rest = "", *v;
-	size_t fi, i, j, k, l;
-	bool first, header;
+	const char *rest = "";
+	size_t fi, i, j, k;
+	bool header;
 
 	/* family by family: a family's samples must be together */
 	for (fi = 0; fi < GW_NR_FAMILIES; fi++) {
@@ -530,7 +560,7 @@ static void print_prometheus(const struct gw_proc *p, size_t n)
 					if (fam != &gw_families[fi] ||
 					    !is_number(e->f[k].val))
 						continue;
-					if (!header) {
+					if (!header)
 						printf("# HELP sheepdog_gateway_%s%s %s\n"
 						       "# TYPE sheepdog_gateway_%s%s %s\n",
 						       fam->name,
@@ -539,32 +569,9 @@ static void print_prometheus(const struct gw_proc *p, size_t n)
 						       fam->gauge ? "" : "_total",
 						       fam->gauge ? "gauge" :
 						       "counter");
-						header = true;
-					}
-					printf("sheepdog_gateway_%s%s", fam->name,
-					       fam->gauge ? "" : "_total");
-					first = true;
-					v = field_get(p[i].hdr, p[i].nhdr,
-						      "process");
-					prom_label("process", v ? v : "", &first);
-					v = field_get(p[i].hdr, p[i].nhdr, "pid");
-					prom_label("pid", v ? v : "", &first);
-					for (l = 0; gw_label_keys[l]; l++) {
-						v = field_get(e->f, e->nf,
-							      gw_label_keys[l]);
-						if (v)
-							prom_label(gw_label_keys[l],
-								   v, &first);
-					}
-					if (fam->label)
-						prom_label(fam->label, rest,
-							   &first);
-					if (fam->us_to_s)
-						printf("} %llu.%06llu\n",
-						       strtoull(e->f[k].val, NULL, 10) / 1000000,
-						       strtoull(e->f[k].val, NULL, 10) % 1000000);
-					else
-						printf("} %s\n", e->f[k].val);
+					header = true;
+					prom_sample(fam, rest, &p[i], e,
+						    &e->f[k]);
 				}
 			}
 		}
@@ -607,8 +614,6 @@ static int gw_status_once(enum gw_format fmt, bool watch)
 	free(procs);
 	return ret;
 }
-
-int sdctl_gateway_main(int argc, char **argv);
 
 /* argv[0] is "gateway" */
 int sdctl_gateway_main(int argc, char **argv)
