@@ -16,7 +16,6 @@ RUNS=${STATUS_BENCH_RUNS:-5}
 MODE=${STATUS_BENCH_MODE:-randread}
 ISCSI_LOAD=$TOP/build/test/tools/iscsi_load
 RANGE=$((64 * 1024 * 1024))
-export BS_SHEEPDOG_RUN_DIR=$T_TMP/run
 
 "$ISCSI_LOAD" --help >/dev/null 2>&1 ||
 	{ echo "bench_status: iscsi_load needs libiscsi-dev (make after installing it)" >&2; exit 1; }

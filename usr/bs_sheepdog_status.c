@@ -6,11 +6,12 @@
  * sheepdog.h) and its sense key, if any, in the LU's sense[] (main thread
  * only).  The process serves a snapshot of every LU on its status socket
  * (sd_status_listen(): $BS_SHEEPDOG_RUN_DIR or /run/bs_sheepdog, then
- * /tgtd-PID.sock), created with the first LU and removed with the last.  Everything runs on tgtd's
- * main loop without blocking it: the listening socket and each accepted
- * one are non-blocking and registered with tgt_event_add(); a connection
- * gets the whole snapshot (built in memory at accept time) and is closed;
- * what the socket does not take at once is sent when it becomes writable.
+ * /tgtd-PID.sock), created with the first LU and removed with the last.
+ * Everything runs on tgtd's main loop without blocking it: the listening
+ * socket and each accepted one are non-blocking and registered with
+ * tgt_event_add(); a connection gets the whole snapshot (built in memory
+ * at accept time) and is closed; what the socket does not take at once is
+ * sent when it becomes writable.
  * When an LU is deleted (its VDI closed) its counters go to the log in one
  * line, "bs_sheepdog: closed lu lun=N ...".
  *

@@ -127,7 +127,8 @@ static void case_open_snapid(void)
 	      "open: snapid snapshot via GET_VDI_INFO", "ret %d snapid %u",
 	      ret, last_lookup.vdi.snapid);
 	if (!ret)
-		sd_vdi_close(v);}
+		sd_vdi_close(v);
+}
 
 /* lookup errors with their messages */
 static void case_open_lookup_errors(void)
@@ -172,7 +173,8 @@ static void case_open_inode_checks(void)
 	      "open: a large VDI reads its whole index, 4 bytes longer than a "
 	      "multipath refresh read", "len %u", last_inode_read.data_length);
 	if (!ret)
-		sd_vdi_close(v);}
+		sd_vdi_close(v);
+}
 
 /* an inode read error, an empty name */
 static void case_open_read_errors(void)
