@@ -48,7 +48,7 @@
 
 #define SD_NS_PER_MS		1000000ULL
 #define SD_CONNECT_TIMEOUT_MS	5000	/* cap; the request timeout if lower */
-#define SD_RBUF_SIZE		4096	/* header batch buffer per connection */
+#define SD_RBUF_SIZE		16384	/* reply batch buffer per connection */
 #define SD_SCRATCH_SIZE		8192	/* sink for reply bytes beyond in_iov */
 #define SD_SLOT_BITS		16
 #define SD_MAX_SLOTS		(1U << SD_SLOT_BITS)	/* in flight per conn */
