@@ -17,13 +17,15 @@
 #   lib       the library alone                      (build/test/tools/sd_load)
 #   nbd       nbdkit + build/lib/nbdkit-sheepdog-plugin.so (build/test/tools/nbd_load)
 #   nbdfile   nbdkit's file plugin on the tmpfs file       (build/test/tools/nbd_load)
-# ours, nbd and lib use the same VDI; iscsi_load, nbd_load and sd_load run
-# the same workload (test/tools/load_common.h).  Then nbdkit's null plugin
+# ours, nbd and lib use the same VDI, and are measured in turn (each run of
+# each workload on ours, lib, nbd, then the next run); iscsi_load, nbd_load
+# and sd_load run the same workload (test/tools/load_common.h).  Then nbdkit's null plugin
 # (path nbdnull, what nbdkit and nbd_load cost with no store at all) and
 # nbdkit's nbd plugin in front of a second nbdkit null (path nbdfwd, what
 # nbdkit gives a plugin that waits for a server's replies) run the four
 # 4 KiB QD1/QD32 random workloads only, reported in a small table of their
-# own.  Each cell runs $BENCH_RUNS times (3) for $BENCH_TIME seconds
+# own; from the CPU columns the report also bounds what a plugin that costs
+# nothing could reach at QD32 on this box (minisheep only).  Each cell runs $BENCH_RUNS times (3) for $BENCH_TIME seconds
 # (4); the run with the median IOPS is shown.  CPU per request of the load
 # generator, of the server in between (tgtd or nbdkit) and of minisheep
 # come from utime+stime deltas over each run.  Everything it starts is stopped by pid.
@@ -219,17 +221,33 @@ run_one() {
 }
 
 # iscsi_load / sd_load / nbd_load over every workload (or SUITE_ONLY's):
-# run_suite PATH SERVER_PID TOOL ARGS...
+# run_suite PATH SERVER_PID TOOL ARGS... [-- PATH SERVER_PID TOOL ARGS...]...
+# With several paths, each run of each workload goes through the paths in
+# turn, so that the box's drift over minutes falls on all of them alike.
 run_suite() {
-	local path=$1 spid=$2 w name mode bs qd range rep
-	shift 2
+	local -a specs=() cur=() s
+	local w name mode bs qd range rep i n
+	while (($#)); do
+		if [[ $1 == -- ]]; then
+			specs+=("${#cur[@]}" "${cur[@]}")
+			cur=()
+		else
+			cur+=("$1")
+		fi
+		shift
+	done
+	specs+=("${#cur[@]}" "${cur[@]}")
 	for w in "${WORKLOADS[@]}"; do
 		read -r name mode bs qd range <<<"$w"
 		[[ -z $SUITE_ONLY || " $SUITE_ONLY " == *" $name "* ]] || continue
 		for ((rep = 1; rep <= BENCH_RUNS; rep++)); do
-			run_one "$path" "$name" "$rep" "$spid" "$1" -m "$mode" \
-				-b "$bs" -q "$qd" -r "$range" -t "$BENCH_TIME" \
-				-s "$rep" "${@:2}"
+			for ((i = 0; i < ${#specs[@]}; i += n + 1)); do
+				n=${specs[i]}
+				s=("${specs[@]:i+1:n}")
+				run_one "${s[0]}" "$name" "$rep" "${s[1]}" "${s[2]}" \
+					-m "$mode" -b "$bs" -q "$qd" -r "$range" \
+					-t "$BENCH_TIME" -s "$rep" "${s[@]:3}"
+			done
 		done
 	done
 }
@@ -239,7 +257,10 @@ on_exit nbdkit_stop
 T_START=$(date +%s)
 LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
 
-say "tgtd with our module: ours + rdwr ceiling"
+NBD_SOCK=$BENCH_TMP/nbd.sock
+NBD_URI="nbd+unix:///?socket=$NBD_SOCK"
+
+say "in turn: tgtd with our module, the library alone, nbdkit + our plugin"
 mkdir -p "$TGT_BS_DIR"	# other tests (package install/remove) may drop it
 tgt_start || die "cannot start tgtd"
 tgt_target 1 iqn.2026-11.org.sheepdog:bench-ours || die "target 1"
@@ -248,10 +269,17 @@ tgt_target 2 iqn.2026-11.org.sheepdog:bench-rdwr || die "target 2"
 tgt_lu 2 1 "$CEILING" rdwr || die "LU rdwr: $(cat "$TGT_OUT")"
 tgtadm_c --mode system --op show | grep -q 'sheepdog (bsoflags' ||
 	die "tgtd did not load our module"
+# lock=none: tgtd has the VDI open (lock=normal) at the same time
+nbdkit_start "$NBD_SOCK" "$PLUGIN" addr="$SHEEP" vdi="$VDI_OURS" lock=none ||
+	die "cannot start nbdkit with our plugin"
 SUITE_SHEEP=${SHEEP_PID:-}
 run_suite ours "$TGT_PID" "$ISCSI_LOAD" \
-	"$(tgt_url iqn.2026-11.org.sheepdog:bench-ours 1)"
+	"$(tgt_url iqn.2026-11.org.sheepdog:bench-ours 1)" -- \
+	lib "" "$SD_LOAD" "$SHEEP" "$VDI_OURS" -- \
+	nbd "$NBD_PID" "$NBD_LOAD" "$NBD_URI"
 SUITE_SHEEP=
+nbdkit_stop
+say "tgtd's rdwr store (ceiling)"
 run_suite rdwr "$TGT_PID" "$ISCSI_LOAD" \
 	"$(tgt_url iqn.2026-11.org.sheepdog:bench-rdwr 1)"
 tgt_stop
@@ -276,17 +304,6 @@ sheep_path thread module "$VDI_OURS" loop=thread
 
 say "tgtd with its built-in sheepdog store"
 sheep_path builtin builtin "$VDI_BUILTIN"
-
-say "the library alone"
-run_suite lib "" "$SD_LOAD" "$SHEEP" "$VDI_OURS"
-
-NBD_SOCK=$BENCH_TMP/nbd.sock
-NBD_URI="nbd+unix:///?socket=$NBD_SOCK"
-say "NBD: nbdkit + our plugin"
-nbdkit_start "$NBD_SOCK" "$PLUGIN" addr="$SHEEP" vdi="$VDI_OURS" ||
-	die "cannot start nbdkit with our plugin"
-run_suite nbd "$NBD_PID" "$NBD_LOAD" "$NBD_URI"
-nbdkit_stop
 
 say "NBD: nbdkit file plugin on tmpfs"
 nbdkit_start "$NBD_SOCK" file file="$CEILING" ||
@@ -514,6 +531,16 @@ no() { ratio "$(get nbd "$1" "$2")" "$(get ours "$1" "$2")"; }
 max() { echo $(($1 > $2 ? $1 + $3 : $2 + $3)); }
 # scale_ratio r|w: IOPS of 16 LUs at QD2 over one LU at QD32
 scale_ratio() { ratio "$(get scale "r${1}16x2" iops)" "$(get scale "r${1}1x32" iops)"; }
+# cpu_bound WL: the cells of the zero-cost plugin bound (see the report)
+cpu_bound() {
+	awk -v g="$(get nbd "$1" cli)" -v s="$(get nbdnull "$1" srv)" \
+		-v k="$(get nbd "$1" sheep)" -v l="$(get lib "$1" iops)" \
+		-v n="$(nproc)" 'BEGIN {
+		if (g == "" || s == "" || k == "" || l == "" || g + s + k == 0 ||
+		    l + 0 == 0) { print "- | - | - | -"; exit }
+		t = g + s + k
+		printf "%.1f | %.0f | %s | %.2f", t, n * 1e6 / t, l, n * 1e6 / t / l }'
+}
 declare -A PATH_TITLE=(
 	[ours]="iSCSI: tgtd + our module" [thread]="iSCSI: tgtd + our module, loop=thread"
 	[builtin]="iSCSI: tgtd built-in sheepdog"
@@ -577,6 +604,20 @@ GEN=$T_TMP/generated.md
 		done
 	done
 	echo
+	if [[ $(get nbd rr32 sheep) != - ]]; then
+		echo "### NBD: CPU bound of a plugin that costs nothing"
+		echo
+		echo "At QD32 the $(nproc) CPUs are busy.  Per request, nbd_load (NBD path) + nbdkit with the null"
+		echo "plugin + minisheep (NBD path) need the CPU below before any plugin runs; with every CPU busy"
+		echo "that sum allows at most the IOPS shown, against the library alone (sd_load)."
+		echo
+		echo "| workload | gen + nbdkit null + sheep (us/req) | at most (IOPS) | library alone (IOPS) | at most / library |"
+		echo "|---|---:|---:|---:|---:|"
+		for name in rr32 rw32; do
+			printf '| %s | %s |\n' "${WL_TITLE[$name]}" "$(cpu_bound "$name")"
+		done
+		echo
+	fi
 	echo "### Ratios"
 	echo
 	echo "IOPS ratios (for QD1 also the mean-latency ratios ours/built-in and NBD/ours; lower is better)."

@@ -5,7 +5,8 @@
 # VDIs again).  Checks the shape of what it writes, not its numbers (no
 # timed assertion): every path measured every workload with some I/O,
 # nbdkit's null plugin and its nbd plugin in front of a null server their
-# four workloads each, the ratio table has every
+# four workloads each, the CPU bound of a zero-cost plugin has its two
+# rows of numbers (none on an external sheep), the ratio table has every
 # column (NBD plugin/ours and, for QD1, latency NBD/ours among them), the
 # target table every row (the NBD/ours and NBD/library ones among
 # them), the scale tables have their rows
@@ -96,7 +97,7 @@ check "block-spliced" spliced
 check "size-reported" has_lines "$OUT" "VDIs and the ceiling file are 16 MiB"
 
 # the per-path tables: "### title" then rows "| workload | IOPS | ..."
-rows=$(awk '/^### / { t = $0 } t !~ /Ratios|Targets|Scale|null plugin/ && /^\| (4K|1M) / {
+rows=$(awk '/^### / { t = $0 } t !~ /Ratios|Targets|Scale|null plugin|CPU bound/ && /^\| (4K|1M) / {
 		split($0, f, "|"); print f[3] + 0 }' "$OUT")
 nrows=$(grep -c . <<<"$rows")
 nzero=$(grep -cx '0' <<<"$rows")
@@ -114,6 +115,18 @@ bad=$(awk -F'|' 'NF != 11 || $4 + 0 <= 0 { print; next }
 	<<<"$nulls")
 n=$(grep -c . <<<"$nulls")
 check "null-plugin-table" want "$n:$bad" == "$((2 * NULL_WORKLOADS)):" "$n rows; bad: ${bad:0:200}"
+# the CPU bound of a plugin that costs nothing (minisheep's CPU is known):
+# the QD32 random read and write rows, numbers in every cell
+bound=$(awk '/^### / { on = /CPU bound/; next } on && /^\| 4K /' "$OUT")
+bad=$(awk -F'|' 'NF != 7 { print; next }
+	{ for (i = 3; i <= 6; i++) if ($i !~ /^ [0-9]+(\.[0-9]+)? $/) { print; next } }' \
+	<<<"$bound")
+n=$(grep -c . <<<"$bound")
+if [[ -n ${SHEEP_ADDR:-} ]]; then
+	check "cpu-bound-table" want "$n" == 0 "$n rows without minisheep's CPU"
+else
+	check "cpu-bound-table" want "$n:$bad" == "2:" "$n rows; bad: ${bad:0:200}"
+fi
 # the ratio table: 8 ratio columns, ratios or "-"; the last two are NBD
 # plugin/ours (a ratio in every row) and latency NBD/ours (a ratio in the
 # QD1 rows, "-" in the others)
