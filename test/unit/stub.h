@@ -86,6 +86,13 @@ void sd_client_cond_wait(struct sd_client *c, pthread_cond_t *cond,
 	pthread_cond_wait(cond, mu);
 }
 
+void sd_client_done_wait(struct sd_client *c, struct sd_done *d)
+{
+	(void)c;
+	while (!sd_done_is_set(d))
+		sd_done_sleep(d);
+}
+
 void sd_client_addr_str(const struct sd_client *c, char *buf, size_t len)
 {
 	(void)c;

@@ -6,10 +6,11 @@
  * Each client has one epoll loop over an eventfd (submissions, stop) and
  * the sockets of its connections; the epoll timeout is the nearest request
  * deadline, connect timeout or reconnect timer.  One thread at a time runs
- * it (the "driver"): a thread waiting in sd_client_cond_wait() when the loop is
- * free, else the client's I/O thread when something needs watching (see
- * sd_conn.h); so a synchronous caller alone sends, waits and completes its
- * request without waking any other thread.  Submitters append to a
+ * it (the "driver"): a thread waiting in sd_client_done_wait() or
+ * sd_client_cond_wait() when the loop is free, else the client's I/O
+ * thread when something needs watching (see sd_conn.h); so a synchronous
+ * caller alone sends, waits and completes its request without waking any
+ * other thread.  Submitters append to a
  * mutex-protected list and only write the eventfd when the driver is
  * asleep in epoll_wait.  The driver moves submissions into the
  * client queue and the deadline list, hands queued requests to the READY
@@ -1273,17 +1274,17 @@ static bool loop_pass(struct sd_client *c, bool io, uint64_t since)
 }
 
 /*
- * sd_client_cond_wait() of an I/O thread client: when nobody runs the loop,
- * run one pass of it on this thread (send what waits, sleep until a reply
- * or the next deadline, complete what arrived), so that a lone synchronous
- * caller needs no other thread; then give the loop to the I/O thread if
- * anything is still in flight.  Otherwise wait on @cond as usual.
+ * An I/O thread client's waiter (sd_client_cond_wait(), sd_client_done_wait())
+ * runs the loop when nobody does: waiter_claim() makes it the driver (false
+ * when somebody else drives), then waiter_pass() runs one pass of the loop
+ * on this thread (send what waits, sleep until a reply or the next
+ * deadline, complete what arrived), so that a lone synchronous caller needs
+ * no other thread, and gives the loop to the I/O thread if anything is
+ * still in flight.
  */
-static void waiter_drive(struct sd_client *c, pthread_cond_t *cond,
-			 pthread_mutex_t *mu)
+static bool waiter_claim(struct sd_client *c)
 {
 	bool mine = false;
-	uint64_t since;
 
 	pthread_mutex_lock(&c->lock);
 	if (c->driver == SD_DRIVER_NONE && !c->stopping) {
@@ -1291,11 +1292,13 @@ static void waiter_drive(struct sd_client *c, pthread_cond_t *cond,
 		mine = true;
 	}
 	pthread_mutex_unlock(&c->lock);
-	if (!mine) {
-		pthread_cond_wait(cond, mu);
-		return;
-	}
-	pthread_mutex_unlock(mu);
+	return mine;
+}
+
+static void waiter_pass(struct sd_client *c)
+{
+	uint64_t since;
+
 	tls_driving = c;
 	since = c->nr_done;
 	poll_now(c);
@@ -1309,7 +1312,6 @@ static void waiter_drive(struct sd_client *c, pthread_cond_t *cond,
 	c->driver = SD_DRIVER_NONE;
 	driver_handoff(c);
 	pthread_mutex_unlock(&c->lock);
-	pthread_mutex_lock(mu);
 }
 
 static void *io_thread(void *arg)
@@ -1449,32 +1451,53 @@ static void owner_send(struct sd_client *c)
 	timer_arm(c, next_wakeup(c));
 }
 
-void sd_client_cond_wait(struct sd_client *c, pthread_cond_t *cond,
-			 pthread_mutex_t *mu)
+/*
+ * The owner thread of an external-loop client waits for a completion:
+ * its submissions were sent by owner_send (or wait in the queue for a
+ * connection, with the timer armed for the connect or retry), and whatever
+ * is in flight has a deadline the armed timer bounds, so the poll ends.
+ */
+static void owner_wait(struct sd_client *c)
 {
 	struct pollfd p;
 
-	if (!c->external) {
-		waiter_drive(c, cond, mu);
-		return;
-	}
-	if (!sd_client_loop_owner(c)) {
-		pthread_cond_wait(cond, mu);
-		return;
-	}
-	/*
-	 * Our submissions were sent by owner_send (or wait in the queue for
-	 * a connection, with the timer armed for the connect or retry), and
-	 * whatever is in flight has a deadline the armed timer bounds: the
-	 * poll ends.
-	 */
-	pthread_mutex_unlock(mu);
 	p.fd = c->epfd;
 	p.events = POLLIN;
 	while (poll(&p, 1, -1) < 0 && errno == EINTR)
 		;
 	sd_client_process(c);
+}
+
+void sd_client_cond_wait(struct sd_client *c, pthread_cond_t *cond,
+			 pthread_mutex_t *mu)
+{
+	bool owner = sd_client_loop_owner(c);
+
+	/* @mu stays held until pthread_cond_wait: no completion is missed */
+	if (!owner && (c->external || !waiter_claim(c))) {
+		pthread_cond_wait(cond, mu);
+		return;
+	}
+	pthread_mutex_unlock(mu);
+	if (owner)
+		owner_wait(c);
+	else
+		waiter_pass(c);
 	pthread_mutex_lock(mu);
+}
+
+void sd_client_done_wait(struct sd_client *c, struct sd_done *d)
+{
+	bool owner = sd_client_loop_owner(c);
+
+	while (!sd_done_is_set(d)) {
+		if (owner)
+			owner_wait(c);
+		else if (!c->external && waiter_claim(c))
+			waiter_pass(c);
+		else
+			sd_done_sleep(d);	/* returns at once once set */
+	}
 }
 
 /* ---- public API ------------------------------------------------------ */
@@ -1735,7 +1758,7 @@ static int client_enqueue(struct sd_client *c, struct sd_request *req)
 		sd_stat_add(&c->st.submitted, 1);
 	/* the owner checks in_process, which only the owner touches */
 	direct = sd_client_loop_owner(c) && !c->in_process;
-	/* a thread about to wait runs the loop itself (waiter_drive) */
+	/* a thread about to wait runs the loop itself (waiter_pass) */
 	if (!c->external && (timer || sd_expect_wait_client != c))
 		driver_handoff(c);
 	/* the driver sleeps: send ourselves, unless a submitter already does */
@@ -1790,9 +1813,7 @@ int sd_client_sleep(struct sd_client *c, struct sd_request *req,
 }
 
 struct sd_call_wait {
-	pthread_mutex_t lock;
-	pthread_cond_t cond;
-	bool done;
+	struct sd_done done;
 	int err;
 	char msg[SD_ERROR_MAX];
 	sd_request_done_fn saved_done;
@@ -1803,18 +1824,15 @@ static void call_done(struct sd_request *req, int err)
 {
 	struct sd_call_wait *w = req->priv;
 
-	pthread_mutex_lock(&w->lock);
 	w->err = err;
 	if (err)
 		snprintf(w->msg, sizeof(w->msg), "%s", sd_get_error());
-	w->done = true;
-	pthread_cond_signal(&w->cond);
-	pthread_mutex_unlock(&w->lock);
+	sd_done_signal(&w->done);	/* the last touch of *w */
 }
 
 int sd_client_call(struct sd_client *c, struct sd_request *req)
 {
-	struct sd_call_wait w = { .done = false };
+	struct sd_call_wait w;
 	int ret;
 
 	if (c && (tls_driving == c ||
@@ -1822,8 +1840,8 @@ int sd_client_call(struct sd_client *c, struct sd_request *req)
 		  (sd_client_loop_owner(c) && c->in_process)))
 		return sd_set_error(EDEADLK, "%s: synchronous call on the client's I/O thread",
 				    sd_opcode_str(req->hdr.opcode));
-	pthread_mutex_init(&w.lock, NULL);
-	pthread_cond_init(&w.cond, NULL);
+	sd_done_init(&w.done);
+	w.err = 0;
 	w.saved_done = req->done;
 	w.saved_priv = req->priv;
 	req->done = call_done;
@@ -1833,18 +1851,13 @@ int sd_client_call(struct sd_client *c, struct sd_request *req)
 	ret = sd_client_submit(c, req);
 	sd_client_expect_wait(NULL);
 	if (ret == 0) {
-		pthread_mutex_lock(&w.lock);
-		while (!w.done)
-			sd_client_cond_wait(c, &w.cond, &w.lock);
-		pthread_mutex_unlock(&w.lock);
+		sd_client_done_wait(c, &w.done);
 		ret = w.err;
 		if (ret)
 			sd_set_error(-ret, "%s", w.msg);
 	}
 	req->done = w.saved_done;
 	req->priv = w.saved_priv;
-	pthread_cond_destroy(&w.cond);
-	pthread_mutex_destroy(&w.lock);
 	return ret;
 }
 

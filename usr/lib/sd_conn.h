@@ -11,10 +11,11 @@
  * marked SD_REQ_RESEND.  Payloads go straight from and to the caller's
  * iovecs.
  *
- * One thread at a time runs the loop.  A thread in sd_client_cond_wait()
- * runs it itself when nobody does (it sends, sleeps in epoll_wait until a
- * reply or the next deadline, and completes what arrived), so a lone
- * synchronous caller needs no hand-off to another thread; the I/O thread
+ * One thread at a time runs the loop.  A thread in sd_client_done_wait()
+ * or sd_client_cond_wait() runs it itself when nobody does (it sends,
+ * sleeps in epoll_wait until a reply or the next deadline, and completes
+ * what arrived), so a lone synchronous caller needs no hand-off to
+ * another thread; the I/O thread
  * runs it whenever something is in flight and no such thread does.  When
  * nothing is in flight and every connection is up, nobody watches the
  * sockets; the next thread to run the loop first takes what they reported
@@ -57,7 +58,8 @@ struct sd_request;
 
 /*
  * Called exactly once per accepted request, on the thread running the
- * client's loop (the I/O thread, or a thread in sd_client_cond_wait()).
+ * client's loop (the I/O thread, or a thread in sd_client_done_wait() or
+ * sd_client_cond_wait()).
  * @err is 0 when a reply arrived (then look at req->rsp.result), or a
  * negative errno: -ETIMEDOUT (deadline passed), -ECONNRESET (connection lost
  * and the request was not resendable), -ECONNREFUSED/-EHOSTUNREACH/...
@@ -103,9 +105,10 @@ struct sd_request {
 };
 
 /*
- * The calling thread will wait in sd_client_cond_wait() on @c for what it
- * submits next (NULL: no more): its submissions then leave the loop to it
- * instead of waking the I/O thread.  Set it around the submission only.
+ * The calling thread will wait in sd_client_done_wait() (or
+ * sd_client_cond_wait()) on @c for what it submits next (NULL: no more):
+ * its submissions then leave the loop to it instead of waking the I/O
+ * thread.  Set it around the submission only.
  * Should the thread not come to wait, the I/O thread takes over within
  * about 100 ms.
  */
@@ -126,6 +129,42 @@ bool sd_client_loop_owner(const struct sd_client *c);
  */
 void sd_client_cond_wait(struct sd_client *c, pthread_cond_t *cond,
 			 pthread_mutex_t *mu);
+
+/*
+ * A one-shot completion that one thread waits for and a done() callback
+ * sets: a futex word instead of a mutex and a condition variable, so the
+ * waiter wakes straight into its return (a condition variable wakes it
+ * into a mutex the setter may still hold, and its unlock is then always a
+ * system call).  Whatever the setter wrote before sd_done_signal() is
+ * visible to the waiter once it sees the completion set.
+ */
+struct sd_done {
+	int state;			/* SD_DONE_* */
+};
+
+enum { SD_DONE_PENDING, SD_DONE_SLEEPING, SD_DONE_SET };
+
+static inline void sd_done_init(struct sd_done *d)
+{
+	d->state = SD_DONE_PENDING;
+}
+
+static inline bool sd_done_is_set(struct sd_done *d)
+{
+	return __atomic_load_n(&d->state, __ATOMIC_ACQUIRE) == SD_DONE_SET;
+}
+
+/* Set @d and wake its waiter (sd_done.c). */
+void sd_done_signal(struct sd_done *d);
+
+/* Sleep until @d is set (or a spurious wakeup); at once if it is set. */
+void sd_done_sleep(struct sd_done *d);
+
+/*
+ * Return once @d is set, running @c's loop meanwhile where nobody else
+ * would or does, as sd_client_cond_wait() does.
+ */
+void sd_client_done_wait(struct sd_client *c, struct sd_done *d);
 
 /*
  * Queue @req.  Never blocks on the network; callable from any thread,

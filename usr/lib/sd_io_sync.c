@@ -2,20 +2,17 @@
 /*
  * sd_io_sync.c - layer 4: the synchronous reads, writes, zeroing, discards
  * and flushes of an open VDI, each one aio call of sd_io.c and a wait for
- * its completion in sd_client_cond_wait(), which runs the client's loop on
+ * its completion in sd_client_done_wait(), which runs the client's loop on
  * this thread when nobody else does (on the owner thread of an
  * external-loop client it always runs that loop): a lone request then
  * needs no hand-off between threads.
  */
-#include <pthread.h>
 #include <string.h>
 
 #include "sd_vdi_internal.h"
 
 struct io_waiter {
-	pthread_mutex_t mu;
-	pthread_cond_t cond;
-	bool done;
+	struct sd_done done;
 	int err;
 };
 
@@ -23,19 +20,14 @@ static void io_waiter_done(void *opaque, int err)
 {
 	struct io_waiter *w = opaque;
 
-	pthread_mutex_lock(&w->mu);
 	w->err = err;
-	w->done = true;
-	pthread_cond_signal(&w->cond);
-	pthread_mutex_unlock(&w->mu);
+	sd_done_signal(&w->done);	/* the last touch of *w */
 }
 
 /* before the aio call: this thread waits for what it submits */
 static void io_waiter_init(struct io_waiter *w, struct sd_vdi *v)
 {
-	pthread_mutex_init(&w->mu, NULL);
-	pthread_cond_init(&w->cond, NULL);
-	w->done = false;
+	sd_done_init(&w->done);
 	w->err = 0;
 	sd_client_expect_wait(v->c);
 }
@@ -46,10 +38,7 @@ static int io_waiter_wait(struct io_waiter *w, int ret, struct sd_vdi *v,
 {
 	sd_client_expect_wait(NULL);
 	if (!ret) {
-		pthread_mutex_lock(&w->mu);
-		while (!w->done)
-			sd_client_cond_wait(v->c, &w->cond, &w->mu);
-		pthread_mutex_unlock(&w->mu);
+		sd_client_done_wait(v->c, &w->done);
 		ret = w->err;
 		if (ret)
 			sd_set_error(-ret, "%s of %llu bytes at %llu on VDI '%s' failed: %s",
@@ -57,8 +46,6 @@ static int io_waiter_wait(struct io_waiter *w, int ret, struct sd_vdi *v,
 				     (unsigned long long)off, v->name,
 				     strerror(-ret));
 	}
-	pthread_cond_destroy(&w->cond);
-	pthread_mutex_destroy(&w->mu);
 	return ret;
 }
 
