@@ -10,15 +10,17 @@
  * sd_client_cond_wait() when the loop is free, else the client's I/O
  * thread when something needs watching (see sd_conn.h); so a synchronous
  * caller alone sends, waits and completes its request without waking any
- * other thread.  Submitters append to a
- * mutex-protected list and only write the eventfd when the driver is
- * asleep in epoll_wait.  The driver moves submissions into the
- * client queue and the deadline list, hands queued requests to the READY
- * connection with the fewest requests in flight, sends everything a
- * connection has queued with as few sendmsg() calls as possible, reads reply
- * payloads straight into the callers' iovecs, matches replies through a
- * per-connection slot table (id = slot | generation << 16) and applies the
- * lost-connection, timeout, reconnect and fail-fast rules of sd_conn.h.
+ * other thread.  Submitters append to a mutex-protected list; while the
+ * driver sleeps in epoll_wait they send it themselves (submit_send()),
+ * writing the eventfd only when the driver must wake sooner.  The driver
+ * moves submissions into the client queue and the deadline list, hands
+ * queued requests to the READY connection with the fewest requests in
+ * flight, sends everything a connection has queued with as few sendmsg()
+ * calls as possible, reads replies in batches (a payload that does not
+ * come with the batch straight into the caller's iovecs), matches replies
+ * through a per-connection slot table (id = slot | generation << 16) and
+ * applies the lost-connection, timeout, reconnect and fail-fast rules of
+ * sd_conn.h.
  *
  * An external-loop client has no I/O thread: the same loop body runs in
  * sd_client_process() on the owner thread, whose event loop watches the
