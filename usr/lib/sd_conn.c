@@ -1238,19 +1238,23 @@ static void poll_now(struct sd_client *c)
 static bool loop_pass(struct sd_client *c, bool io, uint64_t since)
 {
 	struct epoll_event evs[SD_MAX_CONNS + 1];
+	uint64_t wake, now;
 	bool quiet;
 	int n, timeout;
 
 	if (!client_work(c))
 		return false;
-	timeout = wait_ms(next_wakeup(c), sd_now_ns());
+	/* driver state: no submitter sends before c->sleeping is set */
+	wake = next_wakeup(c);
+	now = sd_now_ns();
+	timeout = wait_ms(wake, now);
 	quiet = conns_all_ready(c);
 
 	pthread_mutex_lock(&c->lock);
 	c->quiet = quiet;
-	c->wake_ns = next_wakeup(c);
+	c->wake_ns = wake;
 	if (io && !requests_pending(c) && quiet &&
-	    sd_list_empty(&c->submitq) && c->wake_ns > sd_now_ns()) {
+	    sd_list_empty(&c->submitq) && wake > now) {
 		pthread_mutex_unlock(&c->lock);
 		return false;
 	}
