@@ -478,6 +478,17 @@ static bool wait_done(int n, int ms)
 	return ok;
 }
 
+/* the completions counted so far, for messages and checks outside wait_done */
+static int done_count(void)
+{
+	int n;
+
+	pthread_mutex_lock(&t_lock);
+	n = t_done_count;
+	pthread_mutex_unlock(&t_lock);
+	return n;
+}
+
 static void reset_done(void)
 {
 	pthread_mutex_lock(&t_lock);
@@ -633,7 +644,7 @@ static void test_pipelined(void)
 	}
 	CHECK(bad == 0, "pipelined: 1000 submissions accepted", "%d refused", bad);
 	CHECK(wait_done(NPIPE, 20000), "pipelined: all 1000 complete",
-	      "%d of %d", t_done_count, NPIPE);
+	      "%d of %d", done_count(), NPIPE);
 	bad = 0;
 	for (i = 0; i < NPIPE; i++) {
 		bool ok = t[i].done && (i % 2 ? !t[i].err &&
@@ -678,7 +689,8 @@ static void test_reorder(void)
 			  2, 0);
 		sd_client_submit(c, &t[i].req);
 	}
-	CHECK(wait_done(16, 5000), "reorder: all complete", "%d done", t_done_count);
+	CHECK(wait_done(16, 5000), "reorder: all complete", "%d done",
+	      done_count());
 	for (i = 0; i < 16; i++) {
 		int group = i / 8, expect = group * 8 + (7 - i % 8);
 
@@ -802,7 +814,7 @@ static void test_resend(void)
 				  i % 2 ? 0 : SD_REQ_RESEND);
 		sd_client_submit(c, &t[i].req);
 	}
-	CHECK(wait_done(6, 5000), "resend: all complete", "%d", t_done_count);
+	CHECK(wait_done(6, 5000), "resend: all complete", "%d", done_count());
 	for (i = 0; i < 6; i++) {
 		if (i % 2 == 0)
 			resend_ok += i == 2 ? t[i].err == 0 && !t[i].req.rsp.result :
@@ -1104,6 +1116,7 @@ static void test_wait_up(void)
 	struct treq t;
 	uint64_t t0, el;
 	int ret;
+	bool ok;
 
 	fs_reset();
 	if (new_client(&a, 1, 2, 5000, &c)) {
@@ -1135,11 +1148,13 @@ static void test_wait_up(void)
 	CHECK(strstr(sd_get_error(), "connect to") &&
 	      strstr(sd_get_error(), fs.path),
 	      "wait_up: message names the address", "'%s'", sd_get_error());
-	CHECK(t_done_count == 0, "wait_up: queued request still waits", "%d",
-	      t_done_count);
-	CHECK(wait_done(1, 4000) && read_ok(&t),
+	CHECK(done_count() == 0, "wait_up: queued request still waits", "%d",
+	      done_count());
+	/* wait before CHECK: its message arguments may be read first */
+	ok = wait_done(1, 4000);
+	CHECK(ok && read_ok(&t),
 	      "wait_up: queued request succeeds after the restart",
-	      "done %d err %d", t_done_count, t.err);
+	      "done %d err %d", done_count(), t.err);
 	free(t.buf);
 	ret = sd_client_wait_up(c);
 	CHECK(ret == 0, "wait_up: up again", "%d", ret);
@@ -1243,7 +1258,7 @@ static void test_sync_callers(void)
 	      "ret %d after %llu ms", ret, (unsigned long long)el);
 	FS_SET(stall, false);
 	CHECK(wait_done(1, 6000), "sync callers: the far request ends too",
-	      "done %d", t_done_count);
+	      "done %d", done_count());
 	free(t.buf);
 	free(far.buf);
 	sd_client_free(c);
@@ -1277,7 +1292,7 @@ static void test_restart(void)
 		sd_client_submit(c, &t[i].req);
 	}
 	CHECK(wait_done(10, 5000), "restart: queued requests complete", "%d",
-	      t_done_count);
+	      done_count());
 	for (i = 0; i < 10; i++)
 		ok += read_ok(&t[i]);
 	CHECK(ok == 10, "restart: queued requests succeed after reconnect",
@@ -1332,6 +1347,7 @@ static void test_callbacks(void)
 {
 	struct sd_addr a = addr_of(fs.path);
 	struct chain ch = { .left = 100, .try_call = true, .call_ret = 1 };
+	bool ok;
 
 	fs_reset();
 	reset_done();
@@ -1342,7 +1358,9 @@ static void test_callbacks(void)
 	treq_read(&ch.t, test_oid(60), 0, 300, 2, 0);
 	ch.t.req.done = chain_done;
 	sd_client_submit(ch.c, &ch.t.req);
-	CHECK(wait_done(1, 5000) && ch.left == 0 && ch.failures == 0,
+	/* wait before CHECK: its message arguments may be read first */
+	ok = wait_done(1, 5000);
+	CHECK(ok && ch.left == 0 && ch.failures == 0,
 	      "callbacks: 100 requests chained from done() complete",
 	      "left %d failures %d", ch.left, ch.failures);
 	CHECK(ch.call_ret == -EDEADLK, "callbacks: sd_client_call on the I/O thread gives -EDEADLK",
@@ -1528,12 +1546,12 @@ static void test_external_loop(void)
 	t0 = sd_now_ns();
 	while (fs_get(&fs.requests) - req0 < 8 && ms_since(t0) < 300)
 		msleep(1);
-	CHECK(fs_get(&fs.requests) - req0 == 8 && t_done_count == 0,
+	CHECK(fs_get(&fs.requests) - req0 == 8 && done_count() == 0,
 	      "external: the owner's submissions are sent without process",
 	      "%d of 8 reached the server, %d done", fs_get(&fs.requests) - req0,
-	      t_done_count);
+	      done_count());
 	CHECK(ext_run(c, 8, 3000), "external: ... and complete in process",
-	      "%d done", t_done_count);
+	      "%d done", done_count());
 	for (i = 0; i < 8; i++)
 		free(t[i].buf);
 
@@ -1547,10 +1565,10 @@ static void test_external_loop(void)
 		t[i].req.done = ext_done;
 		sd_client_submit(c, &t[i].req);
 	}
-	CHECK(t_done_count == 0, "external: nothing completes outside process",
-	      "%d done", t_done_count);
+	CHECK(done_count() == 0, "external: nothing completes outside process",
+	      "%d done", done_count());
 	CHECK(ext_run(c, 64, 5000), "external: 64 requests done via the loop",
-	      "%d done", t_done_count);
+	      "%d done", done_count());
 	for (i = 0; i < 64; i++) {
 		if (i % 2 ? !t[i].err && t[i].req.rsp.result == SD_RES_SUCCESS
 			  : read_ok(&t[i]))
@@ -1629,9 +1647,9 @@ static void test_external_loop(void)
 		t[i].req.done = ext_done;
 		sd_client_submit(c, &t[i].req);
 	}
-	CHECK(ret == 0 && t_done_count == 0,
+	CHECK(ret == 0 && done_count() == 0,
 	      "external: a send error in submit completes nothing there",
-	      "call %d, %d done", ret, t_done_count);
+	      "call %d, %d done", ret, done_count());
 	ok = 0;
 	if (ext_run(c, 5, 5000))
 		for (i = 0; i < 4; i++)
