@@ -19,14 +19,15 @@
 #   nbdfile   nbdkit's file plugin on the tmpfs file       (build/test/tools/nbd_load)
 # ours, nbd and lib use the same VDI, and are measured in turn (each run of
 # each workload on ours, lib, nbd, then the next run); iscsi_load, nbd_load
-# and sd_load run the same workload (test/tools/load_common.h).  Then nbdkit's null plugin
-# (path nbdnull, what nbdkit and nbd_load cost with no store at all) and
-# nbdkit's nbd plugin in front of a second nbdkit null (path nbdfwd, what
-# nbdkit gives a plugin that waits for a server's replies) run the four
-# 4 KiB QD1/QD32 random workloads only, reported in a small table of their
-# own; from the CPU columns the report also bounds what a plugin that costs
-# nothing could reach at QD32 on this box (minisheep only).  Each cell runs $BENCH_RUNS times (3) for $BENCH_TIME seconds
-# (4); the run with the median IOPS is shown.  CPU per request of the load
+# and sd_load run the same workload (test/tools/load_common.h).  Then
+# nbdkit's null plugin (path nbdnull, what nbdkit and nbd_load cost with no
+# store at all) and nbdkit's nbd plugin in front of a second nbdkit null
+# (path nbdfwd, what nbdkit gives a plugin that waits for a server's
+# replies) run the four 4 KiB QD1/QD32 random workloads only, reported in a
+# small table of their own; from the CPU columns the report also bounds
+# what a plugin that costs nothing could reach at QD32 on this box
+# (minisheep only).  Each cell runs $BENCH_RUNS times (3) for $BENCH_TIME
+# seconds (4); the run with the median IOPS is shown.  CPU per request of the load
 # generator, of the server in between (tgtd or nbdkit) and of minisheep
 # come from utime+stime deltas over each run.  Everything it starts is stopped by pid.
 #
