@@ -7,13 +7,13 @@
 # WAIT_FOR_JOIN with the epoch it went down with, as a sheep does until
 # the cluster accepts it.  Node 2 is then killed, so the gateway has only
 # the returning node 1: WAIT_FOR_JOIN for about 2 s, then node 1 joins
-# (epoch up) and is recovered (copies missing on it for up to 1.5 s, 30%
+# (epoch up) and is recovered (copies missing on it for up to 1.5 s, 50%
 # of the data objects answering NO_OBJ meanwhile; a 150 ms cluster lag).
 # Node 2 comes back last.  The initiator must see no error, and every
 # acknowledged write must be in the VDI.
 source "$(dirname "$0")/fault_common.sh"
 
-cl_setup cluster_oldepoch --recovery 1500:30 --cluster-lag 150
+cl_setup cluster_oldepoch --recovery 1500:50 --cluster-lag 150
 cl_lu "$CL_N1" "$CL_N2"
 cl_load 11
 cl_at 1500 node 1 kill

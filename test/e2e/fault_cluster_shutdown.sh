@@ -6,14 +6,14 @@
 # gateway's own node stops first: requests it already runs are answered,
 # every request it reads meanwhile is answered KILLED for 0.5 s, then its
 # connections close; it comes back and is recovered (copies missing on it
-# for up to 1.5 s, 30% of the data objects answering NO_OBJ meanwhile).
+# for up to 1.5 s, 50% of the data objects answering NO_OBJ meanwhile).
 # Then another node stops and comes back the same way.  The initiator
 # must see no error, and every acknowledged write must be in the VDI
 # (through the gateway, sdctl and the store's files).  See cl_* in
 # fault_common.sh.
 source "$(dirname "$0")/fault_common.sh"
 
-cl_setup cluster_shutdown --recovery 1500:30
+cl_setup cluster_shutdown --recovery 1500:50
 cl_lu "$CL_N1" "$CL_N2" "$CL_N3"
 cl_load 11
 cl_at 2000 node 1 shutdown 500

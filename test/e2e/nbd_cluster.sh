@@ -2,7 +2,7 @@
 # nbd_cluster.sh - issue 15 (g), the cluster changes of fault_cluster_*.sh
 # through the NBD plugin: nbdkit with the plugin (addr= node 1, fallback=
 # nodes 2 and 3, timeout=8) in front of a three-node, three-copy
-# minisheep (recovery windows of 1.5 s with 30% of the data objects
+# minisheep (recovery windows of 1.5 s with 50% of the data objects
 # answering NO_OBJ, a 100 ms cluster lag), a verified write load
 # (build/test/tools/nbd_verify, QD16) in each phase:
 #  a. the gateway's node stops cleanly (KILLED for 0.5 s) and returns;
@@ -16,7 +16,7 @@
 # NBD, in sdctl's image and in the store's files.
 source "$(dirname "$0")/fault_common.sh"
 
-cl_nbd_setup nbd_cluster --recovery 1500:30 --cluster-lag 100
+cl_nbd_setup nbd_cluster --recovery 1500:50 --cluster-lag 100
 S1=$T_TMP/nbd1.sock
 S2=$T_TMP/nbd2.sock
 cl_nbd_serve "$S1" "$CL_N1" "$CL_N2" "$CL_N3"
