@@ -27,9 +27,10 @@
 # small table of their own; from the CPU columns the report also bounds
 # what a plugin that costs nothing could reach at QD32 on this box
 # (minisheep only).  Each cell runs $BENCH_RUNS times (3) for $BENCH_TIME
-# seconds (4); the run with the median IOPS is shown.  CPU per request of the load
-# generator, of the server in between (tgtd or nbdkit) and of minisheep
-# come from utime+stime deltas over each run.  Everything it starts is stopped by pid.
+# seconds (4); the run with the median IOPS is shown.  CPU per request of
+# the load generator, of the server in between (tgtd or nbdkit) and of
+# minisheep come from utime+stime deltas over each run.  Everything it
+# starts is stopped by pid.
 #
 # The scale section then starts one more tgtd with our module and
 # BENCH_SCALE_LUS LUs (200; 1000 is the count) on as many VDIs of

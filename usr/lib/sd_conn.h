@@ -16,10 +16,9 @@
  * sleeps in epoll_wait until a reply or the next deadline, and completes
  * what arrived), so a lone synchronous caller needs no hand-off to
  * another thread; the I/O thread runs it whenever something is in flight
- * and no such thread does.  When
- * nothing is in flight and every connection is up, nobody watches the
- * sockets; the next thread to run the loop first takes what they reported
- * meanwhile (an EOF) before sending.
+ * and no such thread does.  When nothing is in flight and every
+ * connection is up, nobody watches the sockets; the next thread to run the
+ * loop first takes what they reported meanwhile (an EOF) before sending.
  *
  * Connection states (one explicit state machine per connection):
  *
