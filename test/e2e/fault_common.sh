@@ -485,18 +485,22 @@ cl_wait_load() {
 	cat "$T_TMP/CL_LOAD.out"
 }
 
+# stats_fields STATS ERE: the fields of minisheep's stats whose names match
+# ERE, on one line
+stats_fields() { tr ' ' '\n' <<<"$1" | grep -E "$2" | paste -sd ' '; }
+
 # gate_hit STATS GATE: minisheep's stats show that it answered GATE (held:
 # that it held a request); the message of a miss names what it did answer
 gate_hit() {
-	local stats=" $1 " g=$2 seen
-	seen=$(tr ' ' '\n' <<<"$stats" | grep '^gate\.' | tr '\n' ' ')
+	local stats=" $1 " g=$2
 	if [[ $g == held ]]; then
 		[[ $stats =~ \ gate\.held=[1-9] ]] && return 0
-		echo "minisheep never held a request (${seen% })"
+		echo -n "minisheep never held a request"
 	else
 		[[ $stats == *" gate.$g="* ]] && return 0
-		echo "minisheep never answered $g (${seen% })"
+		echo -n "minisheep never answered $g"
 	fi
+	echo " ($(stats_fields "$stats" '^gate\.'))"
 	return 1
 }
 
@@ -505,7 +509,7 @@ cl_finish() {
 	shift
 	[[ -n ${CL_LOAD:-} ]] && cl_wait_load
 	stats=$("$MINISHEEP" --ctl "$SHEEP_CTL" stats)
-	echo "minisheep:" $(tr ' ' '\n' <<<"$stats" | grep -E '^(gate|node[0-9])\.')
+	echo "minisheep: $(stats_fields "$stats" '^(gate|node[0-9])\.')"
 	for g in "$@"; do check "fault-hit-$g" gate_hit "$stats" "$g"; done
 	echo "worst write latency: $(cat "${CL_LOGS[@]}" | awk '$1 == "W" || $1 == "F" { l = ($6 - $5) / 1000; if (l > m) m = l } END { printf "%.0f ms\n", m }')"
 	check "no-initiator-errors" all_writes_acked "${CL_LOGS[@]}"
